@@ -1,0 +1,41 @@
+// The WASM module's exports. The host (src/core/engine.ts) plans the memory, writes the descriptors of
+// model/layout.ts and calls these with their addresses.
+import { Model, Workspace, GenerateJob, LogprobsJob } from "./model/layout";
+import { forwardTokens } from "./model/forward";
+import { generate as generateBatch } from "./model/generate";
+import { logprobs as logprobsBatch } from "./model/logprobs";
+import { ropeTablesInit } from "./kernels/rope";
+
+export { matmulForward } from "./kernels/matmul";
+export { rmsnormForward } from "./kernels/rmsnorm";
+export { ropeForward, ropeTablesInit } from "./kernels/rope";
+export { attentionForward } from "./kernels/attention";
+export { swigluForward } from "./kernels/swiglu";
+export { softmaxForward, argmax, logSumExp } from "./kernels/softmax";
+export { sampleToken } from "./kernels/sampler";
+
+/** First byte the host may use: everything below holds this module's static data. */
+export function heapBase(): usize { return __heap_base; }
+
+/** Descriptor sizes in bytes, so the host can check that its field lists match these classes. */
+export function modelDescBytes(): i32 { return offsetof<Model>(); }
+export function workspaceDescBytes(): i32 { return offsetof<Workspace>(); }
+export function generateJobBytes(): i32 { return offsetof<GenerateJob>(); }
+export function logprobsJobBytes(): i32 { return offsetof<LogprobsJob>(); }
+
+export function initRope(model: usize): void {
+  const m = changetype<Model>(model);
+  ropeTablesInit(m.ropeCos, m.ropeSin, m.seqLen, m.dim / m.nHeads, m.ropeTheta);
+}
+
+export function forward(model: usize, workspace: usize, n: i32, nLogitRows: i32): void {
+  forwardTokens(changetype<Model>(model), changetype<Workspace>(workspace), n, nLogitRows);
+}
+
+export function generate(model: usize, workspace: usize, job: usize): i32 {
+  return generateBatch(changetype<Model>(model), changetype<Workspace>(workspace), changetype<GenerateJob>(job));
+}
+
+export function logprobs(model: usize, workspace: usize, job: usize): void {
+  logprobsBatch(changetype<Model>(model), changetype<Workspace>(workspace), changetype<LogprobsJob>(job));
+}

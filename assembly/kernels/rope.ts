@@ -1,0 +1,42 @@
+// Rotary position embedding on interleaved pairs (2i, 2i+1) of every head, as llama2.c:
+// angle = pos · theta^(−2i/headSize). The tables hold, per position, cos duplicated over each pair
+// (c0, c0, c1, c1, …) and sin with the pair's signs (−s0, s0, −s1, s1, …), so one row rotates as
+// x·cos + swap_pairs(x)·sin with whole vectors.
+
+/** Fills the tables [seqLen, headSize]. The angle is computed in f32 as llama2.c and PyTorch do, cos/sin in f64. */
+export function ropeTablesInit(cosTable: usize, sinTable: usize, seqLen: i32, headSize: i32, theta: f32): void {
+  for (let i = 0; i < headSize; i += 2) {
+    const freq: f32 = <f32>1.0 / <f32>Math.pow(<f64>theta, <f64>(<f32>i / <f32>headSize));
+    for (let pos = 0; pos < seqLen; pos++) {
+      const angle: f32 = <f32>pos * freq;
+      const c = <f32>Math.cos(<f64>angle), s = <f32>Math.sin(<f64>angle);
+      const p = (<usize>pos * headSize + i) << 2;
+      store<f32>(cosTable + p, c); store<f32>(cosTable + p + 4, c);
+      store<f32>(sinTable + p, -s); store<f32>(sinTable + p + 4, s);
+    }
+  }
+}
+
+/** Rotates nHeads heads of headSize in each of the n rows (row stride rowLen floats); row r sits at positions[r]. */
+export function ropeForward(vec: usize, n: i32, rowLen: i32, positions: usize, nHeads: i32, headSize: i32, cosTable: usize, sinTable: usize): void {
+  const vecBytes = <usize>(headSize & ~3) << 2;
+  const headBytes = <usize>headSize << 2;
+  for (let r = 0; r < n; r++) {
+    const pos = load<i32>(positions + (<usize>r << 2));
+    const c = cosTable + <usize>pos * headBytes, s = sinTable + <usize>pos * headBytes;
+    for (let h = 0; h < nHeads; h++) {
+      const v = vec + ((<usize>r * rowLen) << 2) + <usize>h * headBytes;
+      for (let k: usize = 0; k < vecBytes; k += 16) {
+        const x = v128.load(v + k);
+        const swapped = i32x4.shuffle(x, x, 1, 0, 3, 2);
+        v128.store(v + k, f32x4.add(f32x4.mul(x, v128.load(c + k)), f32x4.mul(swapped, v128.load(s + k))));
+      }
+      for (let k = vecBytes; k < headBytes; k += 8) {
+        const x0 = load<f32>(v + k), x1 = load<f32>(v + k + 4);
+        const cs = load<f32>(c + k), sn = load<f32>(s + k + 4);
+        store<f32>(v + k, x0 * cs - x1 * sn);
+        store<f32>(v + k + 4, x0 * sn + x1 * cs);
+      }
+    }
+  }
+}

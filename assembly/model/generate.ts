@@ -1,0 +1,104 @@
+import { Model, Workspace, GenerateJob } from "./layout";
+import { forwardTokens } from "./forward";
+import { sampleToken } from "../kernels/sampler";
+import { logSumExp } from "../kernels/softmax";
+
+// Batched generation, the whole loop inside WASM. Sequence s uses KV-cache slot s.
+// 1. Prefill: all prompt tokens of all sequences are packed into rows (chunks of ws.maxTokens) and run as
+//    matrix-matrix work; the last prompt row of each sequence yields its first sampled token.
+// 2. Decode: each step packs one row per still-active sequence, so the weights are read once per step for the
+//    whole batch. A sequence stops after emitting EOS (kept), after maxNewTokens, or when its context is full.
+// Returns the number of new tokens over all sequences.
+export function generate(m: Model, ws: Workspace, job: GenerateJob): i32 {
+  const nSeqs = job.nSeqs;
+  for (let s = 0; s < nSeqs; s++) setI32(job.outLengths, s, 0);
+
+  // Prefill, chunked so that at most maxTokens rows are in flight.
+  let rows = 0, logitRows = 0;
+  for (let s = 0; s < nSeqs; s++) {
+    const start = getI32(job.promptOffsets, s), end = getI32(job.promptOffsets, s + 1);
+    for (let t = start; t < end; t++) {
+      if (rows == ws.maxTokens) {
+        forwardTokens(m, ws, rows, logitRows);
+        samplePrefillRows(m, ws, job, logitRows);
+        rows = 0; logitRows = 0;
+      }
+      setI32(ws.tokens, rows, getI32(job.promptIds, t));
+      setI32(ws.slots, rows, s);
+      setI32(ws.positions, rows, t - start);
+      if (t == end - 1) { setI32(ws.logitRows, logitRows, rows); logitRows++; }
+      rows++;
+    }
+  }
+  if (rows > 0) {
+    forwardTokens(m, ws, rows, logitRows);
+    samplePrefillRows(m, ws, job, logitRows);
+  }
+
+  // Decode: feed back each active sequence's last token.
+  let produced = 0;
+  for (let s = 0; s < nSeqs; s++) produced += getI32(job.outLengths, s);
+  while (true) {
+    let n = 0;
+    for (let s = 0; s < nSeqs; s++) {
+      if (!isActive(m, job, s)) continue;
+      const len = getI32(job.outLengths, s);
+      setI32(ws.tokens, n, getI32(job.outIds, s * job.outStride + len - 1));
+      setI32(ws.slots, n, s);
+      setI32(ws.positions, n, promptLength(job, s) + len - 1);
+      setI32(ws.logitRows, n, n);
+      n++;
+    }
+    if (n == 0) break;
+    forwardTokens(m, ws, n, n);
+    for (let j = 0; j < n; j++) {
+      const s = getI32(ws.slots, j);
+      appendToken(m, ws, job, s, j);
+      produced++;
+    }
+  }
+  return produced;
+}
+
+/** Samples the first new token of each sequence whose last prompt row was among the logit rows of this chunk. */
+function samplePrefillRows(m: Model, ws: Workspace, job: GenerateJob, logitRows: i32): void {
+  for (let j = 0; j < logitRows; j++) {
+    const s = getI32(ws.slots, getI32(ws.logitRows, j));
+    if (getI32(job.maxNewTokens, s) > 0 && promptLength(job, s) < m.seqLen) appendToken(m, ws, job, s, j);
+  }
+}
+
+/** Samples from logit row j for sequence s and appends the token (and its log-probability) to the output. */
+function appendToken(m: Model, ws: Workspace, job: GenerateJob, s: i32, j: i32): void {
+  const vocab = m.vocabSize;
+  const logits = ws.logits + ((<usize>j * vocab) << 2);
+  const token = sampleToken(logits, vocab, getF32(job.temperature, s), getI32(job.topK, s), getF32(job.topP, s),
+    job.rngStates + (<usize>s << 3), ws.probs, ws.ids);
+  const len = getI32(job.outLengths, s);
+  const at = s * job.outStride + len;
+  setI32(job.outIds, at, token);
+  const logp = <f64>load<f32>(logits + (<usize>token << 2)) - logSumExp(logits, vocab, ws.probs);
+  store<f32>(job.outLogprobs + (<usize>at << 2), <f32>logp);
+  setI32(job.outLengths, s, len + 1);
+}
+
+/** Still generating: the last token is not EOS, the budget is not spent and the context has room for one more. */
+function isActive(m: Model, job: GenerateJob, s: i32): bool {
+  const len = getI32(job.outLengths, s);
+  if (len == 0) return false;
+  if (len >= getI32(job.maxNewTokens, s)) return false;
+  if (promptLength(job, s) + len >= m.seqLen) return false;
+  return getI32(job.outIds, s * job.outStride + len - 1) != job.eosId;
+}
+
+// @ts-ignore: decorator
+@inline function promptLength(job: GenerateJob, s: i32): i32 {
+  return getI32(job.promptOffsets, s + 1) - getI32(job.promptOffsets, s);
+}
+
+// @ts-ignore: decorator
+@inline export function getI32(base: usize, i: i32): i32 { return load<i32>(base + (<usize>i << 2)); }
+// @ts-ignore: decorator
+@inline export function setI32(base: usize, i: i32, v: i32): void { store<i32>(base + (<usize>i << 2), v); }
+// @ts-ignore: decorator
+@inline export function getF32(base: usize, i: i32): f32 { return load<f32>(base + (<usize>i << 2)); }

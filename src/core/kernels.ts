@@ -1,0 +1,82 @@
+import { WASM_MAX_PAGES, WASM_PAGE_BYTES } from './arena';
+
+/** A compiled kernel module, or the bytes of one. */
+export type WasmSource = BufferSource | WebAssembly.Module;
+
+/** The two builds of assembly/: plain SIMD (runs everywhere) and relaxed SIMD (fused multiply-add where available). */
+export interface WasmBuilds {
+  simd: WasmSource;
+  relaxed?: WasmSource;
+}
+
+export type BuildName = 'simd' | 'relaxed-simd';
+export type BuildChoice = 'auto' | BuildName;
+
+/** The exports of assembly/index.ts (pointers are byte offsets into `memory`). */
+export interface KernelExports {
+  heapBase(): number;
+  modelDescBytes(): number;
+  workspaceDescBytes(): number;
+  generateJobBytes(): number;
+  logprobsJobBytes(): number;
+  initRope(model: number): void;
+  forward(model: number, workspace: number, n: number, nLogitRows: number): void;
+  generate(model: number, workspace: number, job: number): number;
+  logprobs(model: number, workspace: number, job: number): void;
+  matmulForward(out: number, x: number, w: number, n: number, inDim: number, outDim: number, accumulate: number): void;
+}
+
+export interface Kernels {
+  exports: KernelExports;
+  memory: WebAssembly.Memory;
+  build: BuildName;
+}
+
+const isModule = (s: WasmSource): s is WebAssembly.Module => s instanceof WebAssembly.Module;
+
+/** True when this engine accepts the relaxed-SIMD build (Node 20 only with --experimental-wasm-relaxed-simd). */
+export function supportsRelaxedSimd(builds: WasmBuilds): boolean {
+  if (!builds.relaxed) return false;
+  if (isModule(builds.relaxed)) return true;
+  try {
+    return WebAssembly.validate(builds.relaxed);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Instantiates the kernels with a memory the host owns (so it can be grown, and later shared by workers).
+ * 'auto' picks relaxed SIMD where the engine validates it, else plain SIMD.
+ */
+export async function instantiateKernels(builds: WasmBuilds, choice: BuildChoice = 'auto'): Promise<Kernels> {
+  let build: BuildName = choice === 'auto' ? (supportsRelaxedSimd(builds) ? 'relaxed-simd' : 'simd') : choice;
+  if (build === 'relaxed-simd' && !supportsRelaxedSimd(builds)) {
+    throw new Error('the relaxed-SIMD build was requested but this JavaScript engine does not accept it ' +
+      '(Node 20 needs --experimental-wasm-relaxed-simd); use build "simd" or "auto"');
+  }
+  const source = build === 'relaxed-simd' ? builds.relaxed! : builds.simd;
+  const module = isModule(source) ? source : await WebAssembly.compile(source);
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: WASM_MAX_PAGES });
+  const imports = {
+    env: {
+      memory,
+      abort(_message: number, _file: number, line: number, column: number) {
+        throw new Error(`remax kernel aborted at line ${line}:${column}`);
+      },
+    },
+  };
+  const instance = await WebAssembly.instantiate(module, imports);
+  return { exports: instance.exports as unknown as KernelExports, memory, build };
+}
+
+/** Grows `memory` so that it holds at least `bytes`. */
+export function ensureMemory(memory: WebAssembly.Memory, bytes: number): void {
+  const pages = Math.ceil(bytes / WASM_PAGE_BYTES);
+  const have = memory.buffer.byteLength / WASM_PAGE_BYTES;
+  if (pages > WASM_MAX_PAGES) {
+    throw new RangeError(`the memory plan needs ${(bytes / 2 ** 30).toFixed(2)} GiB, over the 4 GiB a wasm32 module can address; ` +
+      'use a smaller batch or maxTokens');
+  }
+  if (pages > have) memory.grow(pages - have);
+}

@@ -1,0 +1,36 @@
+// Field lists of the descriptors in assembly/model/layout.ts, in the same order (every field is 4 bytes).
+// The engine checks the byte sizes against the module's own at start-up, so a mismatch fails loudly.
+
+export const MODEL_FIELDS = [
+  'dim', 'hiddenDim', 'nLayers', 'nHeads', 'nKvHeads', 'vocabSize', 'seqLen', 'normEps', 'ropeTheta',
+  'tokenEmbedding', 'rmsAtt', 'wq', 'wk', 'wv', 'wo', 'rmsFfn', 'w1', 'w2', 'w3', 'rmsFinal', 'wcls',
+  'ropeCos', 'ropeSin',
+] as const;
+
+export const WORKSPACE_FIELDS = [
+  'maxTokens', 'maxSeqs', 'tokens', 'slots', 'positions', 'logitRows', 'x', 'xb', 'xb2', 'q', 'k', 'v',
+  'hb', 'hb2', 'scores', 'logits', 'kCache', 'vCache', 'probs', 'ids',
+] as const;
+
+export const GENERATE_JOB_FIELDS = [
+  'nSeqs', 'promptIds', 'promptOffsets', 'maxNewTokens', 'temperature', 'topK', 'topP', 'rngStates', 'eosId',
+  'outIds', 'outStride', 'outLengths', 'outLogprobs',
+] as const;
+
+export const LOGPROBS_JOB_FIELDS = ['nSeqs', 'ids', 'offsets', 'out'] as const;
+
+/** Fields stored as f32; all others are i32 or pointers. */
+const FLOAT_FIELDS = new Set<string>(['normEps', 'ropeTheta']);
+
+/** Writes a descriptor at byte offset `at`: integer fields as i32, float fields as f32. */
+export function writeDescriptor<F extends string>(
+  memory: ArrayBuffer, at: number, fields: readonly F[], values: Record<F, number>,
+): void {
+  const view = new DataView(memory);
+  fields.forEach((field, i) => {
+    const value = values[field];
+    if (value === undefined || !Number.isFinite(value)) throw new Error(`descriptor field ${field} is not set`);
+    if (FLOAT_FIELDS.has(field)) view.setFloat32(at + 4 * i, value, true);
+    else view.setInt32(at + 4 * i, value, true);
+  });
+}
