@@ -21,6 +21,7 @@ rmSync('build/bench', { recursive: true, force: true });
 
 await Promise.all([
   build({ ...common, entryPoints: ['src/index.ts'], outfile: 'dist/index.js' }),
+  build({ ...common, entryPoints: ['src/node/index.ts'], outfile: 'dist/node.js' }),
   build({
     ...common,
     entryPoints: ['src/node/cli.ts'],

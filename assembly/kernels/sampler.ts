@@ -32,15 +32,21 @@ export function sampleToken(
   }
   sortByProbability(scratchIds, count, probs);
 
+  // Mass the nucleus is measured against: the top-k survivors (renormalised), or the whole distribution (the
+  // prefilter only dropped tokens that cannot be in the nucleus).
   let kept = count;
   let mass: f32 = 0;
-  for (let j = 0; j < count; j++) mass += pr(probs, id(scratchIds, j));
+  if (useTopK) {
+    for (let j = 0; j < count; j++) mass += pr(probs, id(scratchIds, j));
+  } else {
+    mass = total;
+  }
   if (useTopP) {
     const target = topP * mass;
     let cumulative: f32 = 0;
     for (let j = 0; j < count; j++) {
       cumulative += pr(probs, id(scratchIds, j));
-      if (cumulative >= target) { kept = j + 1; mass = cumulative; break; }
+      if (cumulative >= target || j == count - 1) { kept = j + 1; mass = cumulative; break; }
     }
   }
   const r = u * mass;

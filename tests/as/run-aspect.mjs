@@ -14,12 +14,14 @@
 //   --output-binary   also write build/aspect/<spec>.<mode>.wasm/.wat for inspection
 //   spec filter       run only specs whose path contains one of these strings
 //   -- <args>         extra asc options, e.g. `-- -O3` to test the optimized code paths
+//   --no-rerun        never re-run under `node --experimental-wasm-relaxed-simd` (see below)
 //
-// Relaxed SIMD: Node 20 needs `--experimental-wasm-relaxed-simd` (Node >= 22 has it on by
-// default). If this process cannot run relaxed SIMD, the relaxed pass runs in a child node
-// started with that flag. If the runtime cannot do relaxed SIMD even then, the relaxed pass is
-// skipped with a notice -- unless it was asked for explicitly (--mode relaxed / ASPECT_MODES),
-// in which case that counts as a failure.
+// Relaxed SIMD: Node 20 needs `--experimental-wasm-relaxed-simd` (newer Node versions have it on
+// by default; this is probed). If this process cannot run relaxed SIMD, the runner re-runs itself
+// once in a child `node --experimental-wasm-relaxed-simd` (which then runs both modes and prints
+// the summary). If the runtime cannot do relaxed SIMD even then, the relaxed pass is skipped with
+// a notice -- unless it was asked for explicitly (--mode relaxed / ASPECT_MODES=relaxed), in
+// which case that counts as a failure.
 //
 // Why not the `asp` CLI: @as-pect/cli 8.1.0 imports @assemblyscript/loader without declaring it
 // (npm nests it under @as-pect/core, so the CLI cannot even start here), runs every file through
@@ -28,8 +30,14 @@
 // compiler configuration. This script does what the CLI does -- compile each spec together
 // with @as-pect/assembly, instantiate it with as-pect.config.js, run @as-pect/core's
 // TestContext with as-pect's Summary/Verbose reporter -- plus the modes and the totals.
+//
+// Compile one spec by hand (e.g. to read the generated code):
+//   npx asc tests/as/example.spec.ts --config tests/as/as-pect.asconfig.json --target relaxed \
+//     --transform ./tests/as/aspect-transform.mjs --outFile /tmp/t.wasm --textFile /tmp/t.wat
+// (the transform cannot live in that asconfig: asc 0.28 drops the leading "./" of a relative
+// transform path from a config file and then fails to resolve it as a package name).
 
-import { fork } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, promises as fsp, readdirSync, readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
@@ -41,9 +49,8 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 process.chdir(ROOT);
 const require = createRequire(import.meta.url);
 
-const { main: asc, version: ascVersion } = await import("assemblyscript/dist/asc.js");
-const { TestContext, SummaryReporter, VerboseReporter } = await import("@as-pect/core");
-const loader = loadAsLoader();
+// loaded in main(), after the decision to re-run with the relaxed-SIMD flag
+let asc, ascVersion, TestContext, SummaryReporter, VerboseReporter, loader;
 
 const RELAXED_FLAG = "--experimental-wasm-relaxed-simd";
 const ALL_MODES = ["simd", "relaxed"];
@@ -61,7 +68,7 @@ function parseArgs(argv) {
     outputBinary: false,
     filters: [],
     ascArgs: [],
-    child: false,
+    noRerun: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -84,7 +91,7 @@ function parseArgs(argv) {
     else if (name === "--test" || name === "-t") opts.test = value();
     else if (name === "--group" || name === "-g") opts.group = value();
     else if (arg === "--output-binary" || arg === "-o") opts.outputBinary = true;
-    else if (arg === "--child") opts.child = true;
+    else if (arg === "--no-rerun") opts.noRerun = true;
     else if (arg.startsWith("-")) fatal(`unknown option ${arg}`);
     else opts.filters.push(arg);
   }
@@ -164,6 +171,58 @@ const bold = color("1");
 const red = color("31");
 const yellow = color("33");
 
+/**
+ * Wraps as-pect's Summary/Verbose reporter: counts failures of groups themselves (a trapping
+ * describe() body, beforeAll/beforeEach/afterEach/afterAll callback, or the module start), and
+ * before the final report drops the tests/groups that did not run because of --test/--group
+ * (as-pect 8 leaves them in the tree with pass=false, which fails the whole file).
+ */
+class CountingReporter {
+  constructor(inner) {
+    this.inner = inner;
+    this.groupFailures = 0;
+    this.failedGroups = [];
+  }
+  set stdout(w) {
+    this.inner.stdout = w;
+  }
+  get stdout() {
+    return this.inner.stdout;
+  }
+  set stderr(w) {
+    this.inner.stderr = w;
+  }
+  get stderr() {
+    return this.inner.stderr;
+  }
+  onEnter(ctx, node) {
+    this.inner.onEnter(ctx, node);
+  }
+  onExit(ctx, node) {
+    // TestContext calls addResult(node, ok) right before onExit; for a group ok=false means the
+    // group itself failed (failing children do not count here, they are counted as tests).
+    if (node.type === 1 /* TestNodeType.Group */) {
+      const fails = ctx.groupCount - ctx.groupPassCount;
+      if (fails > this.groupFailures) {
+        node.ownFailure = true;
+        this.failedGroups.push(node);
+      }
+      this.groupFailures = fails;
+    }
+    this.inner.onExit(ctx, node);
+  }
+  onFinish(ctx) {
+    const settle = (node) => {
+      node.children = node.children.filter((c) => c.ran);
+      if (node.type === 1) node.pass = !node.ownFailure && node.children.map(settle).every(Boolean);
+      return node.pass;
+    };
+    settle(ctx.rootNode);
+    ctx.pass = ctx.rootNode.pass && ctx.errors.length === 0;
+    this.inner.onFinish(ctx);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // one mode, in this process
 
@@ -179,7 +238,10 @@ async function runMode(mode, opts, config, specs) {
   for (const spec of specs) {
     result.files++;
     const outputs = new Map();
-    const compiled = await asc([spec, ...includes, "--config", config.asconfig, "--target", mode, ...opts.ascArgs], {
+    const wantBinary = opts.outputBinary || config.outputBinary;
+    const ascArgs = [spec, ...includes, "--config", config.asconfig, "--target", mode, "--outFile", "output.wasm"];
+    if (wantBinary) ascArgs.push("--textFile", "output.wat");
+    const compiled = await asc([...ascArgs, ...opts.ascArgs], {
       readFile(filename, baseDir) {
         const file = path.join(baseDir, filename);
         if (!fileCache.has(file)) {
@@ -217,14 +279,14 @@ async function runMode(mode, opts, config, specs) {
       result.failed++;
       continue;
     }
-    if (opts.outputBinary || config.outputBinary) {
+    if (wantBinary) {
       const base = path.join("build/aspect", spec.replace(/^tests\/as\//, "").replace(/\.ts$/, `.${mode}`));
       await fsp.mkdir(path.dirname(base), { recursive: true });
       await fsp.writeFile(`${base}.wasm`, binary);
       if (key(".wat")) await fsp.writeFile(`${base}.wat`, outputs.get(key(".wat")));
     }
 
-    const reporter = opts.verbose ? new VerboseReporter() : new SummaryReporter();
+    const reporter = new CountingReporter(opts.verbose ? new VerboseReporter() : new SummaryReporter());
     reporter.stdout = process.stdout;
     reporter.stderr = process.stderr;
     const ctx = new TestContext({
@@ -250,46 +312,54 @@ async function runMode(mode, opts, config, specs) {
       result.failed++;
       continue;
     }
+    // Every failed test counts once, and so does every group that failed by itself (trap in a
+    // describe() body or a before/after callback, which also skips that group's remaining tests)
+    // and a module whose start trapped (root group). Host-side errors (rtrace, reflection) that
+    // did not fail a test or group count once for the file.
     const failedTests = ctx.testCount - ctx.testPassCount;
+    const failedGroups = ctx.groupCount - ctx.groupPassCount;
+    const otherErrors = failedTests + failedGroups === 0 && ctx.errors.length > 0 ? 1 : 0;
     result.passed += ctx.testPassCount;
-    result.failed += failedTests;
-    // A failure outside any test (top-level trap, failing describe()/beforeAll/afterEach callback,
-    // snapshot mismatch, rtrace error) fails the file even when no single test is marked failed.
-    if (failedTests === 0 && (!ctx.pass || ctx.errors.length > 0)) {
-      process.stdout.write(red(`❌ ${label} failed outside of a test (see above)\n`));
-      result.failed++;
+    result.failed += failedTests + failedGroups + otherErrors;
+    if (failedGroups + otherErrors > 0) {
+      process.stdout.write(red(`❌ ${label}: ${failedGroups + otherErrors} failure(s) outside of a test\n`));
+      for (const g of reporter.failedGroups) {
+        const where = g === ctx.rootNode ? "module start / top level" : `describe("${g.name}") or its before/after hooks`;
+        const trace = (g.stackTrace || "").split("\n").filter((l) => /wasm-function/.test(l)).slice(0, 3).map((l) => l.trim());
+        process.stdout.write(`    ${where}: ${g.message || "trapped"}${trace.length ? `\n      ${trace.join("\n      ")}` : ""}\n`);
+      }
     }
   }
   return result;
 }
 
-/** Runs one mode in a child node process with extra V8 flags; resolves to its result. */
-function runModeInChild(mode, opts, execArgv) {
-  return new Promise((resolve) => {
-    const args = ["--child", "--mode", mode, "--test", opts.test, "--group", opts.group];
-    if (opts.verbose) args.push("--verbose");
-    if (opts.outputBinary) args.push("--output-binary");
-    args.push(...opts.filters);
-    if (opts.ascArgs.length) args.push("--", ...opts.ascArgs);
-    let result = null;
-    const child = fork(fileURLToPath(import.meta.url), args, {
-      execArgv: [...process.execArgv, ...execArgv],
-      stdio: ["ignore", "inherit", "inherit", "ipc"],
-    });
-    child.on("message", (msg) => {
-      if (msg && msg.type === "aspect-result") result = msg;
-    });
-    child.on("error", (err) => {
-      process.stderr.write(`run-aspect: could not start child for ${mode}: ${err.message}\n`);
-    });
-    child.on("exit", (code) => resolve(result || { passed: 0, failed: 0, files: 0, unsupported: false, crashed: code }));
-  });
-}
-
 // ---------------------------------------------------------------------------------------------
 // main
 
+/** Re-runs this script in `node <flags>` with the same arguments; resolves to its exit code. */
+function rerunWithFlags(flags) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [...process.execArgv, ...flags, fileURLToPath(import.meta.url), "--no-rerun", ...process.argv.slice(2)], {
+      stdio: "inherit",
+    });
+    child.on("error", () => resolve(9));
+    child.on("exit", (code, signal) => resolve(signal ? 1 : code));
+  });
+}
+
 const opts = parseArgs(process.argv.slice(2));
+
+if (!opts.noRerun && opts.modes.includes("relaxed") && !relaxedSimdSupported()) {
+  const code = await rerunWithFlags([RELAXED_FLAG]);
+  // 9 = node rejected the option (a runtime without that flag): carry on here without it.
+  if (code !== 9) process.exit(code);
+  process.stdout.write(yellow(`run-aspect: node does not accept ${RELAXED_FLAG}\n`));
+}
+
+({ main: asc, version: ascVersion } = await import("assemblyscript/dist/asc.js"));
+({ TestContext, SummaryReporter, VerboseReporter } = await import("@as-pect/core"));
+loader = loadAsLoader();
+
 const config = (await import(pathToFileURL(path.join(ROOT, "as-pect.config.js")).href)).default;
 config.asconfig ||= "tests/as/as-pect.asconfig.json";
 config.transform ||= "tests/as/aspect-transform.mjs";
@@ -306,52 +376,34 @@ for (const g of config.entries || ["tests/as/**/*.spec.ts"]) {
   }
 }
 
-if (opts.child) {
-  // Child: run exactly one mode, report back to the parent over IPC.
-  const mode = opts.modes[0];
-  let msg;
-  if (mode === "relaxed" && !relaxedSimdSupported()) {
-    msg = { type: "aspect-result", passed: 0, failed: 0, files: 0, unsupported: true };
-  } else {
-    msg = { type: "aspect-result", ...(await runMode(mode, opts, config, specs)), unsupported: false };
-  }
-  process.send(msg, () => process.exit(0));
-} else {
-  const t0 = performance.now();
-  let passed = 0;
-  let failed = 0;
-  if (specs.length === 0) {
-    process.stdout.write(red(`run-aspect: no spec files matched ${JSON.stringify(config.entries)}${opts.filters.length ? ` and filter ${opts.filters.join(" ")}` : ""}\n`));
-  }
-  for (const mode of specs.length ? opts.modes : []) {
-    const tm = performance.now();
-    let r;
-    if (mode === "relaxed" && !relaxedSimdSupported()) {
-      r = await runModeInChild(mode, opts, [RELAXED_FLAG]);
-      if (r.crashed !== undefined) {
-        process.stdout.write(red(`run-aspect: the ${mode} child process exited with code ${r.crashed} without results\n`));
-        r.failed += 1;
-      }
-    } else {
-      r = await runMode(mode, opts, config, specs);
-    }
-    if (r.unsupported) {
-      const msg = `relaxed SIMD is not supported by this runtime (node ${process.version}, even with ${RELAXED_FLAG})`;
-      if (opts.modesExplicit) {
-        process.stdout.write(red(`\n=== as-pect [${mode}] === ${msg}: FAILED (explicitly requested)\n`));
-        failed += 1;
-      } else {
-        process.stdout.write(yellow(`\n=== as-pect [${mode}] === skipped: ${msg}\n`));
-      }
-      continue;
-    }
-    passed += r.passed;
-    failed += r.failed;
-    process.stdout.write(`--- [${mode}] tests: ${r.passed} ok, ${r.failed} not ok, in ${r.files} file(s), ${((performance.now() - tm) / 1000).toFixed(2)}s\n`);
-  }
-  const noTests = passed + failed === 0;
-  if (noTests) process.stdout.write(red("run-aspect: no test ran\n"));
-  process.stdout.write(`\nas-pect total time ${((performance.now() - t0) / 1000).toFixed(2)}s\n`);
-  process.stdout.write(`${passed} passed, ${failed} failed\n`);
-  process.exitCode = failed > 0 || noTests ? 1 : 0;
+const t0 = performance.now();
+let passed = 0;
+let failed = 0;
+if (specs.length === 0) {
+  const filter = opts.filters.length ? ` and filter ${opts.filters.join(" ")}` : "";
+  process.stdout.write(red(`run-aspect: no spec files matched ${JSON.stringify(config.entries)}${filter}\n`));
 }
+for (const mode of specs.length ? opts.modes : []) {
+  if (mode === "relaxed" && !relaxedSimdSupported()) {
+    const msg = `relaxed SIMD is not supported by this runtime (node ${process.version}, with ${RELAXED_FLAG})`;
+    if (opts.modesExplicit) {
+      process.stdout.write(red(`\n=== as-pect [${mode}] === ${msg}: FAILED (explicitly requested)\n`));
+      failed += 1;
+    } else {
+      process.stdout.write(yellow(`\n=== as-pect [${mode}] === skipped: ${msg}\n`));
+    }
+    continue;
+  }
+  const tm = performance.now();
+  const r = await runMode(mode, opts, config, specs);
+  passed += r.passed;
+  failed += r.failed;
+  const secs = ((performance.now() - tm) / 1000).toFixed(2);
+  process.stdout.write(`--- [${mode}] tests: ${r.passed} ok, ${r.failed} not ok, in ${r.files} file(s), ${secs}s\n`);
+}
+const noTests = passed + failed === 0;
+if (noTests) process.stdout.write(red("run-aspect: no test ran\n"));
+process.stdout.write(`\nas-pect total time ${((performance.now() - t0) / 1000).toFixed(2)}s\n`);
+// The one line CI parses. Keep it exactly `N passed, N failed`, alone on its line.
+process.stdout.write(`${passed} passed, ${failed} failed\n`);
+process.exitCode = failed > 0 || noTests ? 1 : 0;

@@ -1,0 +1,45 @@
+// The `remax` command line.
+import { RemaxInputError } from '../core/errors';
+import { enableRelaxedSimd } from './load';
+import { generateCommand } from './commands/generate';
+import { logprobsCommand } from './commands/logprobs';
+import { initCommand } from './commands/init';
+
+type Command = (argv: string[], out: (line: string) => void, err: (line: string) => void) => Promise<void>;
+
+const COMMANDS: Record<string, { run: Command; summary: string }> = {
+  generate: { run: generateCommand, summary: 'generate text or token ids from a llama2.c model (batched, seeded)' },
+  logprobs: { run: logprobsCommand, summary: 'teacher-forced per-token log-probabilities of a sequence' },
+  init: { run: initCommand, summary: 'write a randomly initialised llama2.c model' },
+};
+
+const USAGE = `Usage: remax <command> [flags]   (remax <command> --help for its flags)\n\n` +
+  Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`).join('\n') + '\n';
+
+/** Runs the CLI and returns the exit code: 0 ok, 2 bad input (one line on stderr), 1 internal error. */
+export async function main(argv: string[], out = (l: string) => console.log(l), err = (l: string) => console.error(l)): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    out(USAGE);
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    err(`remax: unknown command "${name}"; commands: ${Object.keys(COMMANDS).join(', ')}`);
+    return 2;
+  }
+  try {
+    await command.run(rest, out, err);
+    return 0;
+  } catch (error) {
+    if (error instanceof RemaxInputError) {
+      err(`remax ${name}: error: ${error.message}`);
+      return 2;
+    }
+    err(`remax ${name}: internal error: ${(error as Error).stack ?? error}`);
+    return 1;
+  }
+}
+
+enableRelaxedSimd();
+main(process.argv.slice(2)).then((code) => { process.exitCode = code; });

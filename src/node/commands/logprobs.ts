@@ -1,0 +1,27 @@
+import type { FlagSpec } from '../args';
+import { parseFlags, helpText, requiredString, optionalString, idListFlag } from '../args';
+import { loadEngineFromFiles } from '../load';
+import { RemaxInputError } from '../../core/errors';
+import type { BuildChoice } from '../../core/kernels';
+
+export const logprobsFlags: FlagSpec[] = [
+  { name: 'model', type: 'string', help: 'llama2.c checkpoint (.bin)' },
+  { name: 'ids', type: 'string', help: 'token ids of the sequence, comma-separated (e.g. 1,429,479)' },
+  { name: 'build', type: 'string', help: 'kernel build: auto, simd or relaxed-simd', default: 'auto' },
+  { name: 'json', type: 'boolean', help: 'print {"ids":[...],"logprobs":[...]}' },
+];
+
+export async function logprobsCommand(argv: string[], out: (line: string) => void): Promise<void> {
+  const flags = parseFlags('logprobs', argv, logprobsFlags);
+  if (flags.help) return out(helpText('logprobs', 'Teacher-forced log-probabilities: logprobs[t-1] = log p(ids[t] | ids[<t]).', logprobsFlags));
+  const model = requiredString(flags, 'model', 'the llama2.c checkpoint');
+  const ids = idListFlag(flags, 'ids');
+  if (!ids || ids.length < 2) throw new RemaxInputError('--ids needs at least two token ids (the first is the context for the second)');
+  const build = (optionalString(flags, 'build') ?? 'auto') as BuildChoice;
+  if (!['auto', 'simd', 'relaxed-simd'].includes(build)) throw new RemaxInputError(`--build must be auto, simd or relaxed-simd, got "${build}"`);
+  const engine = await loadEngineFromFiles({ model, build });
+  const [logprobs] = engine.logprobs([ids]);
+  if (flags.json) return out(JSON.stringify({ ids, logprobs }));
+  logprobs!.forEach((lp, i) => out(`${i + 1}\t${ids[i + 1]}\t${lp.toFixed(6)}`));
+  out(`sum\t\t${logprobs!.reduce((a, b) => a + b, 0).toFixed(6)}`);
+}

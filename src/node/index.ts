@@ -1,0 +1,5 @@
+// remax-wasm/node: the core API plus file loading for Node, Deno and Bun.
+export * from '../index';
+export { loadEngineFromFiles, enableRelaxedSimd } from './load';
+export type { FileEngineOptions } from './load';
+export { readInputFile, writeFileAtomic } from './files';
