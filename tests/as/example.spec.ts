@@ -25,18 +25,19 @@
 //   relaxed-simd (relaxed_madd may or may not fuse) and SIMD reassociation differ from a
 //   scalar loop in the last bits: never compare such floats with toBe.
 //   Class/array assertions (toStrictEqual on objects, StaticArray<f32>, ...) also work.
+// * Editor/type checking: tests/as/tsconfig.json (AS std + as-pect globals): `npx tsc -p tests/as`.
 // * `log<f32>(x)` prints a value in the test output; test/group names filter with
 //   `node tests/as/run-aspect.mjs --test <regex>`; `--mode simd` runs one mode only.
 
 const N = 37; // 9 full f32x4 lanes + a scalar tail of 1
 
 /** xorshift32 -> non-zero f32 in [-1, 1). */
-let seed: u32 = 0x9e3779b9;
+let rngState: u32 = 0x9e3779b9;
 function nextF32(): f32 {
-  seed ^= seed << 13;
-  seed ^= seed >> 17;
-  seed ^= seed << 5;
-  const v = <f32>(<f64>(seed >>> 8) / 8388608.0 - 1.0);
+  rngState ^= rngState << 13;
+  rngState ^= rngState >> 17;
+  rngState ^= rngState << 5;
+  const v = <f32>(<f64>(rngState >>> 8) / 8388608.0 - 1.0);
   return v != 0 ? v : 0.5;
 }
 

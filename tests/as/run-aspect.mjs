@@ -46,6 +46,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { performance } from "node:perf_hooks";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const CALLER_CWD = process.cwd();
 process.chdir(ROOT);
 const require = createRequire(import.meta.url);
 
@@ -93,7 +94,11 @@ function parseArgs(argv) {
     else if (arg === "--output-binary" || arg === "-o") opts.outputBinary = true;
     else if (arg === "--no-rerun") opts.noRerun = true;
     else if (arg.startsWith("-")) fatal(`unknown option ${arg}`);
-    else opts.filters.push(arg);
+    else {
+      // a path (relative to the caller's cwd) or any substring of a spec path
+      const abs = path.resolve(CALLER_CWD, arg);
+      opts.filters.push(existsSync(abs) ? path.relative(ROOT, abs).split(path.sep).join("/") : arg.replace(/^\.\//, ""));
+    }
   }
   if (!opts.modes) {
     const env = (process.env.ASPECT_MODES || "").trim();
@@ -341,6 +346,7 @@ function rerunWithFlags(flags) {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [...process.execArgv, ...flags, fileURLToPath(import.meta.url), "--no-rerun", ...process.argv.slice(2)], {
       stdio: "inherit",
+      cwd: CALLER_CWD,
     });
     child.on("error", () => resolve(9));
     child.on("exit", (code, signal) => resolve(signal ? 1 : code));
@@ -371,7 +377,7 @@ const specs = [];
 for (const g of config.entries || ["tests/as/**/*.spec.ts"]) {
   for (const f of glob(g)) {
     if ((config.disclude || []).some((re) => re.test(f))) continue;
-    if (opts.filters.length && !opts.filters.some((s) => f.includes(s.replace(/^\.\//, "")))) continue;
+    if (opts.filters.length && !opts.filters.some((s) => f.includes(s))) continue;
     if (!specs.includes(f)) specs.push(f);
   }
 }
@@ -385,7 +391,7 @@ if (specs.length === 0) {
 }
 for (const mode of specs.length ? opts.modes : []) {
   if (mode === "relaxed" && !relaxedSimdSupported()) {
-    const msg = `relaxed SIMD is not supported by this runtime (node ${process.version}, with ${RELAXED_FLAG})`;
+    const msg = `relaxed SIMD is not supported by this runtime (node ${process.version}, ${process.execArgv.includes(RELAXED_FLAG) ? "even with" : "without"} ${RELAXED_FLAG})`;
     if (opts.modesExplicit) {
       process.stdout.write(red(`\n=== as-pect [${mode}] === ${msg}: FAILED (explicitly requested)\n`));
       failed += 1;
