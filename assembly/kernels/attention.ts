@@ -1,10 +1,12 @@
 import { madd, hsum } from "./simd";
-import { softmaxForward } from "./softmax";
+import { maxValue, expShifted } from "./softmax";
 
 // Causal attention of n query rows over their own sequence's KV cache, grouped-query heads.
 // Row r belongs to cache slot slots[r] at position positions[r] and attends to positions 0..positions[r]
 // of that slot only, so packed rows of different sequences never see each other (no padding needed).
 // Cache layout: [slot][pos][kvDim]; query head h reads KV head h / (nHeads / nKvHeads).
+// Per head: scores q·k_t (four positions at a time when the head size is a multiple of 4), then
+// e_t = exp(scale·(s_t − max)) and out = Σ_t e_t·v_t / Σ_t e_t, with the sum folded in at the end.
 export function attentionForward(
   out: usize, q: usize, kCache: usize, vCache: usize, n: i32, slots: usize, positions: usize,
   nHeads: i32, nKvHeads: i32, headSize: i32, seqLen: i32, scores: usize,
@@ -12,7 +14,6 @@ export function attentionForward(
   const dim = nHeads * headSize, kvDim = nKvHeads * headSize;
   const group = nHeads / nKvHeads;
   const headBytes = <usize>headSize << 2;
-  const vecBytes = <usize>(headSize & ~3) << 2;
   const kvRowBytes = <usize>kvDim << 2;
   const scale: f32 = <f32>1.0 / Mathf.sqrt(<f32>headSize);
   for (let r = 0; r < n; r++) {
@@ -22,24 +23,59 @@ export function attentionForward(
     for (let h = 0; h < nHeads; h++) {
       const qh = q + ((<usize>r * dim) << 2) + <usize>h * headBytes;
       const kvOffset = slotOffset + <usize>(h / group) * headBytes;
-      for (let t = 0; t <= pos; t++) {
-        const kt = kCache + kvOffset + <usize>t * kvRowBytes;
-        let acc = f32x4.splat(0);
-        for (let k: usize = 0; k < vecBytes; k += 16) acc = madd(v128.load(qh + k), v128.load(kt + k), acc);
-        let s = hsum(acc);
-        for (let k = vecBytes; k < headBytes; k += 4) s += load<f32>(qh + k) * load<f32>(kt + k);
-        store<f32>(scores + (<usize>t << 2), s);
-      }
-      softmaxForward(scores, pos + 1, scale);
-      const oh = out + ((<usize>r * dim) << 2) + <usize>h * headBytes;
-      memory.fill(oh, 0, headBytes);
-      for (let t = 0; t <= pos; t++) {
-        const vt = vCache + kvOffset + <usize>t * kvRowBytes;
-        const a = load<f32>(scores + (<usize>t << 2));
-        const a4 = f32x4.splat(a);
-        for (let k: usize = 0; k < vecBytes; k += 16) v128.store(oh + k, madd(a4, v128.load(vt + k), v128.load(oh + k)));
-        for (let k = vecBytes; k < headBytes; k += 4) store<f32>(oh + k, load<f32>(oh + k) + a * load<f32>(vt + k));
-      }
+      attentionScores(scores, qh, kCache + kvOffset, pos + 1, headSize, kvRowBytes);
+      const sum = expShifted(scores, scores, pos + 1, scale, maxValue(scores, pos + 1));
+      weightedSum(out + ((<usize>r * dim) << 2) + <usize>h * headBytes, scores, vCache + kvOffset, pos + 1, headSize, kvRowBytes, <f32>1.0 / sum);
     }
+  }
+}
+
+/** scores[t] = q·k_t for t < count, k_t at k + t·rowBytes. */
+function attentionScores(scores: usize, q: usize, k: usize, count: i32, headSize: i32, rowBytes: usize): void {
+  const vecBytes = <usize>(headSize & ~3) << 2;
+  const headBytes = <usize>headSize << 2;
+  let t = 0;
+  if ((headSize & 3) == 0) {
+    // Four positions at once: four accumulators, then a 4×4 transpose-and-add leaves the four dot products in one vector.
+    for (; t + 4 <= count; t += 4) {
+      const k0 = k + <usize>t * rowBytes, k1 = k0 + rowBytes, k2 = k1 + rowBytes, k3 = k2 + rowBytes;
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+      for (let i: usize = 0; i < vecBytes; i += 16) {
+        const qv = v128.load(q + i);
+        a0 = madd(qv, v128.load(k0 + i), a0);
+        a1 = madd(qv, v128.load(k1 + i), a1);
+        a2 = madd(qv, v128.load(k2 + i), a2);
+        a3 = madd(qv, v128.load(k3 + i), a3);
+      }
+      const u01 = f32x4.add(i32x4.shuffle(a0, a1, 0, 4, 1, 5), i32x4.shuffle(a0, a1, 2, 6, 3, 7));
+      const u23 = f32x4.add(i32x4.shuffle(a2, a3, 0, 4, 1, 5), i32x4.shuffle(a2, a3, 2, 6, 3, 7));
+      v128.store(scores + (<usize>t << 2), f32x4.add(i32x4.shuffle(u01, u23, 0, 1, 4, 5), i32x4.shuffle(u01, u23, 2, 3, 6, 7)));
+    }
+  }
+  for (; t < count; t++) {
+    const kt = k + <usize>t * rowBytes;
+    let acc = f32x4.splat(0);
+    for (let i: usize = 0; i < vecBytes; i += 16) acc = madd(v128.load(q + i), v128.load(kt + i), acc);
+    let s = hsum(acc);
+    for (let i = vecBytes; i < headBytes; i += 4) s += load<f32>(q + i) * load<f32>(kt + i);
+    store<f32>(scores + (<usize>t << 2), s);
+  }
+}
+
+/** out = scale · Σ_{t < count} weights[t]·v_t, one head-dim vector at a time so its accumulator stays in a register. */
+function weightedSum(out: usize, weights: usize, v: usize, count: i32, headSize: i32, rowBytes: usize, scale: f32): void {
+  const vecBytes = <usize>(headSize & ~3) << 2;
+  const headBytes = <usize>headSize << 2;
+  for (let i: usize = 0; i < vecBytes; i += 16) {
+    let acc = f32x4.splat(0);
+    for (let t = 0; t < count; t++) {
+      acc = madd(v128.load32_splat(weights + (<usize>t << 2)), v128.load(v + <usize>t * rowBytes + i), acc);
+    }
+    v128.store(out + i, f32x4.mul(acc, f32x4.splat(scale)));
+  }
+  for (let i = vecBytes; i < headBytes; i += 4) {
+    let acc: f32 = 0;
+    for (let t = 0; t < count; t++) acc += load<f32>(weights + (<usize>t << 2)) * load<f32>(v + <usize>t * rowBytes + i);
+    store<f32>(out + i, acc * scale);
   }
 }

@@ -47,9 +47,38 @@ export function logSumExp(x: usize, n: i32, scratch: usize): f64 {
   return <f64>m + Math.log(<f64>expShifted(scratch, x, n, 1.0, m));
 }
 
-/** The first index of the largest value (ties go to the lowest index, as greedy decoding is defined). */
+/** The first index of the largest value (ties go to the lowest index, as greedy decoding is defined). One pass:
+ * each lane keeps its own maximum and the index where it first appeared; the lanes are merged at the end. */
 export function argmax(x: usize, n: i32): i32 {
-  const m = maxValue(x, n);
-  for (let i = 0; i < n; i++) if (load<f32>(x + (<usize>i << 2)) == m) return i;
-  return 0;
+  const vecBytes = <usize>(n & ~3) << 2;
+  let best: f32 = -Infinity;
+  let bestIndex = 0;
+  if (vecBytes > 0) {
+    let maxv = f32x4.splat(-Infinity);
+    let idxv = i32x4.splat(0);
+    let cur = i32x4(0, 1, 2, 3);
+    const four = i32x4.splat(4);
+    for (let k: usize = 0; k < vecBytes; k += 16) {
+      const v = v128.load(x + k);
+      const greater = f32x4.gt(v, maxv);
+      maxv = v128.bitselect(v, maxv, greater);
+      idxv = v128.bitselect(cur, idxv, greater);
+      cur = i32x4.add(cur, four);
+    }
+    best = hmax(maxv);
+    bestIndex = n;
+    for (let lane = 0; lane < 4; lane++) {
+      const value = f32x4.extract_lane(maxv, 0);
+      maxv = i32x4.shuffle(maxv, maxv, 1, 2, 3, 0);
+      const index = i32x4.extract_lane(idxv, 0);
+      idxv = i32x4.shuffle(idxv, idxv, 1, 2, 3, 0);
+      if (value == best && index < bestIndex) bestIndex = index;
+    }
+    if (bestIndex == n) bestIndex = 0; // all NaN
+  }
+  for (let i = <i32>(vecBytes >> 2); i < n; i++) {
+    const v = load<f32>(x + (<usize>i << 2));
+    if (v > best) { best = v; bestIndex = i; }
+  }
+  return bestIndex;
 }

@@ -77,8 +77,10 @@ function appendToken(m: Model, ws: Workspace, job: GenerateJob, s: i32, j: i32):
   const len = getI32(job.outLengths, s);
   const at = s * job.outStride + len;
   setI32(job.outIds, at, token);
-  const logp = <f64>load<f32>(logits + (<usize>token << 2)) - logSumExp(logits, vocab, ws.probs);
-  store<f32>(job.outLogprobs + (<usize>at << 2), <f32>logp);
+  if (job.outLogprobs != 0) {
+    const logp = <f64>load<f32>(logits + (<usize>token << 2)) - logSumExp(logits, vocab, ws.probs);
+    store<f32>(job.outLogprobs + (<usize>at << 2), <f32>logp);
+  }
   setI32(job.outLengths, s, len + 1);
 }
 

@@ -67,7 +67,7 @@
   outIds: usize;         // i32[nSeqs, outStride] new tokens
   outStride: i32;
   outLengths: usize;     // i32[nSeqs]
-  outLogprobs: usize;    // f32[nSeqs, outStride] log π(token) under the untempered model
+  outLogprobs: usize;    // f32[nSeqs, outStride] log π(token) under the untempered model; 0 = not wanted
 }
 
 /** Teacher-forced log-probabilities: out[offsets[s] − s + t − 1] = log p(ids[t] | ids[<t]) of sequence s. */

@@ -51,6 +51,8 @@ export interface GenerateOptions extends SamplingOptions {
   seed?: number | bigint;
   /** Token that ends a sequence (kept in the output); null = none. Default EOS = 2. */
   eosId?: number | null;
+  /** Also return log π of each new token (a log-sum-exp over the vocabulary per token). Default false. */
+  logprobs?: boolean;
 }
 
 export type FinishReason = 'eos' | 'length' | 'context';
@@ -59,8 +61,8 @@ export interface Generation {
   promptIds: number[];
   /** New tokens only. */
   ids: number[];
-  /** log π(token) of each new token under the untempered model. */
-  logprobs: number[];
+  /** log π(token) of each new token under the untempered model, when requested with `logprobs: true`. */
+  logprobs?: number[];
   finishReason: FinishReason;
 }
 
@@ -166,7 +168,7 @@ export class RemaxEngine {
     const at = {
       promptIds: io.take(4 * totalPrompt), promptOffsets: io.take(4 * (n + 1)), maxNewTokens: io.take(4 * n),
       temperature: io.take(4 * n), topK: io.take(4 * n), topP: io.take(4 * n), rngStates: io.take(8 * n),
-      outIds: io.take(4 * n * stride), outLengths: io.take(4 * n), outLogprobs: io.take(4 * n * stride),
+      outIds: io.take(4 * n * stride), outLengths: io.take(4 * n), outLogprobs: options.logprobs ? io.take(4 * n * stride) : 0,
     };
     ensureMemory(this.kernels.memory, io.end);
     const buffer = this.kernels.memory.buffer;
@@ -191,7 +193,7 @@ export class RemaxEngine {
     return specs.map((s, i) => {
       const len = lengths[i]!;
       const ids = Array.from(new Int32Array(out, at.outIds + 4 * i * stride, len));
-      const logprobs = Array.from(new Float32Array(out, at.outLogprobs + 4 * i * stride, len));
+      const logprobs = options.logprobs ? Array.from(new Float32Array(out, at.outLogprobs + 4 * i * stride, len)) : undefined;
       const finishReason: FinishReason = len > 0 && ids[len - 1] === eosId ? 'eos'
         : len >= s.maxNew && s.promptIds.length + len < c.seqLen ? 'length' : 'context';
       return { promptIds: s.promptIds, ids, logprobs, finishReason };

@@ -24,9 +24,9 @@ const PROMPTS = [[1, 5, 9, 13, 22, 40], [1], [1, 60, 3], [1, 2, 3, 4, 5, 6, 7, 8
 test('batched generation equals one-at-a-time generation for mixed prompt lengths (greedy and sampled)', async () => {
   const e = await RemaxEngine.create({ model: tinyModel() });
   for (const sampling of [{ temperature: 0 }, { temperature: 1, topP: 0.9 }, { temperature: 0.7, topK: 5 }]) {
-    const batch = e.generate(PROMPTS.map((p, i) => ({ promptIds: p, seed: 100 + i })), { ...sampling, maxNewTokens: 20, eosId: null });
+    const batch = e.generate(PROMPTS.map((p, i) => ({ promptIds: p, seed: 100 + i })), { ...sampling, maxNewTokens: 20, eosId: null, logprobs: true });
     PROMPTS.forEach((p, i) => {
-      const [single] = e.generate([{ promptIds: p, seed: 100 + i }], { ...sampling, maxNewTokens: 20, eosId: null });
+      const [single] = e.generate([{ promptIds: p, seed: 100 + i }], { ...sampling, maxNewTokens: 20, eosId: null, logprobs: true });
       assert.deepEqual(batch[i]!.ids, single!.ids, `prompt ${i}, ${JSON.stringify(sampling)}`);
       assert.deepEqual(batch[i]!.logprobs, single!.logprobs);
     });
@@ -110,11 +110,11 @@ test('each sequence stops at EOS (kept), at its token budget, or when its contex
 
 test('logprobs of the tokens generate() returns match teacher forcing', async () => {
   const e = await RemaxEngine.create({ model: tinyModel() });
-  const gen = e.generate(PROMPTS.map((p) => ({ promptIds: p })), { temperature: 1, seed: 1, maxNewTokens: 10, eosId: null });
+  const gen = e.generate(PROMPTS.map((p) => ({ promptIds: p })), { temperature: 1, seed: 1, maxNewTokens: 10, eosId: null, logprobs: true });
   const forced = e.logprobs(gen.map((g) => [...g.promptIds, ...g.ids]));
   gen.forEach((g, i) => {
     const tail = forced[i]!.slice(g.promptIds.length - 1);
-    g.logprobs.forEach((lp, t) => assert.ok(Math.abs(lp - tail[t]!) < 1e-5, `seq ${i} token ${t}: ${lp} vs ${tail[t]}`));
+    g.logprobs!.forEach((lp, t) => assert.ok(Math.abs(lp - tail[t]!) < 1e-5, `seq ${i} token ${t}: ${lp} vs ${tail[t]}`));
   });
 });
 
