@@ -11,7 +11,7 @@ export function sampleToken(
   logits: usize, vocab: i32, temperature: f32, topK: i32, topP: f32, rngState: usize,
   scratchProbs: usize, scratchIds: usize,
 ): i32 {
-  if (!(temperature > 0)) return argmax(logits, vocab);
+  if (!(temperature > 0) || vocab == 1) return argmax(logits, vocab);
   const probs = scratchProbs;
   const total = expShifted(probs, logits, vocab, <f32>1.0 / temperature, maxValue(logits, vocab));
   const u = rngNextF32(rngState);
@@ -29,6 +29,8 @@ export function sampleToken(
     for (let i = 0; i < vocab; i++) {
       if (pr(probs, i) >= cutoff) { store<i32>(scratchIds + (<usize>count << 2), i); count++; }
     }
+    // With p below 1/vocab on a flat distribution the cut can drop every token; the most likely one is always in.
+    if (count == 0) { store<i32>(scratchIds, argmax(probs, vocab)); count = 1; }
   }
   sortByProbability(scratchIds, count, probs);
 

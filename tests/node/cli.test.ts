@@ -98,6 +98,9 @@ test('bad input gets one clear line and exit code 2', { skip: skipShared }, () =
     const tok = readFileSync(AIDREAMS_TOK);
     writeFileSync(wrongTokenizer, tok.subarray(0, tok.length - 20));
     assertBadInput(remax('generate', '--model', STORIES, '--tokenizer', wrongTokenizer, '--prompt', 'hi'), /tok\.bin/);
+    const small = path.join(dir, 'vocab50.bin');
+    assert.equal(remax('init', '--out', small, '--dim', '16', '--hidden', '32', '--layers', '1', '--heads', '2', '--vocab', '50', '--seq', '16').code, 0);
+    assertBadInput(remax('generate', '--model', small, '--tokenizer', AIDREAMS_TOK, '--prompt', 'hi'), /aidreams260K\.tok512\.bin.*512.*vocab50\.bin.*50|vocab50\.bin.*50.*aidreams260K\.tok512\.bin.*512/);
     assertBadInput(remax('generate', '--model', AIDREAMS, '--prompt-ids', Array(128).fill(1).join(',')), /128 tokens.*seq_len\) is 128/);
     assertBadInput(remax('generate', '--model', AIDREAMS, '--prompt-ids', '1', '--temperature', 'hot'), /--temperature must be a number.*"hot"/);
     assertBadInput(remax('generate', '--model', AIDREAMS, '--prompt-ids', '1', '--top-p', '1.5'), /--top-p/);
