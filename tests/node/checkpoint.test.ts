@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   checkpointByteLength, parseCheckpoint, randomInitWeights, serializeCheckpoint, serializeCheckpointV1, validateConfig,
@@ -11,12 +11,11 @@ import {
 } from '../../src/core/config';
 import { RemaxInputError } from '../../src/core/errors';
 import { Prng } from '../../src/core/prng';
+import { SHARED_DIR, sharedPath, skipUnlessShared } from './shared-data';
 
-const MODELS = path.join(path.resolve(process.cwd(), '..', 'shared'), 'models');
-const STORIES = path.join(MODELS, 'stories260K.bin');
-const AIDREAMS = path.join(MODELS, 'aidreams260K.bin');
-const skipUnless = (file: string): string | false =>
-  existsSync(file) ? false : `${file} is absent (the shared test data lives beside the project root)`;
+const STORIES = sharedPath('models/stories260K.bin');
+const AIDREAMS = sharedPath('models/aidreams260K.bin');
+const skipUnless = (file: string): string | false => skipUnlessShared(path.relative(SHARED_DIR, file));
 
 const read = (file: string): Uint8Array => new Uint8Array(readFileSync(file));
 

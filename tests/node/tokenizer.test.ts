@@ -1,17 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { BOS_ID, EOS_ID, Tokenizer } from '../../src/core/tokenizer';
 import { RemaxInputError } from '../../src/core/errors';
+import { sharedPath, skipUnlessShared } from './shared-data';
 
-// Tests run from the project root (bundled into build/tests/), so the shared data sits at ../shared.
-const SHARED = path.resolve(process.cwd(), '..', 'shared');
-const TOKENIZER_PATH = path.join(SHARED, 'models', 'aidreams260K.tok512.bin');
-const GREEDY_PATH = path.join(SHARED, 'reference', 'greedy.json');
-const missing = [TOKENIZER_PATH, GREEDY_PATH].filter((p) => !existsSync(p));
-const skip = missing.length > 0 ? `shared test data not found: ${missing.join(', ')}` : false;
-if (skip) console.log(`tokenizer tests skipped: ${skip}`);
+const TOKENIZER_PATH = sharedPath('models/aidreams260K.tok512.bin');
+const GREEDY_PATH = sharedPath('reference/greedy.json');
+const skip = skipUnlessShared('models/aidreams260K.tok512.bin', 'reference/greedy.json');
 
 interface GreedyCase {
   prompt_text: string;
