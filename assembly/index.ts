@@ -1,16 +1,20 @@
 // The WASM module's exports. The host (src/core/engine.ts) plans the memory, writes the descriptors of
 // model/layout.ts and calls these with their addresses.
-import { Model, Workspace, GenerateJob, LogprobsJob } from "./model/layout";
+import { Model, Workspace, GenerateJob, LogprobsJob, TrainJob } from "./model/layout";
 import { forwardTokens } from "./model/forward";
 import { generate as generateBatch } from "./model/generate";
 import { logprobs as logprobsBatch } from "./model/logprobs";
+import { trainStep as trainStepBatch } from "./model/backward";
 import { ropeTablesInit } from "./kernels/rope";
 
-export { matmulForward } from "./kernels/matmul";
-export { rmsnormForward } from "./kernels/rmsnorm";
-export { ropeForward, ropeTablesInit } from "./kernels/rope";
-export { attentionForward } from "./kernels/attention";
-export { swigluForward } from "./kernels/swiglu";
+export { matmulForward, matmulBackwardInput, matmulBackwardWeight } from "./kernels/matmul";
+export { rmsnormForward, rmsnormBackward } from "./kernels/rmsnorm";
+export { ropeForward, ropeBackward, ropeTablesInit } from "./kernels/rope";
+export { attentionForward, attentionBackward } from "./kernels/attention";
+export { swigluForward, swigluBackward } from "./kernels/swiglu";
+export { embeddingForward, embeddingBackward } from "./kernels/embedding";
+export { crossEntropyForwardBackward } from "./kernels/cross-entropy";
+export { adamwStep, sumSquares } from "./kernels/adamw";
 export { softmaxForward, argmax, logSumExp } from "./kernels/softmax";
 export { sampleToken } from "./kernels/sampler";
 
@@ -22,6 +26,7 @@ export function modelDescBytes(): i32 { return offsetof<Model>(); }
 export function workspaceDescBytes(): i32 { return offsetof<Workspace>(); }
 export function generateJobBytes(): i32 { return offsetof<GenerateJob>(); }
 export function logprobsJobBytes(): i32 { return offsetof<LogprobsJob>(); }
+export function trainJobBytes(): i32 { return offsetof<TrainJob>(); }
 
 export function initRope(model: usize): void {
   const m = changetype<Model>(model);
@@ -38,4 +43,9 @@ export function generate(model: usize, workspace: usize, job: usize): i32 {
 
 export function logprobs(model: usize, workspace: usize, job: usize): void {
   logprobsBatch(changetype<Model>(model), changetype<Workspace>(workspace), changetype<LogprobsJob>(job));
+}
+
+/** Adds the gradients of one micro-batch to the tensors of the `grads` descriptor and returns its loss. */
+export function trainStep(model: usize, grads: usize, workspace: usize, job: usize): f64 {
+  return trainStepBatch(changetype<Model>(model), changetype<Model>(grads), changetype<Workspace>(workspace), changetype<TrainJob>(job));
 }

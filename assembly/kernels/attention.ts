@@ -79,3 +79,57 @@ function weightedSum(out: usize, weights: usize, v: usize, count: i32, headSize:
     store<f32>(out + i, acc * scale);
   }
 }
+
+// Backward, per row and head, with the probabilities recomputed by the forward's own kernels:
+//   P = softmax(scale·q·K), dP_t = dO·v_t, dS_t = P_t·(dP_t − Σ_u P_u·dP_u)
+//   dq = scale·Σ_t dS_t·k_t (written), dK_t += scale·dS_t·q and dV_t += P_t·dO (added, in cache layout)
+// scratch holds 2·seqLen floats.
+export function attentionBackward(
+  dq: usize, dKCache: usize, dVCache: usize, dOut: usize, q: usize, kCache: usize, vCache: usize,
+  n: i32, slots: usize, positions: usize, nHeads: i32, nKvHeads: i32, headSize: i32, seqLen: i32, scratch: usize,
+): void {
+  const dim = nHeads * headSize, kvDim = nKvHeads * headSize;
+  const group = nHeads / nKvHeads;
+  const headBytes = <usize>headSize << 2;
+  const kvRowBytes = <usize>kvDim << 2;
+  const scale: f32 = <f32>1.0 / Mathf.sqrt(<f32>headSize);
+  const probs = scratch, dProbs = scratch + (<usize>seqLen << 2);
+  for (let r = 0; r < n; r++) {
+    const slot = load<i32>(slots + (<usize>r << 2));
+    const pos = load<i32>(positions + (<usize>r << 2));
+    const count = pos + 1;
+    const slotOffset = <usize>slot * seqLen * kvRowBytes;
+    for (let h = 0; h < nHeads; h++) {
+      const headOffset = ((<usize>r * dim) << 2) + <usize>h * headBytes;
+      const qh = q + headOffset, dOh = dOut + headOffset;
+      const kvOffset = slotOffset + <usize>(h / group) * headBytes;
+      attentionScores(probs, qh, kCache + kvOffset, count, headSize, kvRowBytes);
+      const inv: f32 = <f32>1.0 / expShifted(probs, probs, count, scale, maxValue(probs, count));
+      attentionScores(dProbs, dOh, vCache + kvOffset, count, headSize, kvRowBytes);
+      let dot: f32 = 0;
+      for (let t = 0; t < count; t++) {
+        const p = load<f32>(probs + (<usize>t << 2)) * inv;
+        store<f32>(probs + (<usize>t << 2), p);
+        dot += p * load<f32>(dProbs + (<usize>t << 2));
+      }
+      for (let t = 0; t < count; t++) {
+        const at = dProbs + (<usize>t << 2);
+        store<f32>(at, load<f32>(probs + (<usize>t << 2)) * (load<f32>(at) - dot));
+      }
+      weightedSum(dq + headOffset, dProbs, kCache + kvOffset, count, headSize, kvRowBytes, scale);
+      for (let t = 0; t < count; t++) {
+        const rowOffset = kvOffset + <usize>t * kvRowBytes;
+        axpy(dKCache + rowOffset, qh, scale * load<f32>(dProbs + (<usize>t << 2)), headSize);
+        axpy(dVCache + rowOffset, dOh, load<f32>(probs + (<usize>t << 2)), headSize);
+      }
+    }
+  }
+}
+
+/** y += a·x over count floats. */
+function axpy(y: usize, x: usize, a: f32, count: i32): void {
+  const vecBytes = <usize>(count & ~3) << 2;
+  const a4 = f32x4.splat(a);
+  for (let k: usize = 0; k < vecBytes; k += 16) v128.store(y + k, madd(a4, v128.load(x + k), v128.load(y + k)));
+  for (let k = vecBytes; k < (<usize>count << 2); k += 4) store<f32>(y + k, load<f32>(y + k) + a * load<f32>(x + k));
+}

@@ -122,3 +122,117 @@ function tile1Row(out: usize, x: usize, w: usize, r: i32, o0: i32, o1: i32, inDi
     put(out, r, o, outDim, hsum(a0) + dotTail(x0, w0, kVec, inDim), accumulate);
   }
 }
+
+// ---- backward ----
+// Given dOut = ∂L/∂out [n, outDim] of out = x·wᵀ:
+//   dx [n, inDim] (=|+=) dOut · w        (matmulBackwardInput)
+//   dw [outDim, inDim] += dOutᵀ · x      (matmulBackwardWeight, always accumulates: micro-batches add up)
+// Both broadcast one scalar of dOut against a vector of w or x: tiles of 4 rows × 8 columns (8 accumulators).
+// The loops walk 8-column strips outermost so that the strip of the streamed matrix stays in L1.
+
+export function matmulBackwardInput(dx: usize, dOut: usize, w: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool): void {
+  const inBytes = <usize>inDim << 2, outBytes = <usize>outDim << 2;
+  const strips = inDim & ~7;
+  for (let c = 0; c < strips; c += 8) {
+    const col = <usize>c << 2;
+    let r = 0;
+    for (; r + 4 <= n; r += 4) {
+      const g0 = dOut + <usize>r * outBytes, g1 = g0 + outBytes, g2 = g1 + outBytes, g3 = g2 + outBytes;
+      let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
+      let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
+      for (let o: usize = 0; o < outBytes; o += 4) {
+        const wRow = w + (o >> 2) * inBytes + col;
+        const b0 = v128.load(wRow), b1 = v128.load(wRow + 16);
+        let s = v128.load32_splat(g0 + o);
+        a00 = madd(s, b0, a00); a01 = madd(s, b1, a01);
+        s = v128.load32_splat(g1 + o);
+        a10 = madd(s, b0, a10); a11 = madd(s, b1, a11);
+        s = v128.load32_splat(g2 + o);
+        a20 = madd(s, b0, a20); a21 = madd(s, b1, a21);
+        s = v128.load32_splat(g3 + o);
+        a30 = madd(s, b0, a30); a31 = madd(s, b1, a31);
+      }
+      const d0 = dx + <usize>r * inBytes + col, d1 = d0 + inBytes, d2 = d1 + inBytes, d3 = d2 + inBytes;
+      putVec(d0, a00, accumulate); putVec(d0 + 16, a01, accumulate);
+      putVec(d1, a10, accumulate); putVec(d1 + 16, a11, accumulate);
+      putVec(d2, a20, accumulate); putVec(d2 + 16, a21, accumulate);
+      putVec(d3, a30, accumulate); putVec(d3 + 16, a31, accumulate);
+    }
+    for (; r < n; r++) {
+      const g0 = dOut + <usize>r * outBytes;
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
+      for (let o: usize = 0; o < outBytes; o += 4) {
+        const wRow = w + (o >> 2) * inBytes + col;
+        const s = v128.load32_splat(g0 + o);
+        a0 = madd(s, v128.load(wRow), a0); a1 = madd(s, v128.load(wRow + 16), a1);
+      }
+      const d0 = dx + <usize>r * inBytes + col;
+      putVec(d0, a0, accumulate); putVec(d0 + 16, a1, accumulate);
+    }
+  }
+  // Columns that do not fill a strip of 8.
+  for (let r = 0; r < n; r++) {
+    const g0 = dOut + <usize>r * outBytes;
+    for (let c = strips; c < inDim; c++) {
+      let s: f32 = 0;
+      for (let o = 0; o < outDim; o++) s += load<f32>(g0 + (<usize>o << 2)) * load<f32>(w + <usize>o * inBytes + (<usize>c << 2));
+      const p = dx + <usize>r * inBytes + (<usize>c << 2);
+      store<f32>(p, accumulate ? load<f32>(p) + s : s);
+    }
+  }
+}
+
+export function matmulBackwardWeight(dw: usize, dOut: usize, x: usize, n: i32, inDim: i32, outDim: i32): void {
+  const inBytes = <usize>inDim << 2, outBytes = <usize>outDim << 2;
+  const strips = inDim & ~7;
+  for (let c = 0; c < strips; c += 8) {
+    const col = <usize>c << 2;
+    let o = 0;
+    for (; o + 4 <= outDim; o += 4) {
+      const go = <usize>o << 2;
+      let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
+      let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
+      for (let r = 0; r < n; r++) {
+        const xRow = x + <usize>r * inBytes + col;
+        const g = dOut + <usize>r * outBytes + go;
+        const b0 = v128.load(xRow), b1 = v128.load(xRow + 16);
+        let s = v128.load32_splat(g);
+        a00 = madd(s, b0, a00); a01 = madd(s, b1, a01);
+        s = v128.load32_splat(g + 4);
+        a10 = madd(s, b0, a10); a11 = madd(s, b1, a11);
+        s = v128.load32_splat(g + 8);
+        a20 = madd(s, b0, a20); a21 = madd(s, b1, a21);
+        s = v128.load32_splat(g + 12);
+        a30 = madd(s, b0, a30); a31 = madd(s, b1, a31);
+      }
+      const d0 = dw + <usize>o * inBytes + col, d1 = d0 + inBytes, d2 = d1 + inBytes, d3 = d2 + inBytes;
+      putVec(d0, a00, true); putVec(d0 + 16, a01, true);
+      putVec(d1, a10, true); putVec(d1 + 16, a11, true);
+      putVec(d2, a20, true); putVec(d2 + 16, a21, true);
+      putVec(d3, a30, true); putVec(d3 + 16, a31, true);
+    }
+    for (; o < outDim; o++) {
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
+      for (let r = 0; r < n; r++) {
+        const xRow = x + <usize>r * inBytes + col;
+        const s = v128.load32_splat(dOut + <usize>r * outBytes + (<usize>o << 2));
+        a0 = madd(s, v128.load(xRow), a0); a1 = madd(s, v128.load(xRow + 16), a1);
+      }
+      const d0 = dw + <usize>o * inBytes + col;
+      putVec(d0, a0, true); putVec(d0 + 16, a1, true);
+    }
+  }
+  for (let o = 0; o < outDim; o++) {
+    for (let c = strips; c < inDim; c++) {
+      let s: f32 = 0;
+      for (let r = 0; r < n; r++) s += load<f32>(dOut + <usize>r * outBytes + (<usize>o << 2)) * load<f32>(x + <usize>r * inBytes + (<usize>c << 2));
+      const p = dw + <usize>o * inBytes + (<usize>c << 2);
+      store<f32>(p, load<f32>(p) + s);
+    }
+  }
+}
+
+// @ts-ignore: decorator
+@inline function putVec(p: usize, v: v128, accumulate: bool): void {
+  v128.store(p, accumulate ? f32x4.add(v128.load(p), v) : v);
+}

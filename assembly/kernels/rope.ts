@@ -40,3 +40,27 @@ export function ropeForward(vec: usize, n: i32, rowLen: i32, positions: usize, n
     }
   }
 }
+
+/** Backward of ropeForward, in place on the gradient rows: the rotation by −angle (the transpose). */
+export function ropeBackward(grad: usize, n: i32, rowLen: i32, positions: usize, nHeads: i32, headSize: i32, cosTable: usize, sinTable: usize): void {
+  const vecBytes = <usize>(headSize & ~3) << 2;
+  const headBytes = <usize>headSize << 2;
+  for (let r = 0; r < n; r++) {
+    const pos = load<i32>(positions + (<usize>r << 2));
+    const c = cosTable + <usize>pos * headBytes, s = sinTable + <usize>pos * headBytes;
+    for (let h = 0; h < nHeads; h++) {
+      const v = grad + ((<usize>r * rowLen) << 2) + <usize>h * headBytes;
+      for (let k: usize = 0; k < vecBytes; k += 16) {
+        const g = v128.load(v + k);
+        const gs = f32x4.mul(g, v128.load(s + k));
+        v128.store(v + k, f32x4.add(f32x4.mul(g, v128.load(c + k)), i32x4.shuffle(gs, gs, 1, 0, 3, 2)));
+      }
+      for (let k = vecBytes; k < headBytes; k += 8) {
+        const g0 = load<f32>(v + k), g1 = load<f32>(v + k + 4);
+        const cs = load<f32>(c + k), sn = load<f32>(s + k + 4);
+        store<f32>(v + k, g0 * cs + g1 * sn);
+        store<f32>(v + k + 4, g1 * cs - g0 * sn);
+      }
+    }
+  }
+}

@@ -29,28 +29,59 @@
   ropeSin: usize;
 }
 
-/** Activations for up to maxTokens packed tokens, the KV cache of maxSeqs sequences, sampler scratch (RunState). */
+/**
+ * Activations for up to maxTokens packed token rows, their KV cache, sampler scratch (llama2.c's RunState) and,
+ * for training, the saved activations and gradient scratch of the backward pass.
+ * Per-layer buffers sit at base + layer·layerStride (layerStrideHidden for hidden-sized ones): an inference
+ * workspace has strides 0 (one buffer reused by every layer) and xIn = xMid = 0 (nothing saved); a training
+ * workspace keeps every layer's activations for the backward pass.
+ */
 @unmanaged export class Workspace {
   maxTokens: i32;
   maxSeqs: i32;
+  maxLogitRows: i32;     // rows of `logits` (the classifier runs in chunks of this many rows)
+  layerStride: usize;    // bytes between layers of the [maxTokens, dim] buffers, 0 = not saved
+  layerStrideHidden: usize;
   tokens: usize;     // i32[maxTokens]: token id of each packed row
   slots: usize;      // i32[maxTokens]: KV-cache slot (sequence) of each row
   positions: usize;  // i32[maxTokens]: position of each row in its sequence
   logitRows: usize;  // i32[maxTokens]: rows whose logits are wanted
   x: usize;          // f32[maxTokens, dim] residual stream
-  xb: usize;         // f32[maxTokens, dim]
-  xb2: usize;        // f32[maxTokens, dim]
-  q: usize;          // f32[maxTokens, dim]
-  k: usize;          // f32[maxTokens, kvDim]
+  xIn: usize;        // per layer f32[maxTokens, dim]: residual entering the layer (training)
+  xb: usize;         // per layer f32[maxTokens, dim]: attention RMSNorm output
+  q: usize;          // per layer f32[maxTokens, dim]: queries after RoPE
+  k: usize;          // f32[maxTokens, kvDim] (scratch: keys go to the cache)
   v: usize;          // f32[maxTokens, kvDim]
-  hb: usize;         // f32[maxTokens, hiddenDim]
-  hb2: usize;        // f32[maxTokens, hiddenDim]
-  scores: usize;     // f32[seqLen] attention scores of one head
-  logits: usize;     // f32[maxTokens, vocab]
+  attOut: usize;     // per layer f32[maxTokens, dim]: attention output before wo
+  xMid: usize;       // per layer f32[maxTokens, dim]: residual after attention (training)
+  xbFfn: usize;      // per layer f32[maxTokens, dim]: feed-forward RMSNorm output
+  h1: usize;         // per layer f32[maxTokens, hidden]: w1·x
+  h3: usize;         // per layer f32[maxTokens, hidden]: w3·x
+  gated: usize;      // per layer f32[maxTokens, hidden]: silu(h1) ⊙ h3
+  scores: usize;     // f32[2·seqLen] attention scratch
+  logits: usize;     // f32[maxLogitRows, vocab]
   kCache: usize;     // f32[nLayers, maxSeqs, seqLen, kvDim]
   vCache: usize;     // f32[nLayers, maxSeqs, seqLen, kvDim]
   probs: usize;      // f32[vocab] sampler scratch
   ids: usize;        // i32[vocab] sampler scratch
+  // Training only (0 in an inference workspace):
+  targets: usize;    // i32[maxTokens]: token each row predicts, −1 = none
+  weights: usize;    // f32[maxTokens]: loss weight of each row's prediction
+  dx: usize;         // f32[maxTokens, dim] gradient of the residual stream
+  dxb: usize;        // f32[maxTokens, dim]
+  dq: usize;         // f32[maxTokens, dim]
+  dk: usize;         // f32[maxTokens, kvDim]
+  dv: usize;         // f32[maxTokens, kvDim]
+  dh1: usize;        // f32[maxTokens, hidden]
+  dh3: usize;        // f32[maxTokens, hidden]
+  dGated: usize;     // f32[maxTokens, hidden]
+  dKCache: usize;    // f32[maxSeqs, seqLen, kvDim] one layer's key gradients in cache layout
+  dVCache: usize;    // f32[maxSeqs, seqLen, kvDim]
+  headRows: usize;   // i32[maxLogitRows]: rows in the current classifier chunk
+  headTargets: usize;// i32[maxLogitRows]
+  headWeights: usize;// f32[maxLogitRows]
+  headX: usize;      // f32[maxLogitRows, dim] final-normed rows of the chunk
+  headDx: usize;     // f32[maxLogitRows, dim]
 }
 
 /** A batched generation request and its outputs. Arrays are indexed by sequence. */
@@ -68,6 +99,14 @@
   outStride: i32;
   outLengths: usize;     // i32[nSeqs]
   outLogprobs: usize;    // f32[nSeqs, outStride] log π(token) under the untempered model; 0 = not wanted
+}
+
+/** A training micro-batch: packed complete sequences (each from position 0) and per-token loss weights. */
+@unmanaged export class TrainJob {
+  nSeqs: i32;
+  ids: usize;      // i32[]: all sequences, packed
+  offsets: usize;  // i32[nSeqs + 1]
+  weights: usize;  // f32[] aligned with ids: weight of predicting ids[t] from ids[<t] (the first of each is unused)
 }
 
 /** Teacher-forced log-probabilities: out[offsets[s] − s + t − 1] = log p(ids[t] | ids[<t]) of sequence s. */

@@ -1,10 +1,11 @@
-import { parseCheckpoint, type Checkpoint } from './checkpoint';
-import { headSize, type ModelConfig } from './config';
+import { parseCheckpoint, serializeCheckpoint, type Checkpoint } from './checkpoint';
+import { headSize, weightShapes, elementCount, type ModelConfig, type ModelWeights, type WeightName } from './config';
 import { RemaxInputError, requireInput } from './errors';
 import { Arena } from './arena';
 import { instantiateKernels, ensureMemory, type BuildChoice, type BuildName, type Kernels, type WasmBuilds } from './kernels';
-import { GENERATE_JOB_FIELDS, LOGPROBS_JOB_FIELDS, MODEL_FIELDS, WORKSPACE_FIELDS, writeDescriptor } from './layout';
-import { planModel, planWorkspace, type ModelPlan, type WorkspacePlan } from './memory-plan';
+import { GENERATE_JOB_FIELDS, LOGPROBS_JOB_FIELDS, MODEL_FIELDS, TRAIN_JOB_FIELDS, WORKSPACE_FIELDS, writeDescriptor } from './layout';
+import { planModel, planOptimizer, planWorkspace, type ModelPlan, type OptimizerPlan, type WorkspacePlan, type WorkspaceSpec } from './memory-plan';
+import { packMicroBatches, tensorViews, type AdamWOptions, type TrainingExample, type TrainingOptions } from './training';
 import { samplerState } from './seed';
 import { EOS_ID, Tokenizer } from './tokenizer';
 import { wasmBuilds } from '../wasm-builds';
@@ -79,6 +80,9 @@ export class RemaxEngine {
   private readonly kernels: Kernels;
   private readonly modelPlan: ModelPlan;
   private workspace!: WorkspacePlan;
+  private optimizer?: OptimizerPlan;
+  private trainWorkspace?: WorkspacePlan;
+  private adamStep = 0;
 
   private constructor(kernels: Kernels, checkpoint: Checkpoint, tokenizer: Tokenizer | undefined, maxBatch: number, maxTokens: number) {
     this.kernels = kernels;
@@ -90,6 +94,7 @@ export class RemaxEngine {
     checkDescriptor('Workspace', k.workspaceDescBytes(), WORKSPACE_FIELDS.length);
     checkDescriptor('GenerateJob', k.generateJobBytes(), GENERATE_JOB_FIELDS.length);
     checkDescriptor('LogprobsJob', k.logprobsJobBytes(), LOGPROBS_JOB_FIELDS.length);
+    checkDescriptor('TrainJob', k.trainJobBytes(), TRAIN_JOB_FIELDS.length);
     this.modelPlan = planModel(this.config, k.heapBase());
     this.loadWeights(checkpoint);
     this.reserveWorkspace(maxBatch, maxTokens);
@@ -164,7 +169,7 @@ export class RemaxEngine {
     const n = specs.length;
     const stride = Math.max(1, ...specs.map((s) => s.maxNew));
     const totalPrompt = specs.reduce((sum, s) => sum + s.promptIds.length, 0);
-    const io = new Arena(this.workspace.end);
+    const io = new Arena(this.ioStart);
     const at = {
       promptIds: io.take(4 * totalPrompt), promptOffsets: io.take(4 * (n + 1)), maxNewTokens: io.take(4 * n),
       temperature: io.take(4 * n), topK: io.take(4 * n), topP: io.take(4 * n), rngStates: io.take(8 * n),
@@ -213,7 +218,7 @@ export class RemaxEngine {
     });
     const n = sequences.length;
     const total = sequences.reduce((sum, s) => sum + s.length, 0);
-    const io = new Arena(this.workspace.end);
+    const io = new Arena(this.ioStart);
     const at = { ids: io.take(4 * total), offsets: io.take(4 * (n + 1)), out: io.take(4 * Math.max(1, total - n)) };
     ensureMemory(this.kernels.memory, io.end);
     const buffer = this.kernels.memory.buffer;
@@ -252,31 +257,241 @@ export class RemaxEngine {
       if (!data) continue;
       new Float32Array(buffer, plan.weights[name as keyof typeof plan.weights], data.length).set(data);
     }
-    writeDescriptor(buffer, plan.modelDesc, MODEL_FIELDS, {
-      dim: c.dim, hiddenDim: c.hiddenDim, nLayers: c.nLayers, nHeads: c.nHeads, nKvHeads: c.nKvHeads,
-      vocabSize: c.vocabSize, seqLen: c.seqLen, normEps: c.normEps, ropeTheta: c.ropeTheta,
-      tokenEmbedding: plan.weights.token_embedding_table, rmsAtt: plan.weights.rms_att_weight,
-      wq: plan.weights.wq, wk: plan.weights.wk, wv: plan.weights.wv, wo: plan.weights.wo,
-      rmsFfn: plan.weights.rms_ffn_weight, w1: plan.weights.w1, w2: plan.weights.w2, w3: plan.weights.w3,
-      rmsFinal: plan.weights.rms_final_weight, wcls: plan.weights.wcls,
-      ropeCos: plan.ropeCos, ropeSin: plan.ropeSin,
+    const w = plan.weights;
+    this.writeModelDescriptor(plan.modelDesc, {
+      tokenEmbedding: w.token_embedding_table, rmsAtt: w.rms_att_weight, wq: w.wq, wk: w.wk, wv: w.wv, wo: w.wo,
+      rmsFfn: w.rms_ffn_weight, w1: w.w1, w2: w.w2, w3: w.w3, rmsFinal: w.rms_final_weight, wcls: w.wcls,
     });
     if (headSize(c) % 2 !== 0) throw new RemaxInputError(`head size ${headSize(c)} is odd: RoPE needs an even head size`);
     this.kernels.exports.initRope(plan.modelDesc);
   }
 
-  /** Lays out the workspace for at least `maxSeqs` sequences (never shrinks) and writes its descriptor. */
+  /** Lays out the inference workspace for at least `maxSeqs` sequences and `maxTokens` rows (never shrinks). */
   private reserveWorkspace(maxSeqs: number, maxTokens: number): void {
     const current = this.workspace;
     if (current && current.maxSeqs >= maxSeqs && current.maxTokens >= maxTokens) return;
     const seqs = Math.max(maxSeqs, current?.maxSeqs ?? 0);
     const rows = Math.max(maxTokens, seqs, current?.maxTokens ?? 0);
-    const plan = planWorkspace(this.config, this.modelPlan.end, seqs, rows);
-    ensureMemory(this.kernels.memory, plan.end);
-    writeDescriptor(this.kernels.memory.buffer, this.modelPlan.workspaceDesc, WORKSPACE_FIELDS, {
-      maxTokens: plan.maxTokens, maxSeqs: plan.maxSeqs, ...plan.offsets,
+    this.layOut({ maxSeqs: seqs, maxTokens: rows, maxLogitRows: rows, training: false }, this.trainWorkspace);
+  }
+
+  /**
+   * Places the workspaces after the fixed part (model, and optimizer state when training) and writes their
+   * descriptors. Workspaces hold scratch only, so moving them loses nothing.
+   */
+  private layOut(inference: WorkspaceSpec, training: WorkspaceSpec | undefined): void {
+    const fixedEnd = this.optimizer?.end ?? this.modelPlan.end;
+    const ws = planWorkspace(this.config, fixedEnd, inference);
+    const tws = training ? planWorkspace(this.config, ws.end, { ...training, training: true }) : undefined;
+    ensureMemory(this.kernels.memory, (tws ?? ws).end);
+    const buffer = this.kernels.memory.buffer;
+    for (const [plan, at] of [[ws, this.modelPlan.workspaceDesc], [tws, this.modelPlan.trainWorkspaceDesc]] as const) {
+      if (!plan) continue;
+      writeDescriptor(buffer, at, WORKSPACE_FIELDS, {
+        maxTokens: plan.maxTokens, maxSeqs: plan.maxSeqs, maxLogitRows: plan.maxLogitRows,
+        layerStride: plan.layerStride, layerStrideHidden: plan.layerStrideHidden, ...plan.offsets,
+      });
+    }
+    this.workspace = ws;
+    this.trainWorkspace = tws;
+  }
+
+  /** First byte after every workspace: where a call's I/O buffers go. */
+  private get ioStart(): number {
+    return (this.trainWorkspace ?? this.workspace).end;
+  }
+
+  // ---- training ----
+
+  /**
+   * Lays out gradients, Adam moments and a training workspace (saved activations for micro-batches of up to
+   * `maxTokens` rows and `maxSeqs` sequences). Calling it again with larger sizes re-plans the workspace; the
+   * gradients and optimizer state are kept.
+   */
+  enableTraining(options: TrainingOptions = {}): void {
+    const c = this.config;
+    const maxTokens = options.maxTokens ?? Math.max(512, c.seqLen);
+    const maxSeqs = options.maxSeqs ?? 16;
+    const maxLogitRows = options.maxLogitRows ?? Math.min(maxTokens, Math.max(16, Math.floor(2 ** 22 / c.vocabSize)));
+    requireInput(Number.isInteger(maxTokens) && maxTokens >= c.seqLen,
+      `training maxTokens must be an integer ≥ the context length ${c.seqLen} (a sequence must fit in one micro-batch), got ${maxTokens}`);
+    requireInput(Number.isInteger(maxSeqs) && maxSeqs >= 1, `training maxSeqs must be a positive integer, got ${maxSeqs}`);
+    requireInput(Number.isInteger(maxLogitRows) && maxLogitRows >= 1, `training maxLogitRows must be a positive integer, got ${maxLogitRows}`);
+    if (!this.optimizer) {
+      this.optimizer = planOptimizer(this.modelPlan);
+      ensureMemory(this.kernels.memory, this.optimizer.end);
+      new Uint8Array(this.kernels.memory.buffer, this.modelPlan.end, this.optimizer.end - this.modelPlan.end).fill(0);
+      const grads: Record<string, number> = {};
+      for (const key of ['tokenEmbedding', 'rmsAtt', 'wq', 'wk', 'wv', 'wo', 'rmsFfn', 'w1', 'w2', 'w3', 'rmsFinal', 'wcls'] as const) {
+        grads[key] = this.modelDescriptorValue(key) + this.optimizer.gradDelta;
+      }
+      this.writeModelDescriptor(this.modelPlan.gradDesc, grads);
+    }
+    const current = this.trainWorkspace;
+    const spec: WorkspaceSpec = {
+      maxTokens: Math.max(maxTokens, current?.maxTokens ?? 0), maxSeqs: Math.max(maxSeqs, current?.maxSeqs ?? 0),
+      maxLogitRows: Math.max(maxLogitRows, current?.maxLogitRows ?? 0), training: true,
+    };
+    if (!current || spec.maxTokens > current.maxTokens || spec.maxSeqs > current.maxSeqs || spec.maxLogitRows > current.maxLogitRows) {
+      this.layOut(this.workspace, spec);
+    }
+  }
+
+  /** Sets every gradient to zero (call before accumulating the gradient of a new batch). */
+  zeroGradients(): void {
+    const opt = this.requireTraining();
+    const { paramStart, paramEnd } = this.modelPlan;
+    new Uint8Array(this.kernels.memory.buffer, paramStart + opt.gradDelta, paramEnd - paramStart).fill(0);
+  }
+
+  /**
+   * Adds the gradient of L = −Σ_examples Σ_t weights[t]·log π(ids[t] | ids[<t]) to the gradients, in micro-batches
+   * that fit the training workspace (so any batch size gives the same sum). Returns L and the weighted token count.
+   */
+  accumulateGradients(examples: TrainingExample[]): { loss: number; tokens: number } {
+    this.requireTraining();
+    const tws = this.trainWorkspace!;
+    const c = this.config;
+    examples.forEach((e, i) => {
+      this.checkIds(e.ids, `example ${i}`);
+      requireInput(e.ids.length <= c.seqLen, `example ${i} has ${e.ids.length} tokens but the model's context (seq_len) is ${c.seqLen}`);
+      requireInput(e.weights.length === e.ids.length, `example ${i} has ${e.ids.length} ids but ${e.weights.length} weights`);
+      const bad = e.weights.findIndex((w) => !Number.isFinite(w));
+      requireInput(bad < 0, `example ${i}: loss weight ${e.weights[bad]} at index ${bad} is not a finite number`);
     });
-    this.workspace = plan;
+    let loss = 0, tokens = 0;
+    for (const batch of packMicroBatches(examples, tws.maxTokens, tws.maxSeqs)) {
+      const total = batch.reduce((sum, e) => sum + e.ids.length, 0);
+      const io = new Arena(this.ioStart);
+      const at = { ids: io.take(4 * total), offsets: io.take(4 * (batch.length + 1)), weights: io.take(4 * total) };
+      ensureMemory(this.kernels.memory, io.end);
+      const buffer = this.kernels.memory.buffer;
+      new Int32Array(buffer, at.ids, total).set(batch.flatMap((e) => e.ids));
+      new Float32Array(buffer, at.weights, total).set(batch.flatMap((e) => e.weights));
+      let offset = 0;
+      new Int32Array(buffer, at.offsets, batch.length + 1).set([0, ...batch.map((e) => (offset += e.ids.length))]);
+      writeDescriptor(buffer, this.modelPlan.jobDesc, TRAIN_JOB_FIELDS, { nSeqs: batch.length, ...at });
+      loss += this.kernels.exports.trainStep(this.modelPlan.modelDesc, this.modelPlan.gradDesc, this.modelPlan.trainWorkspaceDesc, this.modelPlan.jobDesc);
+      for (const e of batch) for (let t = 1; t < e.weights.length; t++) if (e.weights[t] !== 0) tokens++;
+    }
+    return { loss, tokens };
+  }
+
+  /** The global L2 norm of all gradients. */
+  gradientNorm(): number {
+    const opt = this.requireTraining();
+    const { paramStart, paramEnd } = this.modelPlan;
+    return Math.sqrt(this.kernels.exports.sumSquares(paramStart + opt.gradDelta, (paramEnd - paramStart) / 4));
+  }
+
+  /**
+   * One AdamW step on the accumulated gradients, after clipping their global norm to clipNorm (0 = no clipping).
+   * Weight decay applies to matrices and the embedding, not to RMSNorm weights. Returns the norm before clipping.
+   * A non-finite gradient norm leaves the weights untouched and throws.
+   */
+  optimizerStep(options: AdamWOptions): { gradNorm: number; clipped: boolean } {
+    const opt = this.requireTraining();
+    const { lr, beta1 = 0.9, beta2 = 0.95, eps = 1e-8, weightDecay = 0, clipNorm = 1 } = options;
+    requireInput(Number.isFinite(lr) && lr > 0, `the learning rate must be a positive number, got ${lr}`);
+    const gradNorm = this.gradientNorm();
+    if (!Number.isFinite(gradNorm)) {
+      throw new RemaxInputError(`the gradient norm is ${gradNorm}: training diverged (try a lower learning rate); the weights were not updated`);
+    }
+    const clipped = clipNorm > 0 && gradNorm > clipNorm;
+    const gradScale = clipped ? clipNorm / gradNorm : 1;
+    this.adamStep++;
+    const bc1 = 1 - beta1 ** this.adamStep, bc2 = 1 - beta2 ** this.adamStep;
+    for (const { name, shape } of weightShapes(this.config)) {
+      const p = this.modelPlan.weights[name];
+      const decay = name.startsWith('rms_') ? 0 : weightDecay;
+      this.kernels.exports.adamwStep(p, p + opt.gradDelta, p + opt.mDelta, p + opt.vDelta, elementCount(shape),
+        lr, beta1, beta2, eps, decay, gradScale, bc1, bc2);
+    }
+    return { gradNorm, clipped };
+  }
+
+  /** Number of optimizer steps taken (the bias-correction step count). */
+  get optimizerSteps(): number {
+    return this.adamStep;
+  }
+
+  /** Copies of the current weights, by tensor name (llama2.c order and shapes, layers stacked). */
+  readWeights(): ModelWeights {
+    return this.copyTensors(0);
+  }
+
+  /** Copies of the accumulated gradients, named like the weights. */
+  readGradients(): ModelWeights {
+    return this.copyTensors(this.requireTraining().gradDelta);
+  }
+
+  /** Replaces the weights (e.g. when resuming); shapes must match. */
+  writeWeights(weights: ModelWeights): void {
+    for (const { name, shape } of weightShapes(this.config)) {
+      const data = weights[name];
+      requireInput(data && data.length === elementCount(shape), `weights: tensor ${name} must have ${elementCount(shape)} values`);
+      new Float32Array(this.kernels.memory.buffer, this.modelPlan.weights[name], data.length).set(data);
+    }
+  }
+
+  /** The optimizer state: step count and both Adam moments over the flat parameter region. */
+  readOptimizerState(): { step: number; m: Float32Array; v: Float32Array } {
+    const opt = this.requireTraining();
+    const { paramStart, paramEnd } = this.modelPlan;
+    const count = (paramEnd - paramStart) / 4;
+    const buffer = this.kernels.memory.buffer;
+    return {
+      step: this.adamStep,
+      m: new Float32Array(buffer, paramStart + opt.mDelta, count).slice(),
+      v: new Float32Array(buffer, paramStart + opt.vDelta, count).slice(),
+    };
+  }
+
+  writeOptimizerState(state: { step: number; m: Float32Array; v: Float32Array }): void {
+    const opt = this.requireTraining();
+    const { paramStart, paramEnd } = this.modelPlan;
+    const count = (paramEnd - paramStart) / 4;
+    requireInput(state.m.length === count && state.v.length === count,
+      `optimizer state has ${state.m.length} moments but this model has ${count} parameter slots`);
+    const buffer = this.kernels.memory.buffer;
+    new Float32Array(buffer, paramStart + opt.mDelta, count).set(state.m);
+    new Float32Array(buffer, paramStart + opt.vDelta, count).set(state.v);
+    this.adamStep = state.step;
+  }
+
+  /** Length of the flat parameter region the optimizer state covers. */
+  get parameterSlots(): number {
+    return (this.modelPlan.paramEnd - this.modelPlan.paramStart) / 4;
+  }
+
+  /** The current weights as a llama2.c checkpoint (legacy format, loadable by llama2.c's run.c). */
+  exportCheckpoint(): Uint8Array {
+    return serializeCheckpoint(this.config, this.readWeights());
+  }
+
+  private copyTensors(delta: number): ModelWeights {
+    return tensorViews(this.kernels.memory.buffer, this.config, (name: WeightName) => this.modelPlan.weights[name] + delta, true);
+  }
+
+  private requireTraining(): OptimizerPlan {
+    if (!this.optimizer) throw new Error('call enableTraining() before computing gradients or stepping the optimizer');
+    return this.optimizer;
+  }
+
+  private modelDescriptorValue(field: (typeof MODEL_FIELDS)[number]): number {
+    return new DataView(this.kernels.memory.buffer).getInt32(this.modelPlan.modelDesc + 4 * MODEL_FIELDS.indexOf(field), true);
+  }
+
+  private writeModelDescriptor(at: number, pointers: Record<string, number>): void {
+    const c = this.config, plan = this.modelPlan;
+    writeDescriptor(this.kernels.memory.buffer, at, MODEL_FIELDS, {
+      dim: c.dim, hiddenDim: c.hiddenDim, nLayers: c.nLayers, nHeads: c.nHeads, nKvHeads: c.nKvHeads,
+      vocabSize: c.vocabSize, seqLen: c.seqLen, normEps: c.normEps, ropeTheta: c.ropeTheta,
+      ropeCos: plan.ropeCos, ropeSin: plan.ropeSin,
+      tokenEmbedding: pointers.tokenEmbedding!, rmsAtt: pointers.rmsAtt!, wq: pointers.wq!, wk: pointers.wk!, wv: pointers.wv!,
+      wo: pointers.wo!, rmsFfn: pointers.rmsFfn!, w1: pointers.w1!, w2: pointers.w2!, w3: pointers.w3!,
+      rmsFinal: pointers.rmsFinal!, wcls: pointers.wcls!,
+    });
   }
 }
 

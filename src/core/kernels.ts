@@ -19,10 +19,15 @@ export interface KernelExports {
   workspaceDescBytes(): number;
   generateJobBytes(): number;
   logprobsJobBytes(): number;
+  trainJobBytes(): number;
   initRope(model: number): void;
   forward(model: number, workspace: number, n: number, nLogitRows: number): void;
   generate(model: number, workspace: number, job: number): number;
   logprobs(model: number, workspace: number, job: number): void;
+  trainStep(model: number, grads: number, workspace: number, job: number): number;
+  sumSquares(x: number, count: number): number;
+  adamwStep(param: number, grad: number, m: number, v: number, count: number, lr: number, beta1: number, beta2: number,
+    eps: number, weightDecay: number, gradScale: number, biasCorrection1: number, biasCorrection2: number): void;
   matmulForward(out: number, x: number, w: number, n: number, inDim: number, outDim: number, accumulate: number): void;
 }
 

@@ -8,8 +8,11 @@ export const MODEL_FIELDS = [
 ] as const;
 
 export const WORKSPACE_FIELDS = [
-  'maxTokens', 'maxSeqs', 'tokens', 'slots', 'positions', 'logitRows', 'x', 'xb', 'xb2', 'q', 'k', 'v',
-  'hb', 'hb2', 'scores', 'logits', 'kCache', 'vCache', 'probs', 'ids',
+  'maxTokens', 'maxSeqs', 'maxLogitRows', 'layerStride', 'layerStrideHidden',
+  'tokens', 'slots', 'positions', 'logitRows', 'x', 'xIn', 'xb', 'q', 'k', 'v', 'attOut', 'xMid', 'xbFfn',
+  'h1', 'h3', 'gated', 'scores', 'logits', 'kCache', 'vCache', 'probs', 'ids',
+  'targets', 'weights', 'dx', 'dxb', 'dq', 'dk', 'dv', 'dh1', 'dh3', 'dGated', 'dKCache', 'dVCache',
+  'headRows', 'headTargets', 'headWeights', 'headX', 'headDx',
 ] as const;
 
 export const GENERATE_JOB_FIELDS = [
@@ -18,6 +21,8 @@ export const GENERATE_JOB_FIELDS = [
 ] as const;
 
 export const LOGPROBS_JOB_FIELDS = ['nSeqs', 'ids', 'offsets', 'out'] as const;
+
+export const TRAIN_JOB_FIELDS = ['nSeqs', 'ids', 'offsets', 'weights'] as const;
 
 /** Fields stored as f32; all others are i32 or pointers. */
 const FLOAT_FIELDS = new Set<string>(['normEps', 'ropeTheta']);

@@ -2,70 +2,123 @@ import { Arena } from './arena';
 import { headSize, kvDim, weightShapes, elementCount, type ModelConfig, type WeightName } from './config';
 
 // The one memory plan. Linear memory, from low to high addresses:
-//   [module static data] [descriptors] [weights, RoPE tables] [workspace: activations, KV cache, sampler scratch] [job I/O]
-// The weights part is laid out once per model; the workspace part is sized from (maxSeqs, maxTokens) and laid out
-// again (bigger) only when a call needs more sequences than it has room for; job I/O is reused from call to call.
-// Nothing is allocated per token.
+//   [module static data] [descriptors] [weights] [RoPE tables] [gradients, Adam m, Adam v: training only]
+//   [inference workspace] [training workspace] [job I/O]
+// The first part is laid out once per model. Gradients and the two Adam moments mirror the weights' layout byte
+// for byte (a fixed offset apart), so one Model descriptor can point at the gradients and the optimizer can walk
+// tensors in step. The workspaces are sized from (sequences, token rows) and laid out again (bigger) only when a
+// call needs more room; job I/O is reused from call to call. Nothing is allocated per token.
 
 export interface ModelPlan {
   modelDesc: number;
+  gradDesc: number;
   workspaceDesc: number;
+  trainWorkspaceDesc: number;
   jobDesc: number;
   weights: Record<WeightName, number>;
+  /** [paramStart, paramEnd) holds every weight tensor (and the alignment gaps between them, kept at 0). */
+  paramStart: number;
+  paramEnd: number;
   ropeCos: number;
   ropeSin: number;
   /** First free byte after the model part. */
   end: number;
 }
 
-export interface WorkspacePlan {
-  maxSeqs: number;
-  maxTokens: number;
-  offsets: Record<WorkspaceBuffer, number>;
-  /** First free byte after the workspace: job I/O starts here. */
+/** Where the gradients and Adam moments live: each tensor at its weight's offset plus these deltas. */
+export interface OptimizerPlan {
+  gradDelta: number;
+  mDelta: number;
+  vDelta: number;
   end: number;
 }
 
+export interface WorkspaceSpec {
+  maxSeqs: number;
+  maxTokens: number;
+  maxLogitRows: number;
+  /** Keep every layer's activations and lay out the gradient scratch of the backward pass. */
+  training: boolean;
+}
+
 export type WorkspaceBuffer =
-  | 'tokens' | 'slots' | 'positions' | 'logitRows' | 'x' | 'xb' | 'xb2' | 'q' | 'k' | 'v' | 'hb' | 'hb2'
-  | 'scores' | 'logits' | 'kCache' | 'vCache' | 'probs' | 'ids';
+  | 'tokens' | 'slots' | 'positions' | 'logitRows' | 'x' | 'xIn' | 'xb' | 'q' | 'k' | 'v' | 'attOut' | 'xMid' | 'xbFfn'
+  | 'h1' | 'h3' | 'gated' | 'scores' | 'logits' | 'kCache' | 'vCache' | 'probs' | 'ids'
+  | 'targets' | 'weights' | 'dx' | 'dxb' | 'dq' | 'dk' | 'dv' | 'dh1' | 'dh3' | 'dGated' | 'dKCache' | 'dVCache'
+  | 'headRows' | 'headTargets' | 'headWeights' | 'headX' | 'headDx';
+
+export interface WorkspacePlan extends WorkspaceSpec {
+  /** Byte offsets; 0 for a buffer this kind of workspace does not have. */
+  offsets: Record<WorkspaceBuffer, number>;
+  layerStride: number;
+  layerStrideHidden: number;
+  start: number;
+  end: number;
+}
 
 const DESCRIPTOR_BYTES = 256;
 
 export function planModel(config: ModelConfig, heapBase: number): ModelPlan {
   const arena = new Arena(heapBase);
-  const modelDesc = arena.take(DESCRIPTOR_BYTES);
-  const workspaceDesc = arena.take(DESCRIPTOR_BYTES);
-  const jobDesc = arena.take(DESCRIPTOR_BYTES);
+  const [modelDesc, gradDesc, workspaceDesc, trainWorkspaceDesc, jobDesc] =
+    [0, 1, 2, 3, 4].map(() => arena.take(DESCRIPTOR_BYTES)) as [number, number, number, number, number];
   const weights = {} as Record<WeightName, number>;
   for (const { name, shape } of weightShapes(config)) weights[name] = arena.take(4 * elementCount(shape));
+  const paramStart = weights.token_embedding_table;
+  const paramEnd = arena.take(0);
   if (config.sharedClassifier) weights.wcls = weights.token_embedding_table;
   const tableBytes = 4 * config.seqLen * headSize(config);
   const ropeCos = arena.take(tableBytes);
   const ropeSin = arena.take(tableBytes);
-  return { modelDesc, workspaceDesc, jobDesc, weights, ropeCos, ropeSin, end: arena.end };
+  return { modelDesc, gradDesc, workspaceDesc, trainWorkspaceDesc, jobDesc, weights, paramStart, paramEnd, ropeCos, ropeSin, end: arena.end };
 }
 
-/** Bytes per float buffer of the workspace, for maxTokens packed rows and maxSeqs cached sequences. */
-export function workspaceSizes(c: ModelConfig, maxSeqs: number, maxTokens: number): Record<WorkspaceBuffer, number> {
-  const rows = 4 * maxTokens;
-  const cache = 4 * c.nLayers * maxSeqs * c.seqLen * kvDim(c);
+export function planOptimizer(model: ModelPlan): OptimizerPlan {
+  const arena = new Arena(model.end);
+  const bytes = model.paramEnd - model.paramStart;
+  const [grads, m, v] = [arena.take(bytes), arena.take(bytes), arena.take(bytes)] as [number, number, number];
+  return { gradDelta: grads - model.paramStart, mDelta: m - model.paramStart, vDelta: v - model.paramStart, end: arena.end };
+}
+
+/** Bytes of each buffer of a workspace (0 = absent). Per-layer buffers of a training workspace hold every layer. */
+export function workspaceSizes(c: ModelConfig, spec: WorkspaceSpec): Record<WorkspaceBuffer, number> {
+  const rows = 4 * spec.maxTokens, heads = 4 * spec.maxLogitRows;
+  const layers = spec.training ? c.nLayers : 1;
+  const cacheLayer = 4 * spec.maxSeqs * c.seqLen * kvDim(c);
+  const train = (bytes: number) => (spec.training ? bytes : 0);
   return {
     tokens: rows, slots: rows, positions: rows, logitRows: rows,
-    x: rows * c.dim, xb: rows * c.dim, xb2: rows * c.dim, q: rows * c.dim,
-    k: rows * kvDim(c), v: rows * kvDim(c),
-    hb: rows * c.hiddenDim, hb2: rows * c.hiddenDim,
-    scores: 4 * c.seqLen,
-    logits: rows * c.vocabSize,
-    kCache: cache, vCache: cache,
+    x: rows * c.dim, xIn: train(layers * rows * c.dim), xb: layers * rows * c.dim, q: layers * rows * c.dim,
+    k: rows * kvDim(c), v: rows * kvDim(c), attOut: layers * rows * c.dim, xMid: train(layers * rows * c.dim),
+    xbFfn: train(layers * rows * c.dim), // inference reuses xb
+    h1: layers * rows * c.hiddenDim, h3: layers * rows * c.hiddenDim,
+    gated: train(layers * rows * c.hiddenDim), // inference gates h1 in place
+    scores: 2 * 4 * c.seqLen,
+    logits: heads * c.vocabSize,
+    kCache: c.nLayers * cacheLayer, vCache: c.nLayers * cacheLayer,
     probs: 4 * c.vocabSize, ids: 4 * c.vocabSize,
+    targets: train(rows), weights: train(rows),
+    dx: train(rows * c.dim), dxb: train(rows * c.dim), dq: train(rows * c.dim),
+    dk: train(rows * kvDim(c)), dv: train(rows * kvDim(c)),
+    dh1: train(rows * c.hiddenDim), dh3: train(rows * c.hiddenDim), dGated: train(rows * c.hiddenDim),
+    dKCache: train(cacheLayer), dVCache: train(cacheLayer),
+    headRows: train(heads), headTargets: train(heads), headWeights: train(heads),
+    headX: train(heads * c.dim), headDx: train(heads * c.dim),
   };
 }
 
-export function planWorkspace(c: ModelConfig, modelEnd: number, maxSeqs: number, maxTokens: number): WorkspacePlan {
-  const arena = new Arena(modelEnd);
-  const sizes = workspaceSizes(c, maxSeqs, maxTokens);
+export function planWorkspace(c: ModelConfig, start: number, spec: WorkspaceSpec): WorkspacePlan {
+  const arena = new Arena(start);
+  const sizes = workspaceSizes(c, spec);
   const offsets = {} as Record<WorkspaceBuffer, number>;
-  for (const name of Object.keys(sizes) as WorkspaceBuffer[]) offsets[name] = arena.take(sizes[name]);
-  return { maxSeqs, maxTokens, offsets, end: arena.end };
+  for (const name of Object.keys(sizes) as WorkspaceBuffer[]) offsets[name] = sizes[name] > 0 ? arena.take(sizes[name]) : 0;
+  if (!spec.training) {
+    offsets.xbFfn = offsets.xb;
+    offsets.gated = offsets.h1;
+  }
+  return {
+    ...spec, offsets, start, end: arena.end,
+    layerStride: spec.training ? 4 * spec.maxTokens * c.dim : 0,
+    layerStrideHidden: spec.training ? 4 * spec.maxTokens * c.hiddenDim : 0,
+  };
 }

@@ -1,0 +1,124 @@
+import { Model, Workspace, TrainJob } from "./layout";
+import { forwardTokens, layerCacheOffset, cacheRow } from "./forward";
+import { matmulForward, matmulBackwardInput, matmulBackwardWeight } from "../kernels/matmul";
+import { rmsnormForward, rmsnormBackward } from "../kernels/rmsnorm";
+import { ropeBackward } from "../kernels/rope";
+import { attentionBackward } from "../kernels/attention";
+import { swigluBackward } from "../kernels/swiglu";
+import { embeddingBackward } from "../kernels/embedding";
+import { crossEntropyForwardBackward } from "../kernels/cross-entropy";
+import { getI32, setI32 } from "./generate";
+
+// Gradients of the weighted token log-likelihood loss L = −Σ_rows w·log π(target | prefix) for one micro-batch of
+// complete sequences, added to the gradient tensors of `grads` (a Model descriptor whose weight pointers point at
+// the gradients; with a shared classifier its wcls is its tokenEmbedding, so both contributions add up there).
+// Sequence s occupies cache slot s; ws must be a training workspace (activations saved per layer).
+// Returns L for this micro-batch.
+export function trainStep(m: Model, grads: Model, ws: Workspace, job: TrainJob): f64 {
+  const n = packRows(ws, job);
+  forwardTokens(m, ws, n, 0);
+  memory.fill(ws.dx, 0, (<usize>n * m.dim) << 2);
+  const loss = classifierBackward(m, grads, ws, n);
+  for (let l = m.nLayers - 1; l >= 0; l--) layerBackward(m, grads, ws, n, l);
+  embeddingBackward(grads.tokenEmbedding, ws.dx, ws.tokens, n, m.dim);
+  return loss;
+}
+
+/** Packs the job's sequences into rows; row r predicts the next token of its sequence with that token's weight. */
+function packRows(ws: Workspace, job: TrainJob): i32 {
+  let n = 0;
+  for (let s = 0; s < job.nSeqs; s++) {
+    const start = getI32(job.offsets, s), end = getI32(job.offsets, s + 1);
+    for (let t = start; t < end; t++) {
+      setI32(ws.tokens, n, getI32(job.ids, t));
+      setI32(ws.slots, n, s);
+      setI32(ws.positions, n, t - start);
+      const hasNext = t + 1 < end;
+      setI32(ws.targets, n, hasNext ? getI32(job.ids, t + 1) : -1);
+      store<f32>(ws.weights + (<usize>n << 2), hasNext ? load<f32>(job.weights + (<usize>(t + 1) << 2)) : 0);
+      n++;
+    }
+  }
+  return n;
+}
+
+/** Final RMSNorm, classifier and loss for the rows that carry weight, in chunks of ws.maxLogitRows; writes their dx. */
+function classifierBackward(m: Model, grads: Model, ws: Workspace, n: i32): f64 {
+  let loss: f64 = 0;
+  let count = 0;
+  for (let r = 0; r < n; r++) {
+    const w = load<f32>(ws.weights + (<usize>r << 2));
+    if (getI32(ws.targets, r) < 0 || w == 0) continue;
+    setI32(ws.headRows, count, r);
+    setI32(ws.headTargets, count, getI32(ws.targets, r));
+    store<f32>(ws.headWeights + (<usize>count << 2), w);
+    count++;
+    if (count == ws.maxLogitRows) { loss += classifierChunk(m, grads, ws, count); count = 0; }
+  }
+  if (count > 0) loss += classifierChunk(m, grads, ws, count);
+  return loss;
+}
+
+function classifierChunk(m: Model, grads: Model, ws: Workspace, count: i32): f64 {
+  const dim = m.dim, dimBytes = <usize>dim << 2;
+  for (let j = 0; j < count; j++) {
+    const r = getI32(ws.headRows, j);
+    rmsnormForward(ws.headX + <usize>j * dimBytes, ws.x + <usize>r * dimBytes, m.rmsFinal, 1, dim, m.normEps);
+  }
+  matmulForward(ws.logits, ws.headX, m.wcls, count, dim, m.vocabSize, false);
+  const loss = crossEntropyForwardBackward(ws.logits, ws.headTargets, ws.headWeights, count, m.vocabSize);
+  matmulBackwardInput(ws.headDx, ws.logits, m.wcls, count, dim, m.vocabSize, false);
+  matmulBackwardWeight(grads.wcls, ws.logits, ws.headX, count, dim, m.vocabSize);
+  for (let j = 0; j < count; j++) {
+    const r = getI32(ws.headRows, j);
+    rmsnormBackward(ws.dx + <usize>r * dimBytes, grads.rmsFinal, ws.headDx + <usize>j * dimBytes, ws.x + <usize>r * dimBytes,
+      m.rmsFinal, 1, dim, m.normEps, false);
+  }
+  return loss;
+}
+
+/** Backward through layer l: ws.dx holds ∂L/∂(layer output) on entry and ∂L/∂(layer input) on return. */
+function layerBackward(m: Model, grads: Model, ws: Workspace, n: i32, l: i32): void {
+  const dim = m.dim, hidden = m.hiddenDim, headSize = dim / m.nHeads, kvDim = m.nKvHeads * headSize;
+  const dimBytes = <usize>dim << 2;
+  const L = <usize>l;
+  const D = L * ws.layerStride, H = L * ws.layerStrideHidden;
+  const wDim = L * <usize>dim * dimBytes, wKv = L * <usize>kvDim * dimBytes, wHidden = L * <usize>hidden * dimBytes;
+
+  // Feed-forward block: out = xMid + w2·(silu(w1·xbFfn) ⊙ w3·xbFfn), xbFfn = rmsnorm(xMid).
+  matmulBackwardInput(ws.dGated, ws.dx, m.w2 + wHidden, n, hidden, dim, false);
+  matmulBackwardWeight(grads.w2 + wHidden, ws.dx, ws.gated + H, n, hidden, dim);
+  swigluBackward(ws.dh1, ws.dh3, ws.dGated, ws.h1 + H, ws.h3 + H, n * hidden);
+  matmulBackwardInput(ws.dxb, ws.dh1, m.w1 + wHidden, n, dim, hidden, false);
+  matmulBackwardInput(ws.dxb, ws.dh3, m.w3 + wHidden, n, dim, hidden, true);
+  matmulBackwardWeight(grads.w1 + wHidden, ws.dh1, ws.xbFfn + D, n, dim, hidden);
+  matmulBackwardWeight(grads.w3 + wHidden, ws.dh3, ws.xbFfn + D, n, dim, hidden);
+  rmsnormBackward(ws.dx, grads.rmsFfn + L * dimBytes, ws.dxb, ws.xMid + D, m.rmsFfn + L * dimBytes, n, dim, m.normEps, true);
+
+  // Attention block: xMid = xIn + wo·attention(rope(wq·xb), rope(wk·xb), wv·xb), xb = rmsnorm(xIn).
+  matmulBackwardInput(ws.dxb, ws.dx, m.wo + wDim, n, dim, dim, false);
+  matmulBackwardWeight(grads.wo + wDim, ws.dx, ws.attOut + D, n, dim, dim);
+  const kvRowBytes = <usize>kvDim << 2;
+  for (let r = 0; r < n; r++) {
+    const at = cacheRow(ws, r, m.seqLen, kvRowBytes);
+    memory.fill(ws.dKCache + at, 0, kvRowBytes);
+    memory.fill(ws.dVCache + at, 0, kvRowBytes);
+  }
+  const layerCache = layerCacheOffset(m, ws, l);
+  attentionBackward(ws.dq, ws.dKCache, ws.dVCache, ws.dxb, ws.q + D, ws.kCache + layerCache, ws.vCache + layerCache,
+    n, ws.slots, ws.positions, m.nHeads, m.nKvHeads, headSize, m.seqLen, ws.scores);
+  for (let r = 0; r < n; r++) {
+    const at = cacheRow(ws, r, m.seqLen, kvRowBytes);
+    memory.copy(ws.dk + <usize>r * kvRowBytes, ws.dKCache + at, kvRowBytes);
+    memory.copy(ws.dv + <usize>r * kvRowBytes, ws.dVCache + at, kvRowBytes);
+  }
+  ropeBackward(ws.dq, n, dim, ws.positions, m.nHeads, headSize, m.ropeCos, m.ropeSin);
+  ropeBackward(ws.dk, n, kvDim, ws.positions, m.nKvHeads, headSize, m.ropeCos, m.ropeSin);
+  matmulBackwardInput(ws.dxb, ws.dq, m.wq + wDim, n, dim, dim, false);
+  matmulBackwardInput(ws.dxb, ws.dk, m.wk + wKv, n, dim, kvDim, true);
+  matmulBackwardInput(ws.dxb, ws.dv, m.wv + wKv, n, dim, kvDim, true);
+  matmulBackwardWeight(grads.wq + wDim, ws.dq, ws.xb + D, n, dim, dim);
+  matmulBackwardWeight(grads.wk + wKv, ws.dk, ws.xb + D, n, dim, kvDim);
+  matmulBackwardWeight(grads.wv + wKv, ws.dv, ws.xb + D, n, dim, kvDim);
+  rmsnormBackward(ws.dx, grads.rmsAtt + L * dimBytes, ws.dxb, ws.xIn + D, m.rmsAtt + L * dimBytes, n, dim, m.normEps, true);
+}

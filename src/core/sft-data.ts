@@ -1,0 +1,230 @@
+/**
+ * Supervised fine-tuning data: token sequences with per-token loss weights, read from .txt or .jsonl bytes, and the
+ * seeded, resumable order in which training visits them.
+ *
+ * An example's weights[t] is the loss weight of predicting ids[t] from ids[<t]; weights[0] is always 0 (nothing
+ * predicts the first token).
+ *
+ * .txt: documents separated by one or more blank (or whitespace-only) lines, each trimmed, encoded with BOS and
+ *   followed by EOS, all concatenated into one stream and cut into windows of seqLen tokens. Consecutive windows share
+ *   one token (window k starts at k·(seqLen−1), as llama2.c cuts its chunks), so every token after the first is a
+ *   target exactly once. The last, shorter window is kept when it predicts at least one token (2+ tokens). Weights
+ *   are 1 from t = 1 on, also across document boundaries.
+ * .jsonl: one JSON object per non-empty line:
+ *   {"text": "..."}                          ids = encode(text) + EOS, weight 1 on every token after BOS.
+ *   {"prompt": "...", "completion": "..."}   ids = encode(prompt + completion) + EOS (the tokenization the model sees
+ *     for the whole text). BPE merges may join the last prompt characters with the first completion characters, so
+ *     the boundary is where encode(prompt) stops being a prefix of those ids: tokens from there on (a token straddling
+ *     the boundary counts as completion) and the EOS get weight 1, the prompt tokens 0. The prompt may be empty.
+ *   Other keys (an "id", say) are ignored.
+ */
+import { RemaxInputError, requireInput } from './errors';
+import { Prng } from './prng';
+import { samplerState } from './seed';
+import { EOS_ID, type Tokenizer } from './tokenizer';
+
+export interface TrainingExample {
+  /** Token ids, starting with BOS = 1 (a .txt window may start anywhere in the stream). */
+  ids: number[];
+  /** Same length as ids: weights[t] is the loss weight of predicting ids[t] from ids[<t]; weights[0] = 0. */
+  weights: number[];
+}
+
+export interface SftLoadOptions {
+  /** Cut .jsonl examples longer than seqLen to their first seqLen tokens instead of rejecting them. Default false. */
+  truncate?: boolean;
+}
+
+const ACCEPTED = 'a .txt file (documents separated by blank lines) or a .jsonl file (one {"text": ...} or {"prompt": ..., "completion": ...} object per line)';
+
+/** Reads training examples from the bytes of `fileName` (its extension picks the format); every error names the file. */
+export function loadSftExamples(
+  bytes: Uint8Array, fileName: string, tokenizer: Tokenizer, seqLen: number, options: SftLoadOptions = {},
+): TrainingExample[] {
+  requireInput(Number.isSafeInteger(seqLen) && seqLen >= 2,
+    `--seq must be an integer ≥ 2 (a sequence needs a token to predict from and one to predict), got ${seqLen}`);
+  const extension = /\.[^./\\]*$/.exec(fileName)?.[0].toLowerCase() ?? '';
+  requireInput(extension === '.txt' || extension === '.jsonl',
+    `${fileName}: unknown training data format "${extension || '(no extension)'}"; use ${ACCEPTED}`);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new RemaxInputError(`${fileName} is not UTF-8 text; save it as UTF-8`);
+  }
+  const lines = text.split('\n').map((line) => line.replace(/\r$/, ''));
+  const examples = extension === '.txt'
+    ? textWindows(lines, fileName, tokenizer, seqLen)
+    : jsonlExamples(lines, fileName, tokenizer, seqLen, options.truncate ?? false);
+  requireInput(examples.length > 0, `${fileName} holds no training examples (it is empty or blank); use ${ACCEPTED}`);
+  return examples;
+}
+
+/** tokenizer.encode with the file position prepended to its errors (a character the tokenizer cannot encode). */
+function encodeAt(tokenizer: Tokenizer, text: string, where: string): number[] {
+  try {
+    return tokenizer.encode(text);
+  } catch (error) {
+    if (error instanceof RemaxInputError) throw new RemaxInputError(`${where}: ${error.message}`);
+    throw error;
+  }
+}
+
+function textWindows(lines: string[], fileName: string, tokenizer: Tokenizer, seqLen: number): TrainingExample[] {
+  // Documents: runs of non-blank lines; remember where each starts for error messages.
+  const stream: number[] = [];
+  let doc: string[] = [], docLine = 0;
+  const flush = (): void => {
+    const body = doc.join('\n').trim();
+    doc = [];
+    if (body === '') return;
+    for (const id of encodeAt(tokenizer, body, `${fileName} line ${docLine}`)) stream.push(id); // no spread: documents can be long
+    stream.push(EOS_ID);
+  };
+  lines.forEach((line, i) => {
+    if (line.trim() === '') return flush();
+    if (doc.length === 0) docLine = i + 1;
+    doc.push(line);
+  });
+  flush();
+
+  const examples: TrainingExample[] = [];
+  for (let start = 0; stream.length - start >= 2; start += seqLen - 1) {
+    const ids = stream.slice(start, start + seqLen);
+    examples.push({ ids, weights: ids.map((_, t) => (t === 0 ? 0 : 1)) });
+  }
+  return examples;
+}
+
+function jsonlExamples(lines: string[], fileName: string, tokenizer: Tokenizer, seqLen: number, truncate: boolean): TrainingExample[] {
+  const examples: TrainingExample[] = [];
+  lines.forEach((line, i) => {
+    if (line.trim() === '') return;
+    const where = `${fileName} line ${i + 1}`;
+    const start = JSON.stringify(line.length > 40 ? `${line.slice(0, 40)}…` : line);
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch (error) {
+      throw new RemaxInputError(`${where} is not valid JSON (${(error as Error).message}): ${start}; ` +
+        `each line must be one JSON object such as {"text": "..."} or {"prompt": "...", "completion": "..."}`);
+    }
+    requireInput(typeof value === 'object' && value !== null && !Array.isArray(value),
+      `${where} is ${Array.isArray(value) ? 'an array' : `a JSON ${value === null ? 'null' : typeof value}`}, not an object: ${start}; ` +
+        `write {"text": "..."} or {"prompt": "...", "completion": "..."}`);
+    const example = toExample(value as Record<string, unknown>, where, tokenizer);
+    if (example.ids.length > seqLen) {
+      requireInput(truncate,
+        `${where}: the example has ${example.ids.length} tokens (with BOS and EOS) but the sequence length is ${seqLen}; ` +
+          `use a larger --seq (up to the model's seq_len), shorten the example, or truncate long examples (--truncate)`);
+      example.ids.length = seqLen;
+      example.weights.length = seqLen;
+      requireInput(example.weights.some((w) => w > 0),
+        `${where}: the prompt alone fills the ${seqLen}-token sequence, so truncation leaves no completion token to learn; ` +
+          `use a larger --seq or a shorter prompt`);
+    }
+    examples.push(example);
+  });
+  return examples;
+}
+
+function toExample(object: Record<string, unknown>, where: string, tokenizer: Tokenizer): TrainingExample {
+  const has = (key: string): boolean => Object.prototype.hasOwnProperty.call(object, key);
+  const field = (key: string): string => {
+    const value = object[key];
+    requireInput(typeof value === 'string', `${where}: "${key}" must be a string, got ${JSON.stringify(value)}`);
+    return value;
+  };
+  const isPair = has('prompt') || has('completion');
+  requireInput(!(has('text') && isPair),
+    `${where}: the object has both "text" and "prompt"/"completion"; use {"text": ...} or {"prompt": ..., "completion": ...}, not both`);
+
+  if (has('text')) {
+    const text = field('text');
+    requireInput(text !== '', `${where}: "text" is empty; remove the line or give it some text`);
+    const ids = [...encodeAt(tokenizer, text, where), EOS_ID];
+    return { ids, weights: ids.map((_, t) => (t === 0 ? 0 : 1)) };
+  }
+  requireInput(isPair,
+    `${where}: the object has neither "text" nor "prompt" and "completion" (its keys: ${Object.keys(object).join(', ') || 'none'}); ` +
+      `write {"text": "..."} or {"prompt": "...", "completion": "..."}`);
+  requireInput(has('prompt'), `${where}: "completion" has no "prompt"; add "prompt": "..." (it may be "")`);
+  requireInput(has('completion'), `${where}: "prompt" has no "completion"; add the "completion" the model should learn`);
+  const prompt = field('prompt'), completion = field('completion');
+  requireInput(completion !== '', `${where}: "completion" is empty; give the text the model should learn to produce`);
+
+  const promptIds = encodeAt(tokenizer, prompt, where);
+  const ids = [...encodeAt(tokenizer, prompt + completion, where), EOS_ID];
+  let boundary = 0;
+  while (boundary < promptIds.length && promptIds[boundary] === ids[boundary]) boundary++;
+  return { ids, weights: ids.map((_, t) => (t >= boundary && t > 0 ? 1 : 0)) };
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Order
+
+/** The seeded permutation of 0..count−1 for `epoch`: Fisher-Yates driven by Prng, so identical on every JS engine. */
+function epochPermutation(count: number, seed: number, epoch: number): number[] {
+  // Each epoch gets its own stream keyed by (seed, epoch): restoring needs no replay of earlier epochs.
+  const rng = new Prng(Number(BigInt.asUintN(53, samplerState(seed, epoch))));
+  const order = Array.from({ length: count }, (_, i) => i);
+  for (let i = count - 1; i > 0; i--) {
+    const j = Math.floor(rng.nextFloat64() * (i + 1)); // exact IEEE operations: portable
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  return order;
+}
+
+/** Where a DataOrder is: `index` examples of epoch `epoch` have been handed out (0 ≤ index < count). */
+export interface DataPosition {
+  epoch: number;
+  index: number;
+}
+
+/** A seeded order over `count` examples: a fresh permutation every epoch, resumable from its position. */
+export class DataOrder {
+  readonly count: number;
+  readonly seed: number;
+  private epoch = 0;
+  private index = 0;
+  private order: number[] | undefined; // the current epoch's permutation, computed when first needed
+
+  constructor(count: number, seed: number) {
+    requireInput(Number.isSafeInteger(count) && count > 0, `the training data must hold at least one example, got ${count}`);
+    requireInput(Number.isSafeInteger(seed), `--seed must be an integer, got ${seed}`);
+    this.count = count;
+    this.seed = seed;
+  }
+
+  /** The order continued from `position` (as saved from `position` of an order with the same count and seed). */
+  static restore(count: number, seed: number, position: DataPosition): DataOrder {
+    const order = new DataOrder(count, seed);
+    const { epoch, index } = position;
+    requireInput(Number.isSafeInteger(epoch) && epoch >= 0 && Number.isSafeInteger(index) && index >= 0 && index < count,
+      `the saved data position (epoch ${epoch}, example ${index}) does not fit a dataset of ${count} examples; ` +
+        `resume with the training data the run started with`);
+    order.epoch = epoch;
+    order.index = index;
+    return order;
+  }
+
+  get position(): DataPosition {
+    return { epoch: this.epoch, index: this.index };
+  }
+
+  /** The next `size` example indices; a batch that crosses the end of an epoch continues in the next permutation. */
+  nextBatch(size: number): number[] {
+    requireInput(Number.isSafeInteger(size) && size > 0, `the batch size must be a positive integer, got ${size}`);
+    const batch: number[] = [];
+    while (batch.length < size) {
+      this.order ??= epochPermutation(this.count, this.seed, this.epoch);
+      batch.push(this.order[this.index]!);
+      if (++this.index === this.count) {
+        this.epoch++;
+        this.index = 0;
+        this.order = undefined;
+      }
+    }
+    return batch;
+  }
+}

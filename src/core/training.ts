@@ -1,0 +1,57 @@
+import { weightShapes, elementCount, type ModelConfig, type ModelWeights, type WeightName } from './config';
+
+/**
+ * One training sequence: ids (BOS first) and, aligned with them, the loss weight of predicting ids[t] from ids[<t]
+ * (weights[0] is unused). SFT: 1 on the tokens to learn; ReMax: the sequence's advantage on its response tokens.
+ */
+export interface TrainingExample {
+  ids: number[];
+  weights: number[];
+}
+
+export interface TrainingOptions {
+  /** Token rows per micro-batch (default max(512, seq_len)); a longer batch runs as several micro-batches. */
+  maxTokens?: number;
+  /** Sequences per micro-batch (default 16): each gets a KV-cache slot in the training workspace. */
+  maxSeqs?: number;
+  /** Rows per classifier chunk (default: about 16 MB of logits). */
+  maxLogitRows?: number;
+}
+
+export interface AdamWOptions {
+  lr: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+  /** Clip the global gradient norm to this value; 0 = no clipping. Default 1. */
+  clipNorm?: number;
+}
+
+/** Splits examples, in order, into micro-batches of at most maxTokens rows and maxSeqs sequences. */
+export function packMicroBatches(examples: TrainingExample[], maxTokens: number, maxSeqs: number): TrainingExample[][] {
+  const batches: TrainingExample[][] = [];
+  let current: TrainingExample[] = [];
+  let rows = 0;
+  for (const e of examples) {
+    if (current.length > 0 && (rows + e.ids.length > maxTokens || current.length === maxSeqs)) {
+      batches.push(current);
+      current = [];
+      rows = 0;
+    }
+    current.push(e);
+    rows += e.ids.length;
+  }
+  if (current.length > 0) batches.push(current);
+  return batches;
+}
+
+/** The model's tensors in a buffer, each at offsetOf(name): views, or copies when `copy` is set. */
+export function tensorViews(buffer: ArrayBuffer, config: ModelConfig, offsetOf: (name: WeightName) => number, copy: boolean): ModelWeights {
+  const out: Partial<Record<WeightName, Float32Array>> = {};
+  for (const { name, shape } of weightShapes(config)) {
+    const view = new Float32Array(buffer, offsetOf(name), elementCount(shape));
+    out[name] = copy ? view.slice() : view;
+  }
+  return out as ModelWeights;
+}
