@@ -1,0 +1,112 @@
+// The engine's gradients: against the independent float64 reference of ../shared (stories260K), against finite
+// differences of a plain float64 model on tiny random configs, and invariant to how a batch is split.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { RemaxEngine } from '../../src/core/engine';
+import { randomInitWeights } from '../../src/core/checkpoint';
+import { LLAMA2C_NORM_EPS, LLAMA2C_ROPE_THETA, weightShapes, type ModelConfig, type ModelWeights, type WeightName } from '../../src/core/config';
+import { Prng } from '../../src/core/prng';
+import { referenceLoss, type Weights64 } from './reference-llama';
+import { readShared, readSharedJson, skipUnlessShared } from './shared-data';
+
+const norm = (t: Float32Array) => Math.sqrt(t.reduce((s, v) => s + v * v, 0));
+const maxAbs = (t: ArrayLike<number>) => Array.from(t).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+
+test('stories260K: ReMax loss and every gradient match the float64 reference', { skip: skipUnlessShared('models/stories260K.bin', 'reference/remax_grad_stories260K.json') }, async () => {
+  const ref = readSharedJson('reference/remax_grad_stories260K.json');
+  const engine = await RemaxEngine.create({ model: readShared('models/stories260K.bin') });
+  engine.enableTraining();
+  engine.zeroGradients();
+  const examples = ref.batch.map((b: { prompt_ids: number[]; response_ids: number[]; advantage: number }) => ({
+    ids: [...b.prompt_ids, ...b.response_ids],
+    weights: [...b.prompt_ids.map(() => 0), ...b.response_ids.map(() => b.advantage)],
+  }));
+  const { loss } = engine.accumulateGradients(examples);
+  assert.ok(Math.abs(loss - ref.loss) / Math.abs(ref.loss) <= 1e-4, `loss ${loss} vs ${ref.loss}`);
+  const grads = engine.readGradients();
+  for (const [name, expected] of Object.entries<{ norm: number; head16: number[]; full?: number[] }>(ref.grads)) {
+    const g = grads[name as WeightName]!;
+    const scale = maxAbs(g);
+    assert.ok(Math.abs(norm(g) - expected.norm) / expected.norm <= 1e-4, `${name}: norm ${norm(g)} vs ${expected.norm}`);
+    expected.head16.forEach((v, i) => assert.ok(Math.abs(g[i]! - v) <= 1e-4 * scale, `${name}[${i}]: ${g[i]} vs ${v}`));
+    expected.full?.forEach((v, i) => assert.ok(Math.abs(g[i]! - v) <= 1e-4 * scale, `${name}[${i}]: ${g[i]} vs ${v}`));
+  }
+  assert.ok(Math.abs(engine.gradientNorm() - ref.grad_total_norm) / ref.grad_total_norm <= 1e-4);
+});
+
+const tiny = (overrides: Partial<ModelConfig>): ModelConfig => ({
+  dim: 24, hiddenDim: 20, nLayers: 2, nHeads: 4, nKvHeads: 2, vocabSize: 19, seqLen: 12,
+  sharedClassifier: true, normEps: LLAMA2C_NORM_EPS, ropeTheta: LLAMA2C_ROPE_THETA, ...overrides,
+});
+
+/** Random weights with a scale that makes the model's function far from trivial (norm weights away from 1). */
+function randomWeights(config: ModelConfig, seed: number): ModelWeights {
+  const w = randomInitWeights(config, seed);
+  const rng = new Prng(seed + 1);
+  for (const { name } of weightShapes(config)) {
+    const t = w[name]!;
+    for (let i = 0; i < t.length; i++) t[i] = name.startsWith('rms') ? 0.5 + rng.nextFloat64() : t[i]! * 12;
+  }
+  return w;
+}
+
+const EXAMPLES = [
+  { ids: [1, 5, 9, 3, 17, 2], weights: [0, 0, 0, 0.7, 0.7, 0.7] },
+  { ids: [1, 11, 4, 4, 8, 13, 6, 2, 10], weights: [0, 0, -0.3, -0.3, -0.3, -0.3, -0.3, -0.3, -0.3] },
+  { ids: [1, 7], weights: [0, 1.5] },
+];
+
+for (const config of [tiny({}), tiny({ sharedClassifier: false, nKvHeads: 2, dim: 20, nHeads: 2, hiddenDim: 9 })]) {
+  test(`finite differences of a float64 model agree with the gradients (dim ${config.dim}, ${config.nHeads}/${config.nKvHeads} heads, ${config.sharedClassifier ? 'shared' : 'own'} classifier)`, async () => {
+    const weights = randomWeights(config, 3);
+    const engine = await RemaxEngine.create({ model: { config, weights, format: 'llama2c-v0' } });
+    engine.enableTraining({ maxTokens: config.seqLen, maxSeqs: 2 });
+    engine.zeroGradients();
+    const { loss } = engine.accumulateGradients(EXAMPLES);
+    const grads = engine.readGradients();
+    const w64: Weights64 = {};
+    for (const { name } of weightShapes(config)) w64[name] = Float64Array.from(weights[name]!);
+    const reference = referenceLoss(config, w64, EXAMPLES);
+    assert.ok(Math.abs(loss - reference) <= 1e-5 * Math.abs(reference), `loss ${loss} vs float64 ${reference}`);
+
+    const rng = new Prng(9);
+    for (const { name } of weightShapes(config)) {
+      const t = w64[name]!;
+      const g = grads[name]!;
+      const scale = maxAbs(g);
+      for (let sample = 0; sample < 6; sample++) {
+        const i = Math.floor(rng.nextFloat64() * t.length);
+        const h = 1e-5 * Math.max(1, Math.abs(t[i]!));
+        const keep = t[i]!;
+        t[i] = keep + h;
+        const plus = referenceLoss(config, w64, EXAMPLES);
+        t[i] = keep - h;
+        const minus = referenceLoss(config, w64, EXAMPLES);
+        t[i] = keep;
+        const fd = (plus - minus) / (2 * h);
+        const err = Math.abs(g[i]! - fd) / Math.max(Math.abs(fd), 1e-2 * scale);
+        assert.ok(err <= 1e-3, `${name}[${i}]: gradient ${g[i]} vs finite difference ${fd} (relative error ${err.toExponential(2)})`);
+      }
+    }
+  });
+}
+
+test('gradient accumulation over micro-batches equals one big batch', async () => {
+  const config = tiny({});
+  const weights = randomWeights(config, 5);
+  const whole = await RemaxEngine.create({ model: { config, weights, format: 'llama2c-v0' } });
+  whole.enableTraining({ maxTokens: 64, maxSeqs: 8 });
+  whole.zeroGradients();
+  const a = whole.accumulateGradients(EXAMPLES);
+  const split = await RemaxEngine.create({ model: { config, weights, format: 'llama2c-v0' } });
+  split.enableTraining({ maxTokens: config.seqLen, maxSeqs: 1 });
+  split.zeroGradients();
+  let loss = 0;
+  for (const e of EXAMPLES) loss += split.accumulateGradients([e]).loss;
+  assert.ok(Math.abs(a.loss - loss) <= 1e-6 * Math.abs(loss));
+  const ga = whole.readGradients(), gb = split.readGradients();
+  for (const { name } of weightShapes(config)) {
+    const scale = maxAbs(ga[name]!);
+    ga[name]!.forEach((v, i) => assert.ok(Math.abs(v - gb[name]![i]!) <= 1e-5 * scale, `${name}[${i}]`));
+  }
+});

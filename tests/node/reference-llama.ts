@@ -1,0 +1,90 @@
+// An independent, plain float64 Llama forward (llama2.c's architecture) for gradient checks: scalar loops, no
+// sharing with the WASM kernels. loss = −Σ_examples Σ_t weights[t]·log p(ids[t] | ids[<t]).
+import { headSize, kvDim, type ModelConfig, type WeightName } from '../../src/core/config';
+
+export type Weights64 = Partial<Record<WeightName, Float64Array>>;
+
+const rmsnorm = (x: Float64Array, w: Float64Array, wOffset: number, eps: number): Float64Array => {
+  let ss = 0;
+  for (const v of x) ss += v * v;
+  const s = 1 / Math.sqrt(ss / x.length + eps);
+  return x.map((v, i) => w[wOffset + i]! * v * s);
+};
+
+/** y = W·x for W [rows, cols] stored at offset. */
+const matvec = (w: Float64Array, offset: number, rows: number, cols: number, x: Float64Array): Float64Array => {
+  const y = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let s = 0;
+    for (let c = 0; c < cols; c++) s += w[offset + r * cols + c]! * x[c]!;
+    y[r] = s;
+  }
+  return y;
+};
+
+function rope(v: Float64Array, pos: number, nHeads: number, hs: number, theta: number): void {
+  for (let h = 0; h < nHeads; h++) {
+    for (let i = 0; i < hs; i += 2) {
+      // The angle as llama2.c and the kernels form it: frequency and angle rounded to float32.
+      const freq = Math.fround(1 / Math.fround(Math.pow(theta, i / hs)));
+      const angle = Math.fround(pos * freq);
+      const c = Math.cos(angle), s = Math.sin(angle);
+      const a = v[h * hs + i]!, b = v[h * hs + i + 1]!;
+      v[h * hs + i] = a * c - b * s;
+      v[h * hs + i + 1] = a * s + b * c;
+    }
+  }
+}
+
+export function referenceLoss(c: ModelConfig, w: Weights64, examples: { ids: number[]; weights: number[] }[]): number {
+  const D = c.dim, H = c.hiddenDim, hs = headSize(c), KV = kvDim(c), group = c.nHeads / c.nKvHeads;
+  const wcls = c.sharedClassifier ? w.token_embedding_table! : w.wcls!;
+  let loss = 0;
+  for (const ex of examples) {
+    const keys: Float64Array[][] = Array.from({ length: c.nLayers }, () => []);
+    const values: Float64Array[][] = Array.from({ length: c.nLayers }, () => []);
+    for (let pos = 0; pos < ex.ids.length - 1; pos++) {
+      let x = w.token_embedding_table!.slice(ex.ids[pos]! * D, (ex.ids[pos]! + 1) * D);
+      for (let l = 0; l < c.nLayers; l++) {
+        const xb = rmsnorm(x, w.rms_att_weight!, l * D, c.normEps);
+        const q = matvec(w.wq!, l * D * D, D, D, xb);
+        const k = matvec(w.wk!, l * KV * D, KV, D, xb);
+        const v = matvec(w.wv!, l * KV * D, KV, D, xb);
+        rope(q, pos, c.nHeads, hs, c.ropeTheta);
+        rope(k, pos, c.nKvHeads, hs, c.ropeTheta);
+        keys[l]!.push(k);
+        values[l]!.push(v);
+        const att = new Float64Array(D);
+        for (let h = 0; h < c.nHeads; h++) {
+          const g = Math.floor(h / group);
+          const scores = keys[l]!.map((kt) => {
+            let s = 0;
+            for (let i = 0; i < hs; i++) s += q[h * hs + i]! * kt[g * hs + i]!;
+            return s / Math.sqrt(hs);
+          });
+          const m = Math.max(...scores);
+          const e = scores.map((s) => Math.exp(s - m));
+          const sum = e.reduce((a, b) => a + b, 0);
+          for (let t = 0; t < e.length; t++) {
+            for (let i = 0; i < hs; i++) att[h * hs + i]! += (e[t]! / sum) * values[l]![t]![g * hs + i]!;
+          }
+        }
+        const o = matvec(w.wo!, l * D * D, D, D, att);
+        x = x.map((xi, i) => xi + o[i]!);
+        const xf = rmsnorm(x, w.rms_ffn_weight!, l * D, c.normEps);
+        const h1 = matvec(w.w1!, l * H * D, H, D, xf);
+        const h3 = matvec(w.w3!, l * H * D, H, D, xf);
+        const gated = h1.map((a, i) => (a / (1 + Math.exp(-a))) * h3[i]!);
+        const f = matvec(w.w2!, l * D * H, D, H, gated);
+        x = x.map((xi, i) => xi + f[i]!);
+      }
+      const weight = ex.weights[pos + 1]!;
+      if (weight === 0) continue;
+      const logits = matvec(wcls, 0, c.vocabSize, D, rmsnorm(x, w.rms_final_weight!, 0, c.normEps));
+      const m = Math.max(...logits);
+      const lse = m + Math.log(logits.reduce((s, z) => s + Math.exp(z - m), 0));
+      loss -= weight * (logits[ex.ids[pos + 1]!]! - lse);
+    }
+  }
+  return loss;
+}
