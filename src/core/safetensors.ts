@@ -86,8 +86,10 @@ export function parseSafetensors(bytes: Uint8Array, source = 'safetensors'): Par
     `${source}: the file has ${bytes.length} bytes, fewer than the 8-byte safetensors header length; ${notSafetensors}`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const declared = view.getBigUint64(0, true);
-  requireInput(declared <= BigInt(Math.min(bytes.length - 8, MAX_HEADER_BYTES)),
+  requireInput(declared <= BigInt(bytes.length - 8),
     `${source}: the header length field says ${declared} bytes but the file has only ${bytes.length - 8} after it; ${notSafetensors}`);
+  requireInput(declared <= BigInt(MAX_HEADER_BYTES),
+    `${source}: the header length field says ${declared} bytes, more than the ${MAX_HEADER_BYTES}-byte limit of safetensors; the file is corrupt`);
   const headerLength = Number(declared);
 
   let header: unknown;
