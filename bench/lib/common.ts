@@ -1,0 +1,29 @@
+// Shared pieces of the benchmarks: median timing with tinybench, the result table, the model configs.
+import { Bench } from 'tinybench';
+import { LLAMA2C_NORM_EPS, LLAMA2C_ROPE_THETA, type ModelConfig } from '../../src/core/config';
+
+export const quick = process.argv.includes('--quick');
+
+export const CONFIG_15M: ModelConfig = {
+  dim: 288, hiddenDim: 768, nLayers: 6, nHeads: 6, nKvHeads: 6, vocabSize: 32000, seqLen: 256,
+  sharedClassifier: true, normEps: LLAMA2C_NORM_EPS, ropeTheta: LLAMA2C_ROPE_THETA,
+};
+
+export const CONFIG_260K: ModelConfig = {
+  dim: 64, hiddenDim: 172, nLayers: 5, nHeads: 8, nKvHeads: 4, vocabSize: 512, seqLen: 512,
+  sharedClassifier: true, normEps: LLAMA2C_NORM_EPS, ropeTheta: LLAMA2C_ROPE_THETA,
+};
+
+export interface Row { build: string; benchmark: string; median: string; throughput: string; memory: string }
+export const rows: Row[] = [];
+export const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+/** Runs fn repeatedly (tinybench) and returns the median milliseconds per call. */
+export async function medianMs(name: string, fn: () => void, minIterations: number): Promise<number> {
+  const bench = new Bench({ iterations: quick ? 2 : minIterations, time: quick ? 50 : 1500, warmupIterations: 1, warmupTime: 0 });
+  bench.add(name, fn);
+  await bench.run();
+  const result = bench.tasks[0]!.result as { latency?: { p50: number }; error?: Error };
+  if (!result.latency) throw result.error ?? new Error(`${name}: no result`);
+  return result.latency.p50;
+}
