@@ -8,6 +8,7 @@ import { trainStep as trainStepBatch } from "./model/backward";
 import { ropeTablesInit } from "./kernels/rope";
 
 export { matmulForward, matmulBackwardInput, matmulBackwardWeight } from "./kernels/matmul";
+export { transpose } from "./kernels/transpose";
 export { rmsnormForward, rmsnormBackward } from "./kernels/rmsnorm";
 export { ropeForward, ropeBackward, ropeTablesInit } from "./kernels/rope";
 export { attentionForward, attentionBackward } from "./kernels/attention";

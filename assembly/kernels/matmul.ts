@@ -1,4 +1,5 @@
 import { madd, hsum } from "./simd";
+import { transpose } from "./transpose";
 
 // out[n, outDim] (=|+=) x[n, inDim] · w[outDim, inDim]ᵀ — the weight layout of llama2.c (one row per output).
 // Register blocking: a tile of 4 input rows × 2 weight rows keeps 8 vector accumulators, so each weight vector
@@ -8,21 +9,32 @@ import { madd, hsum } from "./simd";
 // Rows left over (n mod 4, e.g. batch-1 decoding) take a matrix-vector path. Every output is the same single
 // accumulator over k in the same order on both paths, so a row's result never depends on the batch it is in.
 
-const INPUT_BLOCK_BYTES: i32 = 128 * 1024;
+// Long reductions (the classifier's backward runs over the whole vocabulary) are cut into blocks of K_BLOCK
+// so that a block of input rows stays in L2 while the weights' slice streams past; the blocks' partial sums add
+// up in out. The cut depends only on inDim, never on n, so batch independence holds.
+
+const INPUT_BLOCK_BYTES: i32 = 256 * 1024;
+const K_BLOCK: i32 = 2048;
 
 export function matmulForward(out: usize, x: usize, w: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool): void {
-  const blockRows = max(4, (INPUT_BLOCK_BYTES / (inDim << 2)) & ~3);
-  for (let r0 = 0; r0 < n; r0 += blockRows) {
-    const r1 = min(n, r0 + blockRows);
-    const full = r0 + ((r1 - r0) & ~3);
-    let o = 0;
-    for (; o + 2 <= outDim; o += 2) {
-      for (let r = r0; r < full; r += 4) tile4x2(out, x, w, r, o, inDim, outDim, accumulate);
+  const rowBytes = <usize>inDim << 2;
+  for (let k0 = 0; k0 < inDim; k0 += K_BLOCK) {
+    const kLen = min(K_BLOCK, inDim - k0);
+    const xk = x + (<usize>k0 << 2), wk = w + (<usize>k0 << 2);
+    const add = accumulate || k0 > 0;
+    const blockRows = max(4, (INPUT_BLOCK_BYTES / (kLen << 2)) & ~3);
+    for (let r0 = 0; r0 < n; r0 += blockRows) {
+      const r1 = min(n, r0 + blockRows);
+      const full = r0 + ((r1 - r0) & ~3);
+      let o = 0;
+      for (; o + 2 <= outDim; o += 2) {
+        for (let r = r0; r < full; r += 4) tile4x2(out, xk, wk, r, o, rowBytes, kLen, outDim, add);
+      }
+      if (o < outDim) {
+        for (let r = r0; r < full; r += 4) tile4x1(out, xk, wk, r, o, rowBytes, kLen, outDim, add);
+      }
+      for (let r = full; r < r1; r++) tile1Row(out, xk, wk, r, 0, outDim, rowBytes, kLen, outDim, add);
     }
-    if (o < outDim) {
-      for (let r = r0; r < full; r += 4) tile4x1(out, x, w, r, o, inDim, outDim, accumulate);
-    }
-    for (let r = full; r < r1; r++) tile1Row(out, x, w, r, 0, outDim, inDim, outDim, accumulate);
   }
 }
 
@@ -32,19 +44,18 @@ export function matmulForward(out: usize, x: usize, w: usize, n: i32, inDim: i32
   store<f32>(p, accumulate ? load<f32>(p) + value : value);
 }
 
-/** Scalar dot product over the elements [k0, inDim) that do not fill a whole vector. */
+/** Scalar dot product over the elements [k0, kLen) that do not fill a whole vector. */
 // @ts-ignore: decorator
-@inline function dotTail(a: usize, b: usize, k0: i32, inDim: i32): f32 {
+@inline function dotTail(a: usize, b: usize, k0: i32, kLen: i32): f32 {
   let s: f32 = 0;
-  for (let k = k0; k < inDim; k++) s += load<f32>(a + (<usize>k << 2)) * load<f32>(b + (<usize>k << 2));
+  for (let k = k0; k < kLen; k++) s += load<f32>(a + (<usize>k << 2)) * load<f32>(b + (<usize>k << 2));
   return s;
 }
 
 // @ts-ignore: decorator
-@inline function tile4x2(out: usize, x: usize, w: usize, r: i32, o: i32, inDim: i32, outDim: i32, accumulate: bool): void {
-  const rowBytes = <usize>inDim << 2;
-  const vecBytes = <usize>(inDim & ~3) << 2;
-  const kVec = inDim & ~3;
+@inline function tile4x2(out: usize, x: usize, w: usize, r: i32, o: i32, rowBytes: usize, kLen: i32, outDim: i32, accumulate: bool): void {
+  const vecBytes = <usize>(kLen & ~3) << 2;
+  const kVec = kLen & ~3;
   const x0 = x + <usize>r * rowBytes, x1 = x0 + rowBytes, x2 = x1 + rowBytes, x3 = x2 + rowBytes;
   const w0 = w + <usize>o * rowBytes, w1 = w0 + rowBytes;
   let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
@@ -60,20 +71,19 @@ export function matmulForward(out: usize, x: usize, w: usize, n: i32, inDim: i32
     xv = v128.load(x3 + k);
     a30 = madd(xv, b0, a30); a31 = madd(xv, b1, a31);
   }
-  put(out, r, o, outDim, hsum(a00) + dotTail(x0, w0, kVec, inDim), accumulate);
-  put(out, r, o + 1, outDim, hsum(a01) + dotTail(x0, w1, kVec, inDim), accumulate);
-  put(out, r + 1, o, outDim, hsum(a10) + dotTail(x1, w0, kVec, inDim), accumulate);
-  put(out, r + 1, o + 1, outDim, hsum(a11) + dotTail(x1, w1, kVec, inDim), accumulate);
-  put(out, r + 2, o, outDim, hsum(a20) + dotTail(x2, w0, kVec, inDim), accumulate);
-  put(out, r + 2, o + 1, outDim, hsum(a21) + dotTail(x2, w1, kVec, inDim), accumulate);
-  put(out, r + 3, o, outDim, hsum(a30) + dotTail(x3, w0, kVec, inDim), accumulate);
-  put(out, r + 3, o + 1, outDim, hsum(a31) + dotTail(x3, w1, kVec, inDim), accumulate);
+  put(out, r, o, outDim, hsum(a00) + dotTail(x0, w0, kVec, kLen), accumulate);
+  put(out, r, o + 1, outDim, hsum(a01) + dotTail(x0, w1, kVec, kLen), accumulate);
+  put(out, r + 1, o, outDim, hsum(a10) + dotTail(x1, w0, kVec, kLen), accumulate);
+  put(out, r + 1, o + 1, outDim, hsum(a11) + dotTail(x1, w1, kVec, kLen), accumulate);
+  put(out, r + 2, o, outDim, hsum(a20) + dotTail(x2, w0, kVec, kLen), accumulate);
+  put(out, r + 2, o + 1, outDim, hsum(a21) + dotTail(x2, w1, kVec, kLen), accumulate);
+  put(out, r + 3, o, outDim, hsum(a30) + dotTail(x3, w0, kVec, kLen), accumulate);
+  put(out, r + 3, o + 1, outDim, hsum(a31) + dotTail(x3, w1, kVec, kLen), accumulate);
 }
 
-function tile4x1(out: usize, x: usize, w: usize, r: i32, o: i32, inDim: i32, outDim: i32, accumulate: bool): void {
-  const rowBytes = <usize>inDim << 2;
-  const vecBytes = <usize>(inDim & ~3) << 2;
-  const kVec = inDim & ~3;
+function tile4x1(out: usize, x: usize, w: usize, r: i32, o: i32, rowBytes: usize, kLen: i32, outDim: i32, accumulate: bool): void {
+  const vecBytes = <usize>(kLen & ~3) << 2;
+  const kVec = kLen & ~3;
   const x0 = x + <usize>r * rowBytes, x1 = x0 + rowBytes, x2 = x1 + rowBytes, x3 = x2 + rowBytes;
   const w0 = w + <usize>o * rowBytes;
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
@@ -84,19 +94,18 @@ function tile4x1(out: usize, x: usize, w: usize, r: i32, o: i32, inDim: i32, out
     a2 = madd(v128.load(x2 + k), b0, a2);
     a3 = madd(v128.load(x3 + k), b0, a3);
   }
-  put(out, r, o, outDim, hsum(a0) + dotTail(x0, w0, kVec, inDim), accumulate);
-  put(out, r + 1, o, outDim, hsum(a1) + dotTail(x1, w0, kVec, inDim), accumulate);
-  put(out, r + 2, o, outDim, hsum(a2) + dotTail(x2, w0, kVec, inDim), accumulate);
-  put(out, r + 3, o, outDim, hsum(a3) + dotTail(x3, w0, kVec, inDim), accumulate);
+  put(out, r, o, outDim, hsum(a0) + dotTail(x0, w0, kVec, kLen), accumulate);
+  put(out, r + 1, o, outDim, hsum(a1) + dotTail(x1, w0, kVec, kLen), accumulate);
+  put(out, r + 2, o, outDim, hsum(a2) + dotTail(x2, w0, kVec, kLen), accumulate);
+  put(out, r + 3, o, outDim, hsum(a3) + dotTail(x3, w0, kVec, kLen), accumulate);
 }
 
 // One input row: four weight rows at a time, taken from the four quarters of [o0, o1) so that each is its own
 // sequential stream through memory. (Four adjacent rows interleaved this way run at a third of the bandwidth,
 // and one row at a time leaves the single accumulator chain latency-bound: measured on a 37 MB classifier.)
-function tile1Row(out: usize, x: usize, w: usize, r: i32, o0: i32, o1: i32, inDim: i32, outDim: i32, accumulate: bool): void {
-  const rowBytes = <usize>inDim << 2;
-  const vecBytes = <usize>(inDim & ~3) << 2;
-  const kVec = inDim & ~3;
+function tile1Row(out: usize, x: usize, w: usize, r: i32, o0: i32, o1: i32, rowBytes: usize, kLen: i32, outDim: i32, accumulate: bool): void {
+  const vecBytes = <usize>(kLen & ~3) << 2;
+  const kVec = kLen & ~3;
   const x0 = x + <usize>r * rowBytes;
   const quarter = (o1 - o0) >> 2;
   const quarterBytes = <usize>quarter * rowBytes;
@@ -110,16 +119,16 @@ function tile1Row(out: usize, x: usize, w: usize, r: i32, o0: i32, o1: i32, inDi
       a2 = madd(xv, v128.load(w2 + k), a2);
       a3 = madd(xv, v128.load(w3 + k), a3);
     }
-    put(out, r, o, outDim, hsum(a0) + dotTail(x0, w0, kVec, inDim), accumulate);
-    put(out, r, o + quarter, outDim, hsum(a1) + dotTail(x0, w1, kVec, inDim), accumulate);
-    put(out, r, o + 2 * quarter, outDim, hsum(a2) + dotTail(x0, w2, kVec, inDim), accumulate);
-    put(out, r, o + 3 * quarter, outDim, hsum(a3) + dotTail(x0, w3, kVec, inDim), accumulate);
+    put(out, r, o, outDim, hsum(a0) + dotTail(x0, w0, kVec, kLen), accumulate);
+    put(out, r, o + quarter, outDim, hsum(a1) + dotTail(x0, w1, kVec, kLen), accumulate);
+    put(out, r, o + 2 * quarter, outDim, hsum(a2) + dotTail(x0, w2, kVec, kLen), accumulate);
+    put(out, r, o + 3 * quarter, outDim, hsum(a3) + dotTail(x0, w3, kVec, kLen), accumulate);
   }
   for (let o = o0 + 4 * quarter; o < o1; o++) {
     const w0 = w + <usize>o * rowBytes;
     let a0 = f32x4.splat(0);
     for (let k: usize = 0; k < vecBytes; k += 16) a0 = madd(v128.load(x0 + k), v128.load(w0 + k), a0);
-    put(out, r, o, outDim, hsum(a0) + dotTail(x0, w0, kVec, inDim), accumulate);
+    put(out, r, o, outDim, hsum(a0) + dotTail(x0, w0, kVec, kLen), accumulate);
   }
 }
 
@@ -127,112 +136,19 @@ function tile1Row(out: usize, x: usize, w: usize, r: i32, o0: i32, o1: i32, inDi
 // Given dOut = ∂L/∂out [n, outDim] of out = x·wᵀ:
 //   dx [n, inDim] (=|+=) dOut · w        (matmulBackwardInput)
 //   dw [outDim, inDim] += dOutᵀ · x      (matmulBackwardWeight, always accumulates: micro-batches add up)
-// Both broadcast one scalar of dOut against a vector of w or x: tiles of 4 rows × 8 columns (8 accumulators).
-// The loops walk 8-column strips outermost so that the strip of the streamed matrix stays in L1.
+// Both are turned into the forward's x·wᵀ form by transposing operands into scratch, so they run on the same
+// register-blocked tile: dx = dOut·(wᵀ)ᵀ, and dw = (dOutᵀ)·(xᵀ)ᵀ with the n rows as the reduction.
+// (Broadcast kernels that read w or x in 8-column strips measured 2–3× slower than this.)
 
-export function matmulBackwardInput(dx: usize, dOut: usize, w: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool): void {
-  const inBytes = <usize>inDim << 2, outBytes = <usize>outDim << 2;
-  const strips = inDim & ~7;
-  for (let c = 0; c < strips; c += 8) {
-    const col = <usize>c << 2;
-    let r = 0;
-    for (; r + 4 <= n; r += 4) {
-      const g0 = dOut + <usize>r * outBytes, g1 = g0 + outBytes, g2 = g1 + outBytes, g3 = g2 + outBytes;
-      let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
-      let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
-      for (let o: usize = 0; o < outBytes; o += 4) {
-        const wRow = w + (o >> 2) * inBytes + col;
-        const b0 = v128.load(wRow), b1 = v128.load(wRow + 16);
-        let s = v128.load32_splat(g0 + o);
-        a00 = madd(s, b0, a00); a01 = madd(s, b1, a01);
-        s = v128.load32_splat(g1 + o);
-        a10 = madd(s, b0, a10); a11 = madd(s, b1, a11);
-        s = v128.load32_splat(g2 + o);
-        a20 = madd(s, b0, a20); a21 = madd(s, b1, a21);
-        s = v128.load32_splat(g3 + o);
-        a30 = madd(s, b0, a30); a31 = madd(s, b1, a31);
-      }
-      const d0 = dx + <usize>r * inBytes + col, d1 = d0 + inBytes, d2 = d1 + inBytes, d3 = d2 + inBytes;
-      putVec(d0, a00, accumulate); putVec(d0 + 16, a01, accumulate);
-      putVec(d1, a10, accumulate); putVec(d1 + 16, a11, accumulate);
-      putVec(d2, a20, accumulate); putVec(d2 + 16, a21, accumulate);
-      putVec(d3, a30, accumulate); putVec(d3 + 16, a31, accumulate);
-    }
-    for (; r < n; r++) {
-      const g0 = dOut + <usize>r * outBytes;
-      let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
-      for (let o: usize = 0; o < outBytes; o += 4) {
-        const wRow = w + (o >> 2) * inBytes + col;
-        const s = v128.load32_splat(g0 + o);
-        a0 = madd(s, v128.load(wRow), a0); a1 = madd(s, v128.load(wRow + 16), a1);
-      }
-      const d0 = dx + <usize>r * inBytes + col;
-      putVec(d0, a0, accumulate); putVec(d0 + 16, a1, accumulate);
-    }
-  }
-  // Columns that do not fill a strip of 8.
-  for (let r = 0; r < n; r++) {
-    const g0 = dOut + <usize>r * outBytes;
-    for (let c = strips; c < inDim; c++) {
-      let s: f32 = 0;
-      for (let o = 0; o < outDim; o++) s += load<f32>(g0 + (<usize>o << 2)) * load<f32>(w + <usize>o * inBytes + (<usize>c << 2));
-      const p = dx + <usize>r * inBytes + (<usize>c << 2);
-      store<f32>(p, accumulate ? load<f32>(p) + s : s);
-    }
-  }
+/** scratch: inDim·outDim floats. */
+export function matmulBackwardInput(dx: usize, dOut: usize, w: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool, scratch: usize): void {
+  transpose(scratch, w, outDim, inDim);
+  matmulForward(dx, dOut, scratch, n, outDim, inDim, accumulate);
 }
 
-export function matmulBackwardWeight(dw: usize, dOut: usize, x: usize, n: i32, inDim: i32, outDim: i32): void {
-  const inBytes = <usize>inDim << 2, outBytes = <usize>outDim << 2;
-  const strips = inDim & ~7;
-  for (let c = 0; c < strips; c += 8) {
-    const col = <usize>c << 2;
-    let o = 0;
-    for (; o + 4 <= outDim; o += 4) {
-      const go = <usize>o << 2;
-      let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
-      let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
-      for (let r = 0; r < n; r++) {
-        const xRow = x + <usize>r * inBytes + col;
-        const g = dOut + <usize>r * outBytes + go;
-        const b0 = v128.load(xRow), b1 = v128.load(xRow + 16);
-        let s = v128.load32_splat(g);
-        a00 = madd(s, b0, a00); a01 = madd(s, b1, a01);
-        s = v128.load32_splat(g + 4);
-        a10 = madd(s, b0, a10); a11 = madd(s, b1, a11);
-        s = v128.load32_splat(g + 8);
-        a20 = madd(s, b0, a20); a21 = madd(s, b1, a21);
-        s = v128.load32_splat(g + 12);
-        a30 = madd(s, b0, a30); a31 = madd(s, b1, a31);
-      }
-      const d0 = dw + <usize>o * inBytes + col, d1 = d0 + inBytes, d2 = d1 + inBytes, d3 = d2 + inBytes;
-      putVec(d0, a00, true); putVec(d0 + 16, a01, true);
-      putVec(d1, a10, true); putVec(d1 + 16, a11, true);
-      putVec(d2, a20, true); putVec(d2 + 16, a21, true);
-      putVec(d3, a30, true); putVec(d3 + 16, a31, true);
-    }
-    for (; o < outDim; o++) {
-      let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
-      for (let r = 0; r < n; r++) {
-        const xRow = x + <usize>r * inBytes + col;
-        const s = v128.load32_splat(dOut + <usize>r * outBytes + (<usize>o << 2));
-        a0 = madd(s, v128.load(xRow), a0); a1 = madd(s, v128.load(xRow + 16), a1);
-      }
-      const d0 = dw + <usize>o * inBytes + col;
-      putVec(d0, a0, true); putVec(d0 + 16, a1, true);
-    }
-  }
-  for (let o = 0; o < outDim; o++) {
-    for (let c = strips; c < inDim; c++) {
-      let s: f32 = 0;
-      for (let r = 0; r < n; r++) s += load<f32>(dOut + <usize>r * outBytes + (<usize>o << 2)) * load<f32>(x + <usize>r * inBytes + (<usize>c << 2));
-      const p = dw + <usize>o * inBytes + (<usize>c << 2);
-      store<f32>(p, load<f32>(p) + s);
-    }
-  }
-}
-
-// @ts-ignore: decorator
-@inline function putVec(p: usize, v: v128, accumulate: bool): void {
-  v128.store(p, accumulate ? f32x4.add(v128.load(p), v) : v);
+/** scratchOut: n·outDim floats, scratchIn: n·inDim floats. */
+export function matmulBackwardWeight(dw: usize, dOut: usize, x: usize, n: i32, inDim: i32, outDim: i32, scratchOut: usize, scratchIn: usize): void {
+  transpose(scratchOut, dOut, n, outDim);
+  transpose(scratchIn, x, n, inDim);
+  matmulForward(dw, scratchOut, scratchIn, outDim, n, inDim, true);
 }

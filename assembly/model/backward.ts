@@ -67,8 +67,8 @@ function classifierChunk(m: Model, grads: Model, ws: Workspace, count: i32): f64
   }
   matmulForward(ws.logits, ws.headX, m.wcls, count, dim, m.vocabSize, false);
   const loss = crossEntropyForwardBackward(ws.logits, ws.headTargets, ws.headWeights, count, m.vocabSize);
-  matmulBackwardInput(ws.headDx, ws.logits, m.wcls, count, dim, m.vocabSize, false);
-  matmulBackwardWeight(grads.wcls, ws.logits, ws.headX, count, dim, m.vocabSize);
+  matmulBackwardInput(ws.headDx, ws.logits, m.wcls, count, dim, m.vocabSize, false, ws.transposeA);
+  matmulBackwardWeight(grads.wcls, ws.logits, ws.headX, count, dim, m.vocabSize, ws.transposeA, ws.transposeB);
   for (let j = 0; j < count; j++) {
     const r = getI32(ws.headRows, j);
     rmsnormBackward(ws.dx + <usize>r * dimBytes, grads.rmsFinal, ws.headDx + <usize>j * dimBytes, ws.x + <usize>r * dimBytes,
@@ -86,18 +86,18 @@ function layerBackward(m: Model, grads: Model, ws: Workspace, n: i32, l: i32): v
   const wDim = L * <usize>dim * dimBytes, wKv = L * <usize>kvDim * dimBytes, wHidden = L * <usize>hidden * dimBytes;
 
   // Feed-forward block: out = xMid + w2·(silu(w1·xbFfn) ⊙ w3·xbFfn), xbFfn = rmsnorm(xMid).
-  matmulBackwardInput(ws.dGated, ws.dx, m.w2 + wHidden, n, hidden, dim, false);
-  matmulBackwardWeight(grads.w2 + wHidden, ws.dx, ws.gated + H, n, hidden, dim);
+  matmulBackwardInput(ws.dGated, ws.dx, m.w2 + wHidden, n, hidden, dim, false, ws.transposeA);
+  matmulBackwardWeight(grads.w2 + wHidden, ws.dx, ws.gated + H, n, hidden, dim, ws.transposeA, ws.transposeB);
   swigluBackward(ws.dh1, ws.dh3, ws.dGated, ws.h1 + H, ws.h3 + H, n * hidden);
-  matmulBackwardInput(ws.dxb, ws.dh1, m.w1 + wHidden, n, dim, hidden, false);
-  matmulBackwardInput(ws.dxb, ws.dh3, m.w3 + wHidden, n, dim, hidden, true);
-  matmulBackwardWeight(grads.w1 + wHidden, ws.dh1, ws.xbFfn + D, n, dim, hidden);
-  matmulBackwardWeight(grads.w3 + wHidden, ws.dh3, ws.xbFfn + D, n, dim, hidden);
+  matmulBackwardInput(ws.dxb, ws.dh1, m.w1 + wHidden, n, dim, hidden, false, ws.transposeA);
+  matmulBackwardInput(ws.dxb, ws.dh3, m.w3 + wHidden, n, dim, hidden, true, ws.transposeA);
+  matmulBackwardWeight(grads.w1 + wHidden, ws.dh1, ws.xbFfn + D, n, dim, hidden, ws.transposeA, ws.transposeB);
+  matmulBackwardWeight(grads.w3 + wHidden, ws.dh3, ws.xbFfn + D, n, dim, hidden, ws.transposeA, ws.transposeB);
   rmsnormBackward(ws.dx, grads.rmsFfn + L * dimBytes, ws.dxb, ws.xMid + D, m.rmsFfn + L * dimBytes, n, dim, m.normEps, true);
 
   // Attention block: xMid = xIn + wo·attention(rope(wq·xb), rope(wk·xb), wv·xb), xb = rmsnorm(xIn).
-  matmulBackwardInput(ws.dxb, ws.dx, m.wo + wDim, n, dim, dim, false);
-  matmulBackwardWeight(grads.wo + wDim, ws.dx, ws.attOut + D, n, dim, dim);
+  matmulBackwardInput(ws.dxb, ws.dx, m.wo + wDim, n, dim, dim, false, ws.transposeA);
+  matmulBackwardWeight(grads.wo + wDim, ws.dx, ws.attOut + D, n, dim, dim, ws.transposeA, ws.transposeB);
   const kvRowBytes = <usize>kvDim << 2;
   for (let r = 0; r < n; r++) {
     const at = cacheRow(ws, r, m.seqLen, kvRowBytes);
@@ -114,11 +114,11 @@ function layerBackward(m: Model, grads: Model, ws: Workspace, n: i32, l: i32): v
   }
   ropeBackward(ws.dq, n, dim, ws.positions, m.nHeads, headSize, m.ropeCos, m.ropeSin);
   ropeBackward(ws.dk, n, kvDim, ws.positions, m.nKvHeads, headSize, m.ropeCos, m.ropeSin);
-  matmulBackwardInput(ws.dxb, ws.dq, m.wq + wDim, n, dim, dim, false);
-  matmulBackwardInput(ws.dxb, ws.dk, m.wk + wKv, n, dim, kvDim, true);
-  matmulBackwardInput(ws.dxb, ws.dv, m.wv + wKv, n, dim, kvDim, true);
-  matmulBackwardWeight(grads.wq + wDim, ws.dq, ws.xb + D, n, dim, dim);
-  matmulBackwardWeight(grads.wk + wKv, ws.dk, ws.xb + D, n, dim, kvDim);
-  matmulBackwardWeight(grads.wv + wKv, ws.dv, ws.xb + D, n, dim, kvDim);
+  matmulBackwardInput(ws.dxb, ws.dq, m.wq + wDim, n, dim, dim, false, ws.transposeA);
+  matmulBackwardInput(ws.dxb, ws.dk, m.wk + wKv, n, dim, kvDim, true, ws.transposeA);
+  matmulBackwardInput(ws.dxb, ws.dv, m.wv + wKv, n, dim, kvDim, true, ws.transposeA);
+  matmulBackwardWeight(grads.wq + wDim, ws.dq, ws.xb + D, n, dim, dim, ws.transposeA, ws.transposeB);
+  matmulBackwardWeight(grads.wk + wKv, ws.dk, ws.xb + D, n, dim, kvDim, ws.transposeA, ws.transposeB);
+  matmulBackwardWeight(grads.wv + wKv, ws.dv, ws.xb + D, n, dim, kvDim, ws.transposeA, ws.transposeB);
   rmsnormBackward(ws.dx, grads.rmsAtt + L * dimBytes, ws.dxb, ws.xIn + D, m.rmsAtt + L * dimBytes, n, dim, m.normEps, true);
 }

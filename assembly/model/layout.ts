@@ -82,6 +82,8 @@
   headWeights: usize;// f32[maxLogitRows]
   headX: usize;      // f32[maxLogitRows, dim] final-normed rows of the chunk
   headDx: usize;     // f32[maxLogitRows, dim]
+  transposeA: usize; // f32 scratch for transposed matmul operands: a weight matrix or n×out gradients
+  transposeB: usize; // f32 scratch: n×in activations
 }
 
 /** A batched generation request and its outputs. Arrays are indexed by sequence. */

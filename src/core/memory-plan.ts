@@ -45,7 +45,7 @@ export type WorkspaceBuffer =
   | 'tokens' | 'slots' | 'positions' | 'logitRows' | 'x' | 'xIn' | 'xb' | 'q' | 'k' | 'v' | 'attOut' | 'xMid' | 'xbFfn'
   | 'h1' | 'h3' | 'gated' | 'scores' | 'logits' | 'kCache' | 'vCache' | 'probs' | 'ids'
   | 'targets' | 'weights' | 'dx' | 'dxb' | 'dq' | 'dk' | 'dv' | 'dh1' | 'dh3' | 'dGated' | 'dKCache' | 'dVCache'
-  | 'headRows' | 'headTargets' | 'headWeights' | 'headX' | 'headDx';
+  | 'headRows' | 'headTargets' | 'headWeights' | 'headX' | 'headDx' | 'transposeA' | 'transposeB';
 
 export interface WorkspacePlan extends WorkspaceSpec {
   /** Byte offsets; 0 for a buffer this kind of workspace does not have. */
@@ -104,6 +104,10 @@ export function workspaceSizes(c: ModelConfig, spec: WorkspaceSpec): Record<Work
     dKCache: train(cacheLayer), dVCache: train(cacheLayer),
     headRows: train(heads), headTargets: train(heads), headWeights: train(heads),
     headX: train(heads * c.dim), headDx: train(heads * c.dim),
+    // Backward matmuls transpose one weight matrix, or n×out gradients, into A and n×in activations into B.
+    transposeA: train(4 * Math.max(c.vocabSize * c.dim, c.hiddenDim * c.dim, c.dim * c.dim,
+      spec.maxTokens * Math.max(c.dim, c.hiddenDim), spec.maxLogitRows * c.vocabSize)),
+    transposeB: train(4 * Math.max(spec.maxTokens * Math.max(c.dim, c.hiddenDim), spec.maxLogitRows * c.dim)),
   };
 }
 
