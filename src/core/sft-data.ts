@@ -22,13 +22,9 @@ import { RemaxInputError, requireInput } from './errors';
 import { Prng } from './prng';
 import { samplerState } from './seed';
 import { EOS_ID, type Tokenizer } from './tokenizer';
+import type { TrainingExample } from './training';
 
-export interface TrainingExample {
-  /** Token ids, starting with BOS = 1 (a .txt window may start anywhere in the stream). */
-  ids: number[];
-  /** Same length as ids: weights[t] is the loss weight of predicting ids[t] from ids[<t]; weights[0] = 0. */
-  weights: number[];
-}
+export type { TrainingExample };
 
 export interface SftLoadOptions {
   /** Cut .jsonl examples longer than seqLen to their first seqLen tokens instead of rejecting them. Default false. */

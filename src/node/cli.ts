@@ -4,6 +4,8 @@ import { enableRelaxedSimd } from './load';
 import { generateCommand } from './commands/generate';
 import { logprobsCommand } from './commands/logprobs';
 import { initCommand } from './commands/init';
+import { gradCommand } from './commands/grad';
+import { sftCommand } from './commands/sft';
 
 type Command = (argv: string[], out: (line: string) => void, err: (line: string) => void) => Promise<void>;
 
@@ -11,6 +13,8 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   generate: { run: generateCommand, summary: 'generate text or token ids from a llama2.c model (batched, seeded)' },
   logprobs: { run: logprobsCommand, summary: 'teacher-forced per-token log-probabilities of a sequence' },
   init: { run: initCommand, summary: 'write a randomly initialised llama2.c model' },
+  sft: { run: sftCommand, summary: 'fine-tune or pre-train with the token cross-entropy, checkpoints that resume exactly' },
+  grad: { run: gradCommand, summary: 'ReMax loss of a batch and the gradient of every weight (safetensors)' },
 };
 
 const USAGE = `Usage: remax <command> [flags]   (remax <command> --help for its flags)\n\n` +

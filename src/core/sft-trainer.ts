@@ -1,0 +1,91 @@
+import type { RemaxEngine } from './engine';
+import { RemaxInputError, requireInput } from './errors';
+import { learningRate, validateSchedule, type ScheduleConfig } from './schedule';
+import { DataOrder } from './sft-data';
+import type { TrainingExample } from './training';
+import type { OptimizerSettings, TrainingState } from './training-state';
+
+// Supervised fine-tuning (or pre-training of a fresh model) with the token cross-entropy: each step draws a batch
+// in the seeded data order, averages the loss over the batch's weighted tokens, and takes one AdamW step.
+// Everything that decides the next step (weights, moments, step, data position) is in the engine or in
+// state(), so a run saved and resumed continues exactly as the uninterrupted run.
+
+export interface SftOptions {
+  steps: number;
+  batchSize: number;
+  seed: number;
+  schedule: ScheduleConfig;
+  optimizer: OptimizerSettings;
+}
+
+export interface SftStep {
+  step: number;
+  /** Mean cross-entropy per weighted token of this step's batch (nats). */
+  loss: number;
+  lr: number;
+  gradNorm: number;
+  tokens: number;
+  seconds: number;
+}
+
+export class SftTrainer {
+  private readonly order: DataOrder;
+  private nextStep: number;
+
+  /** Starts a run, or continues the one `resume` was saved from (the engine must hold that run's weights). */
+  constructor(
+    private readonly engine: RemaxEngine,
+    private readonly examples: TrainingExample[],
+    private readonly options: SftOptions,
+    resume?: TrainingState,
+  ) {
+    validateSchedule(options.schedule);
+    requireInput(Number.isSafeInteger(options.batchSize) && options.batchSize > 0, `--batch must be a positive integer, got ${options.batchSize}`);
+    engine.enableTraining({ maxSeqs: Math.min(options.batchSize, 16) });
+    if (resume) {
+      requireInput(resume.data.count === examples.length,
+        `the saved run trained on ${resume.data.count} examples but the data now has ${examples.length}: resume with the same --data and --seq`);
+      this.order = DataOrder.restore(examples.length, resume.data.seed, resume.data.position);
+      engine.writeOptimizerState({ step: resume.step, m: resume.m, v: resume.v });
+      this.nextStep = resume.step;
+    } else {
+      this.order = new DataOrder(examples.length, options.seed);
+      this.nextStep = 0;
+    }
+  }
+
+  get step(): number {
+    return this.nextStep;
+  }
+
+  get done(): boolean {
+    return this.nextStep >= this.options.steps;
+  }
+
+  /** One optimizer step. A gradient that is not finite leaves the weights as they were and throws. */
+  runStep(): SftStep {
+    const started = performance.now();
+    const batch = this.order.nextBatch(this.options.batchSize).map((i) => this.examples[i]!);
+    const weightSum = batch.reduce((sum, e) => sum + e.weights.reduce((s, w) => s + Math.abs(w), 0), 0);
+    const scaled = batch.map((e) => ({ ids: e.ids, weights: e.weights.map((w) => w / weightSum) }));
+    this.engine.zeroGradients();
+    const { loss, tokens } = this.engine.accumulateGradients(scaled);
+    const lr = learningRate(this.nextStep, this.options.schedule);
+    if (!Number.isFinite(loss)) {
+      throw new RemaxInputError(`the loss became ${loss} at step ${this.nextStep + 1}: training diverged (lower --lr); the weights were not updated`);
+    }
+    const { gradNorm } = this.engine.optimizerStep({ lr, ...this.options.optimizer });
+    this.nextStep++;
+    return { step: this.nextStep, loss, lr, gradNorm, tokens, seconds: (performance.now() - started) / 1000 };
+  }
+
+  /** Everything a resumed run needs besides the weights. */
+  state(extra: Record<string, unknown> = {}): TrainingState {
+    const { m, v } = this.engine.readOptimizerState();
+    return {
+      step: this.nextStep, schedule: this.options.schedule, optimizer: this.options.optimizer,
+      data: { seed: this.order.seed, count: this.examples.length, position: this.order.position },
+      samplerState: 0n, config: this.engine.config, extra, m, v,
+    };
+  }
+}

@@ -1,0 +1,64 @@
+import type { FlagSpec } from '../args';
+import { parseFlags, helpText, requiredString } from '../args';
+import { loadEngineFromFiles } from '../load';
+import { readInputFile, writeFileAtomic } from '../files';
+import { RemaxInputError } from '../../core/errors';
+import { weightShapes } from '../../core/config';
+import { serializeSafetensors } from '../../core/safetensors';
+import type { TrainingExample } from '../../core/training';
+
+export const gradFlags: FlagSpec[] = [
+  { name: 'model', type: 'string', help: 'llama2.c checkpoint (.bin)' },
+  { name: 'batch', type: 'string', help: 'JSON file: [{"prompt_ids":[...],"response_ids":[...],"advantage":0.7}, ...]' },
+  { name: 'out', type: 'string', help: 'safetensors file for the gradients (float32, llama2.c tensor names and shapes)' },
+  { name: 'json', type: 'boolean', help: 'print {"loss":...,"grad_norm":...} instead of a sentence' },
+];
+
+/** The ReMax loss L = −Σ_i advantage_i·Σ_{t∈response_i} log π(y_t | x_i, y_<t) of a batch, and its gradient. */
+export async function gradCommand(argv: string[], out: (line: string) => void): Promise<void> {
+  const flags = parseFlags('grad', argv, gradFlags);
+  if (flags.help) return out(helpText('grad', 'Compute the ReMax loss of a batch and write the gradient of every weight.', gradFlags));
+  const model = requiredString(flags, 'model', 'the llama2.c checkpoint');
+  const batchPath = requiredString(flags, 'batch', 'the batch JSON file');
+  const outPath = requiredString(flags, 'out', 'where to write the gradients (.safetensors)');
+  const examples = parseBatch(readInputFile(batchPath, '--batch'), batchPath);
+  const engine = await loadEngineFromFiles({ model });
+  engine.enableTraining({ maxSeqs: Math.min(16, examples.length) });
+  engine.zeroGradients();
+  const { loss } = engine.accumulateGradients(examples);
+  const grads = engine.readGradients();
+  const bytes = serializeSafetensors(
+    weightShapes(engine.config).map(({ name, shape }) => ({ name, shape, data: grads[name]! })),
+    { format: 'pt', loss: String(loss), model },
+  );
+  writeFileAtomic(outPath, bytes);
+  const gradNorm = engine.gradientNorm();
+  out(flags.json ? JSON.stringify({ loss, grad_norm: gradNorm }) : `loss ${loss}\ngradient norm ${gradNorm}\nwrote ${outPath}`);
+}
+
+function parseBatch(bytes: Uint8Array, source: string): TrainingExample[] {
+  let data: unknown;
+  try {
+    data = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (error) {
+    throw new RemaxInputError(`--batch ${source} is not valid JSON: ${(error as Error).message}`);
+  }
+  if (!Array.isArray(data) || data.length === 0) {
+    throw new RemaxInputError(`--batch ${source} must be a non-empty JSON array of {"prompt_ids", "response_ids", "advantage"}`);
+  }
+  return data.map((item, i) => {
+    const where = `--batch ${source}, item ${i}`;
+    const ids = (key: string) => {
+      const v = (item as Record<string, unknown>)?.[key];
+      if (!Array.isArray(v) || !v.every((t) => Number.isInteger(t) && t >= 0)) {
+        throw new RemaxInputError(`${where}: "${key}" must be an array of non-negative integer token ids`);
+      }
+      return v as number[];
+    };
+    const prompt = ids('prompt_ids'), response = ids('response_ids');
+    if (prompt.length === 0) throw new RemaxInputError(`${where}: "prompt_ids" is empty (it needs at least BOS = 1)`);
+    const advantage = (item as Record<string, unknown>).advantage;
+    if (typeof advantage !== 'number' || !Number.isFinite(advantage)) throw new RemaxInputError(`${where}: "advantage" must be a finite number`);
+    return { ids: [...prompt, ...response], weights: [...prompt.map(() => 0), ...response.map(() => advantage)] };
+  });
+}

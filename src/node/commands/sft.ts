@@ -1,0 +1,112 @@
+import { appendFileSync } from 'node:fs';
+import type { FlagSpec } from '../args';
+import { parseFlags, helpText, requiredString, optionalString, numberFlag } from '../args';
+import { loadEngineFromFiles } from '../load';
+import { readInputFile } from '../files';
+import { loadRunState, saveRunCheckpoint } from '../run-checkpoint';
+import { RemaxInputError } from '../../core/errors';
+import { loadSftExamples } from '../../core/sft-data';
+import { SftTrainer, type SftStep } from '../../core/sft-trainer';
+import { SCHEDULE_KINDS, type ScheduleKind } from '../../core/schedule';
+
+export const sftFlags: FlagSpec[] = [
+  { name: 'model', type: 'string', help: 'llama2.c checkpoint to start from (e.g. one written by remax init)' },
+  { name: 'tokenizer', type: 'string', help: 'llama2.c tokenizer.bin matching the model' },
+  { name: 'data', type: 'string', help: '.txt (documents separated by blank lines) or .jsonl ({"text"} or {"prompt","completion"} per line)' },
+  { name: 'out', type: 'string', help: 'checkpoint to write (llama2.c model; the training state goes to OUT.state)' },
+  { name: 'steps', type: 'string', help: 'optimizer steps in the whole run', default: '100' },
+  { name: 'batch', type: 'string', help: 'sequences per step', default: '8' },
+  { name: 'seq', type: 'string', help: 'tokens per sequence (at most the model context)', default: 'the model context' },
+  { name: 'lr', type: 'string', help: 'peak learning rate', default: '1e-3' },
+  { name: 'lr-schedule', type: 'string', help: `learning-rate schedule: ${SCHEDULE_KINDS.join(', ')}`, default: 'cosine' },
+  { name: 'warmup-steps', type: 'string', help: 'linear warm-up steps', default: '0' },
+  { name: 'min-lr', type: 'string', help: 'floor of the linear and cosine decays', default: 'lr/10' },
+  { name: 'weight-decay', type: 'string', help: 'AdamW decoupled weight decay (matrices and embedding only)', default: '0' },
+  { name: 'beta1', type: 'string', help: 'AdamW β1', default: '0.9' },
+  { name: 'beta2', type: 'string', help: 'AdamW β2', default: '0.95' },
+  { name: 'clip-norm', type: 'string', help: 'clip the global gradient norm to this; 0 = off', default: '1.0' },
+  { name: 'seed', type: 'string', help: 'seed of the data order', default: '0' },
+  { name: 'stop-at', type: 'string', help: 'stop after this step and save, as if interrupted (resume later with --resume)', default: '--steps' },
+  { name: 'checkpoint-every', type: 'string', help: 'also write the checkpoint every N steps; 0 = only at the end', default: '0' },
+  { name: 'log-every', type: 'string', help: 'print a progress line every N steps', default: 'about 20 lines per run' },
+  { name: 'metrics', type: 'string', help: 'append one JSON line per step (step, loss, lr, grad_norm, tokens, seconds) to this file' },
+  { name: 'resume', type: 'string', help: 'continue the run saved at this checkpoint (its .state beside it); other flags as in that run' },
+  { name: 'truncate', type: 'boolean', help: 'cut .jsonl examples longer than --seq instead of stopping with an error' },
+];
+
+export async function sftCommand(argv: string[], out: (line: string) => void, err: (line: string) => void): Promise<void> {
+  const flags = parseFlags('sft', argv, sftFlags);
+  if (flags.help) return out(helpText('sft', 'Fine-tune (or pre-train) a llama2.c model with the token cross-entropy.', sftFlags));
+  const resumePath = optionalString(flags, 'resume');
+  const modelPath = resumePath ?? requiredString(flags, 'model', 'the llama2.c checkpoint to train');
+  const tokenizer = requiredString(flags, 'tokenizer', 'the tokenizer.bin that matches the model');
+  const dataPath = requiredString(flags, 'data', 'the training text (.txt or .jsonl)');
+  const outPath = requiredString(flags, 'out', 'where to write the trained checkpoint');
+  const steps = numberFlag(flags, 'steps', 100, { integer: true, min: 1 });
+  const batchSize = numberFlag(flags, 'batch', 8, { integer: true, min: 1, max: 4096 });
+  const lr = numberFlag(flags, 'lr', 1e-3, { min: 0, minExclusive: true });
+  const kind = (optionalString(flags, 'lr-schedule') ?? 'cosine') as ScheduleKind;
+  if (!SCHEDULE_KINDS.includes(kind)) throw new RemaxInputError(`--lr-schedule must be one of ${SCHEDULE_KINDS.join(', ')}, got "${kind}"`);
+  const minLr = flags['min-lr'] === undefined ? undefined : numberFlag(flags, 'min-lr', 0, { min: 0 });
+  const checkpointEvery = numberFlag(flags, 'checkpoint-every', 0, { integer: true, min: 0 });
+  const stopAt = numberFlag(flags, 'stop-at', steps, { integer: true, min: 1, max: steps });
+  const logEvery = numberFlag(flags, 'log-every', Math.max(1, Math.round(steps / 20)), { integer: true, min: 1 });
+  const metricsPath = optionalString(flags, 'metrics');
+  const options = {
+    steps, batchSize, seed: numberFlag(flags, 'seed', 0, { integer: true, min: 0 }),
+    schedule: { kind, lr, warmupSteps: numberFlag(flags, 'warmup-steps', 0, { integer: true, min: 0 }), totalSteps: steps, minLr },
+    optimizer: {
+      beta1: numberFlag(flags, 'beta1', 0.9, { min: 0, max: 0.999999 }), beta2: numberFlag(flags, 'beta2', 0.95, { min: 0, max: 0.999999 }),
+      eps: 1e-8, weightDecay: numberFlag(flags, 'weight-decay', 0, { min: 0 }), clipNorm: numberFlag(flags, 'clip-norm', 1, { min: 0 }),
+    },
+  };
+
+  const engine = await loadEngineFromFiles({ model: modelPath, tokenizer });
+  const seqLen = numberFlag(flags, 'seq', engine.config.seqLen, { integer: true, min: 2, max: engine.config.seqLen });
+  const examples = loadSftExamples(readInputFile(dataPath, '--data'), dataPath, engine.tokenizer!, seqLen, { truncate: Boolean(flags.truncate) });
+  const resume = resumePath === undefined ? undefined
+    : loadRunState(resumePath, readInputFile(resumePath, '--resume'), { config: engine.config, parameterCount: engine.parameterSlots });
+  const trainer = new SftTrainer(engine, examples, options, resume);
+  const tokensInData = examples.reduce((sum, e) => sum + e.ids.length, 0);
+  err(`sft: ${examples.length} sequences (${tokensInData} tokens) from ${dataPath}, ${engine.build} build, ` +
+    `${resume ? `resuming at step ${trainer.step} of ${steps}` : `${steps} steps`} of ${batchSize} × ≤${seqLen} tokens`);
+
+  let lastSaved: number | undefined = resume?.step;
+  const save = () => {
+    saveRunCheckpoint(outPath, engine.exportCheckpoint(), trainer.state());
+    lastSaved = trainer.step;
+  };
+  let interrupted = false;
+  const onInterrupt = () => { interrupted = true; };
+  process.once('SIGINT', onInterrupt);
+  const started = performance.now();
+  const firstStep = trainer.step;
+  try {
+    while (!trainer.done && !interrupted && trainer.step < stopAt) {
+      let result: SftStep;
+      try {
+        result = trainer.runStep();
+      } catch (error) {
+        if (!(error instanceof RemaxInputError)) throw error;
+        const kept = lastSaved === undefined ? 'nothing was saved' : `the last good checkpoint is ${outPath} (step ${lastSaved})`;
+        throw new RemaxInputError(`${error.message}; ${kept}`);
+      }
+      if (metricsPath) {
+        appendFileSync(metricsPath, JSON.stringify({ step: result.step, loss: result.loss, lr: result.lr, grad_norm: result.gradNorm, tokens: result.tokens, seconds: result.seconds }) + '\n');
+      }
+      if (result.step % logEvery === 0 || result.step === steps || result.step === firstStep + 1) {
+        const elapsed = (performance.now() - started) / 1000;
+        const perStep = elapsed / (result.step - firstStep);
+        err(`step ${result.step}/${steps}  loss ${result.loss.toFixed(4)}  lr ${result.lr.toExponential(2)}  ` +
+          `grad norm ${result.gradNorm.toFixed(3)}  ${Math.round(result.tokens / result.seconds)} tokens/s  ` +
+          `eta ${Math.round(perStep * (steps - result.step))} s`);
+      }
+      if (checkpointEvery > 0 && result.step % checkpointEvery === 0 && result.step < steps) save();
+    }
+    save();
+    err(trainer.done ? `wrote ${outPath} and ${outPath}.state (step ${trainer.step})`
+      : `${interrupted ? 'interrupted' : 'stopped'}: saved step ${trainer.step} to ${outPath} (continue with --resume ${outPath})`);
+  } finally {
+    process.removeListener('SIGINT', onInterrupt);
+  }
+}
