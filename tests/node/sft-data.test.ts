@@ -4,32 +4,8 @@ import { DataOrder, loadSftExamples, type TrainingExample } from '../../src/core
 import { BOS_ID, EOS_ID, Tokenizer } from '../../src/core/tokenizer';
 import { RemaxInputError } from '../../src/core/errors';
 import { readShared, skipUnlessShared } from './shared-data';
+import { buildTokenizerBin, syntheticTokenizer } from './fixtures';
 
-/** Builds a llama2.c tokenizer.bin from (piece, score) records (as in tokenizer.test.ts). */
-function buildTokenizerBin(records: { piece: string; score: number }[], maxLen = 16): Uint8Array {
-  const encoded = records.map((r) => new TextEncoder().encode(r.piece));
-  const out = new Uint8Array(4 + encoded.reduce((n, p) => n + 8 + p.length, 0));
-  const view = new DataView(out.buffer);
-  view.setInt32(0, maxLen, true);
-  let o = 4;
-  records.forEach((r, i) => {
-    view.setFloat32(o, r.score, true);
-    view.setInt32(o + 4, encoded[i]!.length, true);
-    out.set(encoded[i]!, o + 8);
-    o += 8 + encoded[i]!.length;
-  });
-  return out;
-}
-
-/** <unk>, BOS, EOS, the 256 byte-fallback tokens (ids 3..258), then `pieces` from id 259 on. */
-function syntheticTokenizer(pieces: [string, number][] = []): Tokenizer {
-  const records = [
-    { piece: '<unk>', score: 0 }, { piece: '\n<s>\n', score: 0 }, { piece: '\n</s>\n', score: 0 },
-    ...Array.from({ length: 256 }, (_, b) => ({ piece: `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`, score: 0 })),
-    ...pieces.map(([piece, score]) => ({ piece, score })),
-  ];
-  return Tokenizer.fromBytes(buildTokenizerBin(records), 'synthetic.bin');
-}
 
 // Without pieces every character is its byte-fallback token: encode(s) = BOS, then byte + 3 for each byte of " " + s.
 const bytesTok = syntheticTokenizer();

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { BOS_ID, EOS_ID, Tokenizer } from '../../src/core/tokenizer';
 import { RemaxInputError } from '../../src/core/errors';
 import { sharedPath, skipUnlessShared } from './shared-data';
+import { buildTokenizerBin, syntheticTokenizer } from './fixtures';
 
 const TOKENIZER_PATH = sharedPath('models/aidreams260K.tok512.bin');
 const GREEDY_PATH = sharedPath('reference/greedy.json');
@@ -21,34 +22,6 @@ const loadTokenizer = (): Tokenizer => Tokenizer.fromBytes(loadTokenizerBytes(),
 const loadCases = (): GreedyCase[] =>
   JSON.parse(readFileSync(GREEDY_PATH, 'utf8')).models['aidreams260K.bin'].cases as GreedyCase[];
 
-/** Builds a llama2.c tokenizer.bin from (piece, score) records, for tests that don't need the shared data. */
-function buildTokenizerBin(records: { piece: string | Uint8Array; score: number; length?: number }[], maxLen = 16): Uint8Array {
-  const encoded = records.map((r) => (typeof r.piece === 'string' ? new TextEncoder().encode(r.piece) : r.piece));
-  const size = 4 + encoded.reduce((n, p) => n + 8 + p.length, 0);
-  const out = new Uint8Array(size);
-  const view = new DataView(out.buffer);
-  view.setInt32(0, maxLen, true);
-  let o = 4;
-  records.forEach((r, i) => {
-    view.setFloat32(o, r.score, true);
-    view.setInt32(o + 4, r.length ?? encoded[i]!.length, true);
-    out.set(encoded[i]!, o + 8);
-    o += 8 + encoded[i]!.length;
-  });
-  return out;
-}
-
-/** A sentencepiece-like layout: <unk>, BOS, EOS, 256 byte tokens, then the given pieces. */
-function syntheticTokenizer(pieces: [string, number][]): Tokenizer {
-  const records = [
-    { piece: '<unk>', score: 0 },
-    { piece: '\n<s>\n', score: 0 },
-    { piece: '\n</s>\n', score: 0 },
-    ...Array.from({ length: 256 }, (_, b) => ({ piece: `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`, score: 0 })),
-    ...pieces.map(([piece, score]) => ({ piece, score })),
-  ];
-  return Tokenizer.fromBytes(buildTokenizerBin(records), 'synthetic.bin');
-}
 
 test('loads the aidreams260K tokenizer', { skip }, () => {
   const tok = loadTokenizer();
