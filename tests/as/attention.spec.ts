@@ -5,7 +5,7 @@
 // Outputs are convex combinations of V rows in [-1, 1], so the error is checked as relErr (absolute below 1),
 // bound 1e-5 (observed < 3e-7).
 import { attentionForward } from "../../assembly/kernels/attention";
-import { Rng, allocF32, allocI32, getF32, setF32, getI32, setI32, fillUniform, fillConst, relErr, bits, allFinite } from "./support/ref";
+import { Rng, allocF32, allocI32, getF32, setF32, getI32, setI32, fillUniform, fillConst, relErr, bits, allFinite, worse } from "./support/ref";
 
 const TOL: f64 = 1e-5;
 
@@ -42,7 +42,7 @@ function compare(sh: Shape, out: usize, q: usize, kc: usize, vc: usize, n: i32, 
         let o: f64 = 0;
         for (let t = 0; t <= pos; t++) o += w[t] / sum * <f64>getF32(vc, (slot * sh.seqLen + t) * kvDim + kvh * hs + k);
         const e = relErr(<f64>getF32(out, r * sh.dim + h * hs + k), o);
-        if (!(e <= worst)) worst = e;
+        worst = worse(worst, e);
       }
     }
   }

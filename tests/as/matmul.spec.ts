@@ -7,7 +7,7 @@
 // absolute error of ~1e-5 in any f32 summation order (plain |got − want| / max(|want|, 1) hits 1.4e-5 there),
 // while a missing or doubled term moves this measure by ~1e-3. Bound used: 1e-6 (observed ≲ 2e-7).
 import { matmulForward } from "../../assembly/kernels/matmul";
-import { Rng, allocF32, getF32, setF32, fillUniform, fillConst, bits } from "./support/ref";
+import { Rng, allocF32, getF32, setF32, fillUniform, fillConst, bits, worse } from "./support/ref";
 
 const TOL: f64 = 1e-6;
 const GUARD = 8; // floats after `out` that must stay untouched
@@ -54,7 +54,7 @@ function runCase(rng: Rng, n: i32, inDim: i32, outDim: i32, accumulate: bool): f
         scale += Math.abs(<f64>getF32(before, r * outDim + o));
       }
       const e = Math.abs(<f64>getF32(out, r * outDim + o) - want) / Math.max(Math.abs(want), scale);
-      if (!(e <= worst)) worst = e; // NaN propagates into worst
+      worst = worse(worst, e);
     }
   }
   for (let g = 0; g < GUARD; g++) expect<f32>(getF32(out, n * outDim + g)).toBe(<f32>(g + 1234), "wrote past out");

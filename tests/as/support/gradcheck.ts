@@ -16,7 +16,8 @@
 // turning last-bit noise into large relative errors: those are held to an absolute 1e-5·max|fd|.
 // The FD itself is accurate to ~1e-9 relative (f64, truncation O(h²) ≈ 1e-10, rounding ~1e-16·|L|/h), so the
 // measured error is the kernel's own f32 rounding (≲ 1e-5 observed) or a bug (O(1)).
-import { Rng, getF32, setF32 } from "./ref";
+import { Rng, getF32, setF32, worse } from "./ref";
+export { worse };
 
 export const GRAD_TOL: f64 = 1e-3;
 export const H_REL: f64 = 1e-5;
@@ -107,11 +108,6 @@ export function gradError(got: StaticArray<f64>, fd: StaticArray<f64>, idx: i32[
   return worst;
 }
 
-/** max(a, b) where a NaN on either side wins (a plain `if (!(e <= worst)) worst = e` loses an earlier NaN). */
-export function worse(a: f64, b: f64): f64 {
-  if (isNaN(a)) return a;
-  return b > a || isNaN(b) ? b : a;
-}
 
 /** Largest value seen (NaN sticks), for reporting the worst error of a spec. */
 export class Worst {

@@ -107,3 +107,9 @@ export function xorshift64StarRef(state: StaticArray<u64>): u32 {
   state[0] = s;
   return <u32>((s * 0x2545f4914f6cdd1d) >> 32);
 }
+
+/** max(a, b) where a NaN on either side wins (a plain `if (!(e <= worst)) worst = e` loses an earlier NaN). */
+export function worse(a: f64, b: f64): f64 {
+  if (isNaN(a)) return a;
+  return b > a || isNaN(b) ? b : a;
+}
