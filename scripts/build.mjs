@@ -9,6 +9,8 @@ const common = {
   platform: 'node',
   target: 'es2022',
   loader: { '.wasm': 'binary' },
+  // esbuild loads TypeScript reward modules at run time: kept as a package import (a runtime dependency).
+  external: ['esbuild'],
   logLevel: 'warning',
   sourcemap: false,
 };

@@ -44,7 +44,7 @@ export function optionalString(flags: Flags, name: string): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-export function numberFlag(flags: Flags, name: string, fallback: number, check: { integer?: boolean; min?: number; max?: number; minExclusive?: boolean } = {}): number {
+export function numberFlag(flags: Flags, name: string, fallback: number, check: { integer?: boolean; min?: number; max?: number; minExclusive?: boolean } = {}, label = `--${name}`): number {
   const raw = flags[name];
   if (raw === undefined) return fallback;
   const value = Number(raw);
@@ -53,7 +53,7 @@ export function numberFlag(flags: Flags, name: string, fallback: number, check: 
   const bad = typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(value) || (check.integer && !Number.isInteger(value))
     || (check.min !== undefined && (check.minExclusive ? value <= check.min : value < check.min))
     || (check.max !== undefined && value > check.max);
-  if (bad) throw new RemaxInputError(`--${name} must be ${kind}${range ? ` ${range}` : ''}, got "${raw}"`);
+  if (bad) throw new RemaxInputError(`${label} must be ${kind}${range ? ` ${range}` : ''}, got "${raw}"`);
   return value;
 }
 

@@ -1,0 +1,290 @@
+import type { RemaxEngine, GenerateRequest } from '../engine';
+import { requireInput, RemaxInputError } from '../errors';
+import { learningRate, validateSchedule, type ScheduleConfig } from '../schedule';
+import { DataOrder } from '../sft-data';
+import type { TrainingExample } from '../training';
+import type { OptimizerSettings, TrainingState } from '../training-state';
+import type { RewardSample } from '../rewards';
+import { ESTIMATORS, computeAdvantages, minSamplesPerPrompt, tokenReturns, usesGreedy, type Estimator, type GroupRewards } from './advantages';
+import type { PromptRecord } from './prompts';
+
+// The ReMax training loop (Li et al. 2023), and the estimators it is compared with. One step:
+//   1. B prompts in the seeded data order; K sampled responses each, plus (ReMax) one greedy response, all decoded
+//      in ONE batched generate call, with the log-probabilities of the sampled tokens;
+//   2. the rewards of each prompt's responses requested together, prompts concurrently;
+//   3. advantages from the estimator; per-token returns with the KL penalty to the frozen reference policy;
+//   4. loss = −Σ return·log π over the response tokens (token mean or sequence sum), its gradient, one AdamW step.
+// Every random choice is derived from (seed, step, position in the batch), so a resumed run replays exactly.
+
+export type LossAggregation = 'token-mean' | 'sequence-sum';
+
+export interface ReMaxOptions {
+  estimator: Estimator;
+  samplesPerPrompt: number;
+  batchSize: number;
+  steps: number;
+  seed: number;
+  schedule: ScheduleConfig;
+  optimizer: OptimizerSettings;
+  /** β of the per-token KL penalty to the reference policy; 0 = off (no reference forward). */
+  klCoef: number;
+  /** Discount γ of the per-token returns. */
+  gamma: number;
+  /** Advantages are clipped to [−clip, clip]. */
+  advantageClip: number;
+  lossAggregation: LossAggregation;
+  temperature: number;
+  topP: number;
+  topK: number;
+  maxNewTokens: number;
+  /** Moving-average decay of the reinforce-ema baseline. */
+  emaDecay: number;
+}
+
+export const DEFAULT_REMAX_OPTIONS: Omit<ReMaxOptions, 'steps' | 'schedule'> = {
+  estimator: 'remax', samplesPerPrompt: 1, batchSize: 8, seed: 0,
+  optimizer: { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, clipNorm: 1 },
+  klCoef: 0.05, gamma: 1, advantageClip: 5, lossAggregation: 'token-mean',
+  temperature: 1, topP: 0.9, topK: 0, maxNewTokens: 64, emaDecay: 0.9,
+};
+
+/** Scores groups of samples (one group per prompt) and returns their rewards, null where a reward was skipped. */
+export type RewardScorer = (groups: RewardSample[][]) => Promise<{ groupRewards: (number | null)[][]; skipped: number; errors: string[] }>;
+
+export interface StepMetrics {
+  step: number;
+  reward_mean: number;
+  reward_std: number;
+  greedy_reward_mean: number | null;
+  greedy_reward_std: number | null;
+  advantage_mean: number;
+  advantage_std: number;
+  kl: number | null;
+  loss: number;
+  grad_norm: number;
+  lr: number;
+  response_length_mean: number;
+  skipped: number;
+  tokens_per_second: number;
+  time_sampling: number;
+  time_greedy: number;
+  time_reward: number;
+  time_reference: number;
+  time_backward: number;
+  time_optimizer: number;
+  time_step: number;
+  eval_reward_mean?: number;
+}
+
+export interface SampleRow {
+  step: number;
+  prompt: string;
+  completion: string;
+  reward: number | null;
+  greedy_completion?: string;
+  greedy_reward?: number | null;
+  advantage: number | null;
+}
+
+interface Response {
+  prompt: PromptRecord;
+  ids: number[];
+  logprobs: number[];
+  text: string;
+}
+
+const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+const std = (xs: number[]) => {
+  const m = mean(xs);
+  return xs.length ? Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / xs.length) : NaN;
+};
+const seconds = (since: number) => (performance.now() - since) / 1000;
+
+export class ReMaxTrainer {
+  private readonly order: DataOrder;
+  private nextStep = 0;
+  private emaBaseline: number | undefined;
+  /** The last step's sample rows (for samples.jsonl). */
+  lastSamples: SampleRow[] = [];
+
+  constructor(
+    private readonly policy: RemaxEngine,
+    private readonly reference: RemaxEngine | undefined,
+    private readonly prompts: PromptRecord[],
+    private readonly score: RewardScorer,
+    private readonly options: ReMaxOptions,
+    resume?: TrainingState,
+  ) {
+    validateSchedule(options.schedule);
+    requireInput(ESTIMATORS.includes(options.estimator), `--estimator must be one of ${ESTIMATORS.join(', ')}, got "${options.estimator}"`);
+    requireInput(Number.isInteger(options.samplesPerPrompt) && options.samplesPerPrompt >= minSamplesPerPrompt(options.estimator),
+      `--samples-per-prompt must be an integer ≥ ${minSamplesPerPrompt(options.estimator)} for ${options.estimator}, got ${options.samplesPerPrompt}`);
+    requireInput(options.klCoef === 0 || reference !== undefined, 'a KL coefficient above 0 needs the reference policy');
+    requireInput(Number.isFinite(options.klCoef) && options.klCoef >= 0, `--kl-coef must be ≥ 0, got ${options.klCoef}`);
+    requireInput(options.gamma > 0 && options.gamma <= 1, `--gamma must be in (0, 1], got ${options.gamma}`);
+    requireInput(options.advantageClip > 0, `--advantage-clip must be > 0, got ${options.advantageClip}`);
+    policy.enableTraining({ maxSeqs: Math.min(16, options.batchSize * options.samplesPerPrompt) });
+    if (resume) {
+      requireInput(resume.data.count === prompts.length,
+        `the saved run used ${resume.data.count} prompts but --prompts now has ${prompts.length}: resume with the same prompts`);
+      this.order = DataOrder.restore(prompts.length, resume.data.seed, resume.data.position);
+      policy.writeOptimizerState({ step: resume.step, m: resume.m, v: resume.v });
+      this.nextStep = resume.step;
+      const ema = resume.extra.emaBaseline;
+      this.emaBaseline = typeof ema === 'number' ? ema : undefined;
+    } else {
+      this.order = new DataOrder(prompts.length, options.seed);
+    }
+  }
+
+  get step(): number {
+    return this.nextStep;
+  }
+
+  get done(): boolean {
+    return this.nextStep >= this.options.steps;
+  }
+
+  /** One training step; resolves to its metrics. */
+  async runStep(): Promise<StepMetrics> {
+    const o = this.options;
+    const stepStarted = performance.now();
+    const batch = this.order.nextBatch(o.batchSize).map((i) => this.prompts[i]!);
+    const withGreedy = usesGreedy(o.estimator);
+    const perPrompt = o.samplesPerPrompt + (withGreedy ? 1 : 0);
+
+    // 1. One batched decode of every sampled and greedy response.
+    const requests: GenerateRequest[] = [];
+    batch.forEach((p, i) => {
+      for (let j = 0; j < perPrompt; j++) {
+        const greedy = withGreedy && j === o.samplesPerPrompt;
+        requests.push({
+          promptIds: p.promptIds, maxNewTokens: o.maxNewTokens,
+          temperature: greedy ? 0 : o.temperature, topP: o.topP, topK: o.topK,
+          seed: requestSeed(o.seed, this.nextStep, i * perPrompt + j),
+        });
+      }
+    });
+    let started = performance.now();
+    const generated = this.policy.generate(requests, { logprobs: true });
+    const timeSampling = seconds(started);
+    const responses: Response[] = generated.map((g, k) => ({
+      prompt: batch[Math.floor(k / perPrompt)]!, ids: g.ids, logprobs: g.logprobs!, text: this.policy.decode(g.ids, g.promptIds),
+    }));
+
+    // 2. Rewards, one call per prompt with all of its responses.
+    started = performance.now();
+    const groups = batch.map((_, i) => responses.slice(i * perPrompt, (i + 1) * perPrompt).map((r) => ({
+      prompt: r.prompt.prompt, completion: r.text, promptIds: r.prompt.promptIds, completionIds: r.ids, meta: r.prompt.meta,
+    })));
+    const scored = await this.score(groups);
+    const timeReward = seconds(started);
+    const groupRewards: GroupRewards[] = scored.groupRewards.map((rs) => ({
+      samples: rs.slice(0, o.samplesPerPrompt), greedy: withGreedy ? rs[o.samplesPerPrompt] ?? null : undefined,
+    }));
+
+    // 3. Advantages, KL to the reference, per-token returns.
+    const { advantages, emaBaseline } = computeAdvantages(o.estimator, groupRewards, o.advantageClip, this.emaBaseline, o.emaDecay);
+    const sampled = batch.flatMap((_, i) => responses.slice(i * perPrompt, i * perPrompt + o.samplesPerPrompt)
+      .map((r, j) => ({ response: r, advantage: advantages[i]![j]!, reward: groupRewards[i]!.samples[j]! })));
+    const kept = sampled.filter((s) => s.advantage !== null && s.response.ids.length > 0);
+    started = performance.now();
+    let kl: number[][] | undefined;
+    if (o.klCoef > 0 && kept.length > 0) {
+      const refLogprobs = this.reference!.logprobs(kept.map((s) => [...s.response.prompt.promptIds, ...s.response.ids]));
+      kl = kept.map((s, i) => {
+        const ref = refLogprobs[i]!.slice(s.response.prompt.promptIds.length - 1);
+        return s.response.logprobs.map((lp, t) => lp - ref[t]!);
+      });
+    }
+    const timeReference = seconds(started);
+
+    // 4. Loss and one optimizer step.
+    const tokenCount = kept.reduce((sum, s) => sum + s.response.ids.length, 0);
+    const denominator = o.lossAggregation === 'token-mean' ? Math.max(1, tokenCount) : Math.max(1, kept.length);
+    const examples: TrainingExample[] = kept.map((s, i) => {
+      const returns = tokenReturns(s.advantage!, kl?.[i], o.klCoef, o.gamma, s.response.ids.length);
+      const promptLength = s.response.prompt.promptIds.length;
+      return {
+        ids: [...s.response.prompt.promptIds, ...s.response.ids],
+        weights: [...new Array<number>(promptLength).fill(0), ...returns.map((r) => r / denominator)],
+      };
+    });
+    started = performance.now();
+    this.policy.zeroGradients();
+    const { loss } = examples.length > 0 ? this.policy.accumulateGradients(examples) : { loss: 0 };
+    const timeBackward = seconds(started);
+    started = performance.now();
+    const lr = learningRate(this.nextStep, o.schedule);
+    let gradNorm = 0;
+    if (examples.length > 0) {
+      if (!Number.isFinite(loss)) {
+        throw new RemaxInputError(`the loss became ${loss} at step ${this.nextStep + 1}: training diverged (lower --lr); the weights were not updated`);
+      }
+      gradNorm = this.policy.optimizerStep({ lr, ...o.optimizer }).gradNorm;
+    }
+    const timeOptimizer = seconds(started);
+    this.emaBaseline = emaBaseline;
+    this.nextStep++;
+
+    const sampleRewards = sampled.map((s) => s.reward).filter((r): r is number => r !== null);
+    const greedyRewards = groupRewards.map((g) => g.greedy).filter((r): r is number => typeof r === 'number');
+    const adv = kept.map((s) => s.advantage!);
+    const generatedTokens = responses.reduce((sum, r) => sum + r.ids.length, 0);
+    const timeStep = seconds(stepStarted);
+    this.lastSamples = sampled.map((s, k) => {
+      const i = Math.floor(k / o.samplesPerPrompt);
+      const greedy = withGreedy ? responses[i * perPrompt + o.samplesPerPrompt]! : undefined;
+      return {
+        step: this.nextStep, prompt: s.response.prompt.prompt, completion: s.response.text, reward: s.reward,
+        ...(greedy ? { greedy_completion: greedy.text, greedy_reward: groupRewards[i]!.greedy ?? null } : {}),
+        advantage: s.advantage,
+      };
+    });
+    return {
+      step: this.nextStep,
+      reward_mean: mean(sampleRewards), reward_std: std(sampleRewards),
+      greedy_reward_mean: withGreedy ? mean(greedyRewards) : null, greedy_reward_std: withGreedy ? std(greedyRewards) : null,
+      advantage_mean: mean(adv), advantage_std: std(adv),
+      kl: kl ? mean(kl.map((k) => k.reduce((a, b) => a + b, 0))) : null,
+      loss, grad_norm: gradNorm, lr,
+      response_length_mean: mean(sampled.map((s) => s.response.ids.length)),
+      skipped: scored.skipped,
+      tokens_per_second: generatedTokens / timeStep,
+      time_sampling: timeSampling, time_greedy: 0, time_reward: timeReward, time_reference: timeReference,
+      time_backward: timeBackward, time_optimizer: timeOptimizer, time_step: timeStep,
+    };
+  }
+
+  /** Runs the remaining steps, yielding each step's metrics. */
+  async *run(): AsyncGenerator<StepMetrics> {
+    while (!this.done) yield await this.runStep();
+  }
+
+  /** Mean reward of greedy responses to `prompts` (held-out evaluation); no state changes. */
+  async evaluate(prompts: PromptRecord[]): Promise<number> {
+    const generated = this.policy.generate(prompts.map((p) => ({ promptIds: p.promptIds, maxNewTokens: this.options.maxNewTokens })), { temperature: 0 });
+    const groups = generated.map((g, i) => [{
+      prompt: prompts[i]!.prompt, completion: this.policy.decode(g.ids, g.promptIds), promptIds: g.promptIds, completionIds: g.ids, meta: prompts[i]!.meta,
+    }]);
+    const { groupRewards } = await this.score(groups);
+    return mean(groupRewards.map((r) => r[0]).filter((r): r is number => typeof r === 'number'));
+  }
+
+  /** Everything a resumed run needs besides the policy weights (and the reference, saved once at the start). */
+  state(): TrainingState {
+    const { m, v } = this.policy.readOptimizerState();
+    return {
+      step: this.nextStep, schedule: this.options.schedule, optimizer: this.options.optimizer,
+      data: { seed: this.order.seed, count: this.prompts.length, position: this.order.position },
+      samplerState: 0n, config: this.policy.config,
+      extra: { trainer: 'remax', estimator: this.options.estimator, ...(this.emaBaseline !== undefined ? { emaBaseline: this.emaBaseline } : {}) },
+      m, v,
+    };
+  }
+}
+
+/** The seed of one response's sampler: a function of the run seed, the step and the response's place in the batch. */
+function requestSeed(seed: number, step: number, index: number): bigint {
+  return BigInt.asUintN(64, (BigInt(seed) << 40n) ^ (BigInt(step) << 20n) ^ BigInt(index));
+}

@@ -1,0 +1,406 @@
+/**
+ * A small SVG chart renderer for the training report (report.ts): linear scales with nice ticks, polylines that break
+ * at missing values, ±std bands, stacked areas, a second y axis on the right, and a legend inside the chart. It only
+ * builds strings (no DOM, no Node API), and the SVG needs nothing outside itself: no fonts, scripts or links.
+ *
+ * Conventions the report's tests rely on: every drawn point of a line series is either a vertex of one of its
+ * `<polyline data-series="ID">` segments or, when a missing value isolates it, a `<circle data-series="ID">`; markers
+ * of sparse series are `<circle data-marker="ID">`; bands are `<polygon data-band="ID">` (or a `<line data-band>` for
+ * a lone point); stacked layers are `<polygon|rect data-layer="ID">`.
+ */
+
+/** A value of a series: null, undefined, NaN and ±Infinity are missing (a gap in the line). */
+export type Value = number | null | undefined;
+
+export const isFiniteValue = (v: Value): v is number => typeof v === 'number' && Number.isFinite(v);
+
+export interface LineSeries {
+  /** Legend text. */
+  label: string;
+  /** The data-series attribute of its elements; default: the label. */
+  id?: string;
+  color: string;
+  xs: readonly number[];
+  /** One value per x; a missing value breaks the line. */
+  ys: readonly Value[];
+  /** Stroke width (default 1.5), dash pattern such as "6 4", opacity (default 1). */
+  width?: number;
+  dash?: string;
+  opacity?: number;
+  /** Plot against the right y axis (ChartSpec.yRightLabel). */
+  axis?: 'left' | 'right';
+  /** A circle at every point (for sparse series such as evaluations). */
+  markers?: boolean;
+  /** Join the present points across missing values instead of breaking the line (sparse series). */
+  connect?: boolean;
+  /** Leave out of the legend. */
+  hideInLegend?: boolean;
+  /** A filled band from lo to hi (e.g. mean ± std), drawn under the line where both are present. */
+  band?: { lo: readonly Value[]; hi: readonly Value[]; label?: string; opacity?: number };
+}
+
+export interface StackLayer {
+  label: string;
+  id?: string;
+  color: string;
+  /** One value per x of the stack; missing counts as 0 unless every layer is missing at that x (then a gap). */
+  ys: readonly Value[];
+}
+
+export interface ChartSpec {
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  /** Label of the right y axis; shown when a series has axis 'right'. */
+  yRightLabel?: string;
+  /** Width and height of the plot area and its margins without the legend rows (default 640 × 300). */
+  width?: number;
+  height?: number;
+  lines?: LineSeries[];
+  stack?: { xs: readonly number[]; layers: StackLayer[] };
+  /** Include 0 in the left y domain (rates, times, lengths). */
+  yZero?: boolean;
+  /** The x values are integers (steps): no fractional ticks. */
+  xInteger?: boolean;
+}
+
+const FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif';
+/** Approximate advance of one character at 11–12 px in a sans-serif font, for layout. */
+const CHAR_WIDTH = 6.4;
+
+export function escapeXml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+/** Maps [d0, d1] linearly onto [r0, r1]; a zero-width domain maps everything to the middle of the range. */
+export function linearScale(domain: readonly [number, number], range: readonly [number, number]): (v: number) => number {
+  const [d0, d1] = domain;
+  const [r0, r1] = range;
+  if (d1 === d0) return () => (r0 + r1) / 2;
+  const k = (r1 - r0) / (d1 - d0);
+  return (v) => r0 + (v - d0) * k;
+}
+
+/** A step of 1, 2 or 5 × 10^k giving about `count` intervals over `span`. */
+export function niceStep(span: number, count = 5): number {
+  if (!(span > 0) || !Number.isFinite(span)) return 1;
+  const rough = span / Math.max(1, count);
+  const magnitude = 10 ** Math.floor(Math.log10(rough));
+  const n = rough / magnitude;
+  return (n < 1.5 ? 1 : n < 3 ? 2 : n < 7 ? 5 : 10) * magnitude;
+}
+
+const clean = (v: number): number => (v === 0 ? 0 : Number(v.toPrecision(12)));
+
+/** Multiples of a nice step inside [min, max] (both included when they are multiples). */
+export function niceTicks(min: number, max: number, count = 5, integer = false): { ticks: number[]; step: number } {
+  let step = niceStep(max - min, count);
+  if (integer) step = Math.max(1, step);
+  const first = Math.ceil(min / step - 1e-9);
+  const last = Math.floor(max / step + 1e-9);
+  const ticks: number[] = [];
+  for (let i = first; i <= last; i++) ticks.push(clean(i * step));
+  return { ticks, step };
+}
+
+/** Widens a zero-width extent so that a single value or a constant series sits in the middle of the axis. */
+export function padExtent(min: number, max: number, integer = false): [number, number] {
+  if (max > min) return [min, max];
+  const pad = integer ? 1 : Math.abs(min) * 0.1 || 1;
+  return [min - pad, max + pad];
+}
+
+/** The extent widened to the enclosing nice ticks (for value axes). */
+export function niceExtent(min: number, max: number, count = 5): [number, number] {
+  [min, max] = padExtent(min, max);
+  const step = niceStep(max - min, count);
+  return [clean(Math.floor(min / step + 1e-9) * step), clean(Math.ceil(max / step - 1e-9) * step)];
+}
+
+/** A tick label: as many decimals as the tick step needs, exponent notation for very small or large values. */
+export function formatTick(v: number, step: number): string {
+  if (v === 0) return '0';
+  const abs = Math.abs(v);
+  if (abs >= 1e6 || abs < 1e-3) {
+    const digits = Math.max(0, Math.min(6, Math.floor(Math.log10(abs)) - Math.floor(Math.log10(step) + 1e-9)));
+    return v.toExponential(digits).replace('e+', 'e');
+  }
+  const decimals = Math.max(0, Math.min(10, -Math.floor(Math.log10(step) + 1e-9)));
+  return v.toFixed(decimals);
+}
+
+const num = (v: number): string => {
+  const s = v.toFixed(1);
+  return s.endsWith('.0') ? s.slice(0, -2) : s;
+};
+
+/** Index runs of consecutive present points (or all present points as one run when `connect`). */
+function segments(xs: readonly number[], ys: readonly Value[], connect = false): number[][] {
+  const out: number[][] = [];
+  let current: number[] = [];
+  const n = Math.min(xs.length, ys.length);
+  for (let i = 0; i < n; i++) {
+    if (isFiniteValue(ys[i]) && Number.isFinite(xs[i]!)) current.push(i);
+    else if (!connect && current.length > 0) { out.push(current); current = []; }
+  }
+  if (current.length > 0) out.push(current);
+  return out;
+}
+
+interface LegendItem { label: string; color: string; kind: 'line' | 'band' | 'area' | 'marker'; dash?: string; width?: number; opacity?: number }
+
+function legendItems(spec: ChartSpec, hasRight: boolean): LegendItem[] {
+  const items: LegendItem[] = [];
+  for (const s of spec.lines ?? []) {
+    if (s.hideInLegend) continue;
+    const suffix = hasRight && s.axis === 'right' ? ' (right axis)' : '';
+    if (s.markers && s.connect) items.push({ label: s.label + suffix, color: s.color, kind: 'marker', dash: s.dash });
+    else items.push({ label: s.label + suffix, color: s.color, kind: 'line', dash: s.dash, width: s.width, opacity: s.opacity });
+    if (s.band?.label) items.push({ label: s.band.label, color: s.color, kind: 'band', opacity: s.band.opacity });
+  }
+  for (const layer of spec.stack?.layers ?? []) items.push({ label: layer.label, color: layer.color, kind: 'area' });
+  return items;
+}
+
+function layoutLegend(items: LegendItem[], left: number, maxWidth: number): { x: number; row: number; item: LegendItem }[] {
+  const placed: { x: number; row: number; item: LegendItem }[] = [];
+  let x = left;
+  let row = 0;
+  for (const item of items) {
+    const w = 26 + item.label.length * CHAR_WIDTH + 16;
+    if (x > left && x + w > left + maxWidth) { row++; x = left; }
+    placed.push({ x, row, item });
+    x += w;
+  }
+  return placed;
+}
+
+function legendSwatch(item: LegendItem, x: number, y: number): string {
+  switch (item.kind) {
+    case 'band': return `<rect x="${x}" y="${y - 5}" width="20" height="10" fill="${item.color}" fill-opacity="${item.opacity ?? 0.18}"/>`;
+    case 'area': return `<rect x="${x}" y="${y - 5}" width="20" height="10" fill="${item.color}" fill-opacity="0.85"/>`;
+    case 'marker':
+      return `<line x1="${x}" y1="${y}" x2="${x + 20}" y2="${y}" stroke="${item.color}" stroke-width="1"${item.dash ? ` stroke-dasharray="${item.dash}"` : ''}/>` +
+        `<circle cx="${x + 10}" cy="${y}" r="3.5" fill="#fff" stroke="${item.color}" stroke-width="1.8"/>`;
+    default:
+      return `<line x1="${x}" y1="${y}" x2="${x + 20}" y2="${y}" stroke="${item.color}" stroke-width="${Math.max(2, item.width ?? 1.5)}"` +
+        `${item.dash ? ` stroke-dasharray="${item.dash}"` : ''}${item.opacity !== undefined ? ` stroke-opacity="${Math.max(0.5, item.opacity)}"` : ''}/>`;
+  }
+}
+
+/** Cumulative tops of the stack: tops[k][i] is the sum of layers 0..k at x i, or null where every layer is missing. */
+export function stackTops(layers: readonly { ys: readonly Value[] }[], n: number): (number | null)[][] {
+  const tops: (number | null)[][] = layers.map(() => new Array<number | null>(n).fill(null));
+  for (let i = 0; i < n; i++) {
+    if (!layers.some((l) => isFiniteValue(l.ys[i]))) continue;
+    let sum = 0;
+    layers.forEach((l, k) => {
+      const v = l.ys[i];
+      sum += isFiniteValue(v) ? v : 0;
+      tops[k]![i] = sum;
+    });
+  }
+  return tops;
+}
+
+/** Renders one chart as an `<svg>` element sized by its viewBox (CSS can scale it to its container). */
+export function renderChart(spec: ChartSpec): string {
+  const W = spec.width ?? 640;
+  const baseH = spec.height ?? 300;
+  const lines = spec.lines ?? [];
+  const hasRight = spec.yRightLabel !== undefined && lines.some((s) => s.axis === 'right');
+  const onRight = (s: LineSeries) => hasRight && s.axis === 'right';
+
+  // Extents.
+  const xsAll: number[] = [];
+  const left: number[] = [];
+  const right: number[] = [];
+  for (const s of lines) {
+    const target = onRight(s) ? right : left;
+    for (const seg of segments(s.xs, s.ys)) for (const i of seg) { xsAll.push(s.xs[i]!); target.push(s.ys[i]!); }
+    if (s.band) {
+      s.xs.forEach((_, i) => {
+        const lo = s.band!.lo[i];
+        const hi = s.band!.hi[i];
+        if (isFiniteValue(lo) && isFiniteValue(hi) && isFiniteValue(s.ys[i])) target.push(lo, hi);
+      });
+    }
+  }
+  const stack = spec.stack;
+  const stackN = stack ? stack.xs.length : 0;
+  const tops = stack ? stackTops(stack.layers, stackN) : [];
+  if (stack) {
+    stack.xs.forEach((x, i) => {
+      const top = tops[tops.length - 1]?.[i];
+      if (top !== null && top !== undefined) { xsAll.push(x); left.push(top, 0); }
+    });
+  }
+  const minOf = (a: number[]) => a.reduce((m, v) => Math.min(m, v), Infinity);
+  const maxOf = (a: number[]) => a.reduce((m, v) => Math.max(m, v), -Infinity);
+  const empty = xsAll.length === 0;
+  const xExtent = empty ? [0, 1] as [number, number] : padExtent(minOf(xsAll), maxOf(xsAll), spec.xInteger);
+  const valueExtent = (values: number[], zero: boolean): [number, number] => {
+    if (values.length === 0) return [0, 1];
+    let lo = minOf(values);
+    let hi = maxOf(values);
+    if (zero) { lo = Math.min(lo, 0); hi = Math.max(hi, 0); }
+    return niceExtent(lo, hi);
+  };
+  const yExtent = valueExtent(left, Boolean(spec.yZero) || Boolean(stack));
+  const yRightExtent = valueExtent(right, false);
+  const xTicks = niceTicks(xExtent[0], xExtent[1], 6, spec.xInteger);
+  const yTicks = niceTicks(yExtent[0], yExtent[1], 5);
+  const yRightTicks = niceTicks(yRightExtent[0], yRightExtent[1], 5);
+  const yLabels = yTicks.ticks.map((t) => formatTick(t, yTicks.step));
+  const yRightLabels = yRightTicks.ticks.map((t) => formatTick(t, yRightTicks.step));
+
+  // Layout: title, legend rows, plot, x axis.
+  const labelWidth = (labels: string[]) => labels.reduce((m, l) => Math.max(m, l.length), 1) * CHAR_WIDTH;
+  const marginLeft = Math.round(30 + labelWidth(yLabels));
+  const marginRight = hasRight ? Math.round(30 + labelWidth(yRightLabels)) : 20;
+  const items = legendItems(spec, hasRight);
+  const placed = layoutLegend(items, marginLeft, W - marginLeft - marginRight);
+  const legendRows = items.length === 0 ? 0 : placed[placed.length - 1]!.row + 1;
+  const marginTop = 34 + legendRows * 18 + 6;
+  const H = baseH + legendRows * 18;
+  const marginBottom = 44;
+  const px0 = marginLeft;
+  const px1 = W - marginRight;
+  const py0 = marginTop;
+  const py1 = H - marginBottom;
+  const sx = linearScale(xExtent, [px0, px1]);
+  const sy = linearScale(yExtent, [py1, py0]);
+  const syRight = linearScale(yRightExtent, [py1, py0]);
+  const point = (x: number, y: number, s = sy) => `${num(sx(x))},${num(s(y))}`;
+
+  const out: string[] = [];
+  out.push(`<svg class="chart" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${escapeXml(spec.title)}" ` +
+    `font-family='${FONT}' font-size="11">`);
+  out.push(`<rect x="0" y="0" width="${W}" height="${H}" fill="#fff"/>`);
+  out.push(`<text x="${px0}" y="21" font-size="14" font-weight="600" fill="#222">${escapeXml(spec.title)}</text>`);
+
+  // Grid and ticks.
+  const grid: string[] = [];
+  yTicks.ticks.forEach((t, i) => {
+    const y = num(sy(t));
+    grid.push(`<line x1="${px0}" y1="${y}" x2="${px1}" y2="${y}" stroke="#e6e6e6"/>`);
+    grid.push(`<text x="${px0 - 6}" y="${y}" dy="0.32em" text-anchor="end" fill="#555">${yLabels[i]}</text>`);
+  });
+  if (hasRight) {
+    yRightTicks.ticks.forEach((t, i) => {
+      const y = num(syRight(t));
+      grid.push(`<line x1="${px1}" y1="${y}" x2="${px1 + 4}" y2="${y}" stroke="#888"/>`);
+      grid.push(`<text x="${px1 + 7}" y="${y}" dy="0.32em" text-anchor="start" fill="#555">${yRightLabels[i]}</text>`);
+    });
+  }
+  for (const t of xTicks.ticks) {
+    const x = num(sx(t));
+    grid.push(`<line x1="${x}" y1="${py0}" x2="${x}" y2="${py1}" stroke="#f0f0f0"/>`);
+    grid.push(`<line x1="${x}" y1="${py1}" x2="${x}" y2="${py1 + 4}" stroke="#888"/>`);
+    grid.push(`<text x="${x}" y="${py1 + 16}" text-anchor="middle" fill="#555">${formatTick(t, xTicks.step)}</text>`);
+  }
+  out.push(`<g class="grid">${grid.join('')}</g>`);
+
+  // Stacked areas (under the lines).
+  if (stack) {
+    const barWidth = Math.max(2, Math.min(12, (px1 - px0) / Math.max(1, stackN) * 0.8));
+    stack.layers.forEach((layer, k) => {
+      const id = escapeXml(layer.id ?? layer.label);
+      const top = tops[k]!;
+      const bottom = k === 0 ? top.map((t) => (t === null ? null : 0)) : tops[k - 1]!;
+      for (const idx of segments(stack.xs, top)) {
+        if (idx.length === 1) {
+          const i = idx[0]!;
+          const y0 = sy(bottom[i]!);
+          const y1 = sy(top[i]!);
+          out.push(`<rect data-layer="${id}" x="${num(sx(stack.xs[i]!) - barWidth / 2)}" y="${num(y1)}" width="${num(barWidth)}" ` +
+            `height="${num(Math.max(0, y0 - y1))}" fill="${layer.color}" fill-opacity="0.85"/>`);
+          continue;
+        }
+        const upper = idx.map((i) => point(stack.xs[i]!, top[i]!));
+        const lower = idx.map((i) => point(stack.xs[i]!, bottom[i]!)).reverse();
+        out.push(`<polygon data-layer="${id}" points="${upper.concat(lower).join(' ')}" fill="${layer.color}" fill-opacity="0.85" ` +
+          `stroke="${layer.color}" stroke-width="0.5"/>`);
+      }
+    });
+  }
+
+  // Bands, then lines, then markers.
+  for (const s of lines) {
+    if (!s.band) continue;
+    const scale = onRight(s) ? syRight : sy;
+    const id = escapeXml(s.id ?? s.label);
+    const present = s.xs.map((_, i) => (isFiniteValue(s.ys[i]) && isFiniteValue(s.band!.lo[i]) && isFiniteValue(s.band!.hi[i]) ? 1 : null));
+    const opacity = s.band.opacity ?? 0.18;
+    for (const idx of segments(s.xs, present)) {
+      if (idx.length === 1) {
+        const i = idx[0]!;
+        out.push(`<line data-band="${id}" x1="${num(sx(s.xs[i]!))}" y1="${num(scale(s.band.lo[i]!))}" x2="${num(sx(s.xs[i]!))}" ` +
+          `y2="${num(scale(s.band.hi[i]!))}" stroke="${s.color}" stroke-opacity="${Math.min(1, opacity * 3)}" stroke-width="3"/>`);
+        continue;
+      }
+      const upper = idx.map((i) => point(s.xs[i]!, s.band!.hi[i]!, scale));
+      const lower = idx.map((i) => point(s.xs[i]!, s.band!.lo[i]!, scale)).reverse();
+      out.push(`<polygon data-band="${id}" points="${upper.concat(lower).join(' ')}" fill="${s.color}" fill-opacity="${opacity}" stroke="none"/>`);
+    }
+  }
+  for (const s of lines) {
+    const scale = onRight(s) ? syRight : sy;
+    const id = escapeXml(s.id ?? s.label);
+    const width = s.width ?? 1.5;
+    const style = `stroke="${s.color}" stroke-width="${width}"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}` +
+      `${s.opacity !== undefined ? ` stroke-opacity="${s.opacity}"` : ''}`;
+    for (const seg of segments(s.xs, s.ys, s.connect)) {
+      if (seg.length === 1 && !s.markers) {
+        const i = seg[0]!;
+        out.push(`<circle data-series="${id}" cx="${num(sx(s.xs[i]!))}" cy="${num(scale(s.ys[i]!))}" r="${Math.max(2, width + 1)}" ` +
+          `fill="${s.color}"${s.opacity !== undefined ? ` fill-opacity="${s.opacity}"` : ''}/>`);
+      } else if (seg.length >= 2) {
+        out.push(`<polyline data-series="${id}" points="${seg.map((i) => point(s.xs[i]!, s.ys[i]!, scale)).join(' ')}" fill="none" ${style} ` +
+          `stroke-linejoin="round" stroke-linecap="round"/>`);
+      }
+    }
+    if (s.markers) {
+      for (const seg of segments(s.xs, s.ys, true)) {
+        for (const i of seg) {
+          const x = s.xs[i]!;
+          const y = s.ys[i]!;
+          out.push(`<circle data-marker="${id}" cx="${num(sx(x))}" cy="${num(scale(y))}" r="3.5" fill="#fff" stroke="${s.color}" stroke-width="1.8">` +
+            `<title>${escapeXml(`${s.label}: ${formatValue(y)} at ${spec.xLabel} ${formatValue(x)}`)}</title></circle>`);
+        }
+      }
+    }
+  }
+
+  // Axes and their labels.
+  out.push(`<line x1="${px0}" y1="${py1}" x2="${px1}" y2="${py1}" stroke="#888"/>`);
+  out.push(`<line x1="${px0}" y1="${py0}" x2="${px0}" y2="${py1}" stroke="#888"/>`);
+  if (hasRight) out.push(`<line x1="${px1}" y1="${py0}" x2="${px1}" y2="${py1}" stroke="#888"/>`);
+  out.push(`<text x="${num((px0 + px1) / 2)}" y="${H - 10}" text-anchor="middle" fill="#333">${escapeXml(spec.xLabel)}</text>`);
+  out.push(`<text transform="translate(13 ${num((py0 + py1) / 2)}) rotate(-90)" text-anchor="middle" fill="#333">${escapeXml(spec.yLabel)}</text>`);
+  if (hasRight) {
+    out.push(`<text transform="translate(${W - 9} ${num((py0 + py1) / 2)}) rotate(90)" text-anchor="middle" fill="#333">` +
+      `${escapeXml(spec.yRightLabel!)}</text>`);
+  }
+  if (empty) {
+    out.push(`<text x="${num((px0 + px1) / 2)}" y="${num((py0 + py1) / 2)}" text-anchor="middle" fill="#999">no data</text>`);
+  }
+
+  // Legend.
+  for (const { x, row, item } of placed) {
+    const y = 34 + row * 18 + 4;
+    out.push(`<g class="legend-item">${legendSwatch(item, x, y)}<text x="${x + 26}" y="${y}" dy="0.32em" fill="#333">${escapeXml(item.label)}</text></g>`);
+  }
+  out.push('</svg>');
+  return out.join('\n');
+}
+
+/** A number with about 4 significant digits, for tables and tooltips. */
+export function formatValue(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  if (v === 0) return '0';
+  const abs = Math.abs(v);
+  if (abs >= 1e6 || abs < 1e-3) return v.toExponential(3).replace(/\.?0+e/, 'e').replace('e+', 'e');
+  if (Number.isInteger(v)) return String(v);
+  return String(Number(v.toPrecision(4)));
+}

@@ -1,0 +1,180 @@
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { parseFlags, helpText } from '../args';
+import { readInputFile, writeFileAtomic } from '../files';
+import { enableRelaxedSimd } from '../load';
+import { loadRunState, saveRunCheckpoint } from '../run-checkpoint';
+import { loadRewardModule } from '../reward-module';
+import { resolveTrainOptions, trainFlagSpecs, type TrainValues } from '../train-options';
+import { TrainProgress } from '../train-progress';
+import { RemaxEngine } from '../../core/engine';
+import { RemaxInputError } from '../../core/errors';
+import { parseCheckpoint } from '../../core/checkpoint';
+import { Tokenizer } from '../../core/tokenizer';
+import { loadPrompts, type PromptRecord } from '../../core/rl/prompts';
+import { ReMaxTrainer, type ReMaxOptions, type StepMetrics } from '../../core/rl/trainer';
+import { scoreSamples, RewardError, type RewardFunction, type RewardErrorPolicy } from '../../core/rewards';
+import { BUILTIN_REWARDS, builtinReward } from '../../core/builtin-rewards';
+import { httpReward } from '../../core/http-reward';
+import type { ScheduleKind } from '../../core/schedule';
+import type { Estimator } from '../../core/rl/advantages';
+
+/** The built-in default task, shipped in the package beside dist/. */
+const DEFAULT_TASK = fileURLToPath(new URL('../assets/default-task/', import.meta.url));
+
+const SUMMARY = 'Fine-tune a model with ReMax (or REINFORCE, RLOO, GRPO) against a reward. With no flags: the built-in default task.';
+
+export async function trainCommand(argv: string[], out: (line: string) => void, err: (line: string) => void): Promise<void> {
+  const specs = trainFlagSpecs();
+  const flags = parseFlags('train', argv, specs);
+  if (flags.help) return out(helpText('train', SUMMARY, specs));
+  enableRelaxedSimd();
+
+  // Options: a resumed run's saved config, then --config, then the flags.
+  const resumeDir = typeof flags.resume === 'string' ? flags.resume : undefined;
+  const saved = resumeDir ? readJson(path.join(resumeDir, 'config.json'), '--resume') : {};
+  const configPath = typeof flags.config === 'string' ? flags.config : undefined;
+  const fromFile = configPath ? readJson(configPath, '--config') : {};
+  const v = resolveTrainOptions(flags, { ...saved, ...fromFile }, configPath ?? 'config');
+  const usingDefaultTask = v.model === undefined && v.prompts === undefined;
+  const file = (key: string, fallback: string) => (v[key] as string | undefined) ?? (usingDefaultTask ? path.join(DEFAULT_TASK, fallback) : undefined);
+  const modelPath = file('model', 'model.bin');
+  const tokenizerPath = file('tokenizer', 'tokenizer.bin');
+  const promptsPath = file('prompts', 'train.jsonl');
+  const evalPath = file('eval-prompts', 'eval.jsonl');
+  if (!modelPath) throw new RemaxInputError('--model is required when --prompts is given (or give neither to run the built-in default task)');
+  if (!tokenizerPath) throw new RemaxInputError('--tokenizer is required: rewards see text, so the trainer decodes every response');
+  if (!promptsPath) throw new RemaxInputError('--prompts is required: a JSONL file with one {"prompt": "...", ...} per line');
+  const outDir = resumeDir ?? (v.out as string);
+
+  const options = trainerOptions(v);
+  const reward = await makeReward(v);
+  const policyBytes = readInputFile(resumeDir ? path.join(resumeDir, 'model.bin') : modelPath, resumeDir ? '--resume' : '--model');
+  const tokenizer = Tokenizer.fromBytes(readInputFile(tokenizerPath, '--tokenizer'), tokenizerPath);
+  const checkpoint = parseCheckpoint(policyBytes, modelPath);
+  tokenizer.assertFitsModel(checkpoint.config.vocabSize, modelPath);
+  const seqLen = checkpoint.config.seqLen;
+  const maxNew = Math.min(options.maxNewTokens, seqLen - 1);
+  const prompts = loadPrompts(readInputFile(promptsPath, '--prompts'), promptsPath, tokenizer, seqLen, maxNew, v.truncate === true);
+  const evalPrompts: PromptRecord[] = evalPath
+    ? loadPrompts(readInputFile(evalPath, '--eval-prompts'), evalPath, tokenizer, seqLen, maxNew, v.truncate === true).slice(0, v['eval-size'] as number)
+    : [];
+
+  const policy = await RemaxEngine.create({ model: checkpoint, tokenizer, modelSource: modelPath });
+  const referencePath = path.join(outDir, 'reference.bin');
+  let reference: RemaxEngine | undefined;
+  if (options.klCoef > 0) {
+    const referenceBytes = resumeDir ? readInputFile(referencePath, '--resume') : policyBytes;
+    reference = await RemaxEngine.create({ model: referenceBytes, modelSource: resumeDir ? referencePath : modelPath, maxBatch: options.batchSize * options.samplesPerPrompt });
+  }
+  const state = resumeDir
+    ? loadRunState(path.join(resumeDir, 'model.bin'), policyBytes, { config: policy.config, parameterCount: policy.parameterSlots })
+    : undefined;
+  const scorer = (groups: Parameters<typeof scoreSamples>[1]) => scoreSamples(reward, groups, {
+    timeoutMs: v['reward-timeout'] as number, onError: v['on-reward-error'] as RewardErrorPolicy, concurrency: v['reward-concurrency'] as number,
+  });
+  const trainer = new ReMaxTrainer(policy, reference, prompts, scorer, { ...options, maxNewTokens: maxNew }, state);
+
+  // The run folder: options (so --resume needs no flags), the reference policy, metrics and samples.
+  mkdirSync(outDir, { recursive: true });
+  const metricsPath = path.join(outDir, 'metrics.jsonl'), samplesPath = path.join(outDir, 'samples.jsonl');
+  if (!resumeDir) {
+    const { resume: _r, config: _c, ...toSave } = v;
+    writeFileAtomic(path.join(outDir, 'config.json'), JSON.stringify({ ...toSave, model: modelPath, tokenizer: tokenizerPath, prompts: promptsPath, ...(evalPath ? { 'eval-prompts': evalPath } : {}) }, null, 2) + '\n');
+    if (options.klCoef > 0) writeFileAtomic(referencePath, policyBytes);
+    writeFileSync(metricsPath, '');
+    writeFileSync(samplesPath, '');
+  } else {
+    keepLinesUpTo(metricsPath, trainer.step);
+    keepLinesUpTo(samplesPath, trainer.step);
+  }
+  const modelOut = path.join(outDir, 'model.bin');
+  const save = () => saveRunCheckpoint(modelOut, policy.exportCheckpoint(), trainer.state());
+
+  const progress = new TrainProgress(options.steps, trainer.step, err, v.quiet === true);
+  progress.start(`remax train: ${options.estimator}, ${prompts.length} prompts from ${promptsPath}, batch ${options.batchSize} × ` +
+    `${options.samplesPerPrompt} sample(s), ${options.steps} steps, ${policy.build} build → ${outDir}` +
+    (resumeDir ? ` (resuming at step ${trainer.step})` : ''));
+  let interrupted = false;
+  const onInterrupt = () => { interrupted = true; };
+  process.once('SIGINT', onInterrupt);
+  const stopAt = (v['stop-at'] as number | undefined) ?? options.steps;
+  const evalEvery = v['eval-every'] as number, sampleEvery = v['sample-every'] as number, checkpointEvery = v['checkpoint-every'] as number;
+  try {
+    if (trainer.step === 0 && evalPrompts.length > 0 && evalEvery > 0) {
+      const evalReward = await trainer.evaluate(evalPrompts);
+      appendFileSync(metricsPath, JSON.stringify({ step: 0, eval_reward_mean: evalReward }) + '\n');
+      progress.note(`step 0: eval reward ${evalReward.toFixed(3)} on ${evalPrompts.length} held-out prompts (greedy)`);
+    }
+    while (!trainer.done && !interrupted && trainer.step < stopAt) {
+      let metrics: StepMetrics;
+      try {
+        metrics = await trainer.runStep();
+      } catch (error) {
+        if (!(error instanceof RemaxInputError)) throw error;
+        // Nothing trained is lost: the weights are those of the last completed step.
+        if (error instanceof RewardError) save();
+        throw new RemaxInputError(`${error.message}${error instanceof RewardError ? `; saved step ${trainer.step} to ${outDir} (resume with --resume ${outDir})` : ''}`);
+      }
+      if (evalPrompts.length > 0 && evalEvery > 0 && (metrics.step % evalEvery === 0 || metrics.step === options.steps)) {
+        metrics.eval_reward_mean = await trainer.evaluate(evalPrompts);
+      }
+      appendFileSync(metricsPath, JSON.stringify(metrics) + '\n');
+      if (sampleEvery > 0 && metrics.step % sampleEvery === 0) {
+        appendFileSync(samplesPath, trainer.lastSamples.slice(0, 4).map((row) => JSON.stringify(row)).join('\n') + '\n');
+      }
+      progress.update(metrics);
+      if (checkpointEvery > 0 && metrics.step % checkpointEvery === 0 && !trainer.done) save();
+    }
+    save();
+    progress.finish(trainer.done ? `done: ${outDir}/model.bin (step ${trainer.step}); metrics in ${metricsPath}; report: remax plot ${metricsPath}`
+      : `${interrupted ? 'interrupted' : 'stopped'} at step ${trainer.step}: saved to ${outDir} (continue with --resume ${outDir})`);
+  } finally {
+    process.removeListener('SIGINT', onInterrupt);
+  }
+}
+
+function trainerOptions(v: TrainValues): ReMaxOptions {
+  const steps = v.steps as number;
+  return {
+    estimator: v.estimator as Estimator, samplesPerPrompt: v['samples-per-prompt'] as number, batchSize: v.batch as number,
+    steps, seed: v.seed as number,
+    schedule: { kind: v['lr-schedule'] as ScheduleKind, lr: v.lr as number, warmupSteps: v['warmup-steps'] as number, totalSteps: steps, minLr: v['min-lr'] as number | undefined },
+    optimizer: { beta1: v.beta1 as number, beta2: v.beta2 as number, eps: 1e-8, weightDecay: v['weight-decay'] as number, clipNorm: v['clip-norm'] as number },
+    klCoef: v['kl-coef'] as number, gamma: v.gamma as number, advantageClip: v['advantage-clip'] as number,
+    lossAggregation: v['loss-aggregation'] as ReMaxOptions['lossAggregation'],
+    temperature: v.temperature as number, topP: v['top-p'] as number, topK: v['top-k'] as number,
+    maxNewTokens: v['max-new-tokens'] as number, emaDecay: v['ema-decay'] as number,
+  };
+}
+
+async function makeReward(v: TrainValues): Promise<RewardFunction> {
+  const url = v['reward-url'] as string | undefined;
+  const name = (v.reward as string | undefined) ?? 'exact-match';
+  if (url !== undefined) {
+    if (v.reward !== undefined) throw new RemaxInputError('give either --reward or --reward-url, not both');
+    return httpReward(url, { fetch: globalThis.fetch, timeoutMs: v['reward-timeout'] as number, retries: v['reward-retries'] as number });
+  }
+  if (Object.hasOwn(BUILTIN_REWARDS, name)) return builtinReward(name);
+  if (/\.(m?[jt]s)$/.test(name) || existsSync(name)) return loadRewardModule(name);
+  return builtinReward(name); // an unknown name: the error lists the built-in ones
+}
+
+function readJson(file: string, flag: string): Record<string, unknown> {
+  const text = new TextDecoder().decode(readInputFile(file, flag));
+  try {
+    const value = JSON.parse(text);
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not an object');
+    return value as Record<string, unknown>;
+  } catch (error) {
+    throw new RemaxInputError(`${flag} ${file} is not a JSON object of options: ${(error as Error).message}`);
+  }
+}
+
+/** Drops the lines of a JSONL file written after `step` (a resumed run rewrites them). */
+function keepLinesUpTo(file: string, step: number): void {
+  if (!existsSync(file)) return;
+  const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '' && (JSON.parse(l) as { step: number }).step <= step);
+  writeFileAtomic(file, lines.length ? lines.join('\n') + '\n' : '');
+}

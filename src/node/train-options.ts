@@ -1,0 +1,103 @@
+// The options of `remax train`: one table gives each option's flag (also its key in a --config JSON file), its type,
+// default and help, so the flags, the config file and --help never disagree.
+import { RemaxInputError } from '../core/errors';
+import type { FlagSpec, Flags } from './args';
+import { numberFlag } from './args';
+
+export interface TrainOption {
+  name: string;
+  kind: 'string' | 'number' | 'integer' | 'boolean';
+  default?: string | number | boolean;
+  /** What --help shows when the default is not a plain value. */
+  defaultText?: string;
+  help: string;
+  /** Lower bound (numbers). */
+  min?: number;
+  max?: number;
+  choices?: readonly string[];
+}
+
+export const TRAIN_OPTIONS: TrainOption[] = [
+  { name: 'config', kind: 'string', help: 'JSON file whose keys are these flag names (flags given on the command line win)' },
+  { name: 'model', kind: 'string', help: 'llama2.c checkpoint of the starting policy', defaultText: 'the built-in default task model' },
+  { name: 'tokenizer', kind: 'string', help: 'llama2.c tokenizer.bin of the model', defaultText: 'the default task tokenizer' },
+  { name: 'prompts', kind: 'string', help: 'training prompts, JSONL: {"prompt": "...", ...meta} per line', defaultText: 'the default task prompts' },
+  { name: 'eval-prompts', kind: 'string', help: 'held-out prompts for periodic greedy evaluation (JSONL)', defaultText: 'none (the default task: its eval set)' },
+  { name: 'reward', kind: 'string', help: 'reward: a .ts/.js module (default export (samples) => number[]) or a built-in name', default: 'exact-match' },
+  { name: 'reward-url', kind: 'string', help: 'reward server: POST {"samples":[...]} → {"rewards":[...]} (instead of --reward)' },
+  { name: 'reward-timeout', kind: 'number', min: 1, help: 'milliseconds per reward call', default: 30000 },
+  { name: 'reward-retries', kind: 'integer', min: 0, help: 'retries of a failed reward server request', default: 2 },
+  { name: 'reward-concurrency', kind: 'integer', min: 1, help: 'reward calls in flight at once', default: 8 },
+  { name: 'on-reward-error', kind: 'string', choices: ['abort', 'skip', 'zero'], help: 'a reward that throws, is not finite, has the wrong count or times out', default: 'abort' },
+  { name: 'estimator', kind: 'string', choices: ['remax', 'reinforce', 'reinforce-ema', 'rloo', 'grpo'], help: 'advantage estimator', default: 'remax' },
+  { name: 'samples-per-prompt', kind: 'integer', min: 1, help: 'sampled responses per prompt (rloo and grpo need ≥ 2)', default: 1 },
+  { name: 'batch', kind: 'integer', min: 1, max: 4096, help: 'prompts per step', default: 16 },
+  { name: 'steps', kind: 'integer', min: 1, help: 'optimizer steps in the whole run', default: 150 },
+  { name: 'lr', kind: 'number', min: 0, help: 'peak learning rate', default: 1e-3 },
+  { name: 'lr-schedule', kind: 'string', choices: ['constant', 'linear', 'cosine'], help: 'learning-rate schedule', default: 'constant' },
+  { name: 'warmup-steps', kind: 'integer', min: 0, help: 'linear warm-up steps', default: 0 },
+  { name: 'min-lr', kind: 'number', min: 0, help: 'floor of the linear and cosine decays', defaultText: 'lr/10' },
+  { name: 'weight-decay', kind: 'number', min: 0, help: 'AdamW decoupled weight decay', default: 0 },
+  { name: 'beta1', kind: 'number', min: 0, max: 0.999999, help: 'AdamW β1', default: 0.9 },
+  { name: 'beta2', kind: 'number', min: 0, max: 0.999999, help: 'AdamW β2', default: 0.95 },
+  { name: 'clip-norm', kind: 'number', min: 0, help: 'clip the global gradient norm; 0 = off', default: 1 },
+  { name: 'kl-coef', kind: 'number', min: 0, help: 'β of the per-token KL penalty to the starting policy; 0 = off', default: 0.05 },
+  { name: 'gamma', kind: 'number', min: 0, max: 1, help: 'discount of the per-token returns', default: 1 },
+  { name: 'advantage-clip', kind: 'number', min: 0, help: 'clip advantages to [−c, c]', default: 5 },
+  { name: 'loss-aggregation', kind: 'string', choices: ['token-mean', 'sequence-sum'], help: 'token mean over the batch, or per-sequence sums averaged', default: 'token-mean' },
+  { name: 'temperature', kind: 'number', min: 0, help: 'sampling temperature of the sampled responses', default: 1 },
+  { name: 'top-p', kind: 'number', min: 0, max: 1, help: 'nucleus sampling mass; 1 = off', default: 0.9 },
+  { name: 'top-k', kind: 'integer', min: 0, help: 'keep the k most likely tokens; 0 = off', default: 0 },
+  { name: 'max-new-tokens', kind: 'integer', min: 1, help: 'longest response', default: 64 },
+  { name: 'ema-decay', kind: 'number', min: 0, max: 1, help: 'moving-average decay of the reinforce-ema baseline', default: 0.9 },
+  { name: 'seed', kind: 'integer', min: 0, help: 'seed of the prompt order and of every sampled token', default: 0 },
+  { name: 'out', kind: 'string', help: 'run folder: checkpoints, metrics.jsonl, samples.jsonl, config.json', default: 'remax-run' },
+  { name: 'resume', kind: 'string', help: 'continue the run saved in this folder (its config.json gives the options; flags override)' },
+  { name: 'checkpoint-every', kind: 'integer', min: 0, help: 'write a checkpoint every N steps (and always at the end); 0 = only at the end', default: 50 },
+  { name: 'eval-every', kind: 'integer', min: 0, help: 'evaluate on --eval-prompts every N steps; 0 = never', default: 25 },
+  { name: 'eval-size', kind: 'integer', min: 1, help: 'held-out prompts per evaluation', default: 100 },
+  { name: 'sample-every', kind: 'integer', min: 0, help: 'write a few (prompt, completion, reward) rows to samples.jsonl every N steps; 0 = never', default: 10 },
+  { name: 'stop-at', kind: 'integer', min: 1, help: 'stop after this step and save, as if interrupted (resume with --resume)', defaultText: '--steps' },
+  { name: 'truncate', kind: 'boolean', help: 'keep the last tokens of prompts too long for the context instead of stopping' },
+  { name: 'quiet', kind: 'boolean', help: 'no progress output (metrics are still written)' },
+];
+
+export type TrainValues = Record<string, string | number | boolean | undefined>;
+
+export const trainFlagSpecs = (): FlagSpec[] => TRAIN_OPTIONS.map((o) => ({
+  name: o.name, type: o.kind === 'boolean' ? 'boolean' : 'string', help: o.help + (o.choices ? ` (${o.choices.join(' | ')})` : ''),
+  default: o.defaultText ?? (o.default === undefined ? undefined : String(o.default)),
+}));
+
+/** Values from a config object (keys = flag names), overridden by the command-line flags; defaults where absent. */
+export function resolveTrainOptions(flags: Flags, config: Record<string, unknown>, configSource: string): TrainValues {
+  const known = new Set(TRAIN_OPTIONS.map((o) => o.name));
+  for (const key of Object.keys(config)) {
+    if (!known.has(key)) throw new RemaxInputError(`${configSource}: unknown option "${key}"; the options are the flag names of remax train --help`);
+  }
+  const values: TrainValues = {};
+  for (const o of TRAIN_OPTIONS) {
+    const fromFlag = flags[o.name];
+    const fromConfig = config[o.name];
+    if (fromFlag !== undefined) values[o.name] = parseValue(o, fromFlag, `--${o.name}`);
+    else if (fromConfig !== undefined) values[o.name] = parseValue(o, fromConfig, `${configSource}: "${o.name}"`);
+    else values[o.name] = o.default;
+  }
+  return values;
+}
+
+function parseValue(o: TrainOption, raw: unknown, where: string): string | number | boolean {
+  if (o.kind === 'boolean') {
+    if (typeof raw !== 'boolean') throw new RemaxInputError(`${where} must be true or false, got ${JSON.stringify(raw)}`);
+    return raw;
+  }
+  if (o.kind === 'string') {
+    if (typeof raw !== 'string' || raw === '') throw new RemaxInputError(`${where} must be a non-empty string, got ${JSON.stringify(raw)}`);
+    if (o.choices && !o.choices.includes(raw)) throw new RemaxInputError(`${where} must be one of ${o.choices.join(', ')}, got "${raw}"`);
+    return raw;
+  }
+  const text = typeof raw === 'number' ? String(raw) : raw;
+  if (typeof text !== 'string') throw new RemaxInputError(`${where} must be a number, got ${JSON.stringify(raw)}`);
+  return numberFlag({ [o.name]: text }, o.name, 0, { integer: o.kind === 'integer', min: o.min, max: o.max, minExclusive: o.name === 'lr' || o.name === 'reward-timeout' },
+    where);
+}
