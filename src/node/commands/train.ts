@@ -71,8 +71,11 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
   const state = resumeDir
     ? loadRunState(path.join(resumeDir, 'model.bin'), policyBytes, { config: policy.config, parameterCount: policy.parameterSlots })
     : undefined;
+  // A reward server's call may take all its attempts (each with the timeout) and the back-off between them.
+  const attemptMs = v['reward-timeout'] as number, retries = v['reward-url'] !== undefined ? v['reward-retries'] as number : 0;
+  const callTimeoutMs = (retries + 1) * attemptMs + retries * 10_000;
   const scorer = (groups: Parameters<typeof scoreSamples>[1]) => scoreSamples(reward, groups, {
-    timeoutMs: v['reward-timeout'] as number, onError: v['on-reward-error'] as RewardErrorPolicy, concurrency: v['reward-concurrency'] as number,
+    timeoutMs: callTimeoutMs, onError: v['on-reward-error'] as RewardErrorPolicy, concurrency: v['reward-concurrency'] as number,
   });
   const trainer = new ReMaxTrainer(policy, reference, prompts, scorer, { ...options, maxNewTokens: maxNew }, state);
 
@@ -80,7 +83,7 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
   mkdirSync(outDir, { recursive: true });
   const metricsPath = path.join(outDir, 'metrics.jsonl'), samplesPath = path.join(outDir, 'samples.jsonl');
   if (!resumeDir) {
-    const { resume: _r, config: _c, ...toSave } = v;
+    const { resume: _r, config: _c, 'stop-at': _s, quiet: _q, ...toSave } = v;
     writeFileAtomic(path.join(outDir, 'config.json'), JSON.stringify({ ...toSave, model: modelPath, tokenizer: tokenizerPath, prompts: promptsPath, ...(evalPath ? { 'eval-prompts': evalPath } : {}) }, null, 2) + '\n');
     if (options.klCoef > 0) writeFileAtomic(referencePath, policyBytes);
     writeFileSync(metricsPath, '');
