@@ -30,9 +30,9 @@ export interface ReportOptions {
 /** The time split of a step, in stacking order: field, legend name. */
 export const TIME_FIELDS: readonly (readonly [string, string])[] = [
   ['time_sampling', 'sampling'],
-  ['time_greedy', 'greedy decoding'],
+  ['time_greedy', 'greedy'],
   ['time_reward', 'reward'],
-  ['time_reference', 'reference log-probs'],
+  ['time_reference', 'reference'],
   ['time_backward', 'backward'],
   ['time_optimizer', 'optimizer'],
 ];
@@ -230,7 +230,7 @@ function summarize(run: PreparedRun, window: number): RunSummary {
     rewardBestStep: bestStep,
     greedyLast: greedy.ys[greedy.ys.length - 1] ?? null,
     evalLast: evals[evals.length - 1] ?? null,
-    evalBest: evals.length > 0 ? Math.max(...evals) : null,
+    evalBest: evals.length > 0 ? evals.reduce((a, b) => Math.max(a, b)) : null,
     totalSeconds: total,
     meanTokensPerSecond: meanTps,
     skipped,
@@ -375,6 +375,11 @@ function timeCards(runs: PreparedRun[], notShown: string[]): Card[] {
   const compare = runs.length > 1;
   const cards: Card[] = [];
   const table = timeTable(runs, present);
+  // In a comparison every run's chart gets the same axes.
+  const xRange = [Math.min(...runs.map((r) => r.xs[0]!)), Math.max(...runs.map((r) => r.xs[r.xs.length - 1]!))] as const;
+  let highest = 0;
+  for (const r of runs) r.xs.forEach((_, i) => { highest = Math.max(highest, present.reduce((sum, [f]) => sum + (r.values(f)[i] ?? 0), 0)); });
+  const yRange = [0, highest] as const;
   runs.forEach((run, k) => {
     const layers: StackLayer[] = [];
     const notes: string[] = [];
@@ -393,7 +398,10 @@ function timeCards(runs: PreparedRun[], notShown: string[]): Card[] {
     if (partial > 0) notes.push(`${plural(partial, 'step')} ${partial === 1 ? 'lacks' : 'lack'} some of the time fields; they count as 0 s there`);
     const title = compare ? `Time per step: ${run.label}` : 'Time per step';
     const last = compare ? k === runs.length - 1 : true;
-    cards.push(card({ title, xLabel: 'step', yLabel: 'seconds', stack: { xs: run.xs, layers }, xInteger: true }, notes, last ? table : ''));
+    cards.push(card({
+      title, xLabel: 'step', yLabel: 'seconds', stack: { xs: run.xs, layers }, xInteger: true,
+      xRange: compare ? xRange : undefined, yRange: compare ? yRange : undefined,
+    }, notes, last ? table : ''));
   });
   return cards;
 }
@@ -499,7 +507,7 @@ export function renderReport(runs: MetricsRun[], options: ReportOptions = {}): s
     const push = (c: Card | null) => { if (c) cards.push(c); };
     push(rewardChart(withRows, window, notShown));
     push(fieldChart(withRows, 'KL divergence to the reference', 'KL', [{ field: 'kl', label: 'KL', color: COLOR.kl }], notShown));
-    push(fieldChart(withRows, 'Response length', 'tokens', [{ field: 'response_length_mean', label: 'mean response length', color: COLOR.length }], notShown, { yZero: true }));
+    push(fieldChart(withRows, 'Response length', 'tokens', [{ field: 'response_length_mean', label: 'mean response length', color: COLOR.length }], notShown));
     cards.push(...timeCards(withRows, notShown));
     push(fieldChart(withRows, 'Loss and gradient norm', 'loss, gradient norm', [
       { field: 'loss', label: 'loss', color: COLOR.loss, axisLabel: 'loss' },

@@ -62,11 +62,14 @@ export interface ChartSpec {
   yZero?: boolean;
   /** The x values are integers (steps): no fractional ticks. */
   xInteger?: boolean;
+  /** Extents the axes cover besides the data (to give several charts the same scales). */
+  xRange?: readonly [number, number];
+  yRange?: readonly [number, number];
 }
 
 const FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif';
 /** Approximate advance of one character at 11–12 px in a sans-serif font, for layout. */
-const CHAR_WIDTH = 6.4;
+const CHAR_WIDTH = 6.1;
 
 export function escapeXml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -162,11 +165,21 @@ function legendItems(spec: ChartSpec, hasRight: boolean): LegendItem[] {
   return items;
 }
 
+/** Cuts the middle out of a text longer than `max` characters (long file paths keep their start and end). */
+export function ellipsize(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const keep = Math.max(2, max - 1);
+  const head = Math.ceil(keep / 2);
+  return `${text.slice(0, head)}…${text.slice(text.length - (keep - head))}`;
+}
+
 function layoutLegend(items: LegendItem[], left: number, maxWidth: number): { x: number; row: number; item: LegendItem }[] {
   const placed: { x: number; row: number; item: LegendItem }[] = [];
   let x = left;
   let row = 0;
-  for (const item of items) {
+  const maxChars = Math.floor((maxWidth - 42) / CHAR_WIDTH);
+  for (const original of items) {
+    const item = { ...original, label: ellipsize(original.label, maxChars) };
     const w = 26 + item.label.length * CHAR_WIDTH + 16;
     if (x > left && x + w > left + maxWidth) { row++; x = left; }
     placed.push({ x, row, item });
@@ -238,6 +251,8 @@ export function renderChart(spec: ChartSpec): string {
   const minOf = (a: number[]) => a.reduce((m, v) => Math.min(m, v), Infinity);
   const maxOf = (a: number[]) => a.reduce((m, v) => Math.max(m, v), -Infinity);
   const empty = xsAll.length === 0;
+  if (!empty && spec.xRange) xsAll.push(...spec.xRange);
+  if (!empty && spec.yRange) left.push(...spec.yRange);
   const xExtent = empty ? [0, 1] as [number, number] : padExtent(minOf(xsAll), maxOf(xsAll), spec.xInteger);
   const valueExtent = (values: number[], zero: boolean): [number, number] => {
     if (values.length === 0) return [0, 1];
@@ -353,7 +368,7 @@ export function renderChart(spec: ChartSpec): string {
     for (const seg of segments(s.xs, s.ys, s.connect)) {
       if (seg.length === 1 && !s.markers) {
         const i = seg[0]!;
-        out.push(`<circle data-series="${id}" cx="${num(sx(s.xs[i]!))}" cy="${num(scale(s.ys[i]!))}" r="${Math.max(2, width + 1)}" ` +
+        out.push(`<circle data-series="${id}" cx="${num(sx(s.xs[i]!))}" cy="${num(scale(s.ys[i]!))}" r="${Math.max(3, width + 1.5)}" ` +
           `fill="${s.color}"${s.opacity !== undefined ? ` fill-opacity="${s.opacity}"` : ''}/>`);
       } else if (seg.length >= 2) {
         out.push(`<polyline data-series="${id}" points="${seg.map((i) => point(s.xs[i]!, s.ys[i]!, scale)).join(' ')}" fill="none" ${style} ` +

@@ -23,7 +23,7 @@ export const TRAIN_OPTIONS: TrainOption[] = [
   { name: 'tokenizer', kind: 'string', help: 'llama2.c tokenizer.bin of the model', defaultText: 'the default task tokenizer' },
   { name: 'prompts', kind: 'string', help: 'training prompts, JSONL: {"prompt": "...", ...meta} per line', defaultText: 'the default task prompts' },
   { name: 'eval-prompts', kind: 'string', help: 'held-out prompts for periodic greedy evaluation (JSONL)', defaultText: 'none (the default task: its eval set)' },
-  { name: 'reward', kind: 'string', help: 'reward: a .ts/.js module (default export (samples) => number[]) or a built-in name', default: 'exact-match' },
+  { name: 'reward', kind: 'string', help: 'reward: a .ts/.js module (default export (samples) => number[]) or a built-in name', defaultText: 'exact-match' },
   { name: 'reward-url', kind: 'string', help: 'reward server: POST {"samples":[...]} → {"rewards":[...]} (instead of --reward)' },
   { name: 'reward-timeout', kind: 'number', min: 1, help: 'milliseconds per reward call', default: 30000 },
   { name: 'reward-retries', kind: 'integer', min: 0, help: 'retries of a failed reward server request', default: 2 },

@@ -1,0 +1,175 @@
+// remax train as a user runs it (dist/cli.js in a child process) on a tiny model, prompts and rewards the test makes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { syntheticTokenizerBin } from './fixtures';
+
+const CLI = path.resolve('dist/cli.js');
+const remax = (...args: string[]) => {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+};
+/** Async variant, for tests whose reward server lives in this process. */
+const remaxAsync = (...args: string[]) => new Promise<{ code: number | null; stderr: string }>((resolve) => {
+  const child = spawn(process.execPath, [CLI, ...args]);
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  child.on('close', (code) => resolve({ code, stderr }));
+});
+
+/** A tiny random model on a byte tokenizer, prompts with answers, and a TypeScript reward module. */
+function setup() {
+  const dir = mkdtempSync(path.join(tmpdir(), 'remax-train-'));
+  const tokenizer = path.join(dir, 'tok.bin');
+  writeFileSync(tokenizer, syntheticTokenizerBin());
+  const model = path.join(dir, 'init.bin');
+  assert.equal(remax('init', '--out', model, '--dim', '32', '--hidden', '48', '--layers', '2', '--heads', '4', '--vocab', '259', '--seq', '32', '--seed', '2').code, 0);
+  const prompts = path.join(dir, 'prompts.jsonl');
+  writeFileSync(prompts, Array.from({ length: 24 }, (_, i) => JSON.stringify({ prompt: `${i % 10}+1=`, answer: String((i % 10) + 1) })).join('\n') + '\n');
+  const reward = path.join(dir, 'reward.ts');
+  writeFileSync(reward, `import type { } from 'node:fs';
+    type Sample = { completion: string; meta: { answer: string } };
+    // Rewards completions that contain digits, more for the right answer.
+    export default (samples: Sample[]): number[] => samples.map((s) => (s.completion.includes(s.meta.answer) ? 1 : 0) + 0.1 * (s.completion.match(/[0-9]/g)?.length ?? 0));\n`);
+  const common = ['--model', model, '--tokenizer', tokenizer, '--prompts', prompts, '--max-new-tokens', '6', '--batch', '4', '--eval-every', '0', '--quiet'];
+  return { dir, tokenizer, model, prompts, reward, common };
+}
+
+const lines = (file: string) => readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const withoutTimes = (rows: Record<string, unknown>[]) => rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !k.startsWith('time') && k !== 'tokens_per_second')));
+
+test('train writes a checkpoint, one metrics line per step with every field, samples and its options', () => {
+  const s = setup();
+  try {
+    const out = path.join(s.dir, 'run');
+    const r = remax('train', ...s.common, '--reward', s.reward, '--steps', '6', '--sample-every', '2', '--out', out);
+    assert.equal(r.code, 0, r.stderr);
+    const metrics = lines(path.join(out, 'metrics.jsonl'));
+    assert.deepEqual(metrics.map((m) => m.step), [1, 2, 3, 4, 5, 6]);
+    for (const key of ['reward_mean', 'reward_std', 'greedy_reward_mean', 'greedy_reward_std', 'advantage_mean', 'advantage_std', 'kl', 'loss',
+      'grad_norm', 'lr', 'response_length_mean', 'skipped', 'tokens_per_second', 'time_sampling', 'time_greedy', 'time_reward',
+      'time_reference', 'time_backward', 'time_optimizer']) {
+      assert.ok(key in metrics[5], `metrics has ${key}`);
+    }
+    assert.ok(metrics.every((m) => Number.isFinite(m.loss) && Number.isFinite(m.grad_norm)), 'finite loss and gradient norm');
+    const samples = lines(path.join(out, 'samples.jsonl'));
+    assert.ok(samples.length >= 3, `${samples.length} sample rows`);
+    assert.ok(samples.every((row) => typeof row.prompt === 'string' && 'greedy_completion' in row && row.step % 2 === 0));
+    assert.equal(JSON.parse(readFileSync(path.join(out, 'config.json'), 'utf8')).steps, 6);
+    assert.ok(existsSync(path.join(out, 'model.bin')) && existsSync(path.join(out, 'model.bin.state')) && existsSync(path.join(out, 'reference.bin')));
+    assert.notDeepEqual(readFileSync(path.join(out, 'model.bin')), readFileSync(s.model), 'the policy changed');
+  } finally {
+    rmSync(s.dir, { recursive: true, force: true });
+  }
+});
+
+test('a resumed run continues exactly: the metrics after the resume equal those of an uninterrupted run', () => {
+  const s = setup();
+  try {
+    const a = path.join(s.dir, 'a'), b = path.join(s.dir, 'b');
+    const run = [...s.common, '--reward', s.reward, '--steps', '8', '--samples-per-prompt', '2', '--lr-schedule', 'cosine', '--seed', '3'];
+    assert.equal(remax('train', ...run, '--out', a).code, 0);
+    assert.equal(remax('train', ...run, '--out', b, '--stop-at', '3').code, 0);
+    assert.equal(lines(path.join(b, 'metrics.jsonl')).length, 3);
+    const resumed = remax('train', '--resume', b, '--quiet');
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.deepEqual(withoutTimes(lines(path.join(b, 'metrics.jsonl'))), withoutTimes(lines(path.join(a, 'metrics.jsonl'))));
+    assert.deepEqual(readFileSync(path.join(b, 'model.bin')), readFileSync(path.join(a, 'model.bin')));
+  } finally {
+    rmSync(s.dir, { recursive: true, force: true });
+  }
+});
+
+test('every estimator trains (k = 2 samples per prompt)', () => {
+  const s = setup();
+  try {
+    for (const estimator of ['remax', 'reinforce', 'reinforce-ema', 'rloo', 'grpo']) {
+      const out = path.join(s.dir, estimator);
+      const r = remax('train', ...s.common, '--reward', s.reward, '--steps', '2', '--samples-per-prompt', '2', '--estimator', estimator, '--out', out);
+      assert.equal(r.code, 0, `${estimator}: ${r.stderr}`);
+      const m = lines(path.join(out, 'metrics.jsonl'));
+      assert.equal(m.length, 2);
+      assert.equal(m[0].greedy_reward_mean === null, estimator !== 'remax', `${estimator}: greedy decoded only for remax`);
+    }
+    const r = remax('train', ...s.common, '--steps', '2', '--estimator', 'rloo', '--out', path.join(s.dir, 'x'));
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--samples-per-prompt must be an integer ≥ 2 for rloo/);
+  } finally {
+    rmSync(s.dir, { recursive: true, force: true });
+  }
+});
+
+test('a failing reward: abort saves a checkpoint and names the prompt; skip counts the skipped samples', () => {
+  const s = setup();
+  try {
+    const bad = path.join(s.dir, 'bad.mjs');
+    writeFileSync(bad, `let calls = 0;\nexport default (samples) => { if (++calls > 6 && samples[0].prompt === '3+1=') throw new Error('scorer crashed'); return samples.map(() => 0.5); };\n`);
+    const out = path.join(s.dir, 'abort');
+    const r = remax('train', ...s.common, '--reward', bad, '--steps', '20', '--out', out);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /"3\+1=".*scorer crashed.*saved step \d+ to/);
+    assert.ok(existsSync(path.join(out, 'model.bin')), 'checkpoint written before stopping');
+    const skipOut = path.join(s.dir, 'skip');
+    const k = remax('train', ...s.common, '--reward', bad, '--steps', '20', '--on-reward-error', 'skip', '--out', skipOut);
+    assert.equal(k.code, 0, k.stderr);
+    assert.ok(lines(path.join(skipOut, 'metrics.jsonl')).some((m) => m.skipped > 0));
+  } finally {
+    rmSync(s.dir, { recursive: true, force: true });
+  }
+});
+
+test('bad options and prompts give one clear error', () => {
+  const s = setup();
+  try {
+    const long = path.join(s.dir, 'long.jsonl');
+    writeFileSync(long, JSON.stringify({ prompt: 'ok' }) + '\n' + JSON.stringify({ prompt: 'x'.repeat(40) }) + '\n');
+    let r = remax('train', ...s.common, '--prompts', long, '--steps', '1', '--out', path.join(s.dir, 'o'));
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /long\.jsonl line 2: the prompt has 42 tokens.*--truncate/);
+    const config = path.join(s.dir, 'remax.json');
+    writeFileSync(config, JSON.stringify({ steps: 1, 'kl-coeff': 0.1 }));
+    r = remax('train', ...s.common, '--config', config);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /remax\.json: unknown option "kl-coeff"/);
+    r = remax('train', ...s.common, '--reward', 'nonsense', '--steps', '1');
+    assert.match(r.stderr, /unknown reward "nonsense"; the built-in rewards are exact-match/);
+    r = remax('train', ...s.common, '--temperature', 'warm');
+    assert.match(r.stderr, /--temperature must be a number/);
+  } finally {
+    rmSync(s.dir, { recursive: true, force: true });
+  }
+});
+
+test('a reward server: POST {samples} → {rewards}, with the options from a --config file', async () => {
+  const s = setup();
+  let requests = 0;
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      requests++;
+      const { samples } = JSON.parse(body) as { samples: { completion: string; meta: { answer: string } }[] };
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ rewards: samples.map((x) => (x.completion.includes(x.meta.answer) ? 1 : 0)) }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const port = (server.address() as { port: number }).port;
+    const config = path.join(s.dir, 'remax.json');
+    writeFileSync(config, JSON.stringify({ steps: 2, 'reward-url': `http://127.0.0.1:${port}/score`, 'kl-coef': 0 }));
+    const out = path.join(s.dir, 'http');
+    const r = await remaxAsync('train', ...s.common, '--config', config, '--out', out);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(lines(path.join(out, 'metrics.jsonl')).length, 2);
+    assert.equal(requests, 2 * 4, 'one request per prompt per step (its sample and greedy response together)');
+    assert.equal(existsSync(path.join(out, 'reference.bin')), false, 'no reference policy with --kl-coef 0');
+  } finally {
+    server.close();
+    rmSync(s.dir, { recursive: true, force: true });
+  }
+});
