@@ -1,6 +1,6 @@
 // npm run bench: throughput of the inference and training cores, single thread, for each kernel build this engine
 // accepts. Figures are medians (p50) of tinybench samples; the machine is shared, so compare ratios, not single runs.
-// Flags: --only=matmul|decode|15m|train|profile, --quick (a smoke pass).
+// Flags: --only=matmul|decode|15m|train|remax|profile, --quick (a smoke pass).
 import v8 from 'node:v8';
 import os from 'node:os';
 import { existsSync, readFileSync } from 'node:fs';
@@ -12,6 +12,7 @@ import { randomInitWeights } from '../src/core/checkpoint';
 import { CONFIG_15M, CONFIG_260K, medianMs, mib, rows } from './lib/common';
 import { benchTraining } from './lib/training';
 import { profileTraining } from './lib/profile';
+import { benchReMax } from './lib/remax';
 
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
 const builds: BuildName[] = supportsRelaxedSimd(wasmBuilds) ? ['simd', 'relaxed-simd'] : ['simd'];
@@ -69,6 +70,10 @@ for (const build of builds) {
   if (want('train')) {
     await benchTraining(build, 'stories260K config', CONFIG_260K);
     await benchTraining(build, '15M config', CONFIG_15M);
+  }
+  if (want('remax')) {
+    await benchReMax(build, 'stories260K config', CONFIG_260K);
+    await benchReMax(build, '15M config', CONFIG_15M);
   }
 }
 

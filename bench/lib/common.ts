@@ -18,8 +18,8 @@ export interface Row { build: string; benchmark: string; median: string; through
 export const rows: Row[] = [];
 export const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
-/** Runs fn repeatedly (tinybench) and returns the median milliseconds per call. */
-export async function medianMs(name: string, fn: () => void, minIterations: number): Promise<number> {
+/** Runs fn repeatedly (tinybench, which awaits a returned promise) and returns the median milliseconds per call. */
+export async function medianMs(name: string, fn: () => unknown, minIterations: number): Promise<number> {
   const bench = new Bench({ iterations: quick ? 2 : minIterations, time: quick ? 50 : 1500, warmupIterations: 1, warmupTime: 0 });
   bench.add(name, fn);
   await bench.run();

@@ -10,7 +10,7 @@
  */
 import { RemaxInputError } from './errors';
 import {
-  renderChart, escapeXml, formatValue, isFiniteValue, type ChartSpec, type LineSeries, type StackLayer,
+  renderChart, escapeXml, formatValue, isFiniteValue, DECIMATE_ABOVE, type ChartSpec, type LineSeries, type StackLayer,
 } from './svg-chart';
 
 export interface MetricsRun {
@@ -39,11 +39,12 @@ export const TIME_FIELDS: readonly (readonly [string, string])[] = [
 
 const CHARTED = new Set([
   'step', 'reward_mean', 'reward_std', 'greedy_reward_mean', 'eval_reward_mean', 'kl', 'loss', 'grad_norm', 'lr',
-  'response_length_mean', 'skipped', 'tokens_per_second', 'tokens', 'seconds', ...TIME_FIELDS.map(([f]) => f),
+  'response_length_mean', 'skipped', 'tokens_per_second', 'tokens', 'seconds', 'time_step', ...TIME_FIELDS.map(([f]) => f),
 ]);
 
 const RUN_COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
 const TIME_COLORS = ['#4e79a7', '#f28e2b', '#59a14f', '#b07aa1', '#e15759', '#76b7b2'];
+const OTHER_TIME_COLOR = '#bab0ac';
 const COLOR = { samples: '#1f77b4', greedy: '#ff7f0e', eval: '#2ca02c', kl: '#9467bd', length: '#17becf', loss: '#1f77b4', grad: '#d62728', lr: '#8c564b' };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -167,7 +168,7 @@ export function defaultSmoothWindow(rowCount: number): number {
 }
 
 export interface RunSummary {
-  /** Logged steps (lines after merging repeated steps) and the first and last step. */
+  /** Training steps logged (one per step number; lines with only evaluations do not count), the first and last. */
   steps: number;
   firstStep: number | null;
   lastStep: number | null;
@@ -183,7 +184,7 @@ export interface RunSummary {
   /** The last and best eval_reward_mean (not smoothed: evaluations are sparse). */
   evalLast: number | null;
   evalBest: number | null;
-  /** Sum over steps of the time split (time_*), or of "seconds" on lines without one. */
+  /** Sum over steps of time_step, or of the time split (time_sampling, …) on lines without it, or of "seconds". */
   totalSeconds: number | null;
   /** Mean of tokens_per_second, or total tokens / total seconds when only those are logged. */
   meanTokensPerSecond: number | null;
@@ -201,7 +202,7 @@ function summarize(run: PreparedRun, window: number): RunSummary {
   let total: number | null = null;
   run.rows.forEach((r) => {
     const split = TIME_FIELDS.map(([f]) => numeric(r[f])).filter(isFiniteValue);
-    const seconds = split.length > 0 ? split.reduce((a, b) => a + b, 0) : numeric(r.seconds);
+    const seconds = numeric(r.time_step) ?? (split.length > 0 ? split.reduce((a, b) => a + b, 0) : numeric(r.seconds));
     if (seconds !== null) total = (total ?? 0) + seconds;
   });
   const tps = run.values('tokens_per_second').filter(isFiniteValue);
@@ -219,10 +220,12 @@ function summarize(run: PreparedRun, window: number): RunSummary {
   const skipped = run.fields.has('skipped')
     ? run.rows.reduce((sum, r) => sum + (r.skipped === true ? 1 : numeric(r.skipped) ?? 0), 0) : null;
   const rewardCount = run.values('reward_mean').filter(isFiniteValue).length;
+  // Training steps: lines with a number besides the step and evaluations (not the step-0 evaluation line of a run).
+  const trained = run.xs.filter((_, i) => Object.entries(run.rows[i]!).some(([k, v]) => k !== 'step' && !k.startsWith('eval_') && numeric(v) !== null));
   return {
-    steps: run.rows.length,
-    firstStep: run.xs[0] ?? null,
-    lastStep: run.xs[run.xs.length - 1] ?? null,
+    steps: trained.length,
+    firstStep: trained[0] ?? null,
+    lastStep: trained[trained.length - 1] ?? null,
     window: Math.max(1, Math.min(window, rewardCount)),
     rewardFirst: reward.ys[0] ?? null,
     rewardLast: reward.ys[reward.ys.length - 1] ?? null,
@@ -251,9 +254,9 @@ const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? o
 
 function gapNote(run: PreparedRun, field: string, prefix: string): string | null {
   if (!run.has(field)) return null;
-  const missing = run.values(field).filter((v) => v === null).length;
+  const missing = interiorGaps(run.values(field));
   return missing === 0 ? null
-    : `${prefix}${field}: ${missing} of ${plural(run.rows.length, 'step')} ${missing === 1 ? 'has' : 'have'} no value (null, NaN or missing) and ${missing === 1 ? 'shows' : 'show'} as a gap`;
+    : `${prefix}${field}: ${missing} of ${plural(run.rows.length, 'logged step')} ${missing === 1 ? 'has' : 'have'} no value (null, NaN or missing) and ${missing === 1 ? 'shows' : 'show'} as a gap`;
 }
 
 function card(spec: ChartSpec, notes: string[], extra = ''): Card {
@@ -272,7 +275,7 @@ function rewardChart(runs: PreparedRun[], window: number, notShown: string[]): C
   const compare = runs.length > 1;
   runs.forEach((run, k) => {
     const prefix = compare ? `${run.label}: ` : '';
-    if (!fields.some((f) => run.has(f))) { notes.push(`${prefix}no reward fields`); return; }
+    if (!fields.some((f) => run.has(f))) { notes.push(`${prefix}no numeric reward field`); return; }
     const id = (f: string) => (compare ? `${run.label}::${f}` : f);
     const color = RUN_COLORS[k % RUN_COLORS.length]!;
     if (run.has('reward_mean')) {
@@ -286,7 +289,7 @@ function rewardChart(runs: PreparedRun[], window: number, notShown: string[]): C
             label: 'samples ± std',
           }
           : undefined;
-        if (!std) notes.push('no reward_std field: no ± std band');
+        if (!std) notes.push('no numeric reward_std: no ± std band');
         lines.push({ label: 'samples (mean)', id: id('reward_mean'), color: COLOR.samples, xs: run.xs, ys: mean, band });
       } else {
         const smooth = movingAverage(run.xs, mean, window);
@@ -294,7 +297,7 @@ function rewardChart(runs: PreparedRun[], window: number, notShown: string[]): C
         lines.push({ label: `${run.label} samples`, id: id('reward_mean:smoothed'), color, xs: smooth.xs, ys: smooth.ys, width: 2.2 });
       }
     } else {
-      notes.push(`${prefix}no reward_mean field: the samples' reward is not shown`);
+      notes.push(`${prefix}no numeric reward_mean: the samples' reward is not shown`);
     }
     if (run.has('greedy_reward_mean')) {
       const greedy = run.values('greedy_reward_mean');
@@ -304,7 +307,7 @@ function rewardChart(runs: PreparedRun[], window: number, notShown: string[]): C
         lines.push({ label: `${run.label} greedy`, id: id('greedy_reward_mean:smoothed'), color, xs: smooth.xs, ys: smooth.ys, width: 1.6, dash: '6 4' });
       }
     } else {
-      notes.push(`${prefix}no greedy_reward_mean field: the greedy baseline's reward is not shown`);
+      notes.push(`${prefix}no numeric greedy_reward_mean (an estimator without a greedy baseline?): the greedy responses' reward is not shown`);
     }
     if (run.has('eval_reward_mean')) {
       lines.push({
@@ -337,12 +340,12 @@ function fieldChart(runs: PreparedRun[], title: string, yLabel: string, fieldLin
   const compare = runs.length > 1;
   const lines: LineSeries[] = [];
   const notes: string[] = [];
-  for (const f of fieldLines) if (!present.includes(f)) notes.push(`no ${f.field} field: ${f.label} is not shown`);
+  for (const f of fieldLines) if (!present.includes(f)) notes.push(`no numeric ${f.field}: ${f.label} is not shown`);
   runs.forEach((run, k) => {
     const prefix = compare ? `${run.label}: ` : '';
     for (const f of present) {
       if (!run.has(f.field)) {
-        if (compare) notes.push(`${prefix}no ${f.field} field`);
+        if (compare) notes.push(`${prefix}no numeric ${f.field}`);
         continue;
       }
       lines.push({
@@ -366,65 +369,100 @@ function fieldChart(runs: PreparedRun[], title: string, yLabel: string, fieldLin
   }, notes);
 }
 
+/** Nulls between the first and the last present value (leading and trailing ones draw nothing). */
+function interiorGaps(values: readonly (number | null)[]): number {
+  const first = values.findIndex((v) => v !== null);
+  if (first < 0) return 0;
+  let last = values.length - 1;
+  while (values[last] === null) last--;
+  let gaps = 0;
+  for (let i = first; i <= last; i++) if (values[i] === null) gaps++;
+  return gaps;
+}
+
+/** A run's stacked time split: the TIME_FIELDS it logs, and "other" (time_step minus the split) when it logs time_step. */
+function timeLayersOf(run: PreparedRun): StackLayer[] {
+  const layers: StackLayer[] = [];
+  TIME_FIELDS.forEach(([field, name], i) => {
+    if (run.has(field)) layers.push({ label: name, id: field, color: TIME_COLORS[i]!, ys: run.values(field) });
+  });
+  if (layers.length > 0 && run.has('time_step')) {
+    const ys = run.values('time_step').map((t, i) => (t === null ? null : Math.max(0, t - layers.reduce((sum, l) => sum + (l.ys[i] ?? 0), 0))));
+    layers.push({ label: 'other', id: 'time_other', color: OTHER_TIME_COLOR, ys });
+  }
+  return layers;
+}
+
 function timeCards(runs: PreparedRun[], notShown: string[]): Card[] {
-  const present = TIME_FIELDS.filter(([f]) => runs.some((r) => r.has(f)));
-  if (present.length === 0) {
+  if (!runs.some((r) => TIME_FIELDS.some(([f]) => r.has(f)))) {
     notShown.push(`Time per step: no line has a numeric ${TIME_FIELDS.map(([f]) => f).join(', ')}`);
     return [];
   }
   const compare = runs.length > 1;
-  const cards: Card[] = [];
-  const table = timeTable(runs, present);
+  const perRun = runs.map(timeLayersOf);
+  const totals = perRun.map((layers, k) => runs[k]!.xs.map((_, i) =>
+    (layers.every((l) => l.ys[i] === null) ? null : layers.reduce((sum, l) => sum + (l.ys[i] ?? 0), 0))));
   // In a comparison every run's chart gets the same axes.
   const xRange = [Math.min(...runs.map((r) => r.xs[0]!)), Math.max(...runs.map((r) => r.xs[r.xs.length - 1]!))] as const;
-  let highest = 0;
-  for (const r of runs) r.xs.forEach((_, i) => { highest = Math.max(highest, present.reduce((sum, [f]) => sum + (r.values(f)[i] ?? 0), 0)); });
-  const yRange = [0, highest] as const;
+  const yRange = [0, totals.reduce((m, t) => t.reduce<number>((a, v) => Math.max(a, v ?? 0), m), 0)] as const;
+  const table = timeTable(runs, perRun, totals);
+  const cards: Card[] = [];
   runs.forEach((run, k) => {
-    const layers: StackLayer[] = [];
+    const layers = perRun[k]!;
     const notes: string[] = [];
-    TIME_FIELDS.forEach(([field, name], i) => {
-      if (run.has(field)) layers.push({ label: name, id: field, color: TIME_COLORS[i]!, ys: run.values(field) });
-    });
     if (layers.length === 0) {
-      if (compare) notShown.push(`Time per step of ${run.label}: no time_* fields`);
+      notShown.push(`Time per step of ${run.label}: no time_* fields`);
       return;
     }
     const absent = TIME_FIELDS.filter(([f]) => !run.has(f)).map(([f]) => f);
     if (absent.length > 0) notes.push(`not in the metrics: ${absent.join(', ')}`);
-    const gaps = run.xs.filter((_, i) => layers.every((l) => l.ys[i] === null)).length;
-    const partial = run.xs.filter((_, i) => layers.some((l) => l.ys[i] === null) && !layers.every((l) => l.ys[i] === null)).length;
+    if (layers.some((l) => l.id === 'time_other')) notes.push('other: time_step minus the split (the rest of the step)');
+    const gaps = interiorGaps(totals[k]!);
+    const partial = run.xs.filter((_, i) => totals[k]![i] !== null && layers.some((l) => l.ys[i] === null)).length;
     if (gaps > 0) notes.push(`${plural(gaps, 'step')} without any time field ${gaps === 1 ? 'is a gap' : 'are gaps'}`);
     if (partial > 0) notes.push(`${plural(partial, 'step')} ${partial === 1 ? 'lacks' : 'lack'} some of the time fields; they count as 0 s there`);
-    const title = compare ? `Time per step: ${run.label}` : 'Time per step';
-    const last = compare ? k === runs.length - 1 : true;
+    const last = k === runs.length - 1;
     cards.push(card({
-      title, xLabel: 'step', yLabel: 'seconds', stack: { xs: run.xs, layers }, xInteger: true,
-      xRange: compare ? xRange : undefined, yRange: compare ? yRange : undefined,
+      title: compare ? `Time per step: ${run.label}` : 'Time per step', xLabel: 'step', yLabel: 'seconds',
+      stack: { xs: run.xs, layers }, xInteger: true, xRange: compare ? xRange : undefined, yRange: compare ? yRange : undefined,
     }, notes, last ? table : ''));
   });
   return cards;
 }
 
-function timeTable(runs: PreparedRun[], present: readonly (readonly [string, string])[]): string {
-  const cells = runs.map((run) => {
-    const sums = present.map(([f]) => run.values(f).reduce<number>((a, v) => a + (v ?? 0), 0));
-    const total = sums.reduce((a, b) => a + b, 0);
-    const stepsWithTime = run.xs.filter((_, i) => present.some(([f]) => run.values(f)[i] !== null)).length;
-    return { sums, total, stepsWithTime, has: present.map(([f]) => run.has(f)) };
+/** Mean seconds per step of each part of the split, and its share of the step, one column per run. */
+function timeTable(runs: PreparedRun[], perRun: StackLayer[][], totals: (number | null)[][]): string {
+  const ids: { id: string; label: string }[] = [];
+  for (const layers of perRun) for (const l of layers) if (!ids.some((x) => x.id === l.id)) ids.push({ id: l.id!, label: l.label });
+  const order = [...TIME_FIELDS.map(([f]) => f), 'time_other'];
+  ids.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
+  const columns = perRun.map((layers, k) => {
+    const steps = totals[k]!.filter((t) => t !== null).length;
+    const total = totals[k]!.reduce<number>((a, v) => a + (v ?? 0), 0);
+    const sums = new Map(layers.map((l) => [l.id!, l.ys.reduce<number>((a, v) => a + (isFiniteValue(v) ? v : 0), 0)]));
+    return { steps, total, sums };
   });
-  const head = `<tr><th>mean seconds per step</th>${runs.map((r) => `<th>${escapeXml(r.label)}</th>`).join('')}</tr>`;
-  const body = present.map(([, name], j) => `<tr><td>${escapeXml(name)}</td>${cells.map((c) => {
-    if (!c.has[j] || c.stepsWithTime === 0) return '<td>—</td>';
-    const share = c.total > 0 ? ` <span class="share">(${(100 * c.sums[j]! / c.total).toFixed(1)}%)</span>` : '';
-    return `<td>${formatValue(c.sums[j]! / c.stepsWithTime)}${share}</td>`;
+  const head = `<tr><th>mean time per step</th>${runs.map((r) => `<th>${escapeXml(r.label)}</th>`).join('')}</tr>`;
+  const body = ids.map(({ id, label }) => `<tr><td>${escapeXml(label)}</td>${columns.map((c) => {
+    const sum = c.sums.get(id);
+    if (sum === undefined || c.steps === 0) return '<td>—</td>';
+    const share = c.total > 0 ? ` <span class="share">(${(100 * sum / c.total).toFixed(1)}%)</span>` : '';
+    return `<td>${formatSeconds(sum / c.steps)}${share}</td>`;
   }).join('')}</tr>`);
-  const total = `<tr class="total"><td>total</td>${cells.map((c) => `<td>${c.stepsWithTime > 0 ? formatValue(c.total / c.stepsWithTime) : '—'}</td>`).join('')}</tr>`;
+  const total = `<tr class="total"><td>total</td>${columns.map((c) => `<td>${c.steps > 0 ? formatSeconds(c.total / c.steps) : '—'}</td>`).join('')}</tr>`;
   return `<table class="time-table">${head}${body.join('')}${total}</table>`;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Page
+
+/** A short time: 1.23 s, 12.3 ms, 456 µs. */
+export function formatSeconds(seconds: number): string {
+  if (seconds === 0) return '0 s';
+  if (seconds >= 1) return `${Number(seconds.toPrecision(3))} s`;
+  if (seconds >= 1e-3) return `${Number((seconds * 1e3).toPrecision(3))} ms`;
+  return `${Number((seconds * 1e6).toPrecision(3))} µs`;
+}
 
 export function formatDuration(seconds: number): string {
   if (seconds < 60) return `${seconds < 10 ? seconds.toFixed(2) : seconds.toFixed(1)} s`;
@@ -458,7 +496,7 @@ function summaryTable(runs: PreparedRun[], summaries: RunSummary[], window: numb
   const caption = any('reward_mean') || any('greedy_reward_mean')
     ? `<p class="caption">Rewards: the samples' mean reward (greedy: the greedy response's), averaged over windows of ` +
       `${plural(window, 'logged step')} — the first window, the last one and the best one (ending at the step shown). ` +
-      `Total time: the sum of the time split of every step.</p>`
+      `Total time: the sum of the step times (time_step, or the time split).</p>`
     : '';
   return `<div class="table-wrap"><table class="summary">${head}${body.join('')}</table></div>${caption}`;
 }
@@ -519,13 +557,17 @@ export function renderReport(runs: MetricsRun[], options: ReportOptions = {}): s
   prepared.forEach((r) => {
     const prefix = runs.length > 1 ? `${r.label}: ` : '';
     if (r.rows.length === 0) runNotes.push(`${prefix}no metrics lines`);
+    if (r.rows.length > DECIMATE_ABOVE) {
+      runNotes.push(`${prefix}${r.rows.length} steps: each pixel column of a chart draws its first, last, lowest and highest value, ` +
+        `which traces the same envelope (spikes and gaps included) as drawing every step`);
+    }
     for (const n of r.notes) runNotes.push(prefix + n);
     const other = [...r.fields].filter((f) => !CHARTED.has(f) && !f.endsWith('_std'));
     if (other.length > 0) runNotes.push(`${prefix}other fields, not charted: ${other.join(', ')}`);
   });
   const sub = runs.length === 0 ? 'no runs'
-    : runs.length === 1 ? `${escapeXml(runs[0]!.label)} · ${plural(prepared[0]!.rows.length, 'logged step')}`
-      : `${runs.length} runs compared: ${prepared.map((r) => `${escapeXml(r.label)} (${plural(r.rows.length, 'step')})`).join(', ')}`;
+    : runs.length === 1 ? `${escapeXml(runs[0]!.label)} · ${plural(summaries[0]!.steps, 'training step')}`
+      : `${runs.length} runs compared: ${prepared.map((r, i) => `${escapeXml(r.label)} (${plural(summaries[i]!.steps, 'step')})`).join(', ')}`;
   const list = (items: string[]) => `<ul>${items.map((n) => `<li>${escapeXml(n)}</li>`).join('')}</ul>`;
   return [
     '<!doctype html>',

@@ -113,23 +113,40 @@ export function padExtent(min: number, max: number, integer = false): [number, n
   return [min - pad, max + pad];
 }
 
-/** The extent widened to the enclosing nice ticks (for value axes). */
-export function niceExtent(min: number, max: number, count = 5): [number, number] {
+/** A value axis: the extent widened to the enclosing multiples of a nice step, and the ticks at that step. */
+export function niceAxis(min: number, max: number, count = 5): { extent: [number, number]; ticks: number[]; step: number } {
   [min, max] = padExtent(min, max);
   const step = niceStep(max - min, count);
-  return [clean(Math.floor(min / step + 1e-9) * step), clean(Math.ceil(max / step - 1e-9) * step)];
+  const first = Math.floor(min / step + 1e-9);
+  const last = Math.ceil(max / step - 1e-9);
+  const ticks: number[] = [];
+  for (let i = first; i <= last; i++) ticks.push(clean(i * step));
+  return { extent: [ticks[0]!, ticks[ticks.length - 1]!], ticks, step };
 }
 
-/** A tick label: as many decimals as the tick step needs, exponent notation for very small or large values. */
-export function formatTick(v: number, step: number): string {
+/** The extent widened to the enclosing nice ticks (for value axes). */
+export function niceExtent(min: number, max: number, count = 5): [number, number] {
+  return niceAxis(min, max, count).extent;
+}
+
+/**
+ * A tick label: as many decimals as the tick step needs; exponent notation when the axis (`axisMax`, the largest
+ * absolute tick; default |v|) is very small or very large, so that all the labels of an axis share one notation.
+ */
+export function formatTick(v: number, step: number, axisMax = Math.abs(v)): string {
   if (v === 0) return '0';
-  const abs = Math.abs(v);
-  if (abs >= 1e6 || abs < 1e-3) {
-    const digits = Math.max(0, Math.min(6, Math.floor(Math.log10(abs)) - Math.floor(Math.log10(step) + 1e-9)));
-    return v.toExponential(digits).replace('e+', 'e');
+  if (axisMax >= 1e6 || axisMax < 1e-3) {
+    const digits = Math.max(0, Math.min(6, Math.floor(Math.log10(Math.abs(v))) - Math.floor(Math.log10(step) + 1e-9)));
+    return v.toExponential(digits).replace(/\.?0+e/, 'e').replace('e+', 'e');
   }
   const decimals = Math.max(0, Math.min(10, -Math.floor(Math.log10(step) + 1e-9)));
   return v.toFixed(decimals);
+}
+
+/** The labels of an axis's ticks, in one notation. */
+export function formatTicks(ticks: readonly number[], step: number): string[] {
+  const axisMax = ticks.reduce((m, t) => Math.max(m, Math.abs(t)), 0);
+  return ticks.map((t) => formatTick(t, step, axisMax));
 }
 
 const num = (v: number): string => {
@@ -137,16 +154,62 @@ const num = (v: number): string => {
   return s.endsWith('.0') ? s.slice(0, -2) : s;
 };
 
-/** Index runs of consecutive present points (or all present points as one run when `connect`). */
-function segments(xs: readonly number[], ys: readonly Value[], connect = false): number[][] {
+/** Index runs of consecutive present points (or all present points as one run when `connect`), over `keep` if given. */
+function segments(xs: readonly number[], ys: readonly Value[], connect = false, keep?: readonly number[]): number[][] {
   const out: number[][] = [];
   let current: number[] = [];
-  const n = Math.min(xs.length, ys.length);
-  for (let i = 0; i < n; i++) {
+  const n = keep ? keep.length : Math.min(xs.length, ys.length);
+  for (let j = 0; j < n; j++) {
+    const i = keep ? keep[j]! : j;
     if (isFiniteValue(ys[i]) && Number.isFinite(xs[i]!)) current.push(i);
     else if (!connect && current.length > 0) { out.push(current); current = []; }
   }
   if (current.length > 0) out.push(current);
+  return out;
+}
+
+/** Series longer than this are thinned to what the plot's pixel columns can show (decimateIndices). */
+export const DECIMATE_ABOVE = 4000;
+
+/**
+ * The indices worth drawing of a long series: in each of `columns` equal x intervals of [x0, x1], the first, last,
+ * lowest (by `low`) and highest (by `high`) present point, so the drawn envelope, spikes included, is the same as with
+ * every point; and the first missing point, so gaps stay. In increasing index order.
+ */
+export function decimateIndices(xs: readonly number[], low: readonly Value[], high: readonly Value[], x0: number, x1: number, columns: number): number[] {
+  const cols = Math.max(1, Math.floor(columns));
+  const span = x1 - x0 || 1;
+  const first = new Int32Array(cols).fill(-1);
+  const last = new Int32Array(cols).fill(-1);
+  const lowest = new Int32Array(cols).fill(-1);
+  const highest = new Int32Array(cols).fill(-1);
+  const gap = new Int32Array(cols).fill(-1);
+  for (let i = 0; i < xs.length; i++) {
+    const b = Math.max(0, Math.min(cols - 1, Math.floor(((xs[i]! - x0) / span) * cols)));
+    const lo = low[i];
+    const hi = high[i];
+    if (!isFiniteValue(lo) || !isFiniteValue(hi)) { if (gap[b] < 0) gap[b] = i; continue; }
+    if (first[b] < 0) first[b] = i;
+    last[b] = i;
+    if (lowest[b] < 0 || lo < (low[lowest[b]!] as number)) lowest[b] = i;
+    if (highest[b] < 0 || hi > (high[highest[b]!] as number)) highest[b] = i;
+  }
+  const keep = new Set<number>();
+  for (const arr of [first, last, lowest, highest, gap]) for (const i of arr) if (i >= 0) keep.add(i);
+  return [...keep].sort((a, b) => a - b);
+}
+
+/** Of the indices `idx` (present values), the one with the highest (sign 1) or lowest (sign -1) value per pixel column. */
+function columnExtremes(idx: readonly number[], xs: readonly number[], values: readonly Value[], sign: 1 | -1,
+  extent: readonly [number, number], columns: number): number[] {
+  const cols = Math.max(1, Math.floor(columns));
+  const span = extent[1] - extent[0] || 1;
+  const out: number[] = [];
+  let column = -1;
+  for (const i of idx) {
+    const b = Math.max(0, Math.min(cols - 1, Math.floor(((xs[i]! - extent[0]) / span) * cols)));
+    if (b !== column) { out.push(i); column = b; } else if (sign * (values[i] as number) > sign * (values[out[out.length - 1]!] as number)) out[out.length - 1] = i;
+  }
   return out;
 }
 
@@ -254,20 +317,21 @@ export function renderChart(spec: ChartSpec): string {
   if (!empty && spec.xRange) xsAll.push(...spec.xRange);
   if (!empty && spec.yRange) left.push(...spec.yRange);
   const xExtent = empty ? [0, 1] as [number, number] : padExtent(minOf(xsAll), maxOf(xsAll), spec.xInteger);
-  const valueExtent = (values: number[], zero: boolean): [number, number] => {
-    if (values.length === 0) return [0, 1];
+  const valueAxis = (values: number[], zero: boolean) => {
+    if (values.length === 0) return niceAxis(0, 1);
     let lo = minOf(values);
     let hi = maxOf(values);
     if (zero) { lo = Math.min(lo, 0); hi = Math.max(hi, 0); }
-    return niceExtent(lo, hi);
+    return niceAxis(lo, hi);
   };
-  const yExtent = valueExtent(left, Boolean(spec.yZero) || Boolean(stack));
-  const yRightExtent = valueExtent(right, false);
+  const yTicks = valueAxis(left, Boolean(spec.yZero) || Boolean(stack));
+  const yRightTicks = valueAxis(right, false);
+  const yExtent = yTicks.extent;
+  const yRightExtent = yRightTicks.extent;
   const xTicks = niceTicks(xExtent[0], xExtent[1], 6, spec.xInteger);
-  const yTicks = niceTicks(yExtent[0], yExtent[1], 5);
-  const yRightTicks = niceTicks(yRightExtent[0], yRightExtent[1], 5);
-  const yLabels = yTicks.ticks.map((t) => formatTick(t, yTicks.step));
-  const yRightLabels = yRightTicks.ticks.map((t) => formatTick(t, yRightTicks.step));
+  const yLabels = formatTicks(yTicks.ticks, yTicks.step);
+  const yRightLabels = formatTicks(yRightTicks.ticks, yRightTicks.step);
+  const xLabels = formatTicks(xTicks.ticks, xTicks.step);
 
   // Layout: title, legend rows, plot, x axis.
   const labelWidth = (labels: string[]) => labels.reduce((m, l) => Math.max(m, l.length), 1) * CHAR_WIDTH;
@@ -308,22 +372,26 @@ export function renderChart(spec: ChartSpec): string {
       grid.push(`<text x="${px1 + 7}" y="${y}" dy="0.32em" text-anchor="start" fill="#555">${yRightLabels[i]}</text>`);
     });
   }
-  for (const t of xTicks.ticks) {
+  xTicks.ticks.forEach((t, i) => {
     const x = num(sx(t));
     grid.push(`<line x1="${x}" y1="${py0}" x2="${x}" y2="${py1}" stroke="#f0f0f0"/>`);
     grid.push(`<line x1="${x}" y1="${py1}" x2="${x}" y2="${py1 + 4}" stroke="#888"/>`);
-    grid.push(`<text x="${x}" y="${py1 + 16}" text-anchor="middle" fill="#555">${formatTick(t, xTicks.step)}</text>`);
-  }
+    grid.push(`<text x="${x}" y="${py1 + 16}" text-anchor="middle" fill="#555">${xLabels[i]}</text>`);
+  });
   out.push(`<g class="grid">${grid.join('')}</g>`);
 
   // Stacked areas (under the lines).
+  const columns = px1 - px0;
+  const thin = (xs: readonly number[], low: readonly Value[], high: readonly Value[] = low) =>
+    (xs.length > DECIMATE_ABOVE ? decimateIndices(xs, low, high, xExtent[0], xExtent[1], columns) : undefined);
   if (stack) {
+    const stackKeep = thin(stack.xs, tops[tops.length - 1] ?? []);
     const barWidth = Math.max(2, Math.min(12, (px1 - px0) / Math.max(1, stackN) * 0.8));
     stack.layers.forEach((layer, k) => {
       const id = escapeXml(layer.id ?? layer.label);
       const top = tops[k]!;
       const bottom = k === 0 ? top.map((t) => (t === null ? null : 0)) : tops[k - 1]!;
-      for (const idx of segments(stack.xs, top)) {
+      for (const idx of segments(stack.xs, top, false, stackKeep)) {
         if (idx.length === 1) {
           const i = idx[0]!;
           const y0 = sy(bottom[i]!);
@@ -347,6 +415,7 @@ export function renderChart(spec: ChartSpec): string {
     const id = escapeXml(s.id ?? s.label);
     const present = s.xs.map((_, i) => (isFiniteValue(s.ys[i]) && isFiniteValue(s.band!.lo[i]) && isFiniteValue(s.band!.hi[i]) ? 1 : null));
     const opacity = s.band.opacity ?? 0.18;
+    const long = s.xs.length > DECIMATE_ABOVE;
     for (const idx of segments(s.xs, present)) {
       if (idx.length === 1) {
         const i = idx[0]!;
@@ -354,8 +423,11 @@ export function renderChart(spec: ChartSpec): string {
           `y2="${num(scale(s.band.hi[i]!))}" stroke="${s.color}" stroke-opacity="${Math.min(1, opacity * 3)}" stroke-width="3"/>`);
         continue;
       }
-      const upper = idx.map((i) => point(s.xs[i]!, s.band!.hi[i]!, scale));
-      const lower = idx.map((i) => point(s.xs[i]!, s.band!.lo[i]!, scale)).reverse();
+      // A long band keeps the highest hi and the lowest lo of each pixel column: its outer envelope.
+      const upperIdx = long ? columnExtremes(idx, s.xs, s.band.hi, 1, xExtent, columns) : idx;
+      const lowerIdx = long ? columnExtremes(idx, s.xs, s.band.lo, -1, xExtent, columns) : idx;
+      const upper = upperIdx.map((i) => point(s.xs[i]!, s.band!.hi[i]!, scale));
+      const lower = lowerIdx.map((i) => point(s.xs[i]!, s.band!.lo[i]!, scale)).reverse();
       out.push(`<polygon data-band="${id}" points="${upper.concat(lower).join(' ')}" fill="${s.color}" fill-opacity="${opacity}" stroke="none"/>`);
     }
   }
@@ -365,7 +437,7 @@ export function renderChart(spec: ChartSpec): string {
     const width = s.width ?? 1.5;
     const style = `stroke="${s.color}" stroke-width="${width}"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}` +
       `${s.opacity !== undefined ? ` stroke-opacity="${s.opacity}"` : ''}`;
-    for (const seg of segments(s.xs, s.ys, s.connect)) {
+    for (const seg of segments(s.xs, s.ys, s.connect, s.markers ? undefined : thin(s.xs, s.ys))) {
       if (seg.length === 1 && !s.markers) {
         const i = seg[0]!;
         out.push(`<circle data-series="${id}" cx="${num(sx(s.xs[i]!))}" cy="${num(scale(s.ys[i]!))}" r="${Math.max(3, width + 1.5)}" ` +

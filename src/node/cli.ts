@@ -7,11 +7,13 @@ import { initCommand } from './commands/init';
 import { gradCommand } from './commands/grad';
 import { sftCommand } from './commands/sft';
 import { trainCommand } from './commands/train';
+import { plotCommand } from './commands/plot';
 
 type Command = (argv: string[], out: (line: string) => void, err: (line: string) => void) => Promise<void>;
 
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
   train: { run: trainCommand, summary: 'ReMax training against a reward (no flags: the built-in default task)' },
+  plot: { run: plotCommand, summary: "self-contained HTML report (charts) of one or more training runs' metrics" },
   generate: { run: generateCommand, summary: 'generate text or token ids from a llama2.c model (batched, seeded)' },
   logprobs: { run: logprobsCommand, summary: 'teacher-forced per-token log-probabilities of a sequence' },
   init: { run: initCommand, summary: 'write a randomly initialised llama2.c model' },

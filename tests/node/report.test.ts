@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { RemaxInputError } from '../../src/core/errors';
 import { parseMetricsJsonl, renderReport, summarizeRun, movingAverage, TIME_FIELDS } from '../../src/core/report';
-import { niceTicks, formatTick, renderChart } from '../../src/core/svg-chart';
+import { niceTicks, niceAxis, formatTick, formatTicks, renderChart, DECIMATE_ABOVE } from '../../src/core/svg-chart';
 import { plotCommand, splitPositionals, plotFlags } from '../../src/node/commands/plot';
 
 /** A ReMax-like run: rising noisy reward, NaN rewards at steps 50, 51 and 120, a NaN KL at 77, step 100 logs only its
@@ -89,6 +89,11 @@ test('svg-chart: nice ticks, tick labels, a single point and an empty chart', ()
   assert.equal(formatTick(2e-4, 1e-4), '2e-4');
   assert.equal(formatTick(1.5e-4, 5e-5), '1.5e-4');
   assert.equal(formatTick(1500, 500), '1500');
+  assert.deepEqual(formatTicks([0, 0.0005, 0.001, 0.0015], 0.0005), ['0', '0.0005', '0.0010', '0.0015'], 'one notation per axis');
+  assert.deepEqual(formatTicks([0, 2e-5, 4e-5, 6e-5, 8e-5, 1e-4], 2e-5), ['0', '2e-5', '4e-5', '6e-5', '8e-5', '1e-4']);
+  const axis = niceAxis(-0.21, 1.12);
+  assert.deepEqual(axis.extent, [axis.ticks[0], axis.ticks[axis.ticks.length - 1]], 'the value axis ends on ticks');
+  assert.deepEqual(axis.ticks, [-0.4, -0.2, 0, 0.2, 0.4, 0.6, 0.8, 1, 1.2]);
   const one = renderChart({ title: 'one', xLabel: 'step', yLabel: 'y', lines: [{ label: 's', color: '#000', xs: [5], ys: [0.25] }], xInteger: true });
   assert.equal(drawn(one, 's').lone, 1, 'a single point is a circle');
   assert.ok(!/NaN|Infinity/.test(one));
@@ -96,6 +101,22 @@ test('svg-chart: nice ticks, tick labels, a single point and an empty chart', ()
   const empty = renderChart({ title: 'none', xLabel: 'step', yLabel: 'y', lines: [{ label: 's', color: '#000', xs: [1, 2], ys: [null, NaN] }] });
   assert.match(empty, /no data/);
   assert.ok(!/NaN|Infinity/.test(empty.replace(/ys/g, '')));
+});
+
+test('svg-chart: a long series is thinned to its per-pixel envelope, keeping spikes and gaps', () => {
+  const n = 20000;
+  const xs = Array.from({ length: n }, (_, i) => i + 1);
+  const ys: (number | null)[] = xs.map((x) => Math.sin(x / 500) + 0.01 * ((x * 7919) % 13));
+  ys[12345] = 5; // a spike
+  ys[15000] = null; // a gap
+  const svg = renderChart({ title: 'long', xLabel: 'step', yLabel: 'y', lines: [{ label: 's', color: '#000', xs, ys }], xInteger: true });
+  const d = drawn(svg, 's');
+  assert.ok(n > DECIMATE_ABOVE);
+  assert.equal(d.polylines.length, 2, 'the gap stays');
+  assert.ok(d.points < 4 * 640 + 10, `${d.points} points drawn`);
+  const full = renderChart({ title: 'long', xLabel: 'step', yLabel: 'y', lines: [{ label: 's', color: '#000', xs: xs.slice(0, 2), ys: [5, -1] }], xInteger: true });
+  const topY = (svgText: string) => Math.min(...drawn(svgText, 's').polylines.flat().map((p) => p[1]!));
+  assert.equal(topY(svg), topY(full), 'the spike is drawn at full height');
 });
 
 test('renderReport: a self-contained page with the six charts, polylines that match the data and gaps at NaN', () => {
@@ -136,10 +157,10 @@ test('renderReport: a self-contained page with the six charts, polylines that ma
   assert.equal((html.match(/<polygon data-band="reward_mean"/g) ?? []).length, 4, 'the ±std band breaks with the line and at step 100 (no std)');
   for (const [field] of TIME_FIELDS) assert.ok(html.includes(`data-layer="${field}"`), field);
   assert.match(html, /samples ± std/);
-  assert.match(html, /reward_mean: 3 of 200 steps have no value/);
-  assert.match(html, /kl: 2 of 200 steps have no value/);
+  assert.match(html, /reward_mean: 3 of 200 logged steps have no value/);
+  assert.match(html, /kl: 2 of 200 logged steps have no value/);
   assert.match(html, /other fields, not charted: advantage_mean, estimator/);
-  assert.match(html, /time-table[\s\S]*backward/);
+  assert.match(html, /time-table[\s\S]*<tr><td>backward<\/td><td>1\.15 s <span class="share">\(43\.\d%\)<\/span><\/td>/);
 });
 
 test('renderReport: the summary table holds the smoothed first/last/best reward, the total time and the mean tokens/s', () => {
@@ -202,8 +223,8 @@ test('renderReport: missing fields drop a series or a chart with a note; one ste
   const noStd = syntheticRows(30).map(({ reward_std: _a, greedy_reward_mean: _b, ...rest }) => ({ ...rest, kl: null }));
   const html2 = renderReport([{ label: 'x', rows: noStd }]);
   assert.ok(!html2.includes('data-band='));
-  assert.match(html2, /no reward_std field: no ± std band/);
-  assert.match(html2, /no greedy_reward_mean field/);
+  assert.match(html2, /no numeric reward_std: no ± std band/);
+  assert.match(html2, /no numeric greedy_reward_mean/);
   assert.ok(html2.includes('KL divergence to the reference: no line has a numeric kl'));
   assert.equal(svgs(html2).length, 5);
 
@@ -223,6 +244,30 @@ test('renderReport: missing fields drop a series or a chart with a note; one ste
   const kl = drawn(html3, 'kl');
   assert.equal(kl.points, 4, 'steps 1, 2, 3, 4');
   assert.equal(summarizeRun(resumed).steps, 4);
+});
+
+test('renderReport: metrics as remax train writes them (step-0 evaluation line, time_step, no greedy baseline)', () => {
+  const rows: Record<string, unknown>[] = [{ step: 0, eval_reward_mean: 0.1 }];
+  for (const row of syntheticRows(40)) {
+    if (row.step === 100) continue;
+    rows.push({ ...row, greedy_reward_mean: null, greedy_reward_std: null, time_greedy: 0, time_step: 3 });
+  }
+  const html = renderReport([{ label: 'rloo', rows: parseMetricsJsonl(toJsonl(rows), 'metrics.jsonl') }]);
+  const s = summarizeRun(rows);
+  assert.equal(s.steps, 40, 'the step-0 evaluation line is not a training step');
+  assert.equal(s.firstStep, 1);
+  assert.equal(s.totalSeconds, 120, 'time_step is the time of a step');
+  assert.match(html, /rloo · 40 training steps/);
+  assert.match(html, /40 <span class="range">\(1–40\)<\/span>/);
+  assert.equal(drawn(html, 'eval_reward_mean').markers, 5, 'steps 0, 10, 20, 30, 40');
+  assert.ok(!/reward_mean: \d+ of/.test(html), 'the missing values of the step-0 line are not gaps');
+  assert.ok(!/without any time field/.test(html));
+  assert.match(html, /no numeric greedy_reward_mean \(an estimator without a greedy baseline\?\)/);
+  assert.ok(html.includes('data-layer="time_other"'), 'time_step minus the split is drawn as "other"');
+  const other = Number(/<tr><td>other<\/td><td>([\d.]+) ms/.exec(html)![1]) / 1000;
+  const split = rows.slice(1).reduce((sum, r) => sum + TIME_FIELDS.reduce((t, [f]) => t + (r[f] as number), 0), 0) / 40;
+  assert.ok(Math.abs(other - (3 - split)) < 1e-3, `other ${other} = 3 − ${split}`);
+  assert.ok(!html.includes('not charted: time_step'));
 });
 
 test('renderReport: several runs overlay their reward curves, each labelled, one time chart per run', () => {

@@ -39,6 +39,8 @@ export interface ReMaxOptions {
   maxNewTokens: number;
   /** Moving-average decay of the reinforce-ema baseline. */
   emaDecay: number;
+  /** Token that ends a response (kept in it); null = responses always run to maxNewTokens. Default EOS = 2. */
+  eosId?: number | null;
 }
 
 export const DEFAULT_REMAX_OPTIONS: Omit<ReMaxOptions, 'steps' | 'schedule'> = {
@@ -166,10 +168,10 @@ export class ReMaxTrainer {
       }
     });
     let started = performance.now();
-    const generated = this.policy.generate(requests, { logprobs: true });
+    const generated = this.policy.generate(requests, { logprobs: true, eosId: o.eosId });
     const timeSampling = seconds(started);
     const responses: Response[] = generated.map((g, k) => ({
-      prompt: batch[Math.floor(k / perPrompt)]!, ids: g.ids, logprobs: g.logprobs!, text: this.policy.decode(g.ids, g.promptIds),
+      prompt: batch[Math.floor(k / perPrompt)]!, ids: g.ids, logprobs: g.logprobs!, text: this.text(g.ids, g.promptIds),
     }));
 
     // 2. Rewards, one call per prompt with all of its responses.
@@ -263,12 +265,17 @@ export class ReMaxTrainer {
 
   /** Mean reward of greedy responses to `prompts` (held-out evaluation); no state changes. */
   async evaluate(prompts: PromptRecord[]): Promise<number> {
-    const generated = this.policy.generate(prompts.map((p) => ({ promptIds: p.promptIds, maxNewTokens: this.options.maxNewTokens })), { temperature: 0 });
+    const generated = this.policy.generate(prompts.map((p) => ({ promptIds: p.promptIds, maxNewTokens: this.options.maxNewTokens })), { temperature: 0, eosId: this.options.eosId });
     const groups = generated.map((g, i) => [{
-      prompt: prompts[i]!.prompt, completion: this.policy.decode(g.ids, g.promptIds), promptIds: g.promptIds, completionIds: g.ids, meta: prompts[i]!.meta,
+      prompt: prompts[i]!.prompt, completion: this.text(g.ids, g.promptIds), promptIds: g.promptIds, completionIds: g.ids, meta: prompts[i]!.meta,
     }]);
     const { groupRewards } = await this.score(groups);
     return mean(groupRewards.map((r) => r[0]).filter((r): r is number => typeof r === 'number'));
+  }
+
+  /** A response's text; an engine without a tokenizer (rewards that read ids only) gets ''. */
+  private text(ids: number[], promptIds: number[]): string {
+    return this.policy.tokenizer ? this.policy.decode(ids, promptIds) : '';
   }
 
   /** Everything a resumed run needs besides the policy weights (and the reference, saved once at the start). */

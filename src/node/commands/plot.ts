@@ -14,7 +14,7 @@ export const plotFlags: FlagSpec[] = [
 ];
 
 const SUMMARY = 'Write a self-contained HTML report (inline SVG charts, works offline) of the metrics of one training run, ' +
-  'or of several runs overlaid to compare them.\nUsage: remax plot METRICS.jsonl [MORE.jsonl ...] [--out report.html] [--label a,b]';
+  'or of several runs overlaid to compare them.';
 
 /**
  * Separates file arguments from flags: parseFlags takes no positionals, so `remax plot a.jsonl b.jsonl --out x.html`
@@ -42,7 +42,9 @@ const commaList = (raw: string) => raw.split(',').map((p) => p.trim());
 export async function plotCommand(argv: string[], out: (line: string) => void, err: (line: string) => void): Promise<void> {
   const { positionals, flags: flagArgs } = splitPositionals(argv, plotFlags);
   const flags = parseFlags('plot', flagArgs, plotFlags);
-  if (flags.help) return out(helpText('plot', SUMMARY, plotFlags));
+  if (flags.help) {
+    return out(helpText('plot', SUMMARY, plotFlags).replace('remax plot [flags]', 'remax plot METRICS.jsonl [MORE.jsonl ...] [flags]'));
+  }
   const listed = optionalString(flags, 'metrics');
   const files = [...positionals, ...(listed === undefined ? [] : commaList(listed).filter((p) => p !== ''))];
   if (files.length === 0) {

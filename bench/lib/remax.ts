@@ -1,0 +1,39 @@
+// One ReMax iteration as issue 4 defines it: 8 prompts of 16 tokens, 112 new tokens each (sampled and greedy
+// decoded together in one batch), reward, backward, AdamW — against a REINFORCE iteration on the same batch
+// (no greedy decode). No KL term (no reference forward), responses always run to 112 tokens.
+import { RemaxEngine } from '../../src/core/engine';
+import { randomInitWeights } from '../../src/core/checkpoint';
+import type { BuildName } from '../../src/core/kernels';
+import type { ModelConfig } from '../../src/core/config';
+import { ReMaxTrainer, DEFAULT_REMAX_OPTIONS } from '../../src/core/rl/trainer';
+import type { Estimator } from '../../src/core/rl/advantages';
+import type { PromptRecord } from '../../src/core/rl/prompts';
+import { medianMs, mib, rows } from './common';
+
+const PROMPTS = 8, PROMPT_TOKENS = 16, NEW_TOKENS = 112;
+
+async function iterationMs(config: ModelConfig, build: BuildName, estimator: Estimator, weights: ReturnType<typeof randomInitWeights>) {
+  const policy = await RemaxEngine.create({ model: { config, weights, format: 'llama2c-v0' }, build, maxBatch: 2 * PROMPTS });
+  const prompts: PromptRecord[] = Array.from({ length: PROMPTS }, (_, p) => ({
+    prompt: `p${p}`, meta: {}, promptIds: Array.from({ length: PROMPT_TOKENS }, (_, i) => (i === 0 ? 1 : 3 + ((i * 13 + p * 5) % (config.vocabSize - 3)))),
+  }));
+  const score = async (groups: { completionIds: number[] }[][]) => ({
+    groupRewards: groups.map((g) => g.map((s) => (s.completionIds.reduce((a, b) => a + b, 0) % 7) / 7)), skipped: 0, errors: [],
+  });
+  const trainer = new ReMaxTrainer(policy, undefined, prompts, score, {
+    ...DEFAULT_REMAX_OPTIONS, estimator, batchSize: PROMPTS, steps: 1_000_000, klCoef: 0, maxNewTokens: NEW_TOKENS, eosId: null,
+    schedule: { kind: 'constant', lr: 1e-5, warmupSteps: 0, totalSteps: 1_000_000 },
+  });
+  const ms = await medianMs(`${estimator} iteration`, () => trainer.runStep(), 5);
+  return { ms, memory: policy.memoryBytes };
+}
+
+export async function benchReMax(build: BuildName, label: string, config: ModelConfig): Promise<void> {
+  const weights = randomInitWeights(config, 1);
+  const remax = await iterationMs(config, build, 'remax', weights);
+  const reinforce = await iterationMs(config, build, 'reinforce', weights);
+  rows.push({ build, benchmark: `${label}: ReMax iteration (8 × (16 + 112), sample + greedy)`, median: `${(remax.ms / 1000).toFixed(3)} s`,
+    throughput: `${((2 * PROMPTS * NEW_TOKENS) / (remax.ms / 1000)).toFixed(0)} new tokens/s`, memory: mib(remax.memory) });
+  rows.push({ build, benchmark: `${label}: REINFORCE iteration (same batch, no greedy)`, median: `${(reinforce.ms / 1000).toFixed(3)} s`,
+    throughput: `ReMax/REINFORCE = ${(remax.ms / reinforce.ms).toFixed(2)}×`, memory: mib(reinforce.memory) });
+}
