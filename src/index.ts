@@ -8,3 +8,25 @@ export type { ModelConfig, ModelWeights } from './core/config';
 export { RemaxInputError } from './core/errors';
 export type { WasmBuilds, WasmSource, BuildChoice, BuildName } from './core/kernels';
 export { wasmBuilds } from './wasm-builds';
+
+// Training: SFT and the ReMax trainer with its estimators and rewards.
+export type { TrainingExample, TrainingOptions, AdamWOptions } from './core/training';
+export { SftTrainer } from './core/sft-trainer';
+export type { SftOptions, SftStep } from './core/sft-trainer';
+export { loadSftExamples, DataOrder } from './core/sft-data';
+export { learningRate } from './core/schedule';
+export type { ScheduleConfig, ScheduleKind } from './core/schedule';
+export { serializeTrainingState, parseTrainingState } from './core/training-state';
+export type { TrainingState, OptimizerSettings } from './core/training-state';
+export { ReMaxTrainer, DEFAULT_REMAX_OPTIONS } from './core/rl/trainer';
+export type { ReMaxOptions, StepMetrics, SampleRow, RewardScorer, LossAggregation } from './core/rl/trainer';
+export { ESTIMATORS, computeAdvantages, tokenReturns } from './core/rl/advantages';
+export type { Estimator } from './core/rl/advantages';
+export { loadPrompts } from './core/rl/prompts';
+export type { PromptRecord } from './core/rl/prompts';
+export { scoreSamples, RewardError } from './core/rewards';
+export type { RewardSample, RewardFunction, RewardErrorPolicy } from './core/rewards';
+export { BUILTIN_REWARDS, builtinReward } from './core/builtin-rewards';
+export { httpReward } from './core/http-reward';
+export { serializeSafetensors, parseSafetensors } from './core/safetensors';
+export { renderReport, parseMetricsJsonl } from './core/report';

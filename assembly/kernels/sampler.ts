@@ -3,9 +3,11 @@ import { rngNextF32 } from "./rng";
 
 // Picks the next token from one row of logits.
 // temperature ≤ 0: greedy (first index of the maximum logit). Otherwise softmax(logits / temperature), then
-// top-k (keep the k most likely; 0 = off), then top-p (the smallest prefix of the remaining tokens, most likely
-// first, whose renormalised mass reaches p; 1 = off), then one draw from the seeded generator at rngState.
-// Ties between equal probabilities order by token id, so the choice is a pure function of logits and state.
+// top-k (keep the k most likely; 0 = off), then top-p (the smallest set of the most likely remaining tokens whose
+// renormalised mass reaches p; 1 = off), then one draw from the seeded generator at rngState.
+// Tokens rank by probability, ties by token id, so the kept set is a pure function of the logits. It is found
+// without sorting: the last kept token is selected (a heap for top-k, a mass-guided quickselect for top-p), and
+// the draw then walks the vocabulary in id order over the tokens that rank at or before it.
 // scratchProbs (vocab floats) and scratchIds (vocab ints) are workspace buffers.
 export function sampleToken(
   logits: usize, vocab: i32, temperature: f32, topK: i32, topP: f32, rngState: usize,
@@ -20,10 +22,12 @@ export function sampleToken(
   if (!useTopK && !useTopP) return drawFromAll(probs, vocab, u * total);
 
   let count: i32;
+  let mass: f32 = 0;
   if (useTopK) {
     count = selectTopK(probs, vocab, topK, scratchIds);
+    for (let j = 0; j < count; j++) mass += pr(probs, id(scratchIds, j));
   } else {
-    // Tokens below (1 − p)/(vocab − 1) of the mass can never be in the nucleus (llama2.c's cut), which keeps the sort short.
+    // Tokens below (1 − p)/(vocab − 1) of the mass can never be in the nucleus (llama2.c's cut): fewer candidates.
     const cutoff = (<f32>1.0 - topP) / <f32>(vocab - 1) * total;
     count = 0;
     for (let i = 0; i < vocab; i++) {
@@ -31,33 +35,50 @@ export function sampleToken(
     }
     // With p below 1/vocab on a flat distribution the cut can drop every token; the most likely one is always in.
     if (count == 0) { store<i32>(scratchIds, argmax(probs, vocab)); count = 1; }
-  }
-  sortByProbability(scratchIds, count, probs);
-
-  // Mass the nucleus is measured against: the top-k survivors (renormalised), or the whole distribution (the
-  // prefilter only dropped tokens that cannot be in the nucleus).
-  let kept = count;
-  let mass: f32 = 0;
-  if (useTopK) {
-    for (let j = 0; j < count; j++) mass += pr(probs, id(scratchIds, j));
-  } else {
     mass = total;
   }
-  if (useTopP) {
-    const target = topP * mass;
-    let cumulative: f32 = 0;
-    for (let j = 0; j < count; j++) {
-      cumulative += pr(probs, id(scratchIds, j));
-      if (cumulative >= target || j == count - 1) { kept = j + 1; mass = cumulative; break; }
-    }
-  }
-  const r = u * mass;
+  // The last kept token: the worst of the top k (the heap's root), or the nucleus boundary.
+  const last = useTopP ? nucleusBoundary(scratchIds, count, probs, topP * mass) : id(scratchIds, 0);
+  let kept: f32 = 0;
+  for (let i = 0; i < vocab; i++) if (!before(probs, last, i)) kept += pr(probs, i);
+  const r = u * kept;
   let cumulative: f32 = 0;
-  for (let j = 0; j < kept; j++) {
-    cumulative += pr(probs, id(scratchIds, j));
-    if (r < cumulative) return id(scratchIds, j);
+  let chosen = last;
+  for (let i = 0; i < vocab; i++) {
+    if (before(probs, last, i)) continue;
+    cumulative += pr(probs, i);
+    chosen = i;
+    if (r < cumulative) return i;
   }
-  return id(scratchIds, kept - 1);
+  return chosen;
+}
+
+/**
+ * The lowest-ranked token of the nucleus among ids[0..count): the token t such that the tokens ranking at or
+ * before t hold at least `target` mass and those strictly before it do not. Quickselect guided by mass: expected
+ * linear time, and the answer is unique because the ranking is a total order.
+ */
+function nucleusBoundary(ids: usize, count: i32, probs: usize, target: f32): i32 {
+  let lo = 0, hi = count;
+  let needed = target;
+  while (hi - lo > 1) {
+    const pivot = id(ids, lo + ((hi - lo) >> 1));
+    // Partition [lo, hi): the tokens ranking before the pivot first, then the pivot, then the rest.
+    let store_ = lo;
+    for (let j = lo; j < hi; j++) if (before(probs, id(ids, j), pivot)) { swap(ids, j, store_); store_++; }
+    let upper: f32 = 0;
+    for (let j = lo; j < store_; j++) upper += pr(probs, id(ids, j));
+    if (upper >= needed) { hi = store_; continue; }
+    if (upper + pr(probs, pivot) >= needed) return pivot;
+    needed -= upper + pr(probs, pivot);
+    // Everything from store_ on except the pivot ranks after it: drop the pivot and continue with those.
+    let next = store_;
+    for (let j = store_; j < hi; j++) if (id(ids, j) != pivot) { swap(ids, j, next); next++; }
+    lo = store_;
+    hi = next;
+    if (lo == hi) return pivot; // rounding left a sliver of mass unclaimed: the nucleus is everything
+  }
+  return id(ids, lo);
 }
 
 // @ts-ignore: decorator
@@ -117,14 +138,4 @@ function siftDownWorst(ids: usize, i: i32, n: i32, probs: usize): void {
 @inline function swap(ids: usize, i: i32, j: i32): void {
   const pi = ids + (<usize>i << 2), pj = ids + (<usize>j << 2);
   const t = load<i32>(pi); store<i32>(pi, load<i32>(pj)); store<i32>(pj, t);
-}
-
-/** Heapsort of ids[0..n) into rank order (most probable first); a total order, so the result is unique. */
-function sortByProbability(ids: usize, n: i32, probs: usize): void {
-  // Build a heap with the worst at the root, then move the root to the end repeatedly: the best ends up first.
-  for (let i = (n >> 1) - 1; i >= 0; i--) siftDownWorst(ids, i, n, probs);
-  for (let end = n - 1; end > 0; end--) {
-    swap(ids, 0, end);
-    siftDownWorst(ids, 0, end, probs);
-  }
 }

@@ -3,3 +3,4 @@ export * from '../index';
 export { loadEngineFromFiles, enableRelaxedSimd } from './load';
 export type { FileEngineOptions } from './load';
 export { readInputFile, writeFileAtomic } from './files';
+export { loadRewardModule } from './reward-module';

@@ -33,7 +33,7 @@ export const TRAIN_OPTIONS: TrainOption[] = [
   { name: 'samples-per-prompt', kind: 'integer', min: 1, help: 'sampled responses per prompt (rloo and grpo need ≥ 2)', default: 1 },
   { name: 'batch', kind: 'integer', min: 1, max: 4096, help: 'prompts per step', default: 16 },
   { name: 'steps', kind: 'integer', min: 1, help: 'optimizer steps in the whole run', default: 150 },
-  { name: 'lr', kind: 'number', min: 0, help: 'peak learning rate', default: 1e-3 },
+  { name: 'lr', kind: 'number', min: 0, help: 'peak learning rate', default: 3e-4 },
   { name: 'lr-schedule', kind: 'string', choices: ['constant', 'linear', 'cosine'], help: 'learning-rate schedule', default: 'constant' },
   { name: 'warmup-steps', kind: 'integer', min: 0, help: 'linear warm-up steps', default: 0 },
   { name: 'min-lr', kind: 'number', min: 0, help: 'floor of the linear and cosine decays', defaultText: 'lr/10' },

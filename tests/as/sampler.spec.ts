@@ -2,7 +2,7 @@
 // Reference sampler in f64, following the documented rules: temperature ≤ 0 → first index of the max logit;
 // otherwise p ∝ exp((l − max)/T); top-k keeps the k most probable (ties → lower id); top-p keeps the smallest
 // prefix (most probable first) whose mass reaches p of the remaining mass; one draw u from the xorshift64* state,
-// inverse CDF over the kept tokens (in id order when no filter is active, else in rank order).
+// inverse CDF over the kept tokens, in id order.
 // The kernel works in f32, so when the draw u·mass falls within 2e-5 of the mass of a cumulative boundary, or the
 // kept set itself is borderline (the top-p target within 2e-5 of a prefix mass, or a near tie at the k-th rank), the
 // exact token may legitimately differ: such draws are only checked for membership of the allowed set (widened by
@@ -67,6 +67,18 @@ class Plan {
     }
     for (let j = 0; j < this.kept; j++) this.allowed[this.order[j]] = true;
     if (this.boundaryAmbiguous && this.kept < vocab) this.allowed[this.order[this.kept]] = true;
+    // The kernel draws over the kept tokens in id order: rebuild the draw order and its cumulative masses.
+    const members = new StaticArray<bool>(vocab);
+    for (let j = 0; j < this.kept; j++) members[this.order[j]] = true;
+    let q = 0;
+    let cc: f64 = 0;
+    for (let i = 0; i < vocab; i++) {
+      if (!members[i]) continue;
+      this.order[q] = i;
+      cc += p[i];
+      this.cum[q] = cc;
+      q++;
+    }
   }
 
   /** Token for the draw u, or −1 if u·mass lies within AMBIGUITY of a cumulative boundary. */

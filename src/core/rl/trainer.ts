@@ -147,8 +147,12 @@ export class ReMaxTrainer {
     return this.nextStep >= this.options.steps;
   }
 
-  /** One training step; resolves to its metrics. */
-  async runStep(): Promise<StepMetrics> {
+  /**
+   * One training step; resolves to its metrics. With `update: false` the gradient is computed (readable with
+   * policy.readGradients()) but no optimizer step is taken: for measuring the estimator's variance at fixed weights.
+   */
+  async runStep(options: { update?: boolean } = {}): Promise<StepMetrics> {
+    const update = options.update ?? true;
     const o = this.options;
     const stepStarted = performance.now();
     const batch = this.order.nextBatch(o.batchSize).map((i) => this.prompts[i]!);
@@ -219,7 +223,7 @@ export class ReMaxTrainer {
     started = performance.now();
     const lr = learningRate(this.nextStep, o.schedule);
     let gradNorm = 0;
-    if (examples.length > 0) {
+    if (examples.length > 0 && update) {
       if (!Number.isFinite(loss)) {
         throw new RemaxInputError(`the loss became ${loss} at step ${this.nextStep + 1}: training diverged (lower --lr); the weights were not updated`);
       }
