@@ -32,6 +32,16 @@ export function expShifted(out: usize, x: usize, n: i32, scale: f32, maxX: f32):
   return sum;
 }
 
+/** Σ x[0..n). */
+export function sumValues(x: usize, n: i32): f32 {
+  const vecBytes = <usize>(n & ~3) << 2;
+  let acc = f32x4.splat(0);
+  for (let k: usize = 0; k < vecBytes; k += 16) acc = f32x4.add(acc, v128.load(x + k));
+  let sum = hsum(acc);
+  for (let k = vecBytes; k < (<usize>n << 2); k += 4) sum += load<f32>(x + k);
+  return sum;
+}
+
 /** In place: x = softmax(scale·x). */
 export function softmaxForward(x: usize, n: i32, scale: f32): void {
   const sum = expShifted(x, x, n, scale, maxValue(x, n));

@@ -1,7 +1,7 @@
 import { Model, Workspace, GenerateJob } from "./layout";
 import { forwardTokens } from "./forward";
 import { sampleToken } from "../kernels/sampler";
-import { logSumExp } from "../kernels/softmax";
+import { logSumExp, sumValues } from "../kernels/softmax";
 
 // Batched generation, the whole loop inside WASM. Sequence s uses KV-cache slot s.
 // 1. Prefill: all prompt tokens of all sequences are packed into rows (chunks of ws.maxTokens) and run as
@@ -78,7 +78,10 @@ function appendToken(m: Model, ws: Workspace, job: GenerateJob, s: i32, j: i32):
   const at = s * job.outStride + len;
   setI32(job.outIds, at, token);
   if (job.outLogprobs != 0) {
-    const logp = <f64>load<f32>(logits + (<usize>token << 2)) - logSumExp(logits, vocab, ws.probs);
+    // At temperature 1 the sampler has left e^(logit − max) of every token in ws.probs: no second pass of exps.
+    const logp = getF32(job.temperature, s) == 1
+      ? Math.log(<f64>load<f32>(ws.probs + (<usize>token << 2)) / <f64>sumValues(ws.probs, vocab))
+      : <f64>load<f32>(logits + (<usize>token << 2)) - logSumExp(logits, vocab, ws.probs);
     store<f32>(job.outLogprobs + (<usize>at << 2), <f32>logp);
   }
   setI32(job.outLengths, s, len + 1);
