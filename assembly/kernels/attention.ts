@@ -127,7 +127,8 @@ export function attentionBackward(
 }
 
 /** y += a·x over count floats. */
-function axpy(y: usize, x: usize, a: f32, count: i32): void {
+// @ts-ignore: decorator
+@inline function axpy(y: usize, x: usize, a: f32, count: i32): void {
   const vecBytes = <usize>(count & ~3) << 2;
   const a4 = f32x4.splat(a);
   for (let k: usize = 0; k < vecBytes; k += 16) v128.store(y + k, madd(a4, v128.load(x + k), v128.load(y + k)));
