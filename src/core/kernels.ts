@@ -11,6 +11,7 @@ export interface WasmBuilds {
 
 export type BuildName = 'simd' | 'relaxed-simd';
 export type BuildChoice = 'auto' | BuildName;
+export const BUILD_CHOICES: readonly BuildChoice[] = ['auto', 'simd', 'relaxed-simd'];
 
 /** The exports of assembly/index.ts (pointers are byte offsets into `memory`). */
 export interface KernelExports {

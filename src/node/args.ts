@@ -1,6 +1,7 @@
 // Command-line flags: node:util's parseArgs for the syntax, and typed readers whose errors name the flag.
 import { parseArgs } from 'node:util';
 import { RemaxInputError } from '../core/errors';
+import { BUILD_CHOICES, type BuildChoice } from '../core/kernels';
 
 export interface FlagSpec {
   /** Flag name without the dashes. */
@@ -65,4 +66,11 @@ export function idListFlag(flags: Flags, name: string): number[] | undefined {
   const bad = parts.findIndex((p) => !/^\d+$/.test(p));
   if (bad >= 0) throw new RemaxInputError(`--${name} must be comma-separated non-negative integers like 1,429,479; "${parts[bad]}" is not one`);
   return parts.map(Number);
+}
+
+/** The --build flag: which kernel build to run. */
+export function buildFlag(flags: Flags): BuildChoice {
+  const build = optionalString(flags, 'build') ?? 'auto';
+  if (!BUILD_CHOICES.includes(build as BuildChoice)) throw new RemaxInputError(`--build must be ${BUILD_CHOICES.join(', ')}, got "${build}"`);
+  return build as BuildChoice;
 }

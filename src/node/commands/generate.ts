@@ -1,8 +1,8 @@
 import type { FlagSpec } from '../args';
+import { buildFlag } from '../args';
 import { parseFlags, helpText, requiredString, optionalString, numberFlag, idListFlag } from '../args';
 import { loadEngineFromFiles } from '../load';
 import { RemaxInputError } from '../../core/errors';
-import type { BuildChoice } from '../../core/kernels';
 
 export const generateFlags: FlagSpec[] = [
   { name: 'model', type: 'string', help: 'llama2.c checkpoint (.bin)' },
@@ -41,8 +41,7 @@ export async function generateCommand(argv: string[], out: (line: string) => voi
   const batch = numberFlag(flags, 'batch', 1, { integer: true, min: 1, max: 4096 });
   const eosRaw = optionalString(flags, 'eos');
   const eosId = eosRaw === 'none' ? null : numberFlag(flags, 'eos', 2, { integer: true, min: 0 });
-  const build = (optionalString(flags, 'build') ?? 'auto') as BuildChoice;
-  if (!['auto', 'simd', 'relaxed-simd'].includes(build)) throw new RemaxInputError(`--build must be auto, simd or relaxed-simd, got "${build}"`);
+  const build = buildFlag(flags);
 
   const engine = await loadEngineFromFiles({ model, tokenizer: tokenizerPath, build, maxBatch: batch });
   if (eosId !== null && eosId >= engine.config.vocabSize) {

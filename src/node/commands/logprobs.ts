@@ -1,8 +1,8 @@
 import type { FlagSpec } from '../args';
-import { parseFlags, helpText, requiredString, optionalString, idListFlag } from '../args';
+import { buildFlag } from '../args';
+import { parseFlags, helpText, requiredString, idListFlag } from '../args';
 import { loadEngineFromFiles } from '../load';
 import { RemaxInputError } from '../../core/errors';
-import type { BuildChoice } from '../../core/kernels';
 
 export const logprobsFlags: FlagSpec[] = [
   { name: 'model', type: 'string', help: 'llama2.c checkpoint (.bin)' },
@@ -17,8 +17,7 @@ export async function logprobsCommand(argv: string[], out: (line: string) => voi
   const model = requiredString(flags, 'model', 'the llama2.c checkpoint');
   const ids = idListFlag(flags, 'ids');
   if (!ids || ids.length < 2) throw new RemaxInputError('--ids needs at least two token ids (the first is the context for the second)');
-  const build = (optionalString(flags, 'build') ?? 'auto') as BuildChoice;
-  if (!['auto', 'simd', 'relaxed-simd'].includes(build)) throw new RemaxInputError(`--build must be auto, simd or relaxed-simd, got "${build}"`);
+  const build = buildFlag(flags);
   const engine = await loadEngineFromFiles({ model, build });
   const [logprobs] = engine.logprobs([ids]);
   if (flags.json) return out(JSON.stringify({ ids, logprobs }));
