@@ -4,8 +4,8 @@
 //      step (`remax train` runs of the CLI, their metrics.jsonl read back);
 //   2. the variance of the gradient estimate at fixed weights: many independent batches (runStep({ update: false }))
 //      at three fixed policies, E‖g − ḡ‖² per estimator;
-//   3. time per iteration (from the runs' metrics) and peak memory (WASM memory, process max RSS; one child process
-//      per estimator, so each max RSS is its own).
+//   3. time per iteration (from the runs' metrics) and peak memory (WASM memory, the process's peak RSS; one child
+//      process per estimator, run first while this process is small, so each peak is its own).
 // Writes docs/EXPERIMENTS.md and the charts docs/experiments/*.svg.
 //
 //   npm run build && node scripts/experiments.mjs            # the full set (about 3-4 minutes on 2 cores)
@@ -15,14 +15,16 @@ import v8 from 'node:v8';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd'); // as the CLI does: the relaxed-SIMD kernels where accepted
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CLI = path.join(ROOT, 'dist', 'cli.js');
-const LIB = path.join(ROOT, 'dist', 'index.js');
+// The built CLI and library. The main run copies them to its work folder first (snapshot()), so a rebuild of dist/ while
+// it runs (another engineer's npm test) cannot pull them away or mix two builds.
+let CLI = path.join(ROOT, 'dist', 'cli.js');
+let LIB = path.join(ROOT, 'dist', 'index.js');
 const TASK = path.join(ROOT, 'assets', 'default-task');
 const SELF = fileURLToPath(import.meta.url);
 
@@ -96,7 +98,7 @@ function fmt(x, digits = 3) {
   if (x !== 0 && (Math.abs(x) < 1e-3 || Math.abs(x) >= 1e5)) return x.toExponential(2);
   return x.toFixed(digits);
 }
-const pm = (xs, digits = 3) => (xs.length > 1 ? `${fmt(mean(xs), digits)} ± ${fmt(sd(xs), digits)}` : fmt(mean(xs), digits));
+const pm = (xs, digits = 3) => (xs.length > 1 ? `${fmt(mean(xs), digits)} ± ${sd(xs).toFixed(digits)}` : fmt(mean(xs), digits));
 const mib = (bytes) => (bytes / 2 ** 20).toFixed(1);
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -104,17 +106,36 @@ const mib = (bytes) => (bytes / 2 ** 20).toFixed(1);
 
 if (argv[0] === '--probe') {
   const spec = JSON.parse(argv[1]);
+  LIB = spec.lib;
   const result = await probe(spec);
   process.stdout.write(JSON.stringify(result) + '\n');
   process.exit(0);
 }
 
 async function loadLibrary() {
-  if (!existsSync(LIB) || !existsSync(CLI)) {
-    console.error(`experiments: ${path.relative(process.cwd(), LIB)} is missing: run npm run build first`);
+  if (!existsSync(LIB)) {
+    console.error(`experiments: ${LIB} is missing: run npm run build first`);
     process.exit(2);
   }
   return import(pathToFileURL(LIB).href);
+}
+
+/** Copies dist/cli.js and dist/index.js to <work>/pkg/dist (the CLI finds the default task through <work>/pkg/assets). */
+function snapshot(work) {
+  for (const f of [CLI, LIB]) {
+    if (!existsSync(f)) {
+      console.error(`experiments: ${path.relative(process.cwd(), f)} is missing: run npm run build first`);
+      process.exit(2);
+    }
+  }
+  const pkg = path.join(work, 'pkg');
+  mkdirSync(path.join(pkg, 'dist'), { recursive: true });
+  copyFileSync(CLI, path.join(pkg, 'dist', 'cli.js'));
+  copyFileSync(LIB, path.join(pkg, 'dist', 'index.js'));
+  writeFileSync(path.join(pkg, 'package.json'), '{ "type": "module" }\n');
+  if (!existsSync(path.join(pkg, 'assets'))) symlinkSync(path.join(ROOT, 'assets'), path.join(pkg, 'assets'), 'dir');
+  CLI = path.join(pkg, 'dist', 'cli.js');
+  LIB = path.join(pkg, 'dist', 'index.js');
 }
 
 /** The default task as train.ts loads it: model, tokenizer, training prompts, held-out prompts. */
@@ -141,9 +162,22 @@ function trainerOptions(lib, c, { seed, klCoef, maxNew, steps }) {
   };
 }
 
+/**
+ * Peak resident memory of this process in bytes. Linux: VmHWM of /proc/self/status, the high-water mark of this program's
+ * own address space. process.resourceUsage().maxRSS is not used there: Linux carries it across fork and exec, so a child
+ * reports at least its parent's peak at the time it was spawned.
+ */
+function peakRss() {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) * 1024;
+  } catch { /* not Linux */ }
+  return process.resourceUsage().maxRSS * 1024;
+}
+
 async function probe(spec) {
   const lib = await loadLibrary();
-  const kb = () => process.resourceUsage().maxRSS * 1024;
+  const kb = () => peakRss();
   const task = await loadTask(lib);
   const policy = await lib.RemaxEngine.create({ model: task.modelBytes, tokenizer: task.tokenizer });
   const reference = spec.klCoef > 0
@@ -162,7 +196,7 @@ async function probe(spec) {
   }
   const timed = metrics.slice(PROBE_WARMUP);
   return {
-    build: policy.build, rssLoaded, rssPeak: kb(), wasmLoaded, heapPeak,
+    build: policy.build, rssLoaded, rssPeak: kb(), maxRssReported: process.resourceUsage().maxRSS * 1024, wasmLoaded, heapPeak,
     wasmPolicy: policy.memoryBytes, wasmReference: reference?.memoryBytes ?? 0,
     timeStep: mean(timed.map((m) => m.time_step)),
   };
@@ -172,15 +206,33 @@ async function probe(spec) {
 // Main
 
 const started = performance.now();
-const lib = await loadLibrary();
 const work = argv.includes('--tmp') ? argv[argv.indexOf('--tmp') + 1] : mkdtempSync(path.join(os.tmpdir(), 'remax-experiments-'));
 mkdirSync(work, { recursive: true });
+snapshot(work);
+const lib = await loadLibrary();
 const docsDir = QUICK ? path.join(work, 'docs') : path.join(ROOT, 'docs');
 const chartDir = path.join(docsDir, 'experiments');
 mkdirSync(chartDir, { recursive: true });
 const log = (line) => console.error(`[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
 log(`work folder ${work}${QUICK ? ' (quick pass)' : ''}`);
 
+// 3. Time and peak memory per iteration (first, while this process is small and the machine quiet) -------------------
+
+function runProbe(spec) {
+  const r = spawnSync(process.execPath, [SELF, '--probe', JSON.stringify({ ...spec, lib: LIB })], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`probe failed: ${JSON.stringify(spec)}\n${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop());
+}
+const probes = [];
+const baseline = runProbe({ estimator: 'remax', batch: 16, k: 1, klCoef: 0.05, steps: 0 });
+for (const c of TRAIN_CONFIGS) {
+  for (const klCoef of [0.05, 0]) {
+    const p = runProbe({ estimator: c.estimator, batch: c.batch, k: c.k, klCoef, steps: PROBE_STEPS });
+    probes.push({ id: c.id, klCoef, ...p });
+    log(`probe ${c.id} kl ${klCoef}: WASM ${mib(p.wasmPolicy + p.wasmReference)} MiB, max RSS ${mib(p.rssPeak)} MiB, ` +
+      `${(p.timeStep * 1000).toFixed(1)} ms/step`);
+  }
+}
 // 1. Reward curves --------------------------------------------------------------------------------------------------
 
 const COMMON_FLAGS = ['--quiet', '--steps', String(STEPS), '--eval-every', String(EVAL_EVERY), '--eval-size', String(EVAL_SIZE),
@@ -312,23 +364,61 @@ const cosine = (a, b) => {
 };
 const vget = (point, id) => variance.find((v) => v.point === point && v.id === id);
 
-// 3. Time and peak memory per iteration ------------------------------------------------------------------------------
-
-function runProbe(spec) {
-  const r = spawnSync(process.execPath, [SELF, '--probe', JSON.stringify(spec)], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`probe failed: ${JSON.stringify(spec)}\n${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop());
-}
-const probes = [];
-const baseline = runProbe({ estimator: 'remax', batch: 16, k: 1, klCoef: 0.05, steps: 0 });
-for (const c of TRAIN_CONFIGS) {
-  for (const klCoef of [0.05, 0]) {
-    const p = runProbe({ estimator: c.estimator, batch: c.batch, k: c.k, klCoef, steps: PROBE_STEPS });
-    probes.push({ id: c.id, klCoef, ...p });
-    log(`probe ${c.id} kl ${klCoef}: WASM ${mib(p.wasmPolicy + p.wasmReference)} MiB, max RSS ${mib(p.rssPeak)} MiB, ` +
-      `${(p.timeStep * 1000).toFixed(1)} ms/step`);
+// Why the variances fall the way they do: per-sample score norms ‖∇ log π(y)‖² of correct and wrong samples, and the
+// single-sample second moment E‖A·∇ log π(y)‖² under each baseline (the part of the variance the baseline controls).
+const SCORE_SAMPLES = QUICK ? 32 : 512;
+async function scoreNorms(point) {
+  const task = await loadTask(lib, point.model);
+  const policy = await lib.RemaxEngine.create({ model: task.modelBytes, tokenizer: task.tokenizer });
+  policy.enableTraining({ maxSeqs: 16 });
+  const names = Object.keys(policy.readWeights());
+  const rows = []; // { r, rg, norm }
+  for (let start = 0; start < SCORE_SAMPLES; start += 16) {
+    const batch = task.prompts.slice(start, start + 16);
+    const requests = batch.flatMap((p, i) => [
+      { promptIds: p.promptIds, maxNewTokens: task.maxNew, temperature: 1, topP: 0.9, topK: 0, seed: BigInt(DRAW_SEED * 1_000_000 + start + i) },
+      { promptIds: p.promptIds, maxNewTokens: task.maxNew, temperature: 0 },
+    ]);
+    const out = policy.generate(requests);
+    const groups = batch.map((p, i) => [0, 1].map((j) => {
+      const g = out[2 * i + j];
+      return { prompt: p.prompt, completion: policy.decode(g.ids, g.promptIds), promptIds: g.promptIds, completionIds: g.ids, meta: p.meta };
+    }));
+    const { groupRewards } = await scorer(groups);
+    batch.forEach((p, i) => {
+      const ids = out[2 * i].ids;
+      if (ids.length === 0) return;
+      policy.zeroGradients();
+      policy.accumulateGradients([{ ids: [...p.promptIds, ...ids], weights: [...new Array(p.promptIds.length).fill(0), ...new Array(ids.length).fill(1)] }]);
+      const g = policy.readGradients();
+      let norm = 0;
+      for (const k of names) for (const v of g[k]) norm += v * v;
+      const greedyIds = out[2 * i + 1].ids;
+      const same = ids.length === greedyIds.length && ids.every((t, j) => t === greedyIds[j]);
+      rows.push({ r: groupRewards[i][0], rg: groupRewards[i][1], norm, same });
+    });
   }
+  const right = rows.filter((x) => x.r === 1), wrong = rows.filter((x) => x.r === 0);
+  const sumNorm = rows.reduce((a, x) => a + x.norm, 0);
+  const bStar = rows.reduce((a, x) => a + x.r * x.norm, 0) / sumNorm; // argmin_b E‖(r − b)·s‖²
+  const second = (adv) => mean(rows.map((x) => adv(x) ** 2 * x.norm));
+  return {
+    point: point.id, n: rows.length, pCorrect: right.length / rows.length, pGreedy: mean(rows.map((x) => x.rg)),
+    pSame: mean(rows.map((x) => (x.same ? 1 : 0))),
+    normSame: mean(rows.filter((x) => x.same).map((x) => x.norm)), normDiff: mean(rows.filter((x) => !x.same).map((x) => x.norm)),
+    normRight: mean(right.map((x) => x.norm)), normWrong: mean(wrong.map((x) => x.norm)), bStar,
+    mReinforce: second((x) => x.r), mRemax: second((x) => x.r - x.rg), mBest: second((x) => x.r - bStar),
+    mMean: second((x) => x.r - right.length / rows.length),
+  };
 }
+const norms = [];
+for (const point of POINTS) {
+  const n = await scoreNorms(point);
+  norms.push(n);
+  log(`score norms ${point.id}: ‖s‖² right ${fmt(n.normRight)}, wrong ${fmt(n.normWrong)}, b* ${fmt(n.bStar)}, ` +
+    `E‖A s‖²: reinforce ${fmt(n.mReinforce)}, remax ${fmt(n.mRemax)}, best constant ${fmt(n.mBest)}`);
+}
+
 const totalSeconds = (performance.now() - started) / 1000;
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -374,13 +464,21 @@ const timeTable = [
 ];
 
 const memoryTable = [
-  '| estimator | KL coef | policy WASM (MiB) | reference WASM (MiB) | process max RSS (MiB) | max RSS − loaded baseline (MiB) | step (ms, probe) |',
+  '| estimator | KL coef | policy WASM (MiB) | reference WASM (MiB) | process peak RSS (MiB) | peak RSS − loaded baseline (MiB) | step (ms, probe) |',
   '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
   ...probes.map((p) => {
     const c = TRAIN_CONFIGS.find((t) => t.id === p.id);
     return `| ${c.supplementary ? `*${c.estimator}*` : `**${c.estimator}**`} ${shape(c)} | ${p.klCoef} | ${mib(p.wasmPolicy)} | ` +
       `${p.wasmReference ? mib(p.wasmReference) : '–'} | ${mib(p.rssPeak)} | ${mib(p.rssPeak - baseline.rssLoaded)} | ${(p.timeStep * 1000).toFixed(1)} |`;
   }),
+];
+
+const normsTable = [
+  '| fixed policy | P(sample right) | P(greedy right) | P(sample = greedy response) | mean ‖s‖²: sample = greedy | sample ≠ greedy | right sample | wrong sample | b* | E‖A·s‖²: A = r (reinforce) | A = r − r(greedy) (remax) | A = r − P(right) | A = r − b* |',
+  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ...norms.map((n) => `| ${POINTS.find((p) => p.id === n.point).label} | ${fmt(n.pCorrect)} | ${fmt(n.pGreedy)} | ${fmt(n.pSame)} | ` +
+    `${fmt(n.normSame, 0)} | ${fmt(n.normDiff, 0)} | ${fmt(n.normRight, 0)} | ${fmt(n.normWrong, 0)} | ${fmt(n.bStar)} | ` +
+    `${fmt(n.mReinforce, 0)} | ${fmt(n.mRemax, 0)} | ${fmt(n.mMean, 0)} | ${fmt(n.mBest, 0)} |`),
 ];
 
 const varianceTable = [
@@ -415,11 +513,11 @@ const cosTable = [
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const num = (x) => (Math.round(x * 10) / 10).toString();
 
-function niceTicks(lo, hi, count = 5) {
+function niceTicks(lo, hi, count = 5, integer = false) {
   if (hi === lo) { hi = lo + 1; }
-  const raw = (hi - lo) / count;
+  const raw = integer ? Math.max(1, (hi - lo) / count) : (hi - lo) / count;
   const mag = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).filter((s) => !integer || Number.isInteger(s)).find((s) => s >= raw) ?? 10 * mag;
   const t0 = Math.floor(lo / step + 1e-9) * step, t1 = Math.ceil(hi / step - 1e-9) * step;
   const ticks = [];
   for (let t = t0; t <= t1 + step * 1e-6; t += step) ticks.push(Number(t.toPrecision(12)));
@@ -431,9 +529,15 @@ function frame({ title, subtitle, xLabel, yLabel, width, height, legend }) {
   const out = [`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" ` +
     `font-family="Helvetica, Arial, sans-serif" font-size="12">`, `<rect width="${width}" height="${height}" fill="#fff"/>`,
   `<text x="16" y="22" font-size="15" font-weight="bold" fill="#222">${esc(title)}</text>`];
-  if (subtitle) out.push(`<text x="16" y="40" font-size="11" fill="#666">${esc(subtitle)}</text>`);
+  // The subtitle wraps at word boundaries (about 6 px per character at 11 px).
+  const lines = [];
+  for (const word of (subtitle ?? '').split(' ')) {
+    if (lines.length && (lines[lines.length - 1] + ' ' + word).length * 6 < width - 32) lines[lines.length - 1] += ' ' + word;
+    else if (word) lines.push(word);
+  }
+  lines.forEach((line, i) => out.push(`<text x="16" y="${40 + 15 * i}" font-size="11" fill="#666">${esc(line)}</text>`));
   let lx = 16;
-  let ly = subtitle ? 58 : 42;
+  let ly = lines.length ? 58 + 15 * (lines.length - 1) : 42;
   for (const item of legend) {
     const itemWidth = 23 + item.label.length * 6.6 + 18;
     if (lx > 16 && lx + itemWidth > width - 10) { lx = 16; ly += 18; }
@@ -448,12 +552,16 @@ function frame({ title, subtitle, xLabel, yLabel, width, height, legend }) {
   return { out, top: ly + 18 };
 }
 
+/** A label under a bar group: a string, or an array of lines. */
+const groupLabel = (label, x, B) => (Array.isArray(label) ? label : [label])
+  .map((line, i) => `<text x="${num(x)}" y="${B + 17 + 14 * i}" text-anchor="middle" fill="#333"${i ? ' font-size="11"' : ''}>${esc(line)}</text>`).join('\n');
+
 /** Lines with optional ± bands and point markers. */
 function lineChart({ title, subtitle, xLabel, yLabel, series, yRange, width = 760, height = 420 }) {
   const { out, top } = frame({ title, subtitle, xLabel, yLabel, width, height, legend: series.map((s) => ({ label: s.label, color: s.color, dash: s.dash })) });
   const xs = series.flatMap((s) => s.xs);
   const ys = series.flatMap((s) => [...s.ys, ...(s.lo ?? []), ...(s.hi ?? [])]).filter(Number.isFinite);
-  const xt = niceTicks(Math.min(...xs), Math.max(...xs), 8);
+  const xt = niceTicks(Math.min(...xs), Math.max(...xs), 8, true);
   const yt = niceTicks(yRange ? yRange[0] : Math.min(...ys), yRange ? yRange[1] : Math.max(...ys), 6);
   const L = 62, R = width - 20, T = top, B = height - 44;
   const sx = (x) => L + ((x - xt.lo) / (xt.hi - xt.lo)) * (R - L);
@@ -487,7 +595,7 @@ function barChart({ title, subtitle, yLabel, groups, legend, width = 760, height
   const { out, top } = frame({ title, subtitle, xLabel: '', yLabel, width, height, legend: legend.map((l) => ({ ...l, kind: 'box' })) });
   const hiValue = Math.max(...groups.flatMap((g) => g.bars.map((b) => b.value + (b.err ?? 0))));
   const yt = niceTicks(0, hiValue, 6);
-  const L = 70, R = width - 20, T = top, B = height - 40;
+  const L = 70, R = width - 20, T = top, B = height - 50;
   const sy = (y) => B - ((y - yt.lo) / (yt.hi - yt.lo)) * (B - T);
   for (const t of yt.ticks) {
     out.push(`<line x1="${L}" y1="${num(sy(t))}" x2="${R}" y2="${num(sy(t))}" stroke="#e5e5e5"/>`,
@@ -506,9 +614,9 @@ function barChart({ title, subtitle, yLabel, groups, legend, width = 760, height
           `<line x1="${num(cx - 4)}" y1="${num(sy(b.value + b.err))}" x2="${num(cx + 4)}" y2="${num(sy(b.value + b.err))}" stroke="#222"/>`,
           `<line x1="${num(cx - 4)}" y1="${num(sy(b.value - b.err))}" x2="${num(cx + 4)}" y2="${num(sy(b.value - b.err))}" stroke="#222"/>`);
       }
-      if (b.text) out.push(`<text x="${num(x + bw / 2)}" y="${num(sy(b.value + (b.err ?? 0)) - 4)}" text-anchor="middle" font-size="10" fill="#333">${esc(b.text)}</text>`);
+      if (b.text) out.push(`<text x="${num(x + bw / 2)}" y="${num(sy(b.value + (b.err ?? 0)) - 4)}" text-anchor="middle" font-size="9" fill="#333">${esc(b.text)}</text>`);
     });
-    out.push(`<text x="${num(L + gi * gw + gw / 2)}" y="${B + 17}" text-anchor="middle" fill="#333">${esc(g.label)}</text>`);
+    out.push(groupLabel(g.label, L + gi * gw + gw / 2, B));
   });
   out.push(`<line x1="${L}" y1="${B}" x2="${R}" y2="${B}" stroke="#888"/>`, `<line x1="${L}" y1="${T}" x2="${L}" y2="${B}" stroke="#888"/>`);
   out.push('</svg>');
@@ -519,7 +627,7 @@ function barChart({ title, subtitle, yLabel, groups, legend, width = 760, height
 function stackedBars({ title, subtitle, yLabel, groups, layers, width = 760, height = 400 }) {
   const { out, top } = frame({ title, subtitle, xLabel: '', yLabel, width, height, legend: layers.map((l) => ({ ...l, kind: 'box' })) });
   const yt = niceTicks(0, Math.max(...groups.map((g) => g.parts.reduce((a, b) => a + b, 0))), 6);
-  const L = 62, R = width - 20, T = top, B = height - 40;
+  const L = 62, R = width - 20, T = top, B = height - 50;
   const sy = (y) => B - ((y - yt.lo) / (yt.hi - yt.lo)) * (B - T);
   for (const t of yt.ticks) {
     out.push(`<line x1="${L}" y1="${num(sy(t))}" x2="${R}" y2="${num(sy(t))}" stroke="#e5e5e5"/>`,
@@ -535,7 +643,7 @@ function stackedBars({ title, subtitle, yLabel, groups, layers, width = 760, hei
       acc += v;
     });
     out.push(`<text x="${num(x + bw / 2)}" y="${num(sy(acc) - 5)}" text-anchor="middle" font-size="11" fill="#222">${acc.toFixed(1)}</text>`,
-      `<text x="${num(L + gi * gw + gw / 2)}" y="${B + 17}" text-anchor="middle" fill="#333">${esc(g.label)}</text>`);
+      groupLabel(g.label, L + gi * gw + gw / 2, B));
   });
   out.push(`<line x1="${L}" y1="${B}" x2="${R}" y2="${B}" stroke="#888"/>`, `<line x1="${L}" y1="${T}" x2="${L}" y2="${B}" stroke="#888"/>`);
   out.push('</svg>');
@@ -571,16 +679,18 @@ const evalSvg = lineChart({
     ...seedBand(c.id, (r) => ({ xs: r.evals.map((e) => e.step), ys: r.evals.map((e) => e.eval_reward_mean) })),
   })).map((s, i) => (TRAIN_CONFIGS[i].dash ? { ...s, lo: undefined, hi: undefined } : s)),
 });
+// GRPO is left out of the chart: at k = 2 it repeats RLOO, at k = 4 its variance is of a differently scaled gradient.
+const CHART_VAR = VAR_CONFIGS.filter((c) => c.estimator !== 'grpo');
 const varianceSvg = barChart({
   title: 'Gradient variance at fixed weights, E‖g − ḡ‖² (trace of the covariance)',
-  subtitle: `${DRAWS} independent batches of 16 prompts per bar, KL off; error bar ± 1 s.e.; label: variance ÷ reinforce 16×1 at that policy`,
+  subtitle: `${DRAWS} independent batches of 16 prompts per bar, KL off; error bar ± 1 s.e.; number: variance ÷ reinforce 16×1's at that policy; GRPO (another scale) is in the table`,
   yLabel: 'E‖g − ḡ‖²',
-  legend: VAR_CONFIGS.map((c) => ({ label: c.id, color: c.color })),
+  legend: CHART_VAR.map((c) => ({ label: c.id, color: c.color })),
   groups: pointInfo.map((p) => ({
-    label: `${p.label} (greedy acc. ${fmt(p.accuracy, 2)})`,
-    bars: VAR_CONFIGS.map((c) => {
+    label: [p.label, `greedy accuracy ${fmt(p.accuracy, 2)}`],
+    bars: CHART_VAR.map((c) => {
       const v = vget(p.id, c.id);
-      return { value: v.variance, err: v.varianceSe, color: c.color, text: `${fmt(v.variance / vget(p.id, 'reinforce 16×1').variance, 2)}×` };
+      return { value: v.variance, err: v.varianceSe, color: c.color, text: fmt(v.variance / vget(p.id, 'reinforce 16×1').variance, 2) };
     }),
   })),
 });
@@ -592,7 +702,7 @@ const timeSvg = stackedBars({
   groups: TRAIN_CONFIGS.map((c) => {
     const parts = TIME_SPLIT.map(([f]) => mean(per(c.id, (r) => mean(field(r, f)))) * 1000);
     const total = mean(per(c.id, (r) => mean(field(r, 'time_step')))) * 1000;
-    return { label: label(c), parts: [...parts, Math.max(0, total - parts.reduce((a, b) => a + b, 0))] };
+    return { label: [c.estimator, shortShape(c)], parts: [...parts, Math.max(0, total - parts.reduce((a, b) => a + b, 0))] };
   }),
 });
 writeFileSync(path.join(chartDir, 'reward.svg'), rewardSvg);
@@ -603,7 +713,7 @@ writeFileSync(path.join(chartDir, 'time.svg'), timeSvg);
 // ---------------------------------------------------------------------------------------------------------------
 // The reading: sentences whose direction follows the numbers
 
-const rel = (a, b) => (a < b ? `${fmt((1 - a / b) * 100, 0)}% lower than` : `${fmt((a / b - 1) * 100, 0)}% higher than`);
+const rel = (a, b) => (a < b ? `${fmt((1 - a / b) * 100, 0)}% less than` : `${fmt((a / b - 1) * 100, 0)}% more than`);
 const meanOf = (id, fn) => mean(per(id, fn));
 const evalMean = (id) => meanOf(id, (r) => mean(r.evals.filter((e) => e.step > 0).map((e) => e.eval_reward_mean)));
 const earlyReward = (id) => meanOf(id, (r) => window(r, 'reward_mean', 1, EARLY));
@@ -614,18 +724,78 @@ const varianceLines = POINTS.map((p) => {
   const rx = vget(p.id, 'remax 16×1'), rf = vget(p.id, 'reinforce 16×1'), rf2 = vget(p.id, 'reinforce 16×2'), rl = vget(p.id, 'rloo 16×2');
   const q = ratio(rx, rf), q2 = ratio(rx, rf2), q3 = ratio(rl, rf2);
   const sig = (x) => (Math.abs(x.r - 1) > 2 * x.se ? 'beyond two standard errors' : 'within two standard errors, i.e. not a clear difference');
-  return `- **${p.label}** (greedy accuracy ${fmt(p.accuracy, 2)}): remax's variance is ${fmt(q.r, 2)} ± ${fmt(q.se, 2)} × REINFORCE's at the same ` +
+  return `- **${p.label}** (greedy accuracy ${fmt(pointInfo.find((x) => x.id === p.id).accuracy, 2)}): remax's variance is ${fmt(q.r, 2)} ± ${fmt(q.se, 2)} × REINFORCE's at the same ` +
     `16 scored samples (${sig(q)}), and ${fmt(q2.r, 2)} ± ${fmt(q2.se, 2)} × REINFORCE's with 2 samples per prompt (the same 32 decodes; ${sig(q2)}). ` +
-    `RLOO (16×2) is at ${fmt(q3.r, 2)} ± ${fmt(q3.se, 2)} × REINFORCE 16×2. The mean gradients agree in direction ` +
-    `(cos(ḡ remax, ḡ reinforce) = ${fmt(cosine(rx.gbar, rf.gbar))}), as two unbiased estimates of one gradient should.`;
+    `RLOO (16×2) is at ${fmt(q3.r, 2)} ± ${fmt(q3.se, 2)} × REINFORCE 16×2. Cosine of the two mean gradients: ` +
+    `cos(ḡ remax, ḡ reinforce) = ${fmt(cosine(rx.gbar, rf.gbar))} (the noise left in two means of ${DRAWS} draws alone would hold it to about ` +
+    `${fmt(1 / Math.sqrt((1 + rx.variance / (DRAWS * rx.meanSqUnbiased)) * (1 + rf.variance / (DRAWS * rf.meanSqUnbiased))))}).`;
 });
 
+/** "a vs b": the difference of two per-seed means against two standard errors over seeds. */
+function seedCompare(idA, idB, fn, digits = 3) {
+  const a = per(idA, fn), b = per(idB, fn);
+  const se = Math.sqrt(sd(a) ** 2 / a.length + sd(b) ** 2 / b.length);
+  const d = mean(a) - mean(b);
+  const clear = a.length > 1 && Math.abs(d) > 2 * se;
+  return `${pm(a, digits)} against ${pm(b, digits)} (${clear ? `${d < 0 ? 'lower' : 'higher'} by more than two standard errors over seeds` : 'not resolved by the seeds'})`;
+}
+const evalOf = (r) => mean(r.evals.filter((e) => e.step > 0).map((e) => e.eval_reward_mean));
+const learningVerdict = `ReMax's mean held-out accuracy is ${seedCompare('remax', 'reinforce', evalOf)} for reinforce 16 × 2 at the same decodes, ` +
+  `and ${seedCompare('remax', 'reinforce-16x1', evalOf)} for reinforce 16 × 1 at the same scored samples.`;
+
+const verdictOf = (q) => (q.r - 2 * q.se > 1 ? 'higher' : q.r + 2 * q.se < 1 ? 'lower' : 'unresolved');
+const remaxVsReinforce = POINTS.map((p) => ({ p, q: ratio(vget(p.id, 'remax 16×1'), vget(p.id, 'reinforce 16×1')) }));
+const ratios = remaxVsReinforce.map(({ q }) => q.r);
+const range = `${fmt(Math.min(...ratios), 2)}× to ${fmt(Math.max(...ratios), 2)}×`;
+const varianceVerdict = remaxVsReinforce.every(({ q }) => verdictOf(q) === 'higher')
+  ? `**On this task the paper's variance claim does not hold: at all ${POINTS.length} fixed policies ReMax's gradient is noisier than REINFORCE's** ` +
+    `at the same 16 scored samples (${range} its variance), while both estimate the same mean gradient.`
+  : remaxVsReinforce.every(({ q }) => verdictOf(q) === 'lower')
+    ? `**At all ${POINTS.length} fixed policies ReMax's gradient variance is lower than REINFORCE's** at the same 16 scored samples (${range}), as the paper claims.`
+    : `The comparison is mixed: ReMax's variance relative to REINFORCE's is ${remaxVsReinforce.map(({ p, q }) => `${verdictOf(q)} at ${p.label} (${fmt(q.r, 2)}×)`).join(', ')}.`;
+
+const whyLines = norms.map((n) => `- **${POINTS.find((p) => p.id === n.point).label}**: ${fmt(n.pSame * 100, 0)}% of samples are the greedy response; ` +
+  `the others have ${fmt(n.normDiff / n.normSame, 1)}× its ‖s‖²; a wrong sample has ${fmt(n.normWrong / n.normRight, 1)}× a right one's. ` +
+  `E‖A·s‖² is ${fmt(n.mRemax, 0)} with the greedy baseline and ${fmt(n.mReinforce, 0)} with none ` +
+  `(${n.mRemax > n.mReinforce ? 'the greedy baseline is worse' : 'the greedy baseline is better'}); the best constant, b* = ${fmt(n.bStar)}, gives ${fmt(n.mBest, 0)}.`);
+const offModeHeavier = norms.every((n) => n.normDiff > n.normSame);
+const baselineHurts = norms.every((n) => n.mRemax > n.mReinforce);
+const remaxAdvSmaller = POINTS.every((p) => vget(p.id, 'remax 16×1').advSq < vget(p.id, 'reinforce 16×1').advSq);
+const whyVerdict = whyLines.join('\n') + '\n\n' + (offModeHeavier && baselineHurts
+  ? 'Under ReMax a sample carries a gradient only when its reward differs from the greedy response\'s, so only when it is *not* the ' +
+    'greedy response: an off-mode, lower-probability sample, whose score ‖∇ log π(y)‖ is the largest. REINFORCE with a 0/1 reward ' +
+    'weights the right samples instead, whether or not they are the greedy response. ' +
+    (remaxAdvSmaller ? 'So although ReMax\'s advantages are smaller on average (the "mean A²" column above), they land on the samples ' +
+      'with the largest scores, and the gradient\'s variance goes up. ' : 'So ReMax\'s advantages land on the samples with the largest scores. ') +
+    (norms.every((n) => n.mMean < n.mReinforce) ? 'A constant baseline (the mean reward, or b*) does reduce the variance against none (last two columns)'
+      : 'The best constant baseline b* does reduce the variance against none (last column)') + ': what hurts is a ' +
+    'per-prompt baseline that is itself one noisy 0/1 outcome — the greedy reward for ReMax, the other sample\'s reward for RLOO ' +
+    'with k = 2. '
+  : 'These single-sample moments are only a diagnostic; where they order the estimators differently from the batch measurements ' +
+    'above (which include the loss\'s token-mean normalisation), the batch measurements are the ones to trust.');
+
+const cosGaps = POINTS.map((p) => {
+  const rx = vget(p.id, 'remax 16×1'), rf = vget(p.id, 'reinforce 16×1');
+  const bound = 1 / Math.sqrt((1 + rx.variance / (DRAWS * rx.meanSqUnbiased)) * (1 + rf.variance / (DRAWS * rf.meanSqUnbiased)));
+  return { p, cos: cosine(rx.gbar, rf.gbar), bound };
+}).filter((g) => g.cos < g.bound - 0.02);
+const biasNote = cosGaps.length === 0
+  ? 'The cosines between the mean gradients match what the noise of the means alone allows, so this effect is not visible here.'
+  : `At ${cosGaps.map((g) => `${g.p.label} the cosine of remax's and REINFORCE's mean gradients (${fmt(g.cos)}) is below what the noise of the means alone allows (about ${fmt(g.bound)})`).join('; ')}: ` +
+    'the two estimators\' means differ slightly there, which these effects can explain.';
+const stepSplit = (id, f) => meanOf(id, (r) => mean(field(r, f))) * 1000;
+const splitPair = (f) => `${fmt(stepSplit('remax', f), 2)} against ${fmt(stepSplit('reinforce', f), 2)}`;
 const remaxMs = stepMs('remax'), reinforceMs = stepMs('reinforce'), reinforce1Ms = stepMs('reinforce-16x1');
 const probeOf = (id, kl) => probes.find((p) => p.id === id && p.klCoef === kl);
-const memLine = (kl) => MAIN.map((c) => `${label(c)} ${mib(probeOf(c.id, kl).wasmPolicy + probeOf(c.id, kl).wasmReference)} MiB WASM / ` +
-  `${mib(probeOf(c.id, kl).rssPeak)} MiB RSS`).join(', ');
+const memLine = (kl) => TRAIN_CONFIGS.map((c) => `${label(c)} ${mib(probeOf(c.id, kl).wasmPolicy + probeOf(c.id, kl).wasmReference)} MiB WASM / ` +
+  `${mib(probeOf(c.id, kl).rssPeak)} MiB peak RSS`).join(', ');
 
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+const commit = (() => {
+  const r = spawnSync('git', ['-C', ROOT, 'log', '-1', '--format=%h (%cd)', '--date=short'], { encoding: 'utf8' });
+  return r.status === 0 && r.stdout.trim() ? r.stdout.trim() : 'unknown';
+})();
+const PARAMS = vget('start', 'remax 16×1').params.toLocaleString('en-US');
 const doc = `# Experiments: ReMax against REINFORCE, RLOO and GRPO on the default task
 
 Generated by \`scripts/experiments.mjs\`; do not edit by hand. Regenerate with
@@ -637,10 +807,11 @@ npm run build && node scripts/experiments.mjs
 (${fmt(totalSeconds / 60, 1)} minutes for this run; \`--quick\` is a smoke pass that writes under a temporary folder instead of \`docs/\`.)
 
 - **Date:** ${new Date().toISOString().slice(0, 10)}
+- **Code:** commit ${commit}, the \`dist/\` bundles built from it (copied at the start of the run).
 - **Machine:** ${cpu}, ${os.cpus().length} cores, ${mib(os.totalmem() / 1024)} GiB, Node ${process.version}, ${baseline.build} kernels, one thread.
   The machine is shared: timings carry some noise (compare ratios measured in the same run).
 - **Task:** the built-in default task ([assets/default-task](../assets/default-task/README.md)): prompts \`A+B=\` with A, B in 0..49, reward 1 for
-  the exact sum then EOS (\`exact-match\`), else 0. The starting policy (a 2-layer, dim-64 Llama, ${fmt(vget('start', 'remax 16×1').params, 0)} parameters) was
+  the exact sum then EOS (\`exact-match\`), else 0. The starting policy (a 2-layer, dim-64 Llama, ${PARAMS} parameters) was
   fine-tuned to answer the sum + 1 more often than the sum, so it starts at ${fmt(pointInfo[0].accuracy, 3)} greedy accuracy on the 200 held-out prompts.
 
 The paper (Li et al. 2023, [arXiv:2310.10505](https://arxiv.org/abs/2310.10505)) claims that ReMax's baseline — the reward of the
@@ -649,15 +820,17 @@ than PPO. Below is what this engine measures on this task, whichever way it fall
 
 ## Setup
 
-**Equal samples per step means equal *decoded* sequences per step: 32, over 16 prompts.** Decoding is what a step pays for
-(the responses are generated token by token; scoring and the backward pass are cheap here), and ReMax's greedy response costs a
-decode like any sample. So:
+**Equal samples per step means equal *decoded* sequences per step: 32** (over 16 prompts; 8 for the k = 4 variants). Decoding is what an RL step usually pays for
+(the responses are generated token by token), and ReMax's greedy response costs a decode like any sample. (On this task the
+responses are about 3 tokens long and the backward pass is the larger cost: see the time table.) So:
 
 | estimator | prompts × samples per step | decoded / step | scored samples that carry a gradient |
 | --- | --- | ---: | ---: |
 ${TRAIN_CONFIGS.map((c) => `| ${c.supplementary ? `*${c.estimator}* (reference only)` : c.estimator} | ${shape(c)} | ${decoded(c)} | ${scored(c)} |`).join('\n')}
 
 ReMax gets half the scored samples of the others at the same decode budget: its greedy response is the price of its baseline.
+With k = 2 and a 0/1 reward, GRPO's advantages are RLOO's divided by 0.5 + 10⁻⁴ (±1 or 0 against ±0.9998 or 0), so grpo 16 × 2
+repeats rloo 16 × 2 up to rounding; the 8 × 4 runs are where the two differ.
 The supplementary *reinforce 16 × 1* run has ReMax's 16 scored samples at half the decodes, which is the comparison the paper's
 variance argument makes (same samples, with and without the baseline).
 
@@ -684,7 +857,7 @@ ${rewardTable.join('\n')}
 For each estimator, ${DRAWS} independent draws of \`trainer.runStep({ update: false })\` at fixed weights: each draw takes the next
 16 prompts of the (seeded) data order and the next step's sampling seeds, decodes, scores, and computes the gradient of the
 estimator's loss, with no optimizer step (the weights were checked to be bit-identical before and after${variance.every((v) => v.unchanged) ? ': they were' : ': THEY WERE NOT'}).
-g is the flattened gradient of all ${fmt(vget('start', 'remax 16×1').params, 0)} parameters (\`policy.readGradients()\`), ḡ the mean of the draws,
+g is the flattened gradient of all ${PARAMS} parameters (\`policy.readGradients()\`), ḡ the mean of the draws,
 E‖g − ḡ‖² the trace of the gradient's covariance (the n − 1 estimate; ± its standard error over draws) and ‖E g‖² = ‖ḡ‖² − E‖g − ḡ‖²/N
 the squared norm of the mean gradient without the noise ‖ḡ‖² carries. KL is off (coefficient 0), so the estimators differ only
 in their advantages. All configurations draw the same prompts in the same order (same data seed ${DRAW_SEED}); the samples differ.
@@ -694,8 +867,8 @@ Three fixed policies: the shipped starting model, the seed-0 remax run after ${M
 
 ${varianceTable.join('\n')}
 
-REINFORCE, ReMax and RLOO estimate the same gradient (their baselines do not depend on the sampled response), so their variances
-compare directly; the token-mean loss divides by the batch's token count, so 16 × 2 gradients are means over twice the samples. GRPO
+REINFORCE, ReMax and RLOO estimate the same gradient (their baselines do not depend on the sampled response; up to the
+token-mean normalisation and the top-p truncation, see the caveats), so their variances compare directly; the token-mean loss divides by the batch's token count, so 16 × 2 gradients are means over twice the samples. GRPO
 divides each group's advantages by the group's reward standard deviation: it estimates a differently scaled gradient, and its
 variance is not on the same scale (listed for completeness).
 
@@ -715,9 +888,13 @@ ${timeTable.join('\n')}
 
 Peak memory, measured in a fresh child process per estimator (\`node scripts/experiments.mjs --probe …\`) that loads the default
 task, builds the engines as \`remax train\` does and runs ${PROBE_STEPS} steps after ${PROBE_WARMUP} warm-up steps. "Policy/reference WASM" is each
-engine's linear memory (\`engine.memoryBytes\`, which only grows, so it is the peak); "process max RSS" is
-\`process.resourceUsage().maxRSS\` at the end. A process that only loads the task and the engines (no step) peaks at
-${mib(baseline.rssLoaded)} MiB RSS with ${mib(baseline.wasmLoaded)} MiB of WASM memory.
+engine's linear memory (\`engine.memoryBytes\`, which only grows, so it is the peak); "process peak RSS" is the child's \`VmHWM\`
+(/proc/self/status) at the end, not \`process.resourceUsage().maxRSS\`: Linux carries maxRSS across fork and exec, so a child
+reports at least its parent's peak RSS at spawn time, and this script's parent process grows large while it holds ${DRAWS}
+gradients for the variance measurement. The probes run first, while it is small (for the first probe maxRSS reads
+${mib(probes[0].maxRssReported)} MiB and VmHWM ${mib(probes[0].rssPeak)} MiB).
+A process that only loads the task and the engines (no step) peaks at ${mib(baseline.rssLoaded)} MiB RSS with ${mib(baseline.wasmLoaded)} MiB of WASM memory.
+The probe's own step time is a cross-check of the table above (fewer steps, so noisier).
 
 ${memoryTable.join('\n')}
 
@@ -725,27 +902,41 @@ ${memoryTable.join('\n')}
 
 **Learning.** Mean held-out greedy accuracy over the evaluations after step 0: ${ranking(evalMean)}
 (*reinforce 16 × 1*: ${fmt(evalMean('reinforce-16x1'))}). Mean sampled reward over steps 1–${EARLY}: ${ranking(earlyReward)}.
-With ${SEEDS.length} seeds, differences smaller than the seed standard deviations in the table are not resolved. The task is small and
-learned in tens of steps by every estimator, so it separates estimators mainly by how fast they climb, not by where they end.
-Note that the sampled reward of remax counts 16 responses per step and that of the others 32, and that remax's curve is of the
-*sampled* responses: its greedy responses (what it evaluates and what the held-out accuracy measures) score higher.
+With ${seedsText}, differences smaller than the seed standard deviations in the table are not resolved. Every estimator learns the
+task within a few tens of steps.
+The sampled reward of remax averages 16 responses per step and that of the others 32. Over steps ${LATE_FROM}–${STEPS}, remax's greedy
+responses to its training prompts score ${fmt(meanOf('remax', (r) => window(r, 'greedy_reward_mean', LATE_FROM, STEPS)))} against
+${fmt(meanOf('remax', (r) => window(r, 'reward_mean', LATE_FROM, STEPS)))} for its samples. ${learningVerdict}
 
 **Variance.** At the same 16 scored samples (the paper's comparison):
 ${varianceLines.join('\n')}
 
-Whether the greedy baseline helps depends on how well the greedy reward predicts the sampled reward of the same prompt. Early on
-the policy is torn between two answers, so a prompt's greedy answer often disagrees with its sample; after training, the greedy
-answer is nearly always right and most samples match it, so remax's advantages are 0 for most samples (see the draws whose whole
-gradient is 0) while REINFORCE keeps pushing on every correct sample.
+${varianceVerdict}
+
+Why. A baseline b changes the variance through E‖(r − b)·s‖², s = ∇ log π(y) the sample's score; the constant that minimises it
+is b* = E[r‖s‖²] / E[‖s‖²], the reward averaged with weights ‖s‖². ${SCORE_SAMPLES} samples per fixed policy (one per prompt, with
+the greedy response to the same prompt; s of each sample by its own backward pass):
+
+${normsTable.join('\n')}
+
+${whyVerdict}
 
 **Time.** A remax step (${fmt(remaxMs, 1)} ms) costs ${rel(remaxMs, reinforceMs)} a reinforce 16 × 2 step (${fmt(reinforceMs, 1)} ms) at the same 32
-decodes, and ${rel(remaxMs, reinforce1Ms)} a reinforce 16 × 1 step (${fmt(reinforce1Ms, 1)} ms), which skips the greedy decode. The greedy
-responses are decoded in the same batch as the samples, so their cost is the extra rows of that batch; remax backpropagates through
-only the 16 sampled responses, which is where it saves against the k = 2 estimators.
+decodes, and ${rel(remaxMs, reinforce1Ms)} a reinforce 16 × 1 step (${fmt(reinforce1Ms, 1)} ms), which skips the greedy decode. Split
+(remax against reinforce 16 × 2): decode ${splitPair('time_sampling')} ms (the same 32 sequences in one batched call), reference forward
+${splitPair('time_reference')} ms and backward ${splitPair('time_backward')} ms (remax runs them over its 16 sampled responses only, the others over
+32). Against reinforce 16 × 1, remax's extra cost is the greedy half of the decode: ${fmt(stepSplit('remax', 'time_sampling'), 2)} against
+${fmt(stepSplit('reinforce-16x1', 'time_sampling'), 2)} ms. On this task responses are about 3 tokens long, so the backward pass, not decoding, is the
+largest part of a step. With long responses decoding would dominate, and a remax step should then cost about what the others' do
+at equal decodes (not measured here).
 
 **Memory.** With the KL penalty (0.05): ${memLine(0.05)}; without it: ${memLine(0)}.
-Memory is set by the model and the largest batch planned for, not by the estimator: remax and the k = 2 estimators all decode 32
-sequences; the estimators differ only in the advantage arithmetic, which is a few numbers per sample.
+The policy engine's memory is set by the model and the number of sequences decoded together, not by the estimator: every
+configuration that decodes 32 sequences has the same ${mib(probeOf('remax', 0).wasmPolicy)} MiB policy memory, and reinforce 16 × 1 (16 sequences)
+${mib(probeOf('reinforce-16x1', 0).wasmPolicy)} MiB. With the KL penalty, remax's reference engine is smaller
+(${mib(probeOf('remax', 0.05).wasmReference)} against ${mib(probeOf('reinforce', 0.05).wasmReference)} MiB) because only the 16 sampled responses are scored by the
+reference. At this model size (0.45 MiB of weights) the process's peak RSS is mostly Node itself and the WASM code
+(${mib(baseline.rssLoaded)} MiB before the first step), so estimator differences of a few MiB are near the measurement's noise.
 
 **What is not measured: PPO.** This engine has no PPO (no value model, no clipped surrogate over several epochs of minibatches), so
 the claim "less memory and time than PPO" is not tested here. What the numbers do show is the part of the argument that does not
@@ -756,9 +947,11 @@ and its forward and backward passes.
 
 ## Caveats
 
-- One small task, one small model (${fmt(vget('start', 'remax 16×1').params, 0)} parameters), ${SEEDS.length} seeds; ${STEPS} steps each. The findings are about this task.
+- One small task, one small model (${PARAMS} parameters), ${SEEDS.length} seeds; ${STEPS} steps each. The findings are about this task.
 - The CLI defaults (lr 3e-4, KL 0.05, gradient clipping at norm 1) were not tuned per estimator. Gradient clipping and AdamW's
-  normalisation blunt the effect of gradient variance on the updates, which is one reason a variance gap need not show in the curves.
+  normalisation change how gradient noise reaches the weights, so a variance ratio need not carry over one-to-one to the curves.
+- Samples are drawn with top-p 0.9 while the loss uses log π of the full distribution, so E[b·∇ log π(y)] is not exactly 0 and a
+  baseline can move the mean gradient a little; the token-mean loss (a ratio over the batch's token count) does too. ${biasNote}
 - The variance is measured at three fixed policies on one run's path (seed 0 of remax); other policies would give other numbers.
 - Times come from a shared 2-core machine; the table's standard deviations over seeds show how much they moved.
 `;
