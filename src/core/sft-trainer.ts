@@ -2,6 +2,7 @@ import type { RemaxEngine } from './engine';
 import { RemaxInputError, requireInput } from './errors';
 import { learningRate, validateSchedule, type ScheduleConfig } from './schedule';
 import { DataOrder } from './sft-data';
+import { captureRun, resumeRun } from './run-state';
 import type { TrainingExample } from './training';
 import type { OptimizerSettings, TrainingState } from './training-state';
 
@@ -43,10 +44,7 @@ export class SftTrainer {
     requireInput(Number.isSafeInteger(options.batchSize) && options.batchSize > 0, `--batch must be a positive integer, got ${options.batchSize}`);
     engine.enableTraining({ maxSeqs: Math.min(options.batchSize, 16) });
     if (resume) {
-      requireInput(resume.data.count === examples.length,
-        `the saved run trained on ${resume.data.count} examples but the data now has ${examples.length}: resume with the same --data and --seq`);
-      this.order = DataOrder.restore(examples.length, resume.data.seed, resume.data.position);
-      engine.writeOptimizerState({ step: resume.step, m: resume.m, v: resume.v });
+      this.order = resumeRun(engine, resume, examples.length, 'examples (same --data and --seq?)');
       this.nextStep = resume.step;
     } else {
       this.order = new DataOrder(examples.length, options.seed);
@@ -81,11 +79,6 @@ export class SftTrainer {
 
   /** Everything a resumed run needs besides the weights. */
   state(extra: Record<string, unknown> = {}): TrainingState {
-    const { m, v } = this.engine.readOptimizerState();
-    return {
-      step: this.nextStep, schedule: this.options.schedule, optimizer: this.options.optimizer,
-      data: { seed: this.order.seed, count: this.examples.length, position: this.order.position },
-      samplerState: 0n, config: this.engine.config, extra, m, v,
-    };
+    return captureRun(this.engine, this.nextStep, this.order, this.options.schedule, this.options.optimizer, extra);
   }
 }

@@ -2,6 +2,7 @@ import type { RemaxEngine, GenerateRequest } from '../engine';
 import { requireInput, RemaxInputError } from '../errors';
 import { learningRate, validateSchedule, type ScheduleConfig } from '../schedule';
 import { DataOrder } from '../sft-data';
+import { captureRun, resumeRun } from '../run-state';
 import type { TrainingExample } from '../training';
 import type { OptimizerSettings, TrainingState } from '../training-state';
 import type { RewardSample } from '../rewards';
@@ -127,10 +128,7 @@ export class ReMaxTrainer {
     requireInput(options.advantageClip > 0, `--advantage-clip must be > 0, got ${options.advantageClip}`);
     policy.enableTraining({ maxSeqs: Math.min(16, options.batchSize * options.samplesPerPrompt) });
     if (resume) {
-      requireInput(resume.data.count === prompts.length,
-        `the saved run used ${resume.data.count} prompts but --prompts now has ${prompts.length}: resume with the same prompts`);
-      this.order = DataOrder.restore(prompts.length, resume.data.seed, resume.data.position);
-      policy.writeOptimizerState({ step: resume.step, m: resume.m, v: resume.v });
+      this.order = resumeRun(policy, resume, prompts.length, 'prompts');
       this.nextStep = resume.step;
       const ema = resume.extra.emaBaseline;
       this.emaBaseline = typeof ema === 'number' ? ema : undefined;
@@ -284,14 +282,8 @@ export class ReMaxTrainer {
 
   /** Everything a resumed run needs besides the policy weights (and the reference, saved once at the start). */
   state(): TrainingState {
-    const { m, v } = this.policy.readOptimizerState();
-    return {
-      step: this.nextStep, schedule: this.options.schedule, optimizer: this.options.optimizer,
-      data: { seed: this.order.seed, count: this.prompts.length, position: this.order.position },
-      samplerState: 0n, config: this.policy.config,
-      extra: { trainer: 'remax', estimator: this.options.estimator, ...(this.emaBaseline !== undefined ? { emaBaseline: this.emaBaseline } : {}) },
-      m, v,
-    };
+    return captureRun(this.policy, this.nextStep, this.order, this.options.schedule, this.options.optimizer,
+      { trainer: 'remax', estimator: this.options.estimator, ...(this.emaBaseline !== undefined ? { emaBaseline: this.emaBaseline } : {}) });
   }
 }
 
