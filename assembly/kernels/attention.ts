@@ -7,9 +7,11 @@ import { maxValue, expShifted } from "./softmax";
 // Cache layout: [slot][pos][kvDim]; query head h reads KV head h / (nHeads / nKvHeads).
 // Per head: scores q·k_t (four positions at a time when the head size is a multiple of 4), then
 // e_t = exp(scale·(s_t − max)) and out = Σ_t e_t·v_t / Σ_t e_t, with the sum folded in at the end.
+// Training passes savedProbs: the probabilities P_t = e_t / Σ e are kept for the backward pass, row r's heads at
+// savedProbs + probOffsets[r] floats, one block of positions+1 values per head.
 export function attentionForward(
   out: usize, q: usize, kCache: usize, vCache: usize, n: i32, slots: usize, positions: usize,
-  nHeads: i32, nKvHeads: i32, headSize: i32, seqLen: i32, scores: usize,
+  nHeads: i32, nKvHeads: i32, headSize: i32, seqLen: i32, scores: usize, savedProbs: usize = 0, probOffsets: usize = 0,
 ): void {
   const dim = nHeads * headSize, kvDim = nKvHeads * headSize;
   const group = nHeads / nKvHeads;
@@ -24,8 +26,9 @@ export function attentionForward(
       const qh = q + ((<usize>r * dim) << 2) + <usize>h * headBytes;
       const kvOffset = slotOffset + <usize>(h / group) * headBytes;
       attentionScores(scores, qh, kCache + kvOffset, pos + 1, headSize, kvRowBytes);
-      const sum = expShifted(scores, scores, pos + 1, scale, maxValue(scores, pos + 1));
-      weightedSum(out + ((<usize>r * dim) << 2) + <usize>h * headBytes, scores, vCache + kvOffset, pos + 1, headSize, kvRowBytes, <f32>1.0 / sum);
+      const inv: f32 = <f32>1.0 / expShifted(scores, scores, pos + 1, scale, maxValue(scores, pos + 1));
+      weightedSum(out + ((<usize>r * dim) << 2) + <usize>h * headBytes, scores, vCache + kvOffset, pos + 1, headSize, kvRowBytes, inv);
+      if (savedProbs != 0) scaleInto(headProbs(savedProbs, probOffsets, r, h, pos + 1), scores, inv, pos + 1);
     }
   }
 }
@@ -83,17 +86,18 @@ function weightedSum(out: usize, weights: usize, v: usize, count: i32, headSize:
 // Backward, per row and head, with the probabilities recomputed by the forward's own kernels:
 //   P = softmax(scale·q·K), dP_t = dO·v_t, dS_t = P_t·(dP_t − Σ_u P_u·dP_u)
 //   dq = scale·Σ_t dS_t·k_t (written), dK_t += scale·dS_t·q and dV_t += P_t·dO (added, in cache layout)
-// scratch holds 2·seqLen floats.
+// scratch holds 2·seqLen floats. With savedProbs (as attentionForward kept them) the probabilities are read, not recomputed.
 export function attentionBackward(
   dq: usize, dKCache: usize, dVCache: usize, dOut: usize, q: usize, kCache: usize, vCache: usize,
   n: i32, slots: usize, positions: usize, nHeads: i32, nKvHeads: i32, headSize: i32, seqLen: i32, scratch: usize,
+  savedProbs: usize = 0, probOffsets: usize = 0,
 ): void {
   const dim = nHeads * headSize, kvDim = nKvHeads * headSize;
   const group = nHeads / nKvHeads;
   const headBytes = <usize>headSize << 2;
   const kvRowBytes = <usize>kvDim << 2;
   const scale: f32 = <f32>1.0 / Mathf.sqrt(<f32>headSize);
-  const probs = scratch, dProbs = scratch + (<usize>seqLen << 2);
+  const dProbs = scratch + (<usize>seqLen << 2);
   for (let r = 0; r < n; r++) {
     const slot = load<i32>(slots + (<usize>r << 2));
     const pos = load<i32>(positions + (<usize>r << 2));
@@ -103,15 +107,16 @@ export function attentionBackward(
       const headOffset = ((<usize>r * dim) << 2) + <usize>h * headBytes;
       const qh = q + headOffset, dOh = dOut + headOffset;
       const kvOffset = slotOffset + <usize>(h / group) * headBytes;
-      attentionScores(probs, qh, kCache + kvOffset, count, headSize, kvRowBytes);
-      const inv: f32 = <f32>1.0 / expShifted(probs, probs, count, scale, maxValue(probs, count));
+      let probs = scratch;
+      if (savedProbs != 0) {
+        probs = headProbs(savedProbs, probOffsets, r, h, count);
+      } else {
+        attentionScores(probs, qh, kCache + kvOffset, count, headSize, kvRowBytes);
+        scaleInto(probs, probs, <f32>1.0 / expShifted(probs, probs, count, scale, maxValue(probs, count)), count);
+      }
       attentionScores(dProbs, dOh, vCache + kvOffset, count, headSize, kvRowBytes);
       let dot: f32 = 0;
-      for (let t = 0; t < count; t++) {
-        const p = load<f32>(probs + (<usize>t << 2)) * inv;
-        store<f32>(probs + (<usize>t << 2), p);
-        dot += p * load<f32>(dProbs + (<usize>t << 2));
-      }
+      for (let t = 0; t < count; t++) dot += load<f32>(probs + (<usize>t << 2)) * load<f32>(dProbs + (<usize>t << 2));
       for (let t = 0; t < count; t++) {
         const at = dProbs + (<usize>t << 2);
         store<f32>(at, load<f32>(probs + (<usize>t << 2)) * (load<f32>(at) - dot));
@@ -124,6 +129,20 @@ export function attentionBackward(
       }
     }
   }
+}
+
+/** Where row r's head h keeps its count probabilities in savedProbs. */
+// @ts-ignore: decorator
+@inline function headProbs(savedProbs: usize, probOffsets: usize, r: i32, h: i32, count: i32): usize {
+  return savedProbs + ((<usize>load<i32>(probOffsets + (<usize>r << 2)) + <usize>h * count) << 2);
+}
+
+/** out = a·x over count floats (out may alias x). */
+function scaleInto(out: usize, x: usize, a: f32, count: i32): void {
+  const vecBytes = <usize>(count & ~3) << 2;
+  const a4 = f32x4.splat(a);
+  for (let k: usize = 0; k < vecBytes; k += 16) v128.store(out + k, f32x4.mul(v128.load(x + k), a4));
+  for (let k = vecBytes; k < (<usize>count << 2); k += 4) store<f32>(out + k, load<f32>(x + k) * a);
 }
 
 /** y += a·x over count floats. */

@@ -1,5 +1,5 @@
 import { Model, Workspace, TrainJob } from "./layout";
-import { forwardTokens, layerCacheOffset, cacheRow } from "./forward";
+import { forwardTokens, layerCacheOffset, cacheRow, layerProbs } from "./forward";
 import { matmulForward, matmulBackwardInput, matmulBackwardWeight } from "../kernels/matmul";
 import { rmsnormForward, rmsnormBackward } from "../kernels/rmsnorm";
 import { ropeBackward } from "../kernels/rope";
@@ -15,7 +15,7 @@ import { getI32, setI32 } from "./generate";
 // Sequence s occupies cache slot s; ws must be a training workspace (activations saved per layer).
 // Returns L for this micro-batch.
 export function trainStep(m: Model, grads: Model, ws: Workspace, job: TrainJob): f64 {
-  const n = packRows(ws, job);
+  const n = packRows(ws, job, m.nHeads);
   forwardTokens(m, ws, n, 0);
   memory.fill(ws.dx, 0, (<usize>n * m.dim) << 2);
   const loss = classifierBackward(m, grads, ws, n);
@@ -25,8 +25,9 @@ export function trainStep(m: Model, grads: Model, ws: Workspace, job: TrainJob):
 }
 
 /** Packs the job's sequences into rows; row r predicts the next token of its sequence with that token's weight. */
-function packRows(ws: Workspace, job: TrainJob): i32 {
+function packRows(ws: Workspace, job: TrainJob, nHeads: i32): i32 {
   let n = 0;
+  let probOffset = 0;
   for (let s = 0; s < job.nSeqs; s++) {
     const start = getI32(job.offsets, s), end = getI32(job.offsets, s + 1);
     for (let t = start; t < end; t++) {
@@ -36,6 +37,8 @@ function packRows(ws: Workspace, job: TrainJob): i32 {
       const hasNext = t + 1 < end;
       setI32(ws.targets, n, hasNext ? getI32(job.ids, t + 1) : -1);
       store<f32>(ws.weights + (<usize>n << 2), hasNext ? load<f32>(job.weights + (<usize>(t + 1) << 2)) : 0);
+      setI32(ws.probOffsets, n, probOffset);
+      probOffset += nHeads * (t - start + 1);
       n++;
     }
   }
@@ -106,7 +109,7 @@ function layerBackward(m: Model, grads: Model, ws: Workspace, n: i32, l: i32): v
   }
   const layerCache = layerCacheOffset(m, ws, l);
   attentionBackward(ws.dq, ws.dKCache, ws.dVCache, ws.dxb, ws.q + D, ws.kCache + layerCache, ws.vCache + layerCache,
-    n, ws.slots, ws.positions, m.nHeads, m.nKvHeads, headSize, m.seqLen, ws.scores);
+    n, ws.slots, ws.positions, m.nHeads, m.nKvHeads, headSize, m.seqLen, ws.scores, layerProbs(ws, l), ws.probOffsets);
   for (let r = 0; r < n; r++) {
     const at = cacheRow(ws, r, m.seqLen, kvRowBytes);
     memory.copy(ws.dk + <usize>r * kvRowBytes, ws.dKCache + at, kvRowBytes);

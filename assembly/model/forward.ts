@@ -32,7 +32,7 @@ export function forwardTokens(m: Model, ws: Workspace, n: i32, nLogitRows: i32):
     const layerCache = layerCacheOffset(m, ws, l);
     storeKeysValues(ws, n, kvDim, m.seqLen, ws.kCache + layerCache, ws.vCache + layerCache);
     attentionForward(ws.attOut + D, ws.q + D, ws.kCache + layerCache, ws.vCache + layerCache, n, ws.slots, ws.positions,
-      m.nHeads, m.nKvHeads, headSize, m.seqLen, ws.scores);
+      m.nHeads, m.nKvHeads, headSize, m.seqLen, ws.scores, layerProbs(ws, l), ws.probOffsets);
     matmulForward(ws.x, ws.attOut + D, m.wo + L * <usize>dim * dimBytes, n, dim, dim, true);
     // Feed-forward block.
     if (ws.xMid != 0) memory.copy(ws.xMid + D, ws.x, rowsBytes);
@@ -50,6 +50,11 @@ export function forwardTokens(m: Model, ws: Workspace, n: i32, nLogitRows: i32):
     rmsnormForward(ws.xb + <usize>j * dimBytes, ws.x + <usize>r * dimBytes, m.rmsFinal, 1, dim, m.normEps);
   }
   matmulForward(ws.logits, ws.xb, m.wcls, nLogitRows, dim, m.vocabSize, false);
+}
+
+/** Layer l's saved attention probabilities (training), or 0. */
+export function layerProbs(ws: Workspace, l: i32): usize {
+  return ws.attProbs == 0 ? 0 : ws.attProbs + <usize>l * ws.layerStrideProbs;
 }
 
 /** Byte offset of layer l's part of the KV cache ([nLayers, maxSeqs, seqLen, kvDim]). */

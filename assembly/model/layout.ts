@@ -82,6 +82,9 @@
   headWeights: usize;// f32[maxLogitRows]
   headX: usize;      // f32[maxLogitRows, dim] final-normed rows of the chunk
   headDx: usize;     // f32[maxLogitRows, dim]
+  layerStrideProbs: usize; // bytes between layers of attProbs
+  attProbs: usize;   // per layer: attention probabilities of every row and head (training), see attentionForward
+  probOffsets: usize;// i32[maxTokens]: float offset of each row's probabilities within a layer's attProbs
   transposeA: usize; // f32 scratch for transposed matmul operands: a weight matrix or n×out gradients
   transposeB: usize; // f32 scratch: n×in activations
 }

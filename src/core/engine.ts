@@ -289,7 +289,7 @@ export class RemaxEngine {
       if (!plan) continue;
       writeDescriptor(buffer, at, WORKSPACE_FIELDS, {
         maxTokens: plan.maxTokens, maxSeqs: plan.maxSeqs, maxLogitRows: plan.maxLogitRows,
-        layerStride: plan.layerStride, layerStrideHidden: plan.layerStrideHidden, ...plan.offsets,
+        layerStride: plan.layerStride, layerStrideHidden: plan.layerStrideHidden, layerStrideProbs: plan.layerStrideProbs, ...plan.offsets,
       });
     }
     this.workspace = ws;

@@ -12,7 +12,8 @@ export const WORKSPACE_FIELDS = [
   'tokens', 'slots', 'positions', 'logitRows', 'x', 'xIn', 'xb', 'q', 'k', 'v', 'attOut', 'xMid', 'xbFfn',
   'h1', 'h3', 'gated', 'scores', 'logits', 'kCache', 'vCache', 'probs', 'ids',
   'targets', 'weights', 'dx', 'dxb', 'dq', 'dk', 'dv', 'dh1', 'dh3', 'dGated', 'dKCache', 'dVCache',
-  'headRows', 'headTargets', 'headWeights', 'headX', 'headDx', 'transposeA', 'transposeB',
+  'headRows', 'headTargets', 'headWeights', 'headX', 'headDx', 'layerStrideProbs', 'attProbs', 'probOffsets',
+  'transposeA', 'transposeB',
 ] as const;
 
 export const GENERATE_JOB_FIELDS = [

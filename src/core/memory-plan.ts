@@ -45,13 +45,14 @@ export type WorkspaceBuffer =
   | 'tokens' | 'slots' | 'positions' | 'logitRows' | 'x' | 'xIn' | 'xb' | 'q' | 'k' | 'v' | 'attOut' | 'xMid' | 'xbFfn'
   | 'h1' | 'h3' | 'gated' | 'scores' | 'logits' | 'kCache' | 'vCache' | 'probs' | 'ids'
   | 'targets' | 'weights' | 'dx' | 'dxb' | 'dq' | 'dk' | 'dv' | 'dh1' | 'dh3' | 'dGated' | 'dKCache' | 'dVCache'
-  | 'headRows' | 'headTargets' | 'headWeights' | 'headX' | 'headDx' | 'transposeA' | 'transposeB';
+  | 'headRows' | 'headTargets' | 'headWeights' | 'headX' | 'headDx' | 'attProbs' | 'probOffsets' | 'transposeA' | 'transposeB';
 
 export interface WorkspacePlan extends WorkspaceSpec {
   /** Byte offsets; 0 for a buffer this kind of workspace does not have. */
   offsets: Record<WorkspaceBuffer, number>;
   layerStride: number;
   layerStrideHidden: number;
+  layerStrideProbs: number;
   start: number;
   end: number;
 }
@@ -104,11 +105,22 @@ export function workspaceSizes(c: ModelConfig, spec: WorkspaceSpec): Record<Work
     dKCache: train(cacheLayer), dVCache: train(cacheLayer),
     headRows: train(heads), headTargets: train(heads), headWeights: train(heads),
     headX: train(heads * c.dim), headDx: train(heads * c.dim),
+    attProbs: train(c.nLayers * attentionProbsLayerBytes(c, spec.maxTokens)), probOffsets: train(rows),
     // Backward matmuls transpose one weight matrix, or n×out gradients, into A and n×in activations into B.
     transposeA: train(4 * Math.max(c.vocabSize * c.dim, c.hiddenDim * c.dim, c.dim * c.dim,
       spec.maxTokens * Math.max(c.dim, c.hiddenDim), spec.maxLogitRows * c.vocabSize)),
     transposeB: train(4 * Math.max(spec.maxTokens * Math.max(c.dim, c.hiddenDim), spec.maxLogitRows * c.dim)),
   };
+}
+
+/**
+ * Bytes of one layer's saved attention probabilities: each row keeps positions+1 values per head, most when the
+ * rows form whole sequences of the full context.
+ */
+export function attentionProbsLayerBytes(c: ModelConfig, maxTokens: number): number {
+  const full = Math.floor(maxTokens / c.seqLen), rest = maxTokens - full * c.seqLen;
+  const triangle = (len: number) => (len * (len + 1)) / 2;
+  return 4 * c.nHeads * (full * triangle(c.seqLen) + triangle(Math.min(rest, c.seqLen)));
 }
 
 export function planWorkspace(c: ModelConfig, start: number, spec: WorkspaceSpec): WorkspacePlan {
@@ -124,5 +136,6 @@ export function planWorkspace(c: ModelConfig, start: number, spec: WorkspaceSpec
     ...spec, offsets, start, end: arena.end,
     layerStride: spec.training ? 4 * spec.maxTokens * c.dim : 0,
     layerStrideHidden: spec.training ? 4 * spec.maxTokens * c.hiddenDim : 0,
+    layerStrideProbs: spec.training ? attentionProbsLayerBytes(c, spec.maxTokens) : 0,
   };
 }
