@@ -159,6 +159,31 @@ function runCase(rng: Rng, sh: Shape, slotList: i32[], posList: i32[], qAmp: f64
   expect<i32>(touched).toBe(0, "dK/dV changed in another slot or beyond the slot's positions, " + sh.toString());
   expect<bool>(allFinite(dq, n * dim)).toBe(true, "dq not finite (not written, or hidden cache rows were read)");
 
+  // Training's path: the probabilities kept by the forward pass replace the recomputation; same gradients.
+  const probOffsets = allocI32(n);
+  let probFloats = 0;
+  for (let r = 0; r < n; r++) { setI32(probOffsets, r, probFloats); probFloats += sh.nHeads * (posList[r] + 1); }
+  const saved = allocF32(probFloats + GUARD);
+  fillConst(saved + (<usize>probFloats << 2), GUARD, SENTINEL);
+  const out2 = allocF32(n * dim);
+  attentionForward(out2, q, kc, vc, n, slots, positions, sh.nHeads, sh.nKvHeads, sh.headSize, sh.seqLen, fwdScores, saved, probOffsets);
+  expect<bool>(guardOk(saved, probFloats)).toBe(true, "wrote past the saved probabilities");
+  const dq2 = allocF32(n * dim), dK2 = allocF32(cf), dV2 = allocF32(cf);
+  writeF32(dK2, dK0); writeF32(dV2, dV0);
+  attentionBackward(dq2, dK2, dV2, dOut, q, kc, vc, n, slots, positions, sh.nHeads, sh.nKvHeads, sh.headSize, sh.seqLen, scratch, saved, probOffsets);
+  let savedDiff: f64 = 0, scale: f64 = 0;
+  for (let i = 0; i < n * dim; i++) {
+    savedDiff = worse(savedDiff, Math.abs(<f64>getF32(dq2, i) - <f64>getF32(dq, i)));
+    scale = Math.max(scale, Math.abs(<f64>getF32(dq, i)));
+  }
+  for (let i = 0; i < cf; i++) {
+    savedDiff = worse(savedDiff, Math.abs(<f64>getF32(dK2, i) - <f64>getF32(dK, i)));
+    savedDiff = worse(savedDiff, Math.abs(<f64>getF32(dV2, i) - <f64>getF32(dV, i)));
+    scale = Math.max(scale, Math.max(Math.abs(<f64>getF32(dK, i) - dK0[i]), Math.abs(<f64>getF32(dV, i) - dV0[i])));
+  }
+  expect<f64>(savedDiff).toBeLessThanOrEqual(1e-5 * scale + 1e-30, "saved probabilities vs recomputed, " + sh.toString());
+  heap.free(probOffsets); heap.free(saved); heap.free(out2); heap.free(dq2); heap.free(dK2); heap.free(dV2);
+
   const gotQ = readF64(dq, n * dim), gotK = addedF64(dK, dK0), gotV = addedF64(dV, dV0);
   const iq = sampleIndices(rng, n * dim, limit);
   const pick = sampleIndices(rng, visibleIdx.length, limit);
