@@ -56,6 +56,7 @@ test('train writes a checkpoint, one metrics line per step with every field, sam
       assert.ok(key in metrics[5], `metrics has ${key}`);
     }
     assert.ok(metrics.every((m) => Number.isFinite(m.loss) && Number.isFinite(m.grad_norm)), 'finite loss and gradient norm');
+    assert.ok(metrics.every((m) => m.time_greedy > 0 && m.time_sampling > 0), 'the batched decode time is split between samples and greedy');
     const samples = lines(path.join(out, 'samples.jsonl'));
     assert.ok(samples.length >= 3, `${samples.length} sample rows`);
     assert.ok(samples.every((row) => typeof row.prompt === 'string' && 'greedy_completion' in row && row.step % 2 === 0));

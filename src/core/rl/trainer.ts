@@ -235,6 +235,8 @@ export class ReMaxTrainer {
     const greedyRewards = groupRewards.map((g) => g.greedy).filter((r): r is number => typeof r === 'number');
     const adv = kept.map((s) => s.advantage!);
     const generatedTokens = responses.reduce((sum, r) => sum + r.ids.length, 0);
+    const greedyTokens = withGreedy ? responses.filter((_, k) => k % perPrompt === o.samplesPerPrompt).reduce((sum, r) => sum + r.ids.length, 0) : 0;
+    const greedyShare = generatedTokens > 0 ? greedyTokens / generatedTokens : 0;
     const timeStep = seconds(stepStarted);
     this.lastSamples = sampled.map((s, k) => {
       const i = Math.floor(k / o.samplesPerPrompt);
@@ -255,7 +257,9 @@ export class ReMaxTrainer {
       response_length_mean: mean(sampled.map((s) => s.response.ids.length)),
       skipped: scored.skipped,
       tokens_per_second: generatedTokens / timeStep,
-      time_sampling: timeSampling, time_greedy: 0, time_reward: timeReward, time_reference: timeReference,
+      // Sampled and greedy responses are decoded in one batch: the batch's time is split by their share of tokens.
+      time_sampling: timeSampling * (1 - greedyShare), time_greedy: timeSampling * greedyShare,
+      time_reward: timeReward, time_reference: timeReference,
       time_backward: timeBackward, time_optimizer: timeOptimizer, time_step: timeStep,
     };
   }
