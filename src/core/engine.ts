@@ -179,9 +179,7 @@ export class RemaxEngine {
     const buffer = this.kernels.memory.buffer;
     const i32 = (p: number, len: number) => new Int32Array(buffer, p, len);
     const f32 = (p: number, len: number) => new Float32Array(buffer, p, len);
-    i32(at.promptIds, totalPrompt).set(specs.flatMap((s) => s.promptIds));
-    let offset = 0;
-    i32(at.promptOffsets, n + 1).set([0, ...specs.map((s) => (offset += s.promptIds.length))]);
+    writePacked(buffer, at.promptIds, at.promptOffsets, specs.map((s) => s.promptIds));
     i32(at.maxNewTokens, n).set(specs.map((s) => s.maxNew));
     f32(at.temperature, n).set(specs.map((s) => s.temperature));
     i32(at.topK, n).set(specs.map((s) => s.topK));
@@ -222,9 +220,7 @@ export class RemaxEngine {
     const at = { ids: io.take(4 * total), offsets: io.take(4 * (n + 1)), out: io.take(4 * Math.max(1, total - n)) };
     ensureMemory(this.kernels.memory, io.end);
     const buffer = this.kernels.memory.buffer;
-    new Int32Array(buffer, at.ids, total).set(sequences.flat());
-    let offset = 0;
-    new Int32Array(buffer, at.offsets, n + 1).set([0, ...sequences.map((s) => (offset += s.length))]);
+    writePacked(buffer, at.ids, at.offsets, sequences);
     writeDescriptor(buffer, this.modelPlan.jobDesc, LOGPROBS_JOB_FIELDS, { nSeqs: n, ...at });
 
     this.kernels.exports.logprobs(this.modelPlan.modelDesc, this.modelPlan.workspaceDesc, this.modelPlan.jobDesc);
@@ -366,10 +362,8 @@ export class RemaxEngine {
       const at = { ids: io.take(4 * total), offsets: io.take(4 * (batch.length + 1)), weights: io.take(4 * total) };
       ensureMemory(this.kernels.memory, io.end);
       const buffer = this.kernels.memory.buffer;
-      new Int32Array(buffer, at.ids, total).set(batch.flatMap((e) => e.ids));
+      writePacked(buffer, at.ids, at.offsets, batch.map((e) => e.ids));
       new Float32Array(buffer, at.weights, total).set(batch.flatMap((e) => e.weights));
-      let offset = 0;
-      new Int32Array(buffer, at.offsets, batch.length + 1).set([0, ...batch.map((e) => (offset += e.ids.length))]);
       writeDescriptor(buffer, this.modelPlan.jobDesc, TRAIN_JOB_FIELDS, { nSeqs: batch.length, ...at });
       loss += this.kernels.exports.trainStep(this.modelPlan.modelDesc, this.modelPlan.gradDesc, this.modelPlan.trainWorkspaceDesc, this.modelPlan.jobDesc);
       for (const e of batch) for (let t = 1; t < e.weights.length; t++) if (e.weights[t] !== 0) tokens++;
@@ -493,6 +487,18 @@ export class RemaxEngine {
       rmsFinal: pointers.rmsFinal!, wcls: pointers.wcls!,
     });
   }
+}
+
+/** Writes sequences packed one after another at idsAt, and their n + 1 start offsets at offsetsAt (the jobs' layout). */
+function writePacked(buffer: ArrayBuffer, idsAt: number, offsetsAt: number, sequences: number[][]): void {
+  const offsets = new Int32Array(buffer, offsetsAt, sequences.length + 1);
+  let offset = 0;
+  sequences.forEach((ids, i) => {
+    new Int32Array(buffer, idsAt + 4 * offset, ids.length).set(ids);
+    offsets[i] = offset;
+    offset += ids.length;
+  });
+  offsets[sequences.length] = offset;
 }
 
 function checkDescriptor(name: string, wasmBytes: number, fields: number): void {
