@@ -7,6 +7,7 @@ export type { Checkpoint } from './core/checkpoint';
 export type { ModelConfig, ModelWeights } from './core/config';
 export { RemaxInputError } from './core/errors';
 export type { WasmBuilds, WasmSource, BuildChoice, BuildName } from './core/kernels';
+export { supportsRelaxedSimd } from './core/kernels';
 export { wasmBuilds } from './wasm-builds';
 
 // Training: SFT and the ReMax trainer with its estimators and rewards.

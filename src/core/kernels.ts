@@ -62,7 +62,7 @@ export async function instantiateKernels(builds: WasmBuilds, choice: BuildChoice
       '(Node 20 needs --experimental-wasm-relaxed-simd); use build "simd" or "auto"');
   }
   const source = build === 'relaxed-simd' ? builds.relaxed! : builds.simd;
-  const module = isModule(source) ? source : await WebAssembly.compile(source);
+  const module = isModule(source) ? source : await compileBytes(source);
   const memory = new WebAssembly.Memory({ initial: 1, maximum: WASM_MAX_PAGES });
   const imports = {
     env: {
@@ -74,6 +74,19 @@ export async function instantiateKernels(builds: WasmBuilds, choice: BuildChoice
   };
   const instance = await WebAssembly.instantiate(module, imports);
   return { exports: instance.exports as unknown as KernelExports, memory, build };
+}
+
+async function compileBytes(bytes: BufferSource): Promise<WebAssembly.Module> {
+  try {
+    return await WebAssembly.compile(bytes);
+  } catch (error) {
+    if (/disallowed|not allowed|CSP|Content Security Policy/i.test(String(error))) {
+      throw new Error(`this runtime does not compile WebAssembly from bytes (${(error as Error).message}). ` +
+        'In Cloudflare Workers import the package\'s "workerd" build (remax-wasm resolves to it under wrangler), or import ' +
+        'remax.simd.wasm as a module and pass it as `wasm: { simd }`; on a page with a Content Security Policy allow \'wasm-unsafe-eval\'.');
+    }
+    throw error;
+  }
 }
 
 /** Grows `memory` so that it holds at least `bytes`. */

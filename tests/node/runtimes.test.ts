@@ -1,12 +1,15 @@
-// The engine in each JavaScript runtime, for real: tests/runtimes/check.mjs (one plain-JS script) runs unchanged on
-// Node, Deno (npm `deno`) and Bun (npm `bun`); each run checks the greedy reference ids and one ReMax step, and prints
-// the hashes of a seeded sampled generation and of the weights after a seeded ReMax step. Same seed, same result:
-// with the portable `simd` build these hashes must be identical in every runtime that ran.
+// The engine in each JavaScript runtime, for real: the checks of tests/runtimes/checks.mjs (greedy reference ids,
+// a seeded sampled generation, one seeded ReMax step) run in Node, Deno (npm `deno`), Bun (npm `bun`), Cloudflare
+// workerd (npm `workerd`, over HTTP) and headless Chromium (Debian `chromium` via playwright-core), in a page and in a
+// Web Worker. Same seed, same result: with the portable `simd` build the hashes must be identical in every runtime.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { runWorkerdCheck, WORKERD_BIN } from './runtime-workerd';
+import { runChromiumCheck } from './runtime-chromium';
+import { chromiumUnavailable } from './chromium';
 
 const SCRIPT = 'tests/runtimes/check.mjs';
 const COMPARED_BUILD = 'simd';
@@ -23,23 +26,20 @@ interface CheckResult {
   loss: number;
   relaxed: { sampledIdsHash: string; weightsHash: string } | null;
   failures: number;
+  failureMessages?: string[];
 }
 
+/** What one runtime's run gave: its RESULT objects (Chromium gives two: page and worker), or why it failed. */
 interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  result?: CheckResult;
+  results: CheckResult[];
+  problem?: string;
+  output: string;
 }
 
 const bin = (name: string) => path.resolve('node_modules', '.bin', name);
-const RUNTIMES: { name: string; command: string; args: string[] }[] = [
-  { name: 'node', command: process.execPath, args: [SCRIPT] },
-  { name: 'deno', command: bin('deno'), args: ['run', '--allow-read', SCRIPT] },
-  { name: 'bun', command: bin('bun'), args: [SCRIPT] },
-];
 
-function runCheck(command: string, args: string[]): Promise<Run> {
+/** Runs check.mjs in a runtime's command line and parses its RESULT line. */
+function runScript(command: string, args: string[]): Promise<Run> {
   return new Promise((resolve) => {
     execFile(command, args, {
       cwd: process.cwd(),
@@ -47,27 +47,19 @@ function runCheck(command: string, args: string[]): Promise<Run> {
       maxBuffer: 16 << 20,
       env: { ...process.env, DENO_NO_UPDATE_CHECK: '1', DENO_NO_PROMPT: '1', NO_COLOR: '1', DO_NOT_TRACK: '1' },
     }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
       const line = stdout.split('\n').find((l) => l.startsWith('RESULT '));
-      resolve({ code, stdout, stderr, result: line ? (JSON.parse(line.slice('RESULT '.length)) as CheckResult) : undefined });
+      const output = `stdout:\n${stdout}\nstderr:\n${stderr}`;
+      resolve({
+        results: line ? [JSON.parse(line.slice('RESULT '.length)) as CheckResult] : [],
+        problem: error ? `exited with ${error.code}` : line ? undefined : 'printed no RESULT line',
+        output,
+      });
     });
   });
 }
 
-// All runtimes run concurrently (each run takes well under a second after start-up).
-const runs = new Map<string, Promise<Run> | string>();
-for (const r of RUNTIMES) {
-  const reason = r.name === 'node' ? undefined : unavailable(r.name, r.command);
-  if (reason) {
-    console.log(`skipping ${r.name}: ${reason}`);
-    runs.set(r.name, reason);
-  } else {
-    runs.set(r.name, runCheck(r.command, r.args));
-  }
-}
-
 /** Why a runtime binary cannot run (missing, or the npm package's placeholder when its postinstall did not run). */
-function unavailable(name: string, command: string): string | undefined {
+function binaryUnavailable(name: string, command: string): string | undefined {
   if (!existsSync(command)) return `${name} binary not found at ${command} (install the npm package "${name}")`;
   try {
     execFileSync(command, ['--version'], { stdio: 'pipe', timeout: 30_000 });
@@ -78,27 +70,70 @@ function unavailable(name: string, command: string): string | undefined {
   }
 }
 
+interface Runtime {
+  name: string;
+  /** The runtimes (result.runtime) this run reports. */
+  reports: string[];
+  unavailable(): string | undefined;
+  run(): Promise<Run>;
+}
+
+const RUNTIMES: Runtime[] = [
+  { name: 'node', reports: ['node'], unavailable: () => undefined, run: () => runScript(process.execPath, [SCRIPT]) },
+  { name: 'deno', reports: ['deno'], unavailable: () => binaryUnavailable('deno', bin('deno')), run: () => runScript(bin('deno'), ['run', '--allow-read', SCRIPT]) },
+  { name: 'bun', reports: ['bun'], unavailable: () => binaryUnavailable('bun', bin('bun')), run: () => runScript(bin('bun'), [SCRIPT]) },
+  {
+    name: 'workerd', reports: ['workerd'], unavailable: () => binaryUnavailable('workerd', WORKERD_BIN),
+    run: async () => {
+      const r = await runWorkerdCheck();
+      const output = `workerd stdout:\n${r.stdout}\nstderr:\n${r.stderr}\nresponse:\n${r.body ?? '(none)'}`;
+      let result: CheckResult | undefined;
+      try {
+        result = r.body ? (JSON.parse(r.body) as CheckResult) : undefined;
+      } catch {
+        // not JSON: reported below
+      }
+      return { results: result ? [result] : [], problem: r.code === 0 && result ? undefined : `answered ${r.code} without a RESULT`, output };
+    },
+  },
+  {
+    name: 'chromium', reports: ['chromium-page', 'chromium-worker'], unavailable: chromiumUnavailable,
+    run: async () => {
+      const r = await runChromiumCheck();
+      return { results: r.results ?? [], problem: r.error, output: `browser console:\n${r.console.join('\n')}` };
+    },
+  },
+];
+
+// All runtimes run concurrently (each run takes a second or a few after start-up).
+const runs = new Map<string, Promise<Run> | string>();
+for (const r of RUNTIMES) {
+  const reason = r.unavailable();
+  if (reason) console.log(`skipping ${r.name}: ${reason}`);
+  runs.set(r.name, reason ?? r.run());
+}
+
 const completed: CheckResult[] = [];
 
 for (const r of RUNTIMES) {
   const pending = runs.get(r.name)!;
-  test(`${r.name}: ${SCRIPT} passes (greedy reference ids, seeded sampling, one ReMax step)`, { skip: typeof pending === 'string' ? pending : false }, async () => {
+  test(`${r.name}: the runtime checks pass (greedy reference ids, seeded sampling, one ReMax step)`, { skip: typeof pending === 'string' ? pending : false }, async () => {
     const run = await (pending as Promise<Run>);
-    const output = `stdout:\n${run.stdout}\nstderr:\n${run.stderr}`;
-    assert.equal(run.code, 0, `${r.name} exited with ${run.code}\n${output}`);
-    assert.ok(run.result, `${r.name} printed no RESULT line\n${output}`);
-    const res = run.result;
-    assert.equal(res.runtime, r.name);
-    assert.equal(res.build, COMPARED_BUILD);
-    assert.equal(res.failures, 0);
-    if (res.greedyOk === null) console.log(`${r.name}: greedy reference check skipped (../shared absent)`);
-    else assert.equal(res.greedyOk, true, `${r.name}: greedy ids differ from the reference\n${output}`);
-    assert.match(res.sampledIdsHash, /^[0-9a-f]{8}$/);
-    assert.match(res.weightsHash, /^[0-9a-f]{8}$/);
-    assert.ok(Number.isFinite(res.loss));
-    console.log(`${r.name} ${res.version}: ${COMPARED_BUILD} sampled ids ${res.sampledIdsHash}, weights after one ReMax step ${res.weightsHash}` +
-      (res.relaxed ? `; relaxed-simd sampled ${res.relaxed.sampledIdsHash}, weights ${res.relaxed.weightsHash}` : '; relaxed-simd not accepted'));
-    completed.push(res);
+    assert.equal(run.problem, undefined, `${r.name} ${run.problem}\n${run.output}`);
+    assert.deepEqual(run.results.map((res) => res.runtime), r.reports);
+    for (const res of run.results) {
+      const where = `${res.runtime}: ${(res.failureMessages ?? []).join('; ')}\n${run.output}`;
+      assert.equal(res.build, COMPARED_BUILD);
+      assert.equal(res.failures, 0, where);
+      if (res.greedyOk === null) console.log(`${res.runtime}: greedy reference check skipped (../shared absent)`);
+      else assert.equal(res.greedyOk, true, `${res.runtime}: greedy ids differ from the reference\n${where}`);
+      assert.match(res.sampledIdsHash, /^[0-9a-f]{8}$/);
+      assert.match(res.weightsHash, /^[0-9a-f]{8}$/);
+      assert.ok(Number.isFinite(res.loss));
+      console.log(`${res.runtime} ${res.version}: ${COMPARED_BUILD} sampled ids ${res.sampledIdsHash}, weights after one ReMax step ${res.weightsHash}` +
+        (res.relaxed ? `; relaxed-simd sampled ${res.relaxed.sampledIdsHash}, weights ${res.relaxed.weightsHash}` : '; relaxed-simd not accepted'));
+      completed.push(res);
+    }
   });
 }
 
@@ -107,7 +142,8 @@ test(`same seed, same result: the ${COMPARED_BUILD} build gives identical sample
   await Promise.all([...runs.values()].filter((p): p is Promise<Run> => typeof p !== 'string'));
   assert.ok(completed.length >= 1, 'no runtime completed its check');
   const names = completed.map((r) => r.runtime).join(', ');
-  if (completed.length < RUNTIMES.length) console.log(`comparing ${COMPARED_BUILD} results across ${names} only`);
+  const expected = RUNTIMES.flatMap((r) => r.reports).length;
+  if (completed.length < expected) console.log(`comparing ${COMPARED_BUILD} results across ${names} only`);
   const [first] = completed;
   for (const r of completed) {
     assert.equal(r.sampledModel, first!.sampledModel);

@@ -1,0 +1,40 @@
+// The messages between the trainer page and its Web Worker (the worker owns the engine; the page only draws).
+import type { SampleRow, StepMetrics } from '../../core/rl/trainer';
+import type { Estimator } from '../../core/rl/advantages';
+
+/** What to train: the built-in task (files served beside the page), or the user's own files. */
+export interface TrainRequest {
+  type: 'start';
+  /** llama2.c model, tokenizer and prompts JSONL; null = the built-in default task's file. */
+  model: Uint8Array | null;
+  modelName: string;
+  tokenizer: Uint8Array | null;
+  prompts: Uint8Array | null;
+  /** JavaScript source of the reward: a function (samples) => number[] | Promise<number[]>. */
+  rewardSource: string;
+  settings: TrainSettings;
+}
+
+export interface TrainSettings {
+  steps: number;
+  batchSize: number;
+  lr: number;
+  klCoef: number;
+  estimator: Estimator;
+  samplesPerPrompt: number;
+  maxNewTokens: number;
+  seed: number;
+  /** Greedy evaluation on the held-out prompts every N steps (built-in task only); 0 = never. */
+  evalEvery: number;
+}
+
+export type PageMessage = TrainRequest | { type: 'stop' } | { type: 'download' };
+
+export type WorkerMessage =
+  | { type: 'status'; text: string }
+  | { type: 'ready'; build: string; prompts: number; evalPrompts: number; parameters: number; steps: number }
+  | { type: 'eval'; step: number; reward: number }
+  | { type: 'step'; metrics: StepMetrics; samples: SampleRow[] }
+  | { type: 'done'; step: number; stopped: boolean }
+  | { type: 'checkpoint'; bytes: Uint8Array; step: number }
+  | { type: 'error'; message: string };

@@ -1,0 +1,91 @@
+// The trainer page's Web Worker: it owns the engine and runs the ReMax loop, so the page stays responsive. It posts
+// every step's metrics and a few completions; between steps (the reward call is async) it takes Stop and Download.
+import { RemaxEngine } from '../../core/engine';
+import { RemaxInputError } from '../../core/errors';
+import { parseCheckpoint } from '../../core/checkpoint';
+import { Tokenizer } from '../../core/tokenizer';
+import { loadPrompts, type PromptRecord } from '../../core/rl/prompts';
+import { ReMaxTrainer, DEFAULT_REMAX_OPTIONS } from '../../core/rl/trainer';
+import { scoreSamples } from '../../core/rewards';
+import { fetchBytes } from '../index';
+import { compileReward } from './compile-reward';
+import type { PageMessage, TrainRequest, WorkerMessage } from './protocol';
+
+/** The built-in default task, copied beside the page at build time (the same files as `remax train` with no flags). */
+const DEFAULT_TASK = new URL('./default-task/', import.meta.url);
+const REWARD_TIMEOUT_MS = 10_000;
+
+const post = (message: WorkerMessage, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(message, transfer);
+
+let policy: RemaxEngine | undefined;
+let trainer: ReMaxTrainer | undefined;
+let running = false;
+let stopRequested = false;
+
+self.onmessage = (event: MessageEvent<PageMessage>) => {
+  const message = event.data;
+  if (message.type === 'start') {
+    if (running) return post({ type: 'error', message: 'training is already running: stop it first' });
+    running = true;
+    stopRequested = false;
+    train(message)
+      .catch((error) => post({ type: 'error', message: error instanceof RemaxInputError ? error.message : String((error as Error)?.stack ?? error) }))
+      .finally(() => { running = false; });
+  } else if (message.type === 'stop') {
+    stopRequested = true;
+  } else if (message.type === 'download') {
+    if (!policy) return post({ type: 'error', message: 'no model yet: press Train first' });
+    const bytes = policy.exportCheckpoint();
+    post({ type: 'checkpoint', bytes, step: trainer?.step ?? 0 }, [bytes.buffer as ArrayBuffer]);
+  }
+};
+
+const task = (file: string) => fetchBytes(new URL(file, DEFAULT_TASK), `built-in task's ${file}`);
+
+async function train(request: TrainRequest): Promise<void> {
+  const s = request.settings;
+  post({ type: 'status', text: 'loading the model…' });
+  const builtIn = request.model === null;
+  const [modelBytes, tokenizerBytes, promptBytes, evalBytes] = await Promise.all([
+    request.model ?? task('model.bin'),
+    request.tokenizer ?? task('tokenizer.bin'),
+    request.prompts ?? task('train.jsonl'),
+    builtIn ? task('eval.jsonl') : undefined,
+  ]);
+  const modelName = builtIn ? 'the built-in model' : request.modelName;
+  const checkpoint = parseCheckpoint(modelBytes, modelName);
+  const tokenizer = Tokenizer.fromBytes(tokenizerBytes, request.tokenizer ? 'the tokenizer file' : 'the built-in tokenizer');
+  tokenizer.assertFitsModel(checkpoint.config.vocabSize, modelName);
+  const maxNew = Math.min(s.maxNewTokens, checkpoint.config.seqLen - 1);
+  const promptSource = request.prompts ? 'the prompts file' : 'the built-in prompts';
+  const prompts = loadPrompts(promptBytes, promptSource, tokenizer, checkpoint.config.seqLen, maxNew);
+  const evalPrompts: PromptRecord[] = evalBytes ? loadPrompts(evalBytes, 'eval.jsonl', tokenizer, checkpoint.config.seqLen, maxNew).slice(0, 100) : [];
+  const reward = compileReward(request.rewardSource);
+
+  policy = await RemaxEngine.create({ model: checkpoint, tokenizer, modelSource: modelName });
+  const reference = s.klCoef > 0
+    ? await RemaxEngine.create({ model: modelBytes, modelSource: modelName, maxBatch: s.batchSize * s.samplesPerPrompt })
+    : undefined;
+  const scorer = (groups: Parameters<typeof scoreSamples>[1]) => scoreSamples(reward, groups, { timeoutMs: REWARD_TIMEOUT_MS, onError: 'abort', concurrency: 8 });
+  trainer = new ReMaxTrainer(policy, reference, prompts, scorer, {
+    ...DEFAULT_REMAX_OPTIONS,
+    estimator: s.estimator, samplesPerPrompt: s.samplesPerPrompt, batchSize: s.batchSize, steps: s.steps, seed: s.seed,
+    klCoef: s.klCoef, maxNewTokens: maxNew,
+    schedule: { kind: 'constant', lr: s.lr, warmupSteps: 0, totalSteps: s.steps },
+  });
+  const parameters = Object.values(policy.readWeights()).reduce((n, tensor) => n + tensor.length, 0);
+  post({ type: 'ready', build: policy.build, prompts: prompts.length, evalPrompts: evalPrompts.length, parameters, steps: s.steps });
+
+  const evaluate = async () => {
+    if (evalPrompts.length > 0 && s.evalEvery > 0) post({ type: 'eval', step: trainer!.step, reward: await trainer!.evaluate(evalPrompts) });
+  };
+  await evaluate();
+  while (!trainer.done && !stopRequested) {
+    const metrics = await trainer.runStep();
+    post({ type: 'step', metrics, samples: trainer.lastSamples.slice(0, 8) });
+    if (s.evalEvery > 0 && (metrics.step % s.evalEvery === 0 || trainer.done)) await evaluate();
+    // Let Stop and Download in even when the reward is synchronous.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  post({ type: 'done', step: trainer.step, stopped: stopRequested });
+}

@@ -1,0 +1,41 @@
+// The runtime checks (checks.mjs) in Chromium, once in the page and once in a module Web Worker. The same bundle is
+// the page's script and the worker's: in the page it runs the checks, starts the worker on itself, and publishes both
+// RESULT objects as `window.remaxCheckResults` (the test reads it). The shared test data comes from the test's server
+// under /shared/ (404 when ../shared is absent).
+import * as remax from '../../dist/browser.js';
+import { runChecks } from './checks.mjs';
+
+const version = navigator.userAgent.match(/Chrome\/([\d.]+)/)?.[1] ?? navigator.userAgent;
+
+async function sharedData() {
+  const get = async (file) => {
+    const response = await fetch(`/shared/${file}`);
+    return response.ok ? new Uint8Array(await response.arrayBuffer()) : null;
+  };
+  const [stories, aidreams, greedyJson] = await Promise.all([get('models/stories260K.bin'), get('models/aidreams260K.bin'), get('reference/greedy.json')]);
+  return stories && aidreams && greedyJson ? { stories, aidreams, greedyJson } : null;
+}
+
+async function check(runtime) {
+  const lines = [];
+  try {
+    const result = await runChecks(remax, { runtime, version, data: await sharedData(), log: (line) => lines.push(line) });
+    return { ...result, log: lines };
+  } catch (error) {
+    return { runtime, failures: 1, failureMessages: [String(error?.stack ?? error)], log: lines };
+  }
+}
+
+if (typeof document === 'undefined') {
+  // In the Web Worker: run and post the result to the page.
+  check('chromium-worker').then((result) => postMessage(result));
+} else {
+  const inWorker = new Promise((resolve) => {
+    const worker = new Worker(import.meta.url, { type: 'module' });
+    worker.onmessage = (event) => resolve(event.data);
+    worker.onerror = (event) => resolve({ runtime: 'chromium-worker', failures: 1, failureMessages: [`worker error: ${event.message}`] });
+  });
+  const inPage = await check('chromium-page');
+  window.remaxCheckResults = [inPage, await inWorker];
+  document.body.textContent = JSON.stringify(window.remaxCheckResults, null, 2);
+}
