@@ -7,6 +7,7 @@ import { attentionBackward } from "../kernels/attention";
 import { swigluBackward } from "../kernels/swiglu";
 import { embeddingBackward } from "../kernels/embedding";
 import { crossEntropyForwardBackward } from "../kernels/cross-entropy";
+import { transpose } from "../kernels/transpose";
 import { getI32, setI32 } from "./generate";
 
 // Gradients of the weighted token log-likelihood loss L = −Σ_rows w·log π(target | prefix) for one micro-batch of
@@ -47,6 +48,8 @@ function packRows(ws: Workspace, job: TrainJob, nHeads: i32): i32 {
 
 /** Final RMSNorm, classifier and loss for the rows that carry weight, in chunks of ws.maxLogitRows; writes their dx. */
 function classifierBackward(m: Model, grads: Model, ws: Workspace, n: i32): f64 {
+  // Every chunk's dx reads wclsᵀ: transposed once here rather than once per chunk (37 MB at a 32000 vocabulary).
+  transpose(ws.classifierT, m.wcls, m.vocabSize, m.dim);
   let loss: f64 = 0;
   let count = 0;
   for (let r = 0; r < n; r++) {
@@ -70,7 +73,7 @@ function classifierChunk(m: Model, grads: Model, ws: Workspace, count: i32): f64
   }
   matmulForward(ws.logits, ws.headX, m.wcls, count, dim, m.vocabSize, false);
   const loss = crossEntropyForwardBackward(ws.logits, ws.headTargets, ws.headWeights, count, m.vocabSize);
-  matmulBackwardInput(ws.headDx, ws.logits, m.wcls, count, dim, m.vocabSize, false, ws.transposeA);
+  matmulForward(ws.headDx, ws.logits, ws.classifierT, count, m.vocabSize, dim, false); // dx = dLogits · wcls
   matmulBackwardWeight(grads.wcls, ws.logits, ws.headX, count, dim, m.vocabSize, ws.transposeA, ws.transposeB);
   for (let j = 0; j < count; j++) {
     const r = getI32(ws.headRows, j);

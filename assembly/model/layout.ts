@@ -87,6 +87,7 @@
   probOffsets: usize;// i32[maxTokens]: float offset of each row's probabilities within a layer's attProbs
   transposeA: usize; // f32 scratch for transposed matmul operands: a weight matrix or n×out gradients
   transposeB: usize; // f32 scratch: n×in activations
+  classifierT: usize;// f32[dim, vocab]: wclsᵀ, transposed once per train step for every classifier chunk's dx
 }
 
 /** A batched generation request and its outputs. Arrays are indexed by sequence. */

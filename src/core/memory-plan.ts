@@ -44,7 +44,7 @@ export interface WorkspaceSpec {
 export type WorkspaceBuffer =
   | 'tokens' | 'slots' | 'positions' | 'logitRows' | 'x' | 'xIn' | 'xb' | 'q' | 'k' | 'v' | 'attOut' | 'xMid' | 'xbFfn'
   | 'h1' | 'h3' | 'gated' | 'scores' | 'logits' | 'kCache' | 'vCache' | 'probs' | 'ids'
-  | 'targets' | 'weights' | 'dx' | 'dxb' | 'dq' | 'dk' | 'dv' | 'dh1' | 'dh3' | 'dGated' | 'dKCache' | 'dVCache'
+  | 'classifierT' | 'targets' | 'weights' | 'dx' | 'dxb' | 'dq' | 'dk' | 'dv' | 'dh1' | 'dh3' | 'dGated' | 'dKCache' | 'dVCache'
   | 'headRows' | 'headTargets' | 'headWeights' | 'headX' | 'headDx' | 'attProbs' | 'probOffsets' | 'transposeA' | 'transposeB';
 
 export interface WorkspacePlan extends WorkspaceSpec {
@@ -106,10 +106,11 @@ export function workspaceSizes(c: ModelConfig, spec: WorkspaceSpec): Record<Work
     headRows: train(heads), headTargets: train(heads), headWeights: train(heads),
     headX: train(heads * c.dim), headDx: train(heads * c.dim),
     attProbs: train(c.nLayers * attentionProbsLayerBytes(c, spec.maxTokens)), probOffsets: train(rows),
-    // Backward matmuls transpose one weight matrix, or n×out gradients, into A and n×in activations into B.
-    transposeA: train(4 * Math.max(c.vocabSize * c.dim, c.hiddenDim * c.dim, c.dim * c.dim,
+    // Backward matmuls transpose one layer weight matrix, or n×out gradients, into A and n×in activations into B.
+    transposeA: train(4 * Math.max(c.hiddenDim * c.dim, c.dim * c.dim,
       spec.maxTokens * Math.max(c.dim, c.hiddenDim), spec.maxLogitRows * c.vocabSize)),
     transposeB: train(4 * Math.max(spec.maxTokens * Math.max(c.dim, c.hiddenDim), spec.maxLogitRows * c.dim)),
+    classifierT: train(4 * c.vocabSize * c.dim),
   };
 }
 
