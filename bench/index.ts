@@ -1,6 +1,6 @@
 // npm run bench: throughput of the inference and training cores, single thread, for each kernel build this engine
 // accepts. Figures are medians (p50) of tinybench samples; the machine is shared, so compare ratios, not single runs.
-// Flags: --only=matmul|decode|15m|train|remax|profile, --quick (a smoke pass).
+// Flags: --only=matmul|decode|15m|train|remax|profile|runtimes, --quick (a smoke pass).
 import v8 from 'node:v8';
 import os from 'node:os';
 import { existsSync, readFileSync } from 'node:fs';
@@ -12,6 +12,7 @@ import { randomInitWeights } from '../src/core/checkpoint';
 import { CONFIG_15M, CONFIG_260K, medianMs, mib, rows } from './lib/common';
 import { benchTraining } from './lib/training';
 import { profileTraining } from './lib/profile';
+import { benchRuntimes } from './lib/runtimes';
 import { benchReMax } from './lib/remax';
 
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
@@ -82,5 +83,8 @@ console.table(rows);
 if (want('profile') || want('train')) {
   for (const line of await profileTraining('stories260K config', CONFIG_260K, 10)) console.log(line);
   for (const line of await profileTraining('15M config', CONFIG_15M, 2)) console.log(line);
+}
+if (want('runtimes')) {
+  for (const line of await benchRuntimes()) console.log(line);
 }
 console.log(`peak resident memory of this process: ${mib(process.resourceUsage().maxRSS * 1024)}`);

@@ -15,7 +15,8 @@ export interface BrowserCheckRun {
   console: string[];
 }
 
-export async function runChromiumCheck(timeoutMs = 120_000): Promise<BrowserCheckRun> {
+/** Runs the checks (or, with query "?speed", the timings of speed.mjs) in a page and in a Web Worker. */
+export async function runChromiumCheck(timeoutMs = 120_000, query = ''): Promise<BrowserCheckRun> {
   rmSync(DIR, { recursive: true, force: true });
   mkdirSync(DIR, { recursive: true });
   await build({
@@ -31,7 +32,7 @@ export async function runChromiumCheck(timeoutMs = 120_000): Promise<BrowserChec
     const page = await browser.newPage();
     page.on('console', (message) => consoleLines.push(`${message.type()}: ${message.text()}`));
     page.on('pageerror', (error) => consoleLines.push(`pageerror: ${error.message}`));
-    await page.goto(server.url);
+    await page.goto(server.url + query);
     await page.waitForFunction(() => (globalThis as any).remaxCheckResults, undefined, { timeout: timeoutMs });
     return { results: await page.evaluate(() => (globalThis as any).remaxCheckResults), console: consoleLines };
   } catch (error) {

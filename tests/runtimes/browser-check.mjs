@@ -1,9 +1,11 @@
 // The runtime checks (checks.mjs) in Chromium, once in the page and once in a module Web Worker. The same bundle is
 // the page's script and the worker's: in the page it runs the checks, starts the worker on itself, and publishes both
 // RESULT objects as `window.remaxCheckResults` (the test reads it). The shared test data comes from the test's server
-// under /shared/ (404 when ../shared is absent).
+// under /shared/ (404 when ../shared is absent). With ?speed in the URL it times decoding and training instead
+// (speed.mjs), for `npm run bench -- --only=runtimes`, and publishes those results.
 import * as remax from '../../dist/browser.js';
 import { runChecks } from './checks.mjs';
+import { runSpeed } from './speed.mjs';
 
 const version = navigator.userAgent.match(/Chrome\/([\d.]+)/)?.[1] ?? navigator.userAgent;
 
@@ -16,9 +18,12 @@ async function sharedData() {
   return stories && aidreams && greedyJson ? { stories, aidreams, greedyJson } : null;
 }
 
+const speedMode = new URL(import.meta.url).searchParams.has('speed') || (typeof location !== 'undefined' && new URLSearchParams(location.search).has('speed'));
+
 async function check(runtime) {
   const lines = [];
   try {
+    if (speedMode) return await runSpeed(remax, { runtime, version, stories: (await sharedData())?.stories ?? null });
     const result = await runChecks(remax, { runtime, version, data: await sharedData(), log: (line) => lines.push(line) });
     return { ...result, log: lines };
   } catch (error) {
@@ -31,7 +36,7 @@ if (typeof document === 'undefined') {
   check('chromium-worker').then((result) => postMessage(result));
 } else {
   const inWorker = new Promise((resolve) => {
-    const worker = new Worker(import.meta.url, { type: 'module' });
+    const worker = new Worker(speedMode ? `${import.meta.url}?speed` : import.meta.url, { type: 'module' });
     worker.onmessage = (event) => resolve(event.data);
     worker.onerror = (event) => resolve({ runtime: 'chromium-worker', failures: 1, failureMessages: [`worker error: ${event.message}`] });
   });

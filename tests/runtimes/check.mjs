@@ -4,8 +4,10 @@
 //   bun tests/runtimes/check.mjs
 // It loads the bundled library (dist/index.js, WASM embedded) and the shared test data, and prints ONE JSON line
 // (prefixed with "RESULT "). Exits non-zero when a check fails.
+// With the argument --speed it times decoding and training instead (speed.mjs) and prints a "SPEED " line.
 import * as remax from '../../dist/index.js';
 import { runChecks } from './checks.mjs';
+import { runSpeed } from './speed.mjs';
 
 const runtime = globalThis.Deno ? 'deno' : globalThis.Bun ? 'bun' : 'node';
 const version = runtime === 'deno' ? globalThis.Deno.version.deno : runtime === 'bun' ? globalThis.Bun.version : globalThis.process.versions.node;
@@ -40,6 +42,11 @@ const SHARED = '../shared';
 const [stories, aidreams, greedyJson] = await Promise.all([
   readBytes(`${SHARED}/models/stories260K.bin`), readBytes(`${SHARED}/models/aidreams260K.bin`), readBytes(`${SHARED}/reference/greedy.json`),
 ]);
+const args = globalThis.Deno ? globalThis.Deno.args : globalThis.process.argv.slice(2);
+if (args.includes('--speed')) {
+  console.log('SPEED ' + JSON.stringify(await runSpeed(remax, { runtime, version, stories })));
+  exit(0);
+}
 const data = stories && aidreams && greedyJson ? { stories, aidreams, greedyJson } : null;
 const result = await runChecks(remax, { runtime, version, data, log: (line) => console.error(line) });
 console.log('RESULT ' + JSON.stringify(result));
