@@ -71,6 +71,7 @@ for (const build of builds) {
   if (want('train')) {
     await benchTraining(build, 'stories260K config', CONFIG_260K);
     await benchTraining(build, '15M config', CONFIG_15M);
+    await benchTraining(build, '15M config', CONFIG_15M, true);
   }
   if (want('remax')) {
     await benchReMax(build, 'stories260K config', CONFIG_260K);

@@ -1,5 +1,5 @@
 import { Model, Workspace, TrainJob } from "./layout";
-import { forwardTokens, layerCacheOffset, cacheRow, layerProbs } from "./forward";
+import { forwardTokens, layerForward, layerInput, layerCacheOffset, cacheRow, layerProbs } from "./forward";
 import { matmulForward, matmulBackwardInput, matmulBackwardWeight } from "../kernels/matmul";
 import { rmsnormForward, rmsnormBackward } from "../kernels/rmsnorm";
 import { ropeBackward } from "../kernels/rope";
@@ -20,7 +20,15 @@ export function trainStep(m: Model, grads: Model, ws: Workspace, job: TrainJob):
   forwardTokens(m, ws, n, 0);
   memory.fill(ws.dx, 0, (<usize>n * m.dim) << 2);
   const loss = classifierBackward(m, grads, ws, n);
-  for (let l = m.nLayers - 1; l >= 0; l--) layerBackward(m, grads, ws, n, l);
+  for (let l = m.nLayers - 1; l >= 0; l--) {
+    // Activation checkpointing: the workspace holds one layer's activations, the last layer's after the forward
+    // pass; every other layer's are recomputed from its saved input (the same arithmetic, so the same values).
+    if (ws.recomputeLayers != 0 && l < m.nLayers - 1) {
+      memory.copy(ws.x, layerInput(ws, l), (<usize>n * m.dim) << 2);
+      layerForward(m, ws, n, l);
+    }
+    layerBackward(m, grads, ws, n, l);
+  }
   embeddingBackward(grads.tokenEmbedding, ws.dx, ws.tokens, n, m.dim);
   return loss;
 }
@@ -126,5 +134,5 @@ function layerBackward(m: Model, grads: Model, ws: Workspace, n: i32, l: i32): v
   matmulBackwardWeight(grads.wq + wDim, ws.dq, ws.xb + D, n, dim, dim, ws.transposeA, ws.transposeB);
   matmulBackwardWeight(grads.wk + wKv, ws.dk, ws.xb + D, n, dim, kvDim, ws.transposeA, ws.transposeB);
   matmulBackwardWeight(grads.wv + wKv, ws.dv, ws.xb + D, n, dim, kvDim, ws.transposeA, ws.transposeB);
-  rmsnormBackward(ws.dx, grads.rmsAtt + L * dimBytes, ws.dxb, ws.xIn + D, m.rmsAtt + L * dimBytes, n, dim, m.normEps, true);
+  rmsnormBackward(ws.dx, grads.rmsAtt + L * dimBytes, ws.dxb, layerInput(ws, l), m.rmsAtt + L * dimBytes, n, dim, m.normEps, true);
 }

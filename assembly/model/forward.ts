@@ -12,36 +12,9 @@ import { embeddingForward } from "../kernels/embedding";
 // in one call see each other causally. A training workspace also keeps each layer's activations (see Workspace).
 // Logits are computed only for the nLogitRows rows listed in ws.logitRows (at most ws.maxLogitRows), into ws.logits.
 export function forwardTokens(m: Model, ws: Workspace, n: i32, nLogitRows: i32): void {
-  const dim = m.dim, hidden = m.hiddenDim, headSize = dim / m.nHeads, kvDim = m.nKvHeads * headSize;
-  const dimBytes = <usize>dim << 2;
-  const rowsBytes = <usize>n * dimBytes;
-
+  const dim = m.dim, dimBytes = <usize>dim << 2;
   embeddingForward(ws.x, m.tokenEmbedding, ws.tokens, n, dim);
-
-  for (let l = 0; l < m.nLayers; l++) {
-    const L = <usize>l;
-    const D = L * ws.layerStride, H = L * ws.layerStrideHidden;
-    // Attention block.
-    if (ws.xIn != 0) memory.copy(ws.xIn + D, ws.x, rowsBytes);
-    rmsnormForward(ws.xb + D, ws.x, m.rmsAtt + L * dimBytes, n, dim, m.normEps);
-    matmulForward(ws.q + D, ws.xb + D, m.wq + L * <usize>dim * dimBytes, n, dim, dim, false);
-    matmulForward(ws.k, ws.xb + D, m.wk + L * <usize>kvDim * dimBytes, n, dim, kvDim, false);
-    matmulForward(ws.v, ws.xb + D, m.wv + L * <usize>kvDim * dimBytes, n, dim, kvDim, false);
-    ropeForward(ws.q + D, n, dim, ws.positions, m.nHeads, headSize, m.ropeCos, m.ropeSin);
-    ropeForward(ws.k, n, kvDim, ws.positions, m.nKvHeads, headSize, m.ropeCos, m.ropeSin);
-    const layerCache = layerCacheOffset(m, ws, l);
-    storeKeysValues(ws, n, kvDim, m.seqLen, ws.kCache + layerCache, ws.vCache + layerCache);
-    attentionForward(ws.attOut + D, ws.q + D, ws.kCache + layerCache, ws.vCache + layerCache, n, ws.slots, ws.positions,
-      m.nHeads, m.nKvHeads, headSize, m.seqLen, ws.scores, layerProbs(ws, l), ws.probOffsets);
-    matmulForward(ws.x, ws.attOut + D, m.wo + L * <usize>dim * dimBytes, n, dim, dim, true);
-    // Feed-forward block.
-    if (ws.xMid != 0) memory.copy(ws.xMid + D, ws.x, rowsBytes);
-    rmsnormForward(ws.xbFfn + D, ws.x, m.rmsFfn + L * dimBytes, n, dim, m.normEps);
-    matmulForward(ws.h1 + H, ws.xbFfn + D, m.w1 + L * <usize>hidden * dimBytes, n, dim, hidden, false);
-    matmulForward(ws.h3 + H, ws.xbFfn + D, m.w3 + L * <usize>hidden * dimBytes, n, dim, hidden, false);
-    swigluForward(ws.gated + H, ws.h1 + H, ws.h3 + H, n * hidden);
-    matmulForward(ws.x, ws.gated + H, m.w2 + L * <usize>dim * (<usize>hidden << 2), n, hidden, dim, true);
-  }
+  for (let l = 0; l < m.nLayers; l++) layerForward(m, ws, n, l);
 
   if (nLogitRows == 0) return;
   // Final norm of the wanted rows only, gathered into xb, then the classifier.
@@ -50,6 +23,40 @@ export function forwardTokens(m: Model, ws: Workspace, n: i32, nLogitRows: i32):
     rmsnormForward(ws.xb + <usize>j * dimBytes, ws.x + <usize>r * dimBytes, m.rmsFinal, 1, dim, m.normEps);
   }
   matmulForward(ws.logits, ws.xb, m.wcls, nLogitRows, dim, m.vocabSize, false);
+}
+
+/** Layer l on the residual stream ws.x (updated in place); a training workspace keeps its input and activations. */
+export function layerForward(m: Model, ws: Workspace, n: i32, l: i32): void {
+  const dim = m.dim, hidden = m.hiddenDim, headSize = dim / m.nHeads, kvDim = m.nKvHeads * headSize;
+  const dimBytes = <usize>dim << 2;
+  const rowsBytes = <usize>n * dimBytes;
+  const L = <usize>l;
+  const D = L * ws.layerStride, H = L * ws.layerStrideHidden;
+  // Attention block.
+  if (ws.xIn != 0) memory.copy(layerInput(ws, l), ws.x, rowsBytes);
+  rmsnormForward(ws.xb + D, ws.x, m.rmsAtt + L * dimBytes, n, dim, m.normEps);
+  matmulForward(ws.q + D, ws.xb + D, m.wq + L * <usize>dim * dimBytes, n, dim, dim, false);
+  matmulForward(ws.k, ws.xb + D, m.wk + L * <usize>kvDim * dimBytes, n, dim, kvDim, false);
+  matmulForward(ws.v, ws.xb + D, m.wv + L * <usize>kvDim * dimBytes, n, dim, kvDim, false);
+  ropeForward(ws.q + D, n, dim, ws.positions, m.nHeads, headSize, m.ropeCos, m.ropeSin);
+  ropeForward(ws.k, n, kvDim, ws.positions, m.nKvHeads, headSize, m.ropeCos, m.ropeSin);
+  const layerCache = layerCacheOffset(m, ws, l);
+  storeKeysValues(ws, n, kvDim, m.seqLen, ws.kCache + layerCache, ws.vCache + layerCache);
+  attentionForward(ws.attOut + D, ws.q + D, ws.kCache + layerCache, ws.vCache + layerCache, n, ws.slots, ws.positions,
+    m.nHeads, m.nKvHeads, headSize, m.seqLen, ws.scores, layerProbs(ws, l), ws.probOffsets);
+  matmulForward(ws.x, ws.attOut + D, m.wo + L * <usize>dim * dimBytes, n, dim, dim, true);
+  // Feed-forward block.
+  if (ws.xMid != 0) memory.copy(ws.xMid + D, ws.x, rowsBytes);
+  rmsnormForward(ws.xbFfn + D, ws.x, m.rmsFfn + L * dimBytes, n, dim, m.normEps);
+  matmulForward(ws.h1 + H, ws.xbFfn + D, m.w1 + L * <usize>hidden * dimBytes, n, dim, hidden, false);
+  matmulForward(ws.h3 + H, ws.xbFfn + D, m.w3 + L * <usize>hidden * dimBytes, n, dim, hidden, false);
+  swigluForward(ws.gated + H, ws.h1 + H, ws.h3 + H, n * hidden);
+  matmulForward(ws.x, ws.gated + H, m.w2 + L * <usize>dim * (<usize>hidden << 2), n, hidden, dim, true);
+}
+
+/** Layer l's saved input (training). */
+export function layerInput(ws: Workspace, l: i32): usize {
+  return ws.xIn + <usize>l * ws.layerStrideIn;
 }
 
 /** Layer l's saved attention probabilities (training), or 0. */

@@ -34,7 +34,8 @@
  * for training, the saved activations and gradient scratch of the backward pass.
  * Per-layer buffers sit at base + layer·layerStride (layerStrideHidden for hidden-sized ones): an inference
  * workspace has strides 0 (one buffer reused by every layer) and xIn = xMid = 0 (nothing saved); a training
- * workspace keeps every layer's activations for the backward pass.
+ * workspace keeps every layer's activations for the backward pass, or, with activation checkpointing
+ * (recomputeLayers), every layer's input xIn but one layer's activations (strides 0), recomputed in backward.
  */
 @unmanaged export class Workspace {
   maxTokens: i32;
@@ -88,6 +89,9 @@
   transposeA: usize; // f32 scratch for transposed matmul operands: a weight matrix or n×out gradients
   transposeB: usize; // f32 scratch: n×in activations
   classifierT: usize;// f32[dim, vocab]: wclsᵀ, transposed once per train step for every classifier chunk's dx
+  layerStrideIn: usize; // bytes between layers of xIn (training): every layer's input is always kept
+  recomputeLayers: i32; // 1 = activation checkpointing: one layer's activations are kept (layerStride 0) and the
+                        // backward pass recomputes each layer's from its input
 }
 
 /** A batched generation request and its outputs. Arrays are indexed by sequence. */

@@ -15,9 +15,9 @@ export function trainingBatch(vocab: number): TrainingExample[] {
   });
 }
 
-export async function trainingEngine(config: ModelConfig, build: BuildName, wasm?: { simd: Uint8Array }): Promise<RemaxEngine> {
+export async function trainingEngine(config: ModelConfig, build: BuildName, wasm?: { simd: Uint8Array }, activationCheckpointing = false): Promise<RemaxEngine> {
   const engine = await RemaxEngine.create({ model: { config, weights: randomInitWeights(config, 1), format: 'llama2c-v0' }, build, wasm });
-  engine.enableTraining({ maxTokens: TRAIN_BATCH * TRAIN_TOKENS, maxSeqs: TRAIN_BATCH });
+  engine.enableTraining({ maxTokens: TRAIN_BATCH * TRAIN_TOKENS, maxSeqs: TRAIN_BATCH, activationCheckpointing });
   return engine;
 }
 
@@ -27,10 +27,10 @@ export function trainingStep(engine: RemaxEngine, batch: TrainingExample[]): voi
   engine.optimizerStep({ lr: 1e-4 });
 }
 
-export async function benchTraining(build: BuildName, label: string, config: ModelConfig): Promise<void> {
-  const engine = await trainingEngine(config, build);
+export async function benchTraining(build: BuildName, label: string, config: ModelConfig, activationCheckpointing = false): Promise<void> {
+  const engine = await trainingEngine(config, build, undefined, activationCheckpointing);
   const batch = trainingBatch(config.vocabSize);
   const ms = await medianMs(label, () => trainingStep(engine, batch), 5);
-  rows.push({ build, benchmark: `${label}: train step, ${TRAIN_BATCH} × ${TRAIN_TOKENS} tokens`, median: `${ms.toFixed(1)} ms`,
+  rows.push({ build, benchmark: `${label}: train step, ${TRAIN_BATCH} × ${TRAIN_TOKENS} tokens${activationCheckpointing ? ', activation checkpointing' : ''}`, median: `${ms.toFixed(1)} ms`,
     throughput: `${((TRAIN_BATCH * TRAIN_TOKENS) / (ms / 1000)).toFixed(0)} tokens/s`, memory: mib(engine.memoryBytes) });
 }

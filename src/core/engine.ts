@@ -285,7 +285,8 @@ export class RemaxEngine {
       if (!plan) continue;
       writeDescriptor(buffer, at, WORKSPACE_FIELDS, {
         maxTokens: plan.maxTokens, maxSeqs: plan.maxSeqs, maxLogitRows: plan.maxLogitRows,
-        layerStride: plan.layerStride, layerStrideHidden: plan.layerStrideHidden, layerStrideProbs: plan.layerStrideProbs, ...plan.offsets,
+        layerStride: plan.layerStride, layerStrideHidden: plan.layerStrideHidden, layerStrideProbs: plan.layerStrideProbs,
+        layerStrideIn: plan.layerStrideIn, recomputeLayers: plan.recompute ? 1 : 0, ...plan.offsets,
       });
     }
     this.workspace = ws;
@@ -324,11 +325,13 @@ export class RemaxEngine {
       this.writeModelDescriptor(this.modelPlan.gradDesc, grads);
     }
     const current = this.trainWorkspace;
+    const recompute = options.activationCheckpointing ?? current?.recompute ?? false;
     const spec: WorkspaceSpec = {
       maxTokens: Math.max(maxTokens, current?.maxTokens ?? 0), maxSeqs: Math.max(maxSeqs, current?.maxSeqs ?? 0),
-      maxLogitRows: Math.max(maxLogitRows, current?.maxLogitRows ?? 0), training: true,
+      maxLogitRows: Math.max(maxLogitRows, current?.maxLogitRows ?? 0), training: true, recompute,
     };
-    if (!current || spec.maxTokens > current.maxTokens || spec.maxSeqs > current.maxSeqs || spec.maxLogitRows > current.maxLogitRows) {
+    if (!current || spec.maxTokens > current.maxTokens || spec.maxSeqs > current.maxSeqs || spec.maxLogitRows > current.maxLogitRows ||
+      recompute !== (current.recompute ?? false)) {
       this.layOut(this.workspace, spec);
     }
   }

@@ -39,6 +39,8 @@ export interface WorkspaceSpec {
   maxLogitRows: number;
   /** Keep every layer's activations and lay out the gradient scratch of the backward pass. */
   training: boolean;
+  /** Training with activation checkpointing: keep every layer's input but one layer's activations, recomputed. */
+  recompute?: boolean;
 }
 
 export type WorkspaceBuffer =
@@ -53,6 +55,7 @@ export interface WorkspacePlan extends WorkspaceSpec {
   layerStride: number;
   layerStrideHidden: number;
   layerStrideProbs: number;
+  layerStrideIn: number;
   start: number;
   end: number;
 }
@@ -84,12 +87,13 @@ export function planOptimizer(model: ModelPlan): OptimizerPlan {
 /** Bytes of each buffer of a workspace (0 = absent). Per-layer buffers of a training workspace hold every layer. */
 export function workspaceSizes(c: ModelConfig, spec: WorkspaceSpec): Record<WorkspaceBuffer, number> {
   const rows = 4 * spec.maxTokens, heads = 4 * spec.maxLogitRows;
-  const layers = spec.training ? c.nLayers : 1;
+  // Per-layer activations: every layer's when training, one layer's (reused) for inference or when recomputing.
+  const layers = spec.training && !spec.recompute ? c.nLayers : 1;
   const cacheLayer = 4 * spec.maxSeqs * c.seqLen * kvDim(c);
   const train = (bytes: number) => (spec.training ? bytes : 0);
   return {
     tokens: rows, slots: rows, positions: rows, logitRows: rows,
-    x: rows * c.dim, xIn: train(layers * rows * c.dim), xb: layers * rows * c.dim, q: layers * rows * c.dim,
+    x: rows * c.dim, xIn: train(c.nLayers * rows * c.dim), xb: layers * rows * c.dim, q: layers * rows * c.dim,
     k: rows * kvDim(c), v: rows * kvDim(c), attOut: layers * rows * c.dim, xMid: train(layers * rows * c.dim),
     xbFfn: train(layers * rows * c.dim), // inference reuses xb
     h1: layers * rows * c.hiddenDim, h3: layers * rows * c.hiddenDim,
@@ -105,7 +109,7 @@ export function workspaceSizes(c: ModelConfig, spec: WorkspaceSpec): Record<Work
     dKCache: train(cacheLayer), dVCache: train(cacheLayer),
     headRows: train(heads), headTargets: train(heads), headWeights: train(heads),
     headX: train(heads * c.dim), headDx: train(heads * c.dim),
-    attProbs: train(c.nLayers * attentionProbsLayerBytes(c, spec.maxTokens)), probOffsets: train(rows),
+    attProbs: train(layers * attentionProbsLayerBytes(c, spec.maxTokens)), probOffsets: train(rows),
     // Backward matmuls transpose one layer weight matrix, or n×out gradients, into A and n×in activations into B.
     transposeA: train(4 * Math.max(c.hiddenDim * c.dim, c.dim * c.dim,
       spec.maxTokens * Math.max(c.dim, c.hiddenDim), spec.maxLogitRows * c.vocabSize)),
@@ -133,10 +137,12 @@ export function planWorkspace(c: ModelConfig, start: number, spec: WorkspaceSpec
     offsets.xbFfn = offsets.xb;
     offsets.gated = offsets.h1;
   }
+  const saved = spec.training && !spec.recompute;
   return {
     ...spec, offsets, start, end: arena.end,
-    layerStride: spec.training ? 4 * spec.maxTokens * c.dim : 0,
-    layerStrideHidden: spec.training ? 4 * spec.maxTokens * c.hiddenDim : 0,
-    layerStrideProbs: spec.training ? attentionProbsLayerBytes(c, spec.maxTokens) : 0,
+    layerStride: saved ? 4 * spec.maxTokens * c.dim : 0,
+    layerStrideHidden: saved ? 4 * spec.maxTokens * c.hiddenDim : 0,
+    layerStrideProbs: saved ? attentionProbsLayerBytes(c, spec.maxTokens) : 0,
+    layerStrideIn: spec.training ? 4 * spec.maxTokens * c.dim : 0,
   };
 }

@@ -17,6 +17,8 @@ export interface SftOptions {
   seed: number;
   schedule: ScheduleConfig;
   optimizer: OptimizerSettings;
+  /** Recompute activations layer by layer in the backward pass (less memory, about a third more time). */
+  activationCheckpointing?: boolean;
 }
 
 export interface SftStep {
@@ -42,7 +44,7 @@ export class SftTrainer {
   ) {
     validateSchedule(options.schedule);
     requireInput(Number.isSafeInteger(options.batchSize) && options.batchSize > 0, `--batch must be a positive integer, got ${options.batchSize}`);
-    engine.enableTraining({ maxSeqs: Math.min(options.batchSize, 16) });
+    engine.enableTraining({ maxSeqs: Math.min(options.batchSize, 16), activationCheckpointing: options.activationCheckpointing ?? false });
     if (resume) {
       this.order = resumeRun(engine, resume, examples.length, 'examples (same --data and --seq?)');
       this.nextStep = resume.step;

@@ -16,6 +16,12 @@ export interface TrainingOptions {
   maxSeqs?: number;
   /** Rows per classifier chunk (default: about 16 MB of logits). */
   maxLogitRows?: number;
+  /**
+   * Activation checkpointing: keep each layer's input but only one layer's activations, and recompute them layer by
+   * layer in the backward pass (about one more forward pass of time for nLayers−1 layers' less memory). The
+   * gradients are bit-identical either way. Default: the current setting (off at first).
+   */
+  activationCheckpointing?: boolean;
 }
 
 export interface AdamWOptions {

@@ -110,3 +110,40 @@ test('gradient accumulation over micro-batches equals one big batch', async () =
     ga[name]!.forEach((v, i) => assert.ok(Math.abs(v - gb[name]![i]!) <= 1e-5 * scale, `${name}[${i}]`));
   }
 });
+
+test('activation checkpointing: the recomputed layers give bit-identical loss and gradients in less memory', async () => {
+  for (const config of [tiny({ nLayers: 3 }), tiny({ nLayers: 1 }), tiny({ sharedClassifier: false, nLayers: 4, dim: 20, nHeads: 2, hiddenDim: 9 })]) {
+    const weights = randomWeights(config, 7);
+    const run = async (activationCheckpointing: boolean) => {
+      const engine = await RemaxEngine.create({ model: { config, weights, format: 'llama2c-v0' } });
+      engine.enableTraining({ maxTokens: 4 * config.seqLen, maxSeqs: 4, activationCheckpointing });
+      engine.zeroGradients();
+      const { loss } = engine.accumulateGradients(EXAMPLES);
+      return { loss, grads: engine.readGradients(), memory: engine.memoryBytes };
+    };
+    const saved = await run(false), recomputed = await run(true);
+    assert.equal(recomputed.loss, saved.loss);
+    for (const { name } of weightShapes(config)) {
+      const a = saved.grads[name]!, b = recomputed.grads[name]!;
+      const differing = a.findIndex((v, i) => !Object.is(v, b[i]));
+      assert.equal(differing, -1, `${config.nLayers} layers, ${name}[${differing}]: ${a[differing]} saved vs ${b[differing]} recomputed`);
+    }
+    if (config.nLayers > 1) assert.ok(recomputed.memory < saved.memory, `memory ${recomputed.memory} recomputing vs ${saved.memory} saving`);
+  }
+});
+
+test('activation checkpointing can be switched on and off between steps of the same engine', async () => {
+  const config = tiny({ nLayers: 3 });
+  const engine = await RemaxEngine.create({ model: { config, weights: randomWeights(config, 8), format: 'llama2c-v0' } });
+  const gradientsWith = (activationCheckpointing: boolean) => {
+    engine.enableTraining({ maxTokens: 2 * config.seqLen, maxSeqs: 4, activationCheckpointing });
+    engine.zeroGradients();
+    engine.accumulateGradients(EXAMPLES);
+    return engine.readGradients();
+  };
+  const off = gradientsWith(false), on = gradientsWith(true), offAgain = gradientsWith(false);
+  for (const { name } of weightShapes(config)) {
+    assert.deepEqual(on[name], off[name], name);
+    assert.deepEqual(offAgain[name], off[name], name);
+  }
+});

@@ -149,6 +149,7 @@ function trainerOptions(v: TrainValues): ReMaxOptions {
     lossAggregation: v['loss-aggregation'] as ReMaxOptions['lossAggregation'],
     temperature: v.temperature as number, topP: v['top-p'] as number, topK: v['top-k'] as number,
     maxNewTokens: v['max-new-tokens'] as number, emaDecay: v['ema-decay'] as number,
+    activationCheckpointing: v['activation-checkpointing'] === true,
   };
 }
 
