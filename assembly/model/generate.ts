@@ -1,11 +1,14 @@
 import { Model, Workspace, GenerateJob } from "./layout";
-import { forwardTokens } from "./forward";
+import { forwardTokens, layerCacheOffset } from "./forward";
 import { sampleToken } from "../kernels/sampler";
 import { logSumExp, sumValues } from "../kernels/softmax";
 
 // Batched generation, the whole loop inside WASM. Sequence s uses KV-cache slot s.
 // 1. Prefill: all prompt tokens of all sequences are packed into rows (chunks of ws.maxTokens) and run as
-//    matrix-matrix work; the last prompt row of each sequence yields its first sampled token.
+//    matrix-matrix work; the last prompt row of each sequence yields its first sampled token. Sequences with the
+//    same prompt (ReMax's sampled and greedy responses, or k samples of one prompt) share one prefill: the first
+//    of them is computed, the others sample from its logits and get a copy of its keys and values (the same
+//    arithmetic, so the same results as computing each).
 // 2. Decode: each step packs one row per still-active sequence, so the weights are read once per step for the
 //    whole batch. A sequence stops after emitting EOS (kept), after maxNewTokens, or when its context is full.
 // Returns the number of new tokens over all sequences.
@@ -16,6 +19,7 @@ export function generate(m: Model, ws: Workspace, job: GenerateJob): i32 {
   // Prefill, chunked so that at most maxTokens rows are in flight.
   let rows = 0, logitRows = 0;
   for (let s = 0; s < nSeqs; s++) {
+    if (getI32(job.promptSource, s) != s) continue; // an earlier sequence's prefill serves this one
     const start = getI32(job.promptOffsets, s), end = getI32(job.promptOffsets, s + 1);
     for (let t = start; t < end; t++) {
       if (rows == ws.maxTokens) {
@@ -34,6 +38,7 @@ export function generate(m: Model, ws: Workspace, job: GenerateJob): i32 {
     forwardTokens(m, ws, rows, logitRows);
     samplePrefillRows(m, ws, job, logitRows);
   }
+  copySharedPrompts(m, ws, job);
 
   // Decode: feed back each active sequence's last token.
   let produced = 0;
@@ -60,11 +65,34 @@ export function generate(m: Model, ws: Workspace, job: GenerateJob): i32 {
   return produced;
 }
 
-/** Samples the first new token of each sequence whose last prompt row was among the logit rows of this chunk. */
+/**
+ * Samples the first new token of each sequence whose last prompt row was among the logit rows of this chunk, and of
+ * the sequences sharing that prompt (they come later in the batch).
+ */
 function samplePrefillRows(m: Model, ws: Workspace, job: GenerateJob, logitRows: i32): void {
   for (let j = 0; j < logitRows; j++) {
-    const s = getI32(ws.slots, getI32(ws.logitRows, j));
-    if (getI32(job.maxNewTokens, s) > 0 && promptLength(job, s) < m.seqLen) appendToken(m, ws, job, s, j);
+    const source = getI32(ws.slots, getI32(ws.logitRows, j));
+    for (let s = source; s < job.nSeqs; s++) {
+      if (getI32(job.promptSource, s) != source) continue;
+      if (getI32(job.maxNewTokens, s) > 0 && promptLength(job, s) < m.seqLen) appendToken(m, ws, job, s, j);
+    }
+  }
+}
+
+/** Copies the prompt's keys and values, every layer, from the sequence whose prefill was shared. */
+function copySharedPrompts(m: Model, ws: Workspace, job: GenerateJob): void {
+  const rowBytes = <usize>(m.nKvHeads * (m.dim / m.nHeads)) << 2;
+  const slotBytes = <usize>m.seqLen * rowBytes;
+  for (let s = 0; s < job.nSeqs; s++) {
+    const source = getI32(job.promptSource, s);
+    if (source == s) continue;
+    const bytes = <usize>promptLength(job, s) * rowBytes;
+    for (let l = 0; l < m.nLayers; l++) {
+      const layer = layerCacheOffset(m, ws, l);
+      const from = layer + <usize>source * slotBytes, to = layer + <usize>s * slotBytes;
+      memory.copy(ws.kCache + to, ws.kCache + from, bytes);
+      memory.copy(ws.vCache + to, ws.vCache + from, bytes);
+    }
   }
 }
 

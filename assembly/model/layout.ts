@@ -109,6 +109,7 @@
   outStride: i32;
   outLengths: usize;     // i32[nSeqs]
   outLogprobs: usize;    // f32[nSeqs, outStride] log π(token) under the untempered model; 0 = not wanted
+  promptSource: usize;   // i32[nSeqs]: the first sequence with the same prompt (itself if none): its prefill serves all
 }
 
 /** A training micro-batch: packed complete sequences (each from position 0) and per-token loss weights. */

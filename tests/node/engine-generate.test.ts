@@ -33,6 +33,25 @@ test('batched generation equals one-at-a-time generation for mixed prompt length
   }
 });
 
+test('sequences with the same prompt share one prefill and give exactly what each gives alone', async () => {
+  // ReMax's shape: each prompt sampled twice and decoded greedily, prompts repeated out of order; chunked prefill
+  // (maxTokens 5) so that a shared prompt's last row falls in a later chunk than its first rows.
+  for (const maxTokens of [256, 5]) {
+    const e = await RemaxEngine.create({ model: tinyModel(), maxTokens });
+    const requests = [0, 3, 0, 1, 3, 0, 3, 1].map((p, i) => ({
+      promptIds: PROMPTS[p]!, seed: 40 + i, ...(i % 3 === 2 ? { temperature: 0 } : { temperature: 1, topP: 0.9 }),
+      maxNewTokens: i === 5 ? 0 : 16,
+    }));
+    const batch = e.generate(requests, { eosId: null, logprobs: true });
+    requests.forEach((r, i) => {
+      const [single] = e.generate([r], { eosId: null, logprobs: true });
+      assert.deepEqual(batch[i]!.ids, single!.ids, `request ${i} (maxTokens ${maxTokens})`);
+      assert.deepEqual(batch[i]!.logprobs, single!.logprobs, `request ${i} (maxTokens ${maxTokens})`);
+    });
+    assert.equal(batch[5]!.ids.length, 0);
+  }
+});
+
 test('a prefill split into chunks gives the same tokens as one pass', async () => {
   const whole = await RemaxEngine.create({ model: tinyModel(), maxTokens: 256 });
   const chunked = await RemaxEngine.create({ model: tinyModel(), maxTokens: 5 });
