@@ -5,12 +5,13 @@ import { logSumExp, sumValues } from "../kernels/softmax";
 
 // Batched generation, the whole loop inside WASM. Sequence s uses KV-cache slot s.
 // 1. Prefill: all prompt tokens of all sequences are packed into rows (chunks of ws.maxTokens) and run as
-//    matrix-matrix work; the last prompt row of each sequence yields its first sampled token. Sequences with the
-//    same prompt (ReMax's sampled and greedy responses, or k samples of one prompt) share one prefill: the first
-//    of them is computed, the others sample from its logits and get a copy of its keys and values (the same
-//    arithmetic, so the same results as computing each).
+//    matrix-matrix work; the last prompt row of each sequence yields its first sampled token.
 // 2. Decode: each step packs one row per still-active sequence, so the weights are read once per step for the
 //    whole batch. A sequence stops after emitting EOS (kept), after maxNewTokens, or when its context is full.
+// Sequences with the same tokens so far (ReMax's sampled and greedy responses of a prompt, or its k samples) share
+// rows: only the first of them is computed, the others sample from its logits and copy its keys and values. The
+// prompt is shared that way, and decoding too for as long as their tokens agree (a trained policy's samples often
+// follow the greedy path). Identical inputs, identical arithmetic: every sequence gets exactly what it would alone.
 // Returns the number of new tokens over all sequences.
 export function generate(m: Model, ws: Workspace, job: GenerateJob): i32 {
   const nSeqs = job.nSeqs;
@@ -19,7 +20,7 @@ export function generate(m: Model, ws: Workspace, job: GenerateJob): i32 {
   // Prefill, chunked so that at most maxTokens rows are in flight.
   let rows = 0, logitRows = 0;
   for (let s = 0; s < nSeqs; s++) {
-    if (getI32(job.promptSource, s) != s) continue; // an earlier sequence's prefill serves this one
+    if (getI32(job.sharedWith, s) != s) continue; // an earlier sequence's prefill serves this one
     const start = getI32(job.promptOffsets, s), end = getI32(job.promptOffsets, s + 1);
     for (let t = start; t < end; t++) {
       if (rows == ws.maxTokens) {
@@ -40,13 +41,18 @@ export function generate(m: Model, ws: Workspace, job: GenerateJob): i32 {
   }
   copySharedPrompts(m, ws, job);
 
-  // Decode: feed back each active sequence's last token.
+  // Decode: feed back each active sequence's last token, once per group of sequences that still agree.
   let produced = 0;
   for (let s = 0; s < nSeqs; s++) produced += getI32(job.outLengths, s);
   while (true) {
     let n = 0;
     for (let s = 0; s < nSeqs; s++) {
       if (!isActive(m, job, s)) continue;
+      const source = getI32(job.sharedWith, s);
+      if (source != s) {
+        if (isActive(m, job, source)) continue; // the shared sequence's row serves s
+        setI32(job.sharedWith, s, s); // the shared sequence has stopped (its own budget): s goes on alone
+      }
       const len = getI32(job.outLengths, s);
       setI32(ws.tokens, n, getI32(job.outIds, s * job.outStride + len - 1));
       setI32(ws.slots, n, s);
@@ -57,12 +63,33 @@ export function generate(m: Model, ws: Workspace, job: GenerateJob): i32 {
     if (n == 0) break;
     forwardTokens(m, ws, n, n);
     for (let j = 0; j < n; j++) {
-      const s = getI32(ws.slots, j);
-      appendToken(m, ws, job, s, j);
+      const source = getI32(ws.slots, j);
+      for (let s = source + 1; s < nSeqs; s++) {
+        if (getI32(job.sharedWith, s) != source || !isActive(m, job, s)) continue;
+        copyCacheRows(m, ws, source, s, getI32(ws.positions, j), 1);
+        appendToken(m, ws, job, s, j);
+        produced++;
+      }
+      appendToken(m, ws, job, source, j);
       produced++;
+      splitDiverged(job, source);
     }
   }
   return produced;
+}
+
+/** Sequences sharing rows with `source` whose last tokens differ from its own go on alone. */
+function splitDiverged(job: GenerateJob, source: i32): void {
+  const token = lastToken(job, source);
+  for (let s = source + 1; s < job.nSeqs; s++) {
+    if (getI32(job.sharedWith, s) == source && lastToken(job, s) != token) setI32(job.sharedWith, s, s);
+  }
+}
+
+// @ts-ignore: decorator
+@inline function lastToken(job: GenerateJob, s: i32): i32 {
+  const len = getI32(job.outLengths, s);
+  return len == 0 ? -1 : getI32(job.outIds, s * job.outStride + len - 1);
 }
 
 /**
@@ -73,28 +100,35 @@ function samplePrefillRows(m: Model, ws: Workspace, job: GenerateJob, logitRows:
   for (let j = 0; j < logitRows; j++) {
     const source = getI32(ws.slots, getI32(ws.logitRows, j));
     for (let s = source; s < job.nSeqs; s++) {
-      if (getI32(job.promptSource, s) != source) continue;
+      if (getI32(job.sharedWith, s) != source) continue;
       if (getI32(job.maxNewTokens, s) > 0 && promptLength(job, s) < m.seqLen) appendToken(m, ws, job, s, j);
     }
   }
 }
 
-/** Copies the prompt's keys and values, every layer, from the sequence whose prefill was shared. */
+/** Copies the prompt's keys and values from the sequence whose prefill was shared; splits off diverged ones. */
 function copySharedPrompts(m: Model, ws: Workspace, job: GenerateJob): void {
+  for (let s = 0; s < job.nSeqs; s++) {
+    const source = getI32(job.sharedWith, s);
+    if (source == s) continue;
+    copyCacheRows(m, ws, source, s, 0, promptLength(job, s));
+  }
+  for (let s = 0; s < job.nSeqs; s++) if (getI32(job.sharedWith, s) == s) splitDiverged(job, s);
+}
+
+/** Copies the keys and values of `count` positions from `position` on, every layer, from slot `from` to slot `to`. */
+function copyCacheRows(m: Model, ws: Workspace, from: i32, to: i32, position: i32, count: i32): void {
   const rowBytes = <usize>(m.nKvHeads * (m.dim / m.nHeads)) << 2;
   const slotBytes = <usize>m.seqLen * rowBytes;
-  for (let s = 0; s < job.nSeqs; s++) {
-    const source = getI32(job.promptSource, s);
-    if (source == s) continue;
-    const bytes = <usize>promptLength(job, s) * rowBytes;
-    for (let l = 0; l < m.nLayers; l++) {
-      const layer = layerCacheOffset(m, ws, l);
-      const from = layer + <usize>source * slotBytes, to = layer + <usize>s * slotBytes;
-      memory.copy(ws.kCache + to, ws.kCache + from, bytes);
-      memory.copy(ws.vCache + to, ws.vCache + from, bytes);
-    }
+  const offset = <usize>position * rowBytes, bytes = <usize>count * rowBytes;
+  for (let l = 0; l < m.nLayers; l++) {
+    const layer = layerCacheOffset(m, ws, l) + offset;
+    const src = layer + <usize>from * slotBytes, dst = layer + <usize>to * slotBytes;
+    memory.copy(ws.kCache + dst, ws.kCache + src, bytes);
+    memory.copy(ws.vCache + dst, ws.vCache + src, bytes);
   }
 }
+
 
 /** Samples from logit row j for sequence s and appends the token (and its log-probability) to the output. */
 function appendToken(m: Model, ws: Workspace, job: GenerateJob, s: i32, j: i32): void {

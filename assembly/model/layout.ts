@@ -109,7 +109,8 @@
   outStride: i32;
   outLengths: usize;     // i32[nSeqs]
   outLogprobs: usize;    // f32[nSeqs, outStride] log π(token) under the untempered model; 0 = not wanted
-  promptSource: usize;   // i32[nSeqs]: the first sequence with the same prompt (itself if none): its prefill serves all
+  sharedWith: usize;     // i32[nSeqs]: the sequence whose rows this one shares: at first the first sequence with the
+                         // same prompt (itself if none), then itself once their tokens differ (updated by generate)
 }
 
 /** A training micro-batch: packed complete sequences (each from position 0) and per-token loss weights. */

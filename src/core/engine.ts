@@ -174,7 +174,7 @@ export class RemaxEngine {
       promptIds: io.take(4 * totalPrompt), promptOffsets: io.take(4 * (n + 1)), maxNewTokens: io.take(4 * n),
       temperature: io.take(4 * n), topK: io.take(4 * n), topP: io.take(4 * n), rngStates: io.take(8 * n),
       outIds: io.take(4 * n * stride), outLengths: io.take(4 * n), outLogprobs: options.logprobs ? io.take(4 * n * stride) : 0,
-      promptSource: io.take(4 * n),
+      sharedWith: io.take(4 * n),
     };
     ensureMemory(this.kernels.memory, io.end);
     const buffer = this.kernels.memory.buffer;
@@ -188,7 +188,7 @@ export class RemaxEngine {
     new BigUint64Array(buffer, at.rngStates, n).set(specs.map((s) => s.state));
     // Requests with the same prompt share one prefill (computed for the first of them).
     const firstWithPrompt = new Map<string, number>();
-    i32(at.promptSource, n).set(specs.map((s, i) => {
+    i32(at.sharedWith, n).set(specs.map((s, i) => {
       const key = s.promptIds.join(',');
       if (!firstWithPrompt.has(key)) firstWithPrompt.set(key, i);
       return firstWithPrompt.get(key)!;

@@ -33,22 +33,33 @@ test('batched generation equals one-at-a-time generation for mixed prompt length
   }
 });
 
-test('sequences with the same prompt share one prefill and give exactly what each gives alone', async () => {
-  // ReMax's shape: each prompt sampled twice and decoded greedily, prompts repeated out of order; chunked prefill
-  // (maxTokens 5) so that a shared prompt's last row falls in a later chunk than its first rows.
+test('sequences with the same tokens share rows (prompt and agreeing decode) and give exactly what each gives alone', async () => {
+  // ReMax's shape: each prompt sampled and decoded greedily, prompts repeated out of order. Near-greedy sampling
+  // (temperature 0.05) keeps a sample on the greedy path, so decoding shares rows too; budgets differ so that the
+  // computed sequence stops before the one sharing its rows (and the other way round); with and without EOS; a
+  // chunked prefill (maxTokens 5) puts a shared prompt's last row in a later chunk than its first rows.
+  const sampled = { temperature: 1, topP: 0.9 }, greedy = { temperature: 0 }, nearGreedy = { temperature: 0.05 };
+  const plan: [number, object, number][] = [ // prompt, sampling, budget
+    [0, sampled, 16], [3, greedy, 9], [0, greedy, 16], [1, nearGreedy, 5], [0, nearGreedy, 20],
+    [3, nearGreedy, 20], [0, { ...nearGreedy, topK: 3 }, 5], [1, greedy, 20], [0, greedy, 0], [3, sampled, 16],
+  ];
   for (const maxTokens of [256, 5]) {
-    const e = await RemaxEngine.create({ model: tinyModel(), maxTokens });
-    const requests = [0, 3, 0, 1, 3, 0, 3, 1].map((p, i) => ({
-      promptIds: PROMPTS[p]!, seed: 40 + i, ...(i % 3 === 2 ? { temperature: 0 } : { temperature: 1, topP: 0.9 }),
-      maxNewTokens: i === 5 ? 0 : 16,
-    }));
-    const batch = e.generate(requests, { eosId: null, logprobs: true });
-    requests.forEach((r, i) => {
-      const [single] = e.generate([r], { eosId: null, logprobs: true });
-      assert.deepEqual(batch[i]!.ids, single!.ids, `request ${i} (maxTokens ${maxTokens})`);
-      assert.deepEqual(batch[i]!.logprobs, single!.logprobs, `request ${i} (maxTokens ${maxTokens})`);
-    });
-    assert.equal(batch[5]!.ids.length, 0);
+    for (const eosId of [null, 7]) {
+      const e = await RemaxEngine.create({ model: tinyModel(), maxTokens });
+      const requests = plan.map(([p, settings, budget], i) => ({ promptIds: PROMPTS[p]!, seed: 40 + i, ...settings, maxNewTokens: budget }));
+      const batch = e.generate(requests, { eosId, logprobs: true });
+      requests.forEach((r, i) => {
+        const [single] = e.generate([r], { eosId, logprobs: true });
+        const where = `request ${i} (maxTokens ${maxTokens}, eos ${eosId})`;
+        assert.deepEqual(batch[i]!.ids, single!.ids, where);
+        assert.deepEqual(batch[i]!.logprobs, single!.logprobs, where);
+        assert.equal(batch[i]!.finishReason, single!.finishReason, where);
+      });
+      assert.equal(batch[8]!.ids.length, 0);
+      // The near-greedy samples did follow the greedy path for a while (so decoding rows were shared).
+      assert.deepEqual(batch[4]!.ids.slice(0, 4), batch[2]!.ids.slice(0, 4));
+      assert.deepEqual(batch[5]!.ids.slice(0, 4), batch[1]!.ids.slice(0, 4));
+    }
   }
 });
 

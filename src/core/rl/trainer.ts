@@ -259,7 +259,8 @@ export class ReMaxTrainer {
       response_length_mean: mean(sampled.map((s) => s.response.ids.length)),
       skipped: scored.skipped,
       tokens_per_second: generatedTokens / timeStep,
-      // Sampled and greedy responses are decoded in one batch: the batch's time is split by their share of tokens.
+      // Sampled and greedy responses are decoded in one batch: the batch's time is split by their share of tokens
+      // (an upper bound for the greedy part: its rows are shared with a sample for as long as the two agree).
       time_sampling: timeSampling * (1 - greedyShare), time_greedy: timeSampling * greedyShare,
       time_reward: timeReward, time_reference: timeReference,
       time_backward: timeBackward, time_optimizer: timeOptimizer, time_step: timeStep,
