@@ -13,7 +13,7 @@ import { CONFIG_15M, CONFIG_260K, medianMs, mib, rows } from './lib/common';
 import { benchTraining } from './lib/training';
 import { profileTraining } from './lib/profile';
 import { benchRuntimes } from './lib/runtimes';
-import { benchReMax } from './lib/remax';
+import { benchReMax, benchDefaultTask } from './lib/remax';
 
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
 const builds: BuildName[] = supportsRelaxedSimd(wasmBuilds) ? ['simd', 'relaxed-simd'] : ['simd'];
@@ -76,6 +76,7 @@ for (const build of builds) {
   if (want('remax')) {
     await benchReMax(build, 'stories260K config', CONFIG_260K);
     await benchReMax(build, '15M config', CONFIG_15M);
+    await benchDefaultTask(build);
   }
 }
 

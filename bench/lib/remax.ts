@@ -1,13 +1,17 @@
 // One ReMax iteration as issue 4 defines it: 8 prompts of 16 tokens, 112 new tokens each (sampled and greedy
 // decoded together in one batch), reward, backward, AdamW — against a REINFORCE iteration on the same batch
 // (no greedy decode). No KL term (no reference forward), responses always run to 112 tokens.
+import { readFileSync } from 'node:fs';
 import { RemaxEngine } from '../../src/core/engine';
-import { randomInitWeights } from '../../src/core/checkpoint';
+import { parseCheckpoint, randomInitWeights } from '../../src/core/checkpoint';
 import type { BuildName } from '../../src/core/kernels';
 import type { ModelConfig } from '../../src/core/config';
 import { ReMaxTrainer, DEFAULT_REMAX_OPTIONS } from '../../src/core/rl/trainer';
 import type { Estimator } from '../../src/core/rl/advantages';
-import type { PromptRecord } from '../../src/core/rl/prompts';
+import { loadPrompts, type PromptRecord } from '../../src/core/rl/prompts';
+import { Tokenizer } from '../../src/core/tokenizer';
+import { builtinReward } from '../../src/core/builtin-rewards';
+import { scoreSamples, type RewardSample } from '../../src/core/rewards';
 import { medianMs, mib, rows } from './common';
 
 const PROMPTS = 8, PROMPT_TOKENS = 16, NEW_TOKENS = 112;
@@ -36,4 +40,35 @@ export async function benchReMax(build: BuildName, label: string, config: ModelC
     throughput: `${((2 * PROMPTS * NEW_TOKENS) / (remax.ms / 1000)).toFixed(0)} new tokens/s`, memory: mib(remax.memory) });
   rows.push({ build, benchmark: `${label}: REINFORCE iteration (same batch, no greedy)`, median: `${(reinforce.ms / 1000).toFixed(3)} s`,
     throughput: `ReMax/REINFORCE = ${(remax.ms / reinforce.ms).toFixed(2)}×`, memory: mib(reinforce.memory) });
+}
+
+/**
+ * ReMax against REINFORCE on the shipped default task (a+b, byte tokenizer, exact-match reward; responses end at
+ * EOS): a trained policy's samples often follow the greedy path, and the decode shares their rows while they agree.
+ * The policy first takes `warmSteps` ReMax steps so that it is the kind of policy a run spends most steps on.
+ */
+export async function benchDefaultTask(build: BuildName, warmSteps = 60): Promise<void> {
+  const dir = 'assets/default-task';
+  const tokenizer = Tokenizer.fromBytes(new Uint8Array(readFileSync(`${dir}/tokenizer.bin`)), 'tokenizer.bin');
+  const modelBytes = new Uint8Array(readFileSync(`${dir}/model.bin`));
+  const seqLen = parseCheckpoint(modelBytes, 'model.bin').config.seqLen;
+  const prompts = loadPrompts(new Uint8Array(readFileSync(`${dir}/train.jsonl`)), 'train.jsonl', tokenizer, seqLen, 64);
+  const reward = builtinReward('exact-match');
+  const score = (groups: RewardSample[][]) => scoreSamples(reward, groups, { timeoutMs: 10_000, onError: 'abort', concurrency: 8 });
+  const result: Record<string, number> = {};
+  let memory = 0;
+  for (const estimator of ['remax', 'reinforce'] as const) {
+    const policy = await RemaxEngine.create({ model: modelBytes, tokenizer, build });
+    const trainer = new ReMaxTrainer(policy, undefined, prompts, score, {
+      ...DEFAULT_REMAX_OPTIONS, estimator, batchSize: 16, steps: 1_000_000, klCoef: 0,
+      schedule: { kind: 'constant', lr: 3e-4, warmupSteps: 0, totalSteps: 1_000_000 },
+    });
+    for (let i = 0; i < warmSteps; i++) await trainer.runStep();
+    result[estimator] = await medianMs(`default task ${estimator} iteration`, () => trainer.runStep(), 30);
+    memory = policy.memoryBytes;
+  }
+  rows.push({ build, benchmark: `default task (after ${warmSteps} steps): ReMax iteration, 16 prompts`, median: `${result.remax!.toFixed(2)} ms`,
+    throughput: `ReMax/REINFORCE = ${(result.remax! / result.reinforce!).toFixed(2)}×`, memory: mib(memory) });
+  rows.push({ build, benchmark: `default task (after ${warmSteps} steps): REINFORCE iteration`, median: `${result.reinforce!.toFixed(2)} ms`,
+    throughput: '', memory: mib(memory) });
 }
