@@ -425,7 +425,8 @@ const totalSeconds = (performance.now() - started) / 1000;
 // Tables
 
 const steps = (run) => run.steps.map((r) => r.step);
-const field = (run, f) => run.steps.map((r) => r[f]);
+// time_decode: the whole batched decode (the metrics split it into sampled and greedy parts by token counts).
+const field = (run, f) => run.steps.map((r) => (f === 'time_decode' ? r.time_sampling + (r.time_greedy ?? 0) : r[f]));
 const evalAt = (run, step) => run.evals.find((e) => e.step === step)?.eval_reward_mean;
 const firstEvalAtLeast = (run, level) => run.evals.find((e) => e.eval_reward_mean >= level)?.step ?? null;
 const window = (run, f, from, to) => mean(run.steps.filter((r) => r.step >= from && r.step <= to).map((r) => r[f]));
@@ -451,7 +452,7 @@ const rewardTable = [
   }),
 ];
 
-const TIME_SPLIT = [['time_sampling', 'decode (sampled + greedy)'], ['time_reward', 'reward'], ['time_reference', 'reference (KL)'],
+const TIME_SPLIT = [['time_decode', 'decode (sampled + greedy)'], ['time_reward', 'reward'], ['time_reference', 'reference (KL)'],
   ['time_backward', 'backward'], ['time_optimizer', 'AdamW']];
 const ms = (xs) => xs.map((x) => x * 1000);
 const timeTable = [
@@ -923,12 +924,14 @@ ${whyVerdict}
 
 **Time.** A remax step (${fmt(remaxMs, 1)} ms) costs ${rel(remaxMs, reinforceMs)} a reinforce 16 × 2 step (${fmt(reinforceMs, 1)} ms) at the same 32
 decodes, and ${rel(remaxMs, reinforce1Ms)} a reinforce 16 × 1 step (${fmt(reinforce1Ms, 1)} ms), which skips the greedy decode. Split
-(remax against reinforce 16 × 2): decode ${splitPair('time_sampling')} ms (the same 32 sequences in one batched call), reference forward
+(remax against reinforce 16 × 2): decode ${splitPair('time_decode')} ms (32 sequences in one batched call each), reference forward
 ${splitPair('time_reference')} ms and backward ${splitPair('time_backward')} ms (remax runs them over its 16 sampled responses only, the others over
-32). Against reinforce 16 × 1, remax's extra cost is the greedy half of the decode: ${fmt(stepSplit('remax', 'time_sampling'), 2)} against
-${fmt(stepSplit('reinforce-16x1', 'time_sampling'), 2)} ms. On this task responses are about 3 tokens long, so the backward pass, not decoding, is the
-largest part of a step. With long responses decoding would dominate, and a remax step should then cost about what the others' do
-at equal decodes (not measured here).
+32). Against reinforce 16 × 1, remax's extra cost would be the greedy half of the decode, but the decode shares rows between
+sequences whose tokens agree so far (the prompt always, and a sample for as long as it follows the greedy path, which a trained
+policy's samples mostly do): remax decodes its 32 sequences in ${fmt(stepSplit('remax', 'time_decode'), 2)} ms against
+${fmt(stepSplit('reinforce-16x1', 'time_decode'), 2)} ms for reinforce's 16. On this task responses are about 3 tokens long, so the backward pass, not decoding, is the largest part of a step.
+With long responses decoding would dominate; then the share of a sample's tokens that follows the greedy path decides how
+much of the greedy decode is free (all of it for a policy that has converged, none for a random one: see docs/BENCHMARKS.md).
 
 **Memory.** With the KL penalty (0.05): ${memLine(0.05)}; without it: ${memLine(0)}.
 The policy engine's memory is set by the model and the number of sequences decoded together, not by the estimator: every
