@@ -119,3 +119,24 @@ test('bad input gets one clear line and exit code 2', { skip: skipShared }, () =
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('serve: a bad --port and a port already taken get one clear line and exit code 2', async () => {
+  assertBadInput(remax('serve', '--port', 'http'), /--port must be an integer/);
+  assertBadInput(remax('serve', '--port', '70000'), /--port/);
+  const { createServer } = await import('node:net');
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', () => resolve()));
+  try {
+    const port = (taken.address() as { port: number }).port;
+    // spawnSync would block this process's event loop, which owns the taken port: run the CLI asynchronously.
+    const { execFile } = await import('node:child_process');
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      execFile(process.execPath, [CLI, 'serve', '--port', String(port)], { encoding: 'utf8', timeout: 30_000 }, (error, _stdout, stderr) =>
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stderr }));
+    });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, new RegExp(`127\\.0\\.0\\.1:${port}.*EADDRINUSE.*--port`));
+  } finally {
+    taken.close();
+  }
+});
