@@ -34,11 +34,6 @@ export function attentionForward(
   }
 }
 
-/** Floats of attention scratch for a context of seqLen: two rows of scores, each rounded up to whole vectors. */
-export function attentionScratchFloats(seqLen: i32): i32 {
-  return 2 * ((seqLen + 3) & ~3);
-}
-
 /**
  * scores[t] = q·k_t for t < count (k_t at k + t·rowBytes), and scores[t] = pad up to the next multiple of 4.
  * Four positions at a time: four accumulators, then a 4×4 transpose-and-add leaves the four dot products in one vector.
@@ -148,7 +143,8 @@ function weightedSum(out: usize, weights: usize, v: usize, count: i32, headSize:
 // Backward, per row and head, with the probabilities recomputed by the forward's own kernels:
 //   P = softmax(scale·q·K), dP_t = dO·v_t, dS_t = P_t·(dP_t − Σ_u P_u·dP_u)
 //   dq = scale·Σ_t dS_t·k_t (written), dK_t += scale·dS_t·q and dV_t += P_t·dO (added, in cache layout)
-// dq, dK and dV are updated in one pass over the positions, so each K, V, dK and dV row is touched once.
+// dq, dK and dV are updated in one pass over the positions, for both query heads of a pair that share a KV head
+// (when the group size is even), so each K, V, dK and dV row is read and written once per pair.
 // scratch holds attentionScratchFloats(seqLen) floats. With savedProbs (as attentionForward kept them) the
 // probabilities are read, not recomputed.
 export function attentionBackward(
@@ -161,29 +157,53 @@ export function attentionBackward(
   const headBytes = <usize>headSize << 2;
   const kvRowBytes = <usize>kvDim << 2;
   const scale: f32 = <f32>1.0 / Mathf.sqrt(<f32>headSize);
-  const dProbs = scratch + (<usize>(attentionScratchFloats(seqLen) >> 1) << 2);
+  const rowBytes = <usize>((seqLen + 3) & ~3) << 2; // one scratch row: probabilities or score gradients of one head
+  const step = (group & 1) == 0 ? 2 : 1;
   for (let r = 0; r < n; r++) {
     const slot = load<i32>(slots + (<usize>r << 2));
     const pos = load<i32>(positions + (<usize>r << 2));
     const count = pos + 1;
     const slotOffset = <usize>slot * seqLen * kvRowBytes;
-    for (let h = 0; h < nHeads; h++) {
+    for (let h = 0; h < nHeads; h += step) {
       const headOffset = ((<usize>r * dim) << 2) + <usize>h * headBytes;
-      const qh = q + headOffset, dOh = dOut + headOffset;
       const kvOffset = slotOffset + <usize>(h / group) * headBytes;
-      let probs = scratch;
-      if (savedProbs != 0) {
-        probs = headProbs(savedProbs, probOffsets, r, h, count);
+      const k = kCache + kvOffset, v = vCache + kvOffset;
+      const saved0 = savedProbs != 0 ? headProbs(savedProbs, probOffsets, r, h, count) : 0;
+      const p0 = headScoreGradients(scratch, saved0, q + headOffset, dOut + headOffset, k, v, count, headSize, kvRowBytes, scale, rowBytes);
+      if (step == 2) {
+        const saved1 = savedProbs != 0 ? headProbs(savedProbs, probOffsets, r, h + 1, count) : 0;
+        const p1 = headScoreGradients(scratch + 2 * rowBytes, saved1, q + headOffset + headBytes, dOut + headOffset + headBytes,
+          k, v, count, headSize, kvRowBytes, scale, rowBytes);
+        backwardRowsPair(dq + headOffset, dKCache + kvOffset, dVCache + kvOffset, q + headOffset, dOut + headOffset, k,
+          scratch + rowBytes, p0, scratch + 3 * rowBytes, p1, count, headSize, kvRowBytes, scale);
       } else {
-        const maxScore = attentionScores(probs, qh, kCache + kvOffset, count, headSize, kvRowBytes, -Infinity);
-        scaleInto(probs, probs, <f32>1.0 / expScores(probs, count, scale, maxScore), count);
+        backwardRows(dq + headOffset, dKCache + kvOffset, dVCache + kvOffset, q + headOffset, dOut + headOffset, k,
+          scratch + rowBytes, p0, count, headSize, kvRowBytes, scale);
       }
-      attentionScores(dProbs, dOh, vCache + kvOffset, count, headSize, kvRowBytes, 0);
-      scoreGradients(dProbs, probs, count);
-      backwardRows(dq + headOffset, dKCache + kvOffset, dVCache + kvOffset, qh, dOh, kCache + kvOffset, dProbs, probs,
-        count, headSize, kvRowBytes, scale);
     }
   }
+}
+
+/** Floats of attention scratch for a context of seqLen: four rows (two heads' probabilities and score gradients), whole vectors. */
+export function attentionScratchFloats(seqLen: i32): i32 {
+  return 4 * ((seqLen + 3) & ~3);
+}
+
+/**
+ * One head's probabilities (saved, or recomputed into buf when saved is 0) and its score gradients dS (into
+ * buf + rowBytes). Returns where the probabilities are.
+ */
+function headScoreGradients(buf: usize, saved: usize, q: usize, dO: usize, k: usize, v: usize, count: i32, headSize: i32,
+  kvRowBytes: usize, scale: f32, rowBytes: usize): usize {
+  let probs = saved;
+  if (probs == 0) {
+    probs = buf;
+    const maxScore = attentionScores(probs, q, k, count, headSize, kvRowBytes, -Infinity);
+    scaleInto(probs, probs, <f32>1.0 / expScores(probs, count, scale, maxScore), count);
+  }
+  attentionScores(buf + rowBytes, dO, v, count, headSize, kvRowBytes, 0);
+  scoreGradients(buf + rowBytes, probs, count);
+  return probs;
 }
 
 /** In place: dProbs[t] = P_t·(dP_t − Σ_u P_u·dP_u) for t < count. */
@@ -216,22 +236,13 @@ function backwardRows(dq: usize, dK: usize, dV: usize, q: usize, dO: usize, k: u
     for (let t = 0; t < full; t += 4) {
       const at = <usize>t * rowBytes + i;
       const ds = dS + (<usize>t << 2), p = probs + (<usize>t << 2);
-      a0 = madd(v128.load32_splat(ds), v128.load(k + at), a0);
-      a1 = madd(v128.load32_splat(ds + 4), v128.load(k + at + rowBytes), a1);
-      a2 = madd(v128.load32_splat(ds + 8), v128.load(k + at + 2 * rowBytes), a2);
-      a3 = madd(v128.load32_splat(ds + 12), v128.load(k + at + 3 * rowBytes), a3);
-      for (let j: usize = 0; j < 4; j++) {
-        const row = at + j * rowBytes;
-        v128.store(dK + row, madd(v128.load32_splat(ds + (j << 2)), qs, v128.load(dK + row)));
-        v128.store(dV + row, madd(v128.load32_splat(p + (j << 2)), dOv, v128.load(dV + row)));
-      }
+      a0 = rowUpdate(at, ds, p, k, dK, dV, qs, dOv, a0);
+      a1 = rowUpdate(at + rowBytes, ds + 4, p + 4, k, dK, dV, qs, dOv, a1);
+      a2 = rowUpdate(at + 2 * rowBytes, ds + 8, p + 8, k, dK, dV, qs, dOv, a2);
+      a3 = rowUpdate(at + 3 * rowBytes, ds + 12, p + 12, k, dK, dV, qs, dOv, a3);
     }
     for (let t = full; t < count; t++) {
-      const at = <usize>t * rowBytes + i;
-      const ds = v128.load32_splat(dS + (<usize>t << 2));
-      a0 = madd(ds, v128.load(k + at), a0);
-      v128.store(dK + at, madd(ds, qs, v128.load(dK + at)));
-      v128.store(dV + at, madd(v128.load32_splat(probs + (<usize>t << 2)), dOv, v128.load(dV + at)));
+      a0 = rowUpdate(<usize>t * rowBytes + i, dS + (<usize>t << 2), probs + (<usize>t << 2), k, dK, dV, qs, dOv, a0);
     }
     v128.store(dq + i, f32x4.mul(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)), scale4));
   }
@@ -247,6 +258,76 @@ function backwardRows(dq: usize, dK: usize, dV: usize, q: usize, dO: usize, k: u
     }
     store<f32>(dq + i, acc * scale);
   }
+}
+
+/**
+ * backwardRows for the two query heads h, h + 1 of one KV head (q, dO and dq of head h + 1 follow head h's), in one
+ * pass: each K row is loaded once for both dq, each dK and dV row read and written once with both heads' terms.
+ * Two positions at a time, each with its own dq accumulators.
+ */
+function backwardRowsPair(dq: usize, dK: usize, dV: usize, q: usize, dO: usize, k: usize, dS0: usize, p0: usize,
+  dS1: usize, p1: usize, count: i32, headSize: i32, rowBytes: usize, scale: f32): void {
+  const vecBytes = <usize>(headSize & ~3) << 2;
+  const headBytes = <usize>headSize << 2;
+  const scale4 = f32x4.splat(scale);
+  for (let i: usize = 0; i < vecBytes; i += 16) {
+    const qs0 = f32x4.mul(v128.load(q + i), scale4), qs1 = f32x4.mul(v128.load(q + headBytes + i), scale4);
+    const dO0 = v128.load(dO + i), dO1 = v128.load(dO + headBytes + i);
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), b0 = f32x4.splat(0), b1 = f32x4.splat(0);
+    let t = 0;
+    for (; t + 2 <= count; t += 2) {
+      const at = <usize>t * rowBytes + i, ts = <usize>t << 2;
+      let ds0 = v128.load32_splat(dS0 + ts), ds1 = v128.load32_splat(dS1 + ts);
+      let kt = v128.load(k + at);
+      a0 = madd(ds0, kt, a0);
+      b0 = madd(ds1, kt, b0);
+      v128.store(dK + at, madd(ds1, qs1, madd(ds0, qs0, v128.load(dK + at))));
+      v128.store(dV + at, madd(v128.load32_splat(p1 + ts), dO1, madd(v128.load32_splat(p0 + ts), dO0, v128.load(dV + at))));
+      const at1 = at + rowBytes, ts1 = ts + 4;
+      ds0 = v128.load32_splat(dS0 + ts1); ds1 = v128.load32_splat(dS1 + ts1);
+      kt = v128.load(k + at1);
+      a1 = madd(ds0, kt, a1);
+      b1 = madd(ds1, kt, b1);
+      v128.store(dK + at1, madd(ds1, qs1, madd(ds0, qs0, v128.load(dK + at1))));
+      v128.store(dV + at1, madd(v128.load32_splat(p1 + ts1), dO1, madd(v128.load32_splat(p0 + ts1), dO0, v128.load(dV + at1))));
+    }
+    if (t < count) {
+      const at = <usize>t * rowBytes + i, ts = <usize>t << 2;
+      const ds0 = v128.load32_splat(dS0 + ts), ds1 = v128.load32_splat(dS1 + ts);
+      const kt = v128.load(k + at);
+      a0 = madd(ds0, kt, a0);
+      b0 = madd(ds1, kt, b0);
+      v128.store(dK + at, madd(ds1, qs1, madd(ds0, qs0, v128.load(dK + at))));
+      v128.store(dV + at, madd(v128.load32_splat(p1 + ts), dO1, madd(v128.load32_splat(p0 + ts), dO0, v128.load(dV + at))));
+    }
+    v128.store(dq + i, f32x4.mul(f32x4.add(a0, a1), scale4));
+    v128.store(dq + headBytes + i, f32x4.mul(f32x4.add(b0, b1), scale4));
+  }
+  for (let i = vecBytes; i < headBytes; i += 4) {
+    const qs0 = scale * load<f32>(q + i), qs1 = scale * load<f32>(q + headBytes + i);
+    const dO0 = load<f32>(dO + i), dO1 = load<f32>(dO + headBytes + i);
+    let a: f32 = 0, b: f32 = 0;
+    for (let t = 0; t < count; t++) {
+      const at = <usize>t * rowBytes + i, ts = <usize>t << 2;
+      const ds0 = load<f32>(dS0 + ts), ds1 = load<f32>(dS1 + ts);
+      const kt = load<f32>(k + at);
+      a += ds0 * kt;
+      b += ds1 * kt;
+      store<f32>(dK + at, (load<f32>(dK + at) + ds0 * qs0) + ds1 * qs1);
+      store<f32>(dV + at, (load<f32>(dV + at) + load<f32>(p0 + ts) * dO0) + load<f32>(p1 + ts) * dO1);
+    }
+    store<f32>(dq + i, a * scale);
+    store<f32>(dq + headBytes + i, b * scale);
+  }
+}
+
+/** One position's share of backwardRows: dK_t += dS_t·qs, dV_t += P_t·dO at byte offset at; returns acc + dS_t·k_t. */
+// @ts-ignore: decorator
+@inline function rowUpdate(at: usize, ds: usize, p: usize, k: usize, dK: usize, dV: usize, qs: v128, dOv: v128, acc: v128): v128 {
+  const dsv = v128.load32_splat(ds);
+  v128.store(dK + at, madd(dsv, qs, v128.load(dK + at)));
+  v128.store(dV + at, madd(v128.load32_splat(p), dOv, v128.load(dV + at)));
+  return madd(dsv, v128.load(k + at), acc);
 }
 
 /** Where row r's head h keeps its count probabilities in savedProbs. */

@@ -113,9 +113,9 @@ export function workspaceSizes(c: ModelConfig, spec: WorkspaceSpec): Record<Work
   };
 }
 
-/** Floats of attention scratch (assembly/kernels/attention.ts): two rows of scores, each rounded up to whole vectors. */
+/** Floats of attention scratch (assembly/kernels/attention.ts): four rows of scores, each rounded up to whole vectors. */
 export function attentionScratchFloats(seqLen: number): number {
-  return 2 * Math.ceil(seqLen / 4) * 4;
+  return 4 * Math.ceil(seqLen / 4) * 4;
 }
 
 /**
