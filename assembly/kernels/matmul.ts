@@ -1,4 +1,4 @@
-import { madd, hsum } from "./simd";
+import { madd, hsum, hsum4 } from "./simd";
 import { transpose } from "./transpose";
 
 // out[n, outDim] (=|+=) x[n, inDim] · w[outDim, inDim]ᵀ — the weight layout of llama2.c (one row per output).
@@ -71,6 +71,12 @@ export function matmulForward(out: usize, x: usize, w: usize, n: i32, inDim: i32
     xv = v128.load(x3 + k);
     a30 = madd(xv, b0, a30); a31 = madd(xv, b1, a31);
   }
+  if (kVec == kLen) {
+    // No scalar tail: the eight sums, two rows' output pairs per vector, stored 8 bytes at a time.
+    put2Rows(out, r, o, outDim, hsum4(a00, a01, a10, a11), accumulate);
+    put2Rows(out, r + 2, o, outDim, hsum4(a20, a21, a30, a31), accumulate);
+    return;
+  }
   put(out, r, o, outDim, hsum(a00) + dotTail(x0, w0, kVec, kLen), accumulate);
   put(out, r, o + 1, outDim, hsum(a01) + dotTail(x0, w1, kVec, kLen), accumulate);
   put(out, r + 1, o, outDim, hsum(a10) + dotTail(x1, w0, kVec, kLen), accumulate);
@@ -79,6 +85,15 @@ export function matmulForward(out: usize, x: usize, w: usize, n: i32, inDim: i32
   put(out, r + 2, o + 1, outDim, hsum(a21) + dotTail(x2, w1, kVec, kLen), accumulate);
   put(out, r + 3, o, outDim, hsum(a30) + dotTail(x3, w0, kVec, kLen), accumulate);
   put(out, r + 3, o + 1, outDim, hsum(a31) + dotTail(x3, w1, kVec, kLen), accumulate);
+}
+
+/** out[r, o..o+1] and out[r+1, o..o+1] (=|+=) the lanes (0, 1) and (2, 3) of v. */
+// @ts-ignore: decorator
+@inline function put2Rows(out: usize, r: i32, o: i32, outDim: i32, v: v128, accumulate: bool): void {
+  const p0 = out + ((<usize>r * outDim + o) << 2), p1 = p0 + (<usize>outDim << 2);
+  if (accumulate) v = f32x4.add(v128.load64_lane(p1, v128.load64_zero(p0), 1), v);
+  v128.store64_lane(p0, v, 0);
+  v128.store64_lane(p1, v, 1);
 }
 
 function tile4x1(out: usize, x: usize, w: usize, r: i32, o: i32, rowBytes: usize, kLen: i32, outDim: i32, accumulate: bool): void {
