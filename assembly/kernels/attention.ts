@@ -1,4 +1,4 @@
-import { madd, exp4 } from "./simd";
+import { madd, exp4, hsum4 } from "./simd";
 
 // Causal attention of n query rows over their own sequence's KV cache, grouped-query heads.
 // Row r belongs to cache slot slots[r] at position positions[r] and attends to positions 0..positions[r]
@@ -19,17 +19,34 @@ export function attentionForward(
   const headBytes = <usize>headSize << 2;
   const kvRowBytes = <usize>kvDim << 2;
   const scale: f32 = <f32>1.0 / Mathf.sqrt(<f32>headSize);
+  const scratchRowBytes = <usize>((seqLen + 3) & ~3) << 2;
+  const step = (group & 1) == 0 ? 2 : 1; // query heads taken together (a pair when the group size is even)
   for (let r = 0; r < n; r++) {
     const slot = load<i32>(slots + (<usize>r << 2));
     const pos = load<i32>(positions + (<usize>r << 2));
     const slotOffset = <usize>slot * seqLen * kvRowBytes;
-    for (let h = 0; h < nHeads; h++) {
-      const qh = q + ((<usize>r * dim) << 2) + <usize>h * headBytes;
+    const count = pos + 1;
+    for (let h = 0; h < nHeads; h += step) {
+      const headOffset = ((<usize>r * dim) << 2) + <usize>h * headBytes;
       const kvOffset = slotOffset + <usize>(h / group) * headBytes;
-      const maxScore = attentionScores(scores, qh, kCache + kvOffset, pos + 1, headSize, kvRowBytes, -Infinity);
-      const inv: f32 = <f32>1.0 / expScores(scores, pos + 1, scale, maxScore);
-      weightedSum(out + ((<usize>r * dim) << 2) + <usize>h * headBytes, scores, vCache + kvOffset, pos + 1, headSize, kvRowBytes, inv);
-      if (savedProbs != 0) scaleInto(headProbs(savedProbs, probOffsets, r, h, pos + 1), scores, inv, pos + 1);
+      const k = kCache + kvOffset, v = vCache + kvOffset;
+      if (step == 2) {
+        // Both query heads of a pair against the same K and V rows (loaded once for the two).
+        const scores1 = scores + scratchRowBytes;
+        attentionScoresPair(scores, scores1, q + headOffset, k, count, headSize, kvRowBytes, -Infinity);
+        const inv0: f32 = <f32>1.0 / expScores(scores, count, scale, maxScore(scores, count));
+        const inv1: f32 = <f32>1.0 / expScores(scores1, count, scale, maxScore(scores1, count));
+        weightedSumPair(out + headOffset, scores, scores1, v, count, headSize, kvRowBytes, inv0, inv1);
+        if (savedProbs != 0) {
+          scaleInto(headProbs(savedProbs, probOffsets, r, h, count), scores, inv0, count);
+          scaleInto(headProbs(savedProbs, probOffsets, r, h + 1, count), scores1, inv1, count);
+        }
+      } else {
+        const maxS = attentionScores(scores, q + headOffset, k, count, headSize, kvRowBytes, -Infinity);
+        const inv: f32 = <f32>1.0 / expScores(scores, count, scale, maxS);
+        weightedSum(out + headOffset, scores, v, count, headSize, kvRowBytes, inv);
+        if (savedProbs != 0) scaleInto(headProbs(savedProbs, probOffsets, r, h, count), scores, inv, count);
+      }
     }
   }
 }
@@ -95,6 +112,61 @@ function attentionScores(scores: usize, q: usize, k: usize, count: i32, headSize
 }
 
 /**
+ * attentionScores for the two query heads at q and q + headSize floats against the same keys, into s0 and s1
+ * (each K row loaded once for both). The maxima are left to maxScore.
+ */
+function attentionScoresPair(s0: usize, s1: usize, q: usize, k: usize, count: i32, headSize: i32, rowBytes: usize, pad: f32): void {
+  const full = count & ~3;
+  for (let t = 0; t < full; t += 4) {
+    const k0 = k + <usize>t * rowBytes, at = <usize>t << 2;
+    dot4Pair(s0 + at, s1 + at, q, k0, k0 + rowBytes, k0 + 2 * rowBytes, k0 + 3 * rowBytes, headSize);
+  }
+  if (full < count) {
+    const last = count - 1, at = <usize>full << 2;
+    dot4Pair(s0 + at, s1 + at, q, k + <usize>full * rowBytes, k + <usize>min(full + 1, last) * rowBytes,
+      k + <usize>min(full + 2, last) * rowBytes, k + <usize>last * rowBytes, headSize);
+    const real = i32x4.lt_s(i32x4(full, full + 1, full + 2, full + 3), i32x4.splat(count));
+    v128.store(s0 + at, v128.bitselect(v128.load(s0 + at), f32x4.splat(pad), real));
+    v128.store(s1 + at, v128.bitselect(v128.load(s1 + at), f32x4.splat(pad), real));
+  }
+}
+
+/** The dot products of both heads' queries with k0 … k3, stored as one vector per head at s0 and s1. */
+// @ts-ignore: decorator
+@inline function dot4Pair(s0: usize, s1: usize, q: usize, k0: usize, k1: usize, k2: usize, k3: usize, headSize: i32): void {
+  const vecBytes = <usize>(headSize & ~3) << 2;
+  const q1 = q + (<usize>headSize << 2);
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
+  for (let i: usize = 0; i < vecBytes; i += 16) {
+    const qa = v128.load(q + i), qb = v128.load(q1 + i);
+    let kv = v128.load(k0 + i);
+    a0 = madd(qa, kv, a0); b0 = madd(qb, kv, b0);
+    kv = v128.load(k1 + i);
+    a1 = madd(qa, kv, a1); b1 = madd(qb, kv, b1);
+    kv = v128.load(k2 + i);
+    a2 = madd(qa, kv, a2); b2 = madd(qb, kv, b2);
+    kv = v128.load(k3 + i);
+    a3 = madd(qa, kv, a3); b3 = madd(qb, kv, b3);
+  }
+  let sa = hsum4(a0, a1, a2, a3), sb = hsum4(b0, b1, b2, b3);
+  if ((headSize & 3) != 0) {
+    sa = f32x4.add(sa, f32x4(dotTail(q, k0, headSize), dotTail(q, k1, headSize), dotTail(q, k2, headSize), dotTail(q, k3, headSize)));
+    sb = f32x4.add(sb, f32x4(dotTail(q1, k0, headSize), dotTail(q1, k1, headSize), dotTail(q1, k2, headSize), dotTail(q1, k3, headSize)));
+  }
+  v128.store(s0, sa);
+  v128.store(s1, sb);
+}
+
+/** Largest of the whole vectors covering count scores (the pad included). */
+function maxScore(scores: usize, count: i32): f32 {
+  const end = <usize>((count + 3) & ~3) << 2;
+  let m4 = f32x4.splat(-Infinity);
+  for (let k: usize = 0; k < end; k += 16) m4 = f32x4.pmax(m4, v128.load(scores + k));
+  return max(max(f32x4.extract_lane(m4, 0), f32x4.extract_lane(m4, 1)), max(f32x4.extract_lane(m4, 2), f32x4.extract_lane(m4, 3)));
+}
+
+/**
  * In place over the whole vectors covering count scores: e = exp(scale·(s − maxScore)), −∞ scores (the pad) give
  * exactly 0. Returns Σ e.
  */
@@ -140,6 +212,43 @@ function weightedSum(out: usize, weights: usize, v: usize, count: i32, headSize:
   }
 }
 
+/** weightedSum for the two heads of a pair over the same V rows: out (head h) and out + headSize floats (head h + 1). */
+function weightedSumPair(out: usize, w0: usize, w1: usize, v: usize, count: i32, headSize: i32, rowBytes: usize,
+  scale0: f32, scale1: f32): void {
+  const vecBytes = <usize>(headSize & ~3) << 2;
+  const headBytes = <usize>headSize << 2;
+  for (let i: usize = 0; i < vecBytes; i += 16) {
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), b0 = f32x4.splat(0), b1 = f32x4.splat(0);
+    let t = 0;
+    for (; t + 2 <= count; t += 2) {
+      const ts = <usize>t << 2, vt = v + <usize>t * rowBytes + i;
+      let vv = v128.load(vt);
+      a0 = madd(v128.load32_splat(w0 + ts), vv, a0);
+      b0 = madd(v128.load32_splat(w1 + ts), vv, b0);
+      vv = v128.load(vt + rowBytes);
+      a1 = madd(v128.load32_splat(w0 + ts + 4), vv, a1);
+      b1 = madd(v128.load32_splat(w1 + ts + 4), vv, b1);
+    }
+    if (t < count) {
+      const ts = <usize>t << 2, vv = v128.load(v + <usize>t * rowBytes + i);
+      a0 = madd(v128.load32_splat(w0 + ts), vv, a0);
+      b0 = madd(v128.load32_splat(w1 + ts), vv, b0);
+    }
+    v128.store(out + i, f32x4.mul(f32x4.add(a0, a1), f32x4.splat(scale0)));
+    v128.store(out + headBytes + i, f32x4.mul(f32x4.add(b0, b1), f32x4.splat(scale1)));
+  }
+  for (let i = vecBytes; i < headBytes; i += 4) {
+    let a: f32 = 0, b: f32 = 0;
+    for (let t = 0; t < count; t++) {
+      const vt = load<f32>(v + <usize>t * rowBytes + i);
+      a += load<f32>(w0 + (<usize>t << 2)) * vt;
+      b += load<f32>(w1 + (<usize>t << 2)) * vt;
+    }
+    store<f32>(out + i, a * scale0);
+    store<f32>(out + headBytes + i, b * scale1);
+  }
+}
+
 // Backward, per row and head, with the probabilities recomputed by the forward's own kernels:
 //   P = softmax(scale·q·K), dP_t = dO·v_t, dS_t = P_t·(dP_t − Σ_u P_u·dP_u)
 //   dq = scale·Σ_t dS_t·k_t (written), dK_t += scale·dS_t·q and dV_t += P_t·dO (added, in cache layout)
@@ -168,15 +277,26 @@ export function attentionBackward(
       const headOffset = ((<usize>r * dim) << 2) + <usize>h * headBytes;
       const kvOffset = slotOffset + <usize>(h / group) * headBytes;
       const k = kCache + kvOffset, v = vCache + kvOffset;
-      const saved0 = savedProbs != 0 ? headProbs(savedProbs, probOffsets, r, h, count) : 0;
-      const p0 = headScoreGradients(scratch, saved0, q + headOffset, dOut + headOffset, k, v, count, headSize, kvRowBytes, scale, rowBytes);
       if (step == 2) {
-        const saved1 = savedProbs != 0 ? headProbs(savedProbs, probOffsets, r, h + 1, count) : 0;
-        const p1 = headScoreGradients(scratch + 2 * rowBytes, saved1, q + headOffset + headBytes, dOut + headOffset + headBytes,
-          k, v, count, headSize, kvRowBytes, scale, rowBytes);
+        // scratch rows: P of head h, dS of head h, P of head h + 1, dS of head h + 1.
+        const dS0 = scratch + rowBytes, dS1 = scratch + 3 * rowBytes;
+        let p0 = scratch, p1 = scratch + 2 * rowBytes;
+        if (savedProbs != 0) {
+          p0 = headProbs(savedProbs, probOffsets, r, h, count);
+          p1 = headProbs(savedProbs, probOffsets, r, h + 1, count);
+        } else {
+          attentionScoresPair(p0, p1, q + headOffset, k, count, headSize, kvRowBytes, -Infinity);
+          scaleInto(p0, p0, <f32>1.0 / expScores(p0, count, scale, maxScore(p0, count)), count);
+          scaleInto(p1, p1, <f32>1.0 / expScores(p1, count, scale, maxScore(p1, count)), count);
+        }
+        attentionScoresPair(dS0, dS1, dOut + headOffset, v, count, headSize, kvRowBytes, 0);
+        scoreGradients(dS0, p0, count);
+        scoreGradients(dS1, p1, count);
         backwardRowsPair(dq + headOffset, dKCache + kvOffset, dVCache + kvOffset, q + headOffset, dOut + headOffset, k,
           scratch + rowBytes, p0, scratch + 3 * rowBytes, p1, count, headSize, kvRowBytes, scale);
       } else {
+        const saved0 = savedProbs != 0 ? headProbs(savedProbs, probOffsets, r, h, count) : 0;
+        const p0 = headScoreGradients(scratch, saved0, q + headOffset, dOut + headOffset, k, v, count, headSize, kvRowBytes, scale, rowBytes);
         backwardRows(dq + headOffset, dKCache + kvOffset, dVCache + kvOffset, q + headOffset, dOut + headOffset, k,
           scratch + rowBytes, p0, count, headSize, kvRowBytes, scale);
       }
