@@ -34,8 +34,8 @@ export function attentionForward(
         // Both query heads of a pair against the same K and V rows (loaded once for the two).
         const scores1 = scores + scratchRowBytes;
         attentionScoresPair(scores, scores1, q + headOffset, k, count, headSize, kvRowBytes, -Infinity);
-        const inv0: f32 = <f32>1.0 / expScores(scores, count, scale, maxScore(scores, count));
-        const inv1: f32 = <f32>1.0 / expScores(scores1, count, scale, maxScore(scores1, count));
+        const sums = expScoresPair(scores, scores1, count, scale, maxScore(scores, count), maxScore(scores1, count));
+        const inv0: f32 = <f32>1.0 / f32x4.extract_lane(sums, 0), inv1: f32 = <f32>1.0 / f32x4.extract_lane(sums, 1);
         weightedSumPair(out + headOffset, scores, scores1, v, count, headSize, kvRowBytes, inv0, inv1);
         if (savedProbs != 0) {
           scaleInto(headProbs(savedProbs, probOffsets, r, h, count), scores, inv0, count);
@@ -168,19 +168,55 @@ function maxScore(scores: usize, count: i32): f32 {
 
 /**
  * In place over the whole vectors covering count scores: e = exp(scale·(s − maxScore)), −∞ scores (the pad) give
- * exactly 0. Returns Σ e.
+ * exactly 0 (see expOrZero). Returns Σ e.
  */
 function expScores(scores: usize, count: i32, scale: f32, maxScore: f32): f32 {
   const end = <usize>((count + 3) & ~3) << 2;
-  const s4 = f32x4.splat(scale), m4 = f32x4.splat(maxScore), ninf = f32x4.splat(-Infinity);
+  const s4 = f32x4.splat(scale), m4 = f32x4.splat(maxScore);
   let acc = f32x4.splat(0);
   for (let k: usize = 0; k < end; k += 16) {
-    const s = v128.load(scores + k);
-    const e = v128.and(exp4(f32x4.mul(s4, f32x4.sub(s, m4))), f32x4.ne(s, ninf));
+    const e = expOrZero(f32x4.mul(s4, f32x4.sub(v128.load(scores + k), m4)));
     v128.store(scores + k, e);
     acc = f32x4.add(acc, e);
   }
   return (f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1)) + (f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3));
+}
+
+/**
+ * expScores on two rows of scores in one loop, so that two independent exponentials are always in flight.
+ * Returns [Σ e of s0, Σ e of s1, ·, ·].
+ */
+function expScoresPair(s0: usize, s1: usize, count: i32, scale: f32, max0: f32, max1: f32): v128 {
+  const end = <usize>((count + 3) & ~3) << 2;
+  const s4 = f32x4.splat(scale), m0 = f32x4.splat(max0), m1 = f32x4.splat(max1);
+  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
+  for (let k: usize = 0; k < end; k += 16) {
+    const e0 = expOrZero(f32x4.mul(s4, f32x4.sub(v128.load(s0 + k), m0)));
+    const e1 = expOrZero(f32x4.mul(s4, f32x4.sub(v128.load(s1 + k), m1)));
+    v128.store(s0 + k, e0);
+    v128.store(s1 + k, e1);
+    acc0 = f32x4.add(acc0, e0);
+    acc1 = f32x4.add(acc1, e1);
+  }
+  return f32x4.replace_lane(f32x4.splat(hsumOrdered(acc0)), 1, hsumOrdered(acc1));
+}
+
+// Below this, e^x (< 2e-35) is taken as 0: next to the largest term (e^0 = 1) it is far below rounding, and exp4
+// would otherwise compute subnormal values there (the −∞ pad lands at exp4's lower clamp), which x64 cores
+// handle in slow microcode.
+const EXP_ZERO_BELOW: f32 = -80;
+
+/** e^x per lane, exactly 0 where x < EXP_ZERO_BELOW (−∞ included); NaN stays NaN. */
+// @ts-ignore: decorator
+@inline function expOrZero(x: v128): v128 {
+  const zero = f32x4.lt(x, f32x4.splat(EXP_ZERO_BELOW));
+  return v128.andnot(exp4(f32x4.pmax(x, f32x4.splat(EXP_ZERO_BELOW))), zero);
+}
+
+/** (l0 + l1) + (l2 + l3). */
+// @ts-ignore: decorator
+@inline function hsumOrdered(v: v128): f32 {
+  return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
 }
 
 /**
