@@ -167,6 +167,32 @@ describe("matmul backward (finite differences)", () => {
     heap.free(px); heap.free(pg); heap.free(dw); heap.free(sOut); heap.free(sX);
   });
 
+  test("dw over many rows (several row blocks of the direct kernel) and ragged widths equals the f64 sum", () => {
+    // n up to 300 spans three 128-row blocks; inDim 172 and 45 leave 4-wide and scalar edges; 300 > 256 takes the transposed path.
+    const rng = new Rng(7005);
+    const shapes: i32[][] = [[300, 172, 64], [257, 45, 7], [129, 64, 32], [130, 300, 5]];
+    for (let c = 0; c < shapes.length; c++) {
+      const n = shapes[c][0], inDim = shapes[c][1], outDim = shapes[c][2];
+      const x = randomF64(rng, n * inDim), g = randomF64(rng, n * outDim), dw0 = randomF64(rng, outDim * inDim);
+      const px = allocF32(n * inDim), pg = allocF32(n * outDim), dw = allocF32(outDim * inDim + GUARD);
+      const sOut = allocF32(n * outDim), sX = allocF32(n * inDim);
+      writeF32(px, x); writeF32(pg, g); writeF32(dw, dw0);
+      fillConst(dw + (<usize>(outDim * inDim) << 2), GUARD, SENTINEL);
+      matmulBackwardWeight(dw, pg, px, n, inDim, outDim, sOut, sX);
+      let worst: f64 = 0;
+      for (let o = 0; o < outDim; o++) {
+        for (let k = 0; k < inDim; k++) {
+          let want: f64 = 0;
+          for (let r = 0; r < n; r++) want += g[r * outDim + o] * x[r * inDim + k];
+          worst = worse(worst, relErr(<f64>getF32(dw, o * inDim + k) - <f64>(<f32>dw0[o * inDim + k]), want));
+        }
+      }
+      expect<f64>(worst).toBeLessThanOrEqual(1e-5, `n=${n} inDim=${inDim} outDim=${outDim}`);
+      expect<bool>(guardOk(dw, outDim * inDim)).toBe(true, "wrote past dw");
+      heap.free(px); heap.free(pg); heap.free(dw); heap.free(sOut); heap.free(sX);
+    }
+  });
+
   test("worst relative gradient error (logged)", () => {
     log<string>(`matmul backward: worst FD error ${worstSeen.value}`);
     expect<f64>(worstSeen.value).toBeLessThanOrEqual(GRAD_TOL);
