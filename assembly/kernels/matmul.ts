@@ -1,6 +1,6 @@
 import { madd, hsum, hsum4 } from "./simd";
 import { transpose } from "./transpose";
-import { outerProductAccumulate } from "./outer-product";
+import { outerProductSum } from "./outer-product";
 
 // out[n, outDim] (=|+=) x[n, inDim] · w[outDim, inDim]ᵀ — the weight layout of llama2.c (one row per output).
 // Register blocking: a tile of 4 input rows × 2 weight rows keeps 8 vector accumulators, so each weight vector
@@ -155,22 +155,26 @@ function tile1Row(out: usize, x: usize, w: usize, r: i32, o0: i32, o1: i32, rowB
 // Both are turned into the forward's x·wᵀ form by transposing operands into scratch, so they run on the same
 // register-blocked tile: dx = dOut·(wᵀ)ᵀ, and dw = (dOutᵀ)·(xᵀ)ᵀ with the n rows as the reduction.
 // (Broadcast kernels that read w or x in 8-column strips measured 2–3× slower than this on the 15M shapes.)
-// Exception: dw of narrow inputs (x rows ≤ DIRECT_MAX_IN floats, the stories260K shapes) is summed directly from
-// the row-major operands by outer-product.ts, 10–20 % faster there than transposes + tile.
-
-/** scratch: inDim·outDim floats. */
-export function matmulBackwardInput(dx: usize, dOut: usize, w: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool, scratch: usize): void {
-  transpose(scratch, w, outDim, inDim);
-  matmulForward(dx, dOut, scratch, n, outDim, inDim, accumulate);
-}
+// Exception: narrow operands (rows of x and w ≤ DIRECT_MAX_IN floats, the stories260K shapes) are summed directly
+// from the row-major operands by outer-product.ts, 5–25 % faster there than transposes + tile.
 
 // Inputs up to this wide take the direct outer-product kernel instead (no transposes; see outer-product.ts).
 const DIRECT_MAX_IN: i32 = 256;
 
+/** scratch: inDim·outDim floats. */
+export function matmulBackwardInput(dx: usize, dOut: usize, w: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool, scratch: usize): void {
+  if (inDim <= DIRECT_MAX_IN && outDim <= DIRECT_MAX_IN) { // (long reductions, e.g. over a vocabulary, favour the tile)
+    outerProductSum(dx, dOut, 4, <usize>outDim << 2, w, <usize>inDim << 2, outDim, n, inDim, accumulate);
+    return;
+  }
+  transpose(scratch, w, outDim, inDim);
+  matmulForward(dx, dOut, scratch, n, outDim, inDim, accumulate);
+}
+
 /** scratchOut: n·outDim floats, scratchIn: n·inDim floats. */
 export function matmulBackwardWeight(dw: usize, dOut: usize, x: usize, n: i32, inDim: i32, outDim: i32, scratchOut: usize, scratchIn: usize): void {
   if (inDim <= DIRECT_MAX_IN) {
-    outerProductAccumulate(dw, dOut, x, n, inDim, outDim);
+    outerProductSum(dw, dOut, <usize>outDim << 2, 4, x, <usize>inDim << 2, n, outDim, inDim, true);
     return;
   }
   transpose(scratchOut, dOut, n, outDim);

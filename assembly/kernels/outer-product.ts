@@ -1,78 +1,91 @@
 import { madd } from "./simd";
 
-// dw[outDim, inDim] += dOutᵀ · x = Σ_r dOut[r, :]ᵀ ⊗ x[r, :], summed straight from the row-major operands: a tile
-// of 4 outputs × 8 inputs keeps 8 vector accumulators; per row r it broadcasts the 4 gradients dOut[r, o..o+3]
-// and loads x[r, i..i+7] as two vectors. No transposed copies and no horizontal sums, which pays off when x rows
-// are short (the stories260K shapes); the rows go in blocks of ROW_BLOCK so that a block's part of x stays in
-// L1 while every tile reads it. Each block's partial sums are added to dw in row order, so the result depends
-// only on the operands.
-const ROW_BLOCK: i32 = 128;
+// out[rows, width] (=|+=) Σ_{k < len} a_k ⊗ b_k, a sum of outer products read straight from row-major operands:
+// a_k holds one value per output row j, at a + k·aStep + j·aLane; b_k is a row of width floats at b + k·bRow.
+// The backward products are both of this form, without transposed copies:
+//   dw[outDim, inDim] += dOutᵀ·x : j = o, k = r: a = dOut (aStep = a row of dOut, aLane = 1 float), b = x
+//   dx[n, inDim] = dOut·w         : j = r, k = o: a = dOut (aStep = 1 float, aLane = a row of dOut), b = w
+// A tile of 4 output rows × 8 columns keeps 8 vector accumulators; per k it broadcasts the 4 values of a_k and
+// loads two vectors of b_k. No horizontal sums, which pays off when rows are short (the stories260K shapes).
+// k goes in blocks of K_BLOCK so that a block's rows of b stay in L1 while every tile reads them; the blocks'
+// partial sums are added to out in order, so the result depends only on the operands.
+const K_BLOCK: i32 = 128;
 
-export function outerProductAccumulate(dw: usize, dOut: usize, x: usize, n: i32, inDim: i32, outDim: i32): void {
-  const xRow = <usize>inDim << 2, gRow = <usize>outDim << 2;
-  const in8 = inDim & ~7, in4 = inDim & ~3, out4 = outDim & ~3;
-  for (let r0 = 0; r0 < n; r0 += ROW_BLOCK) {
-    const rows = min(ROW_BLOCK, n - r0);
-    const xb = x + <usize>r0 * xRow, gb = dOut + <usize>r0 * gRow;
-    for (let o = 0; o < out4; o += 4) {
+export function outerProductSum(out: usize, a: usize, aStep: usize, aLane: usize, b: usize, bRow: usize, len: i32, rows: i32,
+  width: i32, accumulate: bool): void {
+  const w8 = width & ~7, w4 = width & ~3, rows4 = rows & ~3;
+  for (let k0 = 0; k0 < len; k0 += K_BLOCK) {
+    const kLen = min(K_BLOCK, len - k0);
+    const add = accumulate || k0 > 0;
+    const ak = a + <usize>k0 * aStep, bk = b + <usize>k0 * bRow;
+    for (let j = 0; j < rows4; j += 4) {
+      const aj = ak + <usize>j * aLane;
       let i = 0;
-      for (; i < in8; i += 8) tile4x8(dw, gb, xb, rows, o, i, xRow, gRow, inDim);
-      if (i < in4) { tile4x4(dw, gb, xb, rows, o, i, xRow, gRow, inDim); i += 4; }
-      for (; i < inDim; i++) for (let j = o; j < o + 4; j++) scalarEntry(dw, gb, xb, rows, j, i, xRow, gRow, inDim);
+      for (; i < w8; i += 8) tile4x8(out, aj, aStep, aLane, bk, bRow, kLen, j, i, width, add);
+      if (i < w4) { tile4x4(out, aj, aStep, aLane, bk, bRow, kLen, j, i, width, add); i += 4; }
+      for (; i < width; i++) for (let jj = j; jj < j + 4; jj++) single(out, ak, aStep, aLane, bk, bRow, kLen, jj, i, width, add);
     }
-    for (let o = out4; o < outDim; o++) for (let i = 0; i < inDim; i++) scalarEntry(dw, gb, xb, rows, o, i, xRow, gRow, inDim);
+    for (let j = rows4; j < rows; j++) for (let i = 0; i < width; i++) single(out, ak, aStep, aLane, bk, bRow, kLen, j, i, width, add);
   }
+}
+
+/** out row j at column i: a vector stored, or added to what is there. */
+// @ts-ignore: decorator
+@inline function putVec(p: usize, v: v128, add: bool): void {
+  v128.store(p, add ? f32x4.add(v128.load(p), v) : v);
 }
 
 // @ts-ignore: decorator
-@inline function tile4x8(dw: usize, g: usize, x: usize, rows: i32, o: i32, i: i32, xRow: usize, gRow: usize, inDim: i32): void {
-  let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
-  let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
-  let xp = x + (<usize>i << 2), gp = g + (<usize>o << 2);
-  for (let r = 0; r < rows; r++) {
-    const xa = v128.load(xp), xb = v128.load(xp, 16);
-    let s = v128.load32_splat(gp);
-    a00 = madd(s, xa, a00); a01 = madd(s, xb, a01);
-    s = v128.load32_splat(gp, 4);
-    a10 = madd(s, xa, a10); a11 = madd(s, xb, a11);
-    s = v128.load32_splat(gp, 8);
-    a20 = madd(s, xa, a20); a21 = madd(s, xb, a21);
-    s = v128.load32_splat(gp, 12);
-    a30 = madd(s, xa, a30); a31 = madd(s, xb, a31);
-    xp += xRow; gp += gRow;
+@inline function tile4x8(out: usize, a: usize, aStep: usize, aLane: usize, b: usize, bRow: usize, kLen: i32, j: i32, i: i32,
+  width: i32, add: bool): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  let a0 = a, a1 = a + aLane, a2 = a1 + aLane, a3 = a2 + aLane;
+  let bp = b + (<usize>i << 2);
+  for (let k = 0; k < kLen; k++) {
+    const b0 = v128.load(bp), b1 = v128.load(bp, 16);
+    let s = v128.load32_splat(a0);
+    c00 = madd(s, b0, c00); c01 = madd(s, b1, c01);
+    s = v128.load32_splat(a1);
+    c10 = madd(s, b0, c10); c11 = madd(s, b1, c11);
+    s = v128.load32_splat(a2);
+    c20 = madd(s, b0, c20); c21 = madd(s, b1, c21);
+    s = v128.load32_splat(a3);
+    c30 = madd(s, b0, c30); c31 = madd(s, b1, c31);
+    a0 += aStep; a1 += aStep; a2 += aStep; a3 += aStep; bp += bRow;
   }
-  const rowBytes = <usize>inDim << 2;
-  const d0 = dw + ((<usize>o * inDim + i) << 2), d1 = d0 + rowBytes, d2 = d1 + rowBytes, d3 = d2 + rowBytes;
-  v128.store(d0, f32x4.add(v128.load(d0), a00)); v128.store(d0, f32x4.add(v128.load(d0, 16), a01), 16);
-  v128.store(d1, f32x4.add(v128.load(d1), a10)); v128.store(d1, f32x4.add(v128.load(d1, 16), a11), 16);
-  v128.store(d2, f32x4.add(v128.load(d2), a20)); v128.store(d2, f32x4.add(v128.load(d2, 16), a21), 16);
-  v128.store(d3, f32x4.add(v128.load(d3), a30)); v128.store(d3, f32x4.add(v128.load(d3, 16), a31), 16);
+  const rowBytes = <usize>width << 2;
+  const o0 = out + ((<usize>j * width + i) << 2), o1 = o0 + rowBytes, o2 = o1 + rowBytes, o3 = o2 + rowBytes;
+  putVec(o0, c00, add); putVec(o0 + 16, c01, add);
+  putVec(o1, c10, add); putVec(o1 + 16, c11, add);
+  putVec(o2, c20, add); putVec(o2 + 16, c21, add);
+  putVec(o3, c30, add); putVec(o3 + 16, c31, add);
 }
 
-function tile4x4(dw: usize, g: usize, x: usize, rows: i32, o: i32, i: i32, xRow: usize, gRow: usize, inDim: i32): void {
-  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-  let xp = x + (<usize>i << 2), gp = g + (<usize>o << 2);
-  for (let r = 0; r < rows; r++) {
-    const xa = v128.load(xp);
-    a0 = madd(v128.load32_splat(gp), xa, a0);
-    a1 = madd(v128.load32_splat(gp, 4), xa, a1);
-    a2 = madd(v128.load32_splat(gp, 8), xa, a2);
-    a3 = madd(v128.load32_splat(gp, 12), xa, a3);
-    xp += xRow; gp += gRow;
+function tile4x4(out: usize, a: usize, aStep: usize, aLane: usize, b: usize, bRow: usize, kLen: i32, j: i32, i: i32,
+  width: i32, add: bool): void {
+  let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
+  let a0 = a, a1 = a + aLane, a2 = a1 + aLane, a3 = a2 + aLane;
+  let bp = b + (<usize>i << 2);
+  for (let k = 0; k < kLen; k++) {
+    const b0 = v128.load(bp);
+    c0 = madd(v128.load32_splat(a0), b0, c0);
+    c1 = madd(v128.load32_splat(a1), b0, c1);
+    c2 = madd(v128.load32_splat(a2), b0, c2);
+    c3 = madd(v128.load32_splat(a3), b0, c3);
+    a0 += aStep; a1 += aStep; a2 += aStep; a3 += aStep; bp += bRow;
   }
-  const rowBytes = <usize>inDim << 2;
-  const d0 = dw + ((<usize>o * inDim + i) << 2), d1 = d0 + rowBytes, d2 = d1 + rowBytes, d3 = d2 + rowBytes;
-  v128.store(d0, f32x4.add(v128.load(d0), a0));
-  v128.store(d1, f32x4.add(v128.load(d1), a1));
-  v128.store(d2, f32x4.add(v128.load(d2), a2));
-  v128.store(d3, f32x4.add(v128.load(d3), a3));
+  const rowBytes = <usize>width << 2;
+  const o0 = out + ((<usize>j * width + i) << 2);
+  putVec(o0, c0, add); putVec(o0 + rowBytes, c1, add); putVec(o0 + 2 * rowBytes, c2, add); putVec(o0 + 3 * rowBytes, c3, add);
 }
 
-/** dw[o, i] += Σ over the block's rows of dOut[r, o]·x[r, i] (the edges that fill no vector). */
-function scalarEntry(dw: usize, g: usize, x: usize, rows: i32, o: i32, i: i32, xRow: usize, gRow: usize, inDim: i32): void {
+/** One output (row j, column i) over the block: the edges that fill no vector. */
+function single(out: usize, a: usize, aStep: usize, aLane: usize, b: usize, bRow: usize, kLen: i32, j: i32, i: i32,
+  width: i32, add: bool): void {
   let s: f32 = 0;
-  let xp = x + (<usize>i << 2), gp = g + (<usize>o << 2);
-  for (let r = 0; r < rows; r++) { s += load<f32>(gp) * load<f32>(xp); xp += xRow; gp += gRow; }
-  const d = dw + ((<usize>o * inDim + i) << 2);
-  store<f32>(d, load<f32>(d) + s);
+  let ap = a + <usize>j * aLane, bp = b + (<usize>i << 2);
+  for (let k = 0; k < kLen; k++) { s += load<f32>(ap) * load<f32>(bp); ap += aStep; bp += bRow; }
+  const p = out + ((<usize>j * width + i) << 2);
+  store<f32>(p, add ? load<f32>(p) + s : s);
 }

@@ -193,6 +193,34 @@ describe("matmul backward (finite differences)", () => {
     }
   });
 
+  test("dx over long reductions (several blocks of the direct kernel) and ragged widths equals the f64 sum", () => {
+    // outDim 200 spans two 128-long blocks of the reduction; 300 > 256 takes the transposed path.
+    const rng = new Rng(7006);
+    const shapes: i32[][] = [[37, 45, 200], [9, 64, 172], [6, 13, 129], [5, 300, 7], [7, 20, 300]];
+    for (let c = 0; c < shapes.length; c++) {
+      const n = shapes[c][0], inDim = shapes[c][1], outDim = shapes[c][2];
+      for (let acc = 0; acc < 2; acc++) {
+        const w = randomF64(rng, outDim * inDim), g = randomF64(rng, n * outDim), dx0 = randomF64(rng, n * inDim);
+        const pw = allocF32(outDim * inDim), pg = allocF32(n * outDim), dx = allocF32(n * inDim + GUARD), sIn = allocF32(inDim * outDim);
+        writeF32(pw, w); writeF32(pg, g);
+        if (acc == 1) writeF32(dx, dx0); else fillConst(dx, n * inDim, NaN);
+        fillConst(dx + (<usize>(n * inDim) << 2), GUARD, SENTINEL);
+        matmulBackwardInput(dx, pg, pw, n, inDim, outDim, acc == 1, sIn);
+        let worst: f64 = 0;
+        for (let r = 0; r < n; r++) {
+          for (let k = 0; k < inDim; k++) {
+            let want: f64 = acc == 1 ? <f64>(<f32>dx0[r * inDim + k]) : 0;
+            for (let o = 0; o < outDim; o++) want += g[r * outDim + o] * w[o * inDim + k];
+            worst = worse(worst, relErr(<f64>getF32(dx, r * inDim + k), want));
+          }
+        }
+        expect<f64>(worst).toBeLessThanOrEqual(1e-5, `n=${n} inDim=${inDim} outDim=${outDim} accumulate=${acc}`);
+        expect<bool>(guardOk(dx, n * inDim)).toBe(true, "wrote past dx");
+        heap.free(pw); heap.free(pg); heap.free(dx); heap.free(sIn);
+      }
+    }
+  });
+
   test("worst relative gradient error (logged)", () => {
     log<string>(`matmul backward: worst FD error ${worstSeen.value}`);
     expect<f64>(worstSeen.value).toBeLessThanOrEqual(GRAD_TOL);
