@@ -1,5 +1,6 @@
-import { madd, hsum } from "./simd";
+import { madd, hsum, hsum4 } from "./simd";
 import { transpose } from "./transpose";
+import { outerProductSum } from "./outer-product";
 
 // out[n, outDim] (=|+=) x[n, inDim] · w[outDim, inDim]ᵀ — the weight layout of llama2.c (one row per output).
 // Register blocking: a tile of 4 input rows × 2 weight rows keeps 8 vector accumulators, so each weight vector
@@ -71,6 +72,12 @@ export function matmulForward(out: usize, x: usize, w: usize, n: i32, inDim: i32
     xv = v128.load(x3 + k);
     a30 = madd(xv, b0, a30); a31 = madd(xv, b1, a31);
   }
+  if (kVec == kLen) {
+    // No scalar tail: the eight sums, two rows' output pairs per vector, stored 8 bytes at a time.
+    put2Rows(out, r, o, outDim, hsum4(a00, a01, a10, a11), accumulate);
+    put2Rows(out, r + 2, o, outDim, hsum4(a20, a21, a30, a31), accumulate);
+    return;
+  }
   put(out, r, o, outDim, hsum(a00) + dotTail(x0, w0, kVec, kLen), accumulate);
   put(out, r, o + 1, outDim, hsum(a01) + dotTail(x0, w1, kVec, kLen), accumulate);
   put(out, r + 1, o, outDim, hsum(a10) + dotTail(x1, w0, kVec, kLen), accumulate);
@@ -79,6 +86,15 @@ export function matmulForward(out: usize, x: usize, w: usize, n: i32, inDim: i32
   put(out, r + 2, o + 1, outDim, hsum(a21) + dotTail(x2, w1, kVec, kLen), accumulate);
   put(out, r + 3, o, outDim, hsum(a30) + dotTail(x3, w0, kVec, kLen), accumulate);
   put(out, r + 3, o + 1, outDim, hsum(a31) + dotTail(x3, w1, kVec, kLen), accumulate);
+}
+
+/** out[r, o..o+1] and out[r+1, o..o+1] (=|+=) the lanes (0, 1) and (2, 3) of v. */
+// @ts-ignore: decorator
+@inline function put2Rows(out: usize, r: i32, o: i32, outDim: i32, v: v128, accumulate: bool): void {
+  const p0 = out + ((<usize>r * outDim + o) << 2), p1 = p0 + (<usize>outDim << 2);
+  if (accumulate) v = f32x4.add(v128.load64_lane(p1, v128.load64_zero(p0), 1), v);
+  v128.store64_lane(p0, v, 0);
+  v128.store64_lane(p1, v, 1);
 }
 
 function tile4x1(out: usize, x: usize, w: usize, r: i32, o: i32, rowBytes: usize, kLen: i32, outDim: i32, accumulate: bool): void {
@@ -138,16 +154,29 @@ function tile1Row(out: usize, x: usize, w: usize, r: i32, o0: i32, o1: i32, rowB
 //   dw [outDim, inDim] += dOutᵀ · x      (matmulBackwardWeight, always accumulates: micro-batches add up)
 // Both are turned into the forward's x·wᵀ form by transposing operands into scratch, so they run on the same
 // register-blocked tile: dx = dOut·(wᵀ)ᵀ, and dw = (dOutᵀ)·(xᵀ)ᵀ with the n rows as the reduction.
-// (Broadcast kernels that read w or x in 8-column strips measured 2–3× slower than this.)
+// (Broadcast kernels that read w or x in 8-column strips measured 2–3× slower than this on the 15M shapes.)
+// Exception: narrow operands (rows of x and w ≤ DIRECT_MAX_IN floats, the stories260K shapes) are summed directly
+// from the row-major operands by outer-product.ts, 5–25 % faster there than transposes + tile.
+
+// Inputs up to this wide take the direct outer-product kernel instead (no transposes; see outer-product.ts).
+const DIRECT_MAX_IN: i32 = 256;
 
 /** scratch: inDim·outDim floats. */
 export function matmulBackwardInput(dx: usize, dOut: usize, w: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool, scratch: usize): void {
+  if (inDim <= DIRECT_MAX_IN && outDim <= DIRECT_MAX_IN) { // (long reductions, e.g. over a vocabulary, favour the tile)
+    outerProductSum(dx, dOut, 4, <usize>outDim << 2, w, <usize>inDim << 2, outDim, n, inDim, accumulate);
+    return;
+  }
   transpose(scratch, w, outDim, inDim);
   matmulForward(dx, dOut, scratch, n, outDim, inDim, accumulate);
 }
 
 /** scratchOut: n·outDim floats, scratchIn: n·inDim floats. */
 export function matmulBackwardWeight(dw: usize, dOut: usize, x: usize, n: i32, inDim: i32, outDim: i32, scratchOut: usize, scratchIn: usize): void {
+  if (inDim <= DIRECT_MAX_IN) {
+    outerProductSum(dw, dOut, <usize>outDim << 2, 4, x, <usize>inDim << 2, n, outDim, inDim, true);
+    return;
+  }
   transpose(scratchOut, dOut, n, outDim);
   transpose(scratchIn, x, n, inDim);
   matmulForward(dw, scratchOut, scratchIn, outDim, n, inDim, true);

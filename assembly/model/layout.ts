@@ -59,7 +59,7 @@
   h1: usize;         // per layer f32[maxTokens, hidden]: w1·x
   h3: usize;         // per layer f32[maxTokens, hidden]: w3·x
   gated: usize;      // per layer f32[maxTokens, hidden]: silu(h1) ⊙ h3
-  scores: usize;     // f32[2·seqLen] attention scratch
+  scores: usize;     // f32[attentionScratchFloats(seqLen)] attention scratch
   logits: usize;     // f32[maxLogitRows, vocab]
   kCache: usize;     // f32[nLayers, maxSeqs, seqLen, kvDim]
   vCache: usize;     // f32[nLayers, maxSeqs, seqLen, kvDim]

@@ -98,7 +98,7 @@ export function workspaceSizes(c: ModelConfig, spec: WorkspaceSpec): Record<Work
     xbFfn: train(layers * rows * c.dim), // inference reuses xb
     h1: layers * rows * c.hiddenDim, h3: layers * rows * c.hiddenDim,
     gated: train(layers * rows * c.hiddenDim), // inference gates h1 in place
-    scores: 2 * 4 * c.seqLen,
+    scores: 4 * attentionScratchFloats(c.seqLen),
     logits: heads * c.vocabSize,
     kCache: c.nLayers * cacheLayer, vCache: c.nLayers * cacheLayer,
     probs: 4 * c.vocabSize, ids: 4 * c.vocabSize,
@@ -116,6 +116,11 @@ export function workspaceSizes(c: ModelConfig, spec: WorkspaceSpec): Record<Work
     transposeB: train(4 * Math.max(spec.maxTokens * Math.max(c.dim, c.hiddenDim), spec.maxLogitRows * c.dim)),
     classifierT: train(4 * c.vocabSize * c.dim),
   };
+}
+
+/** Floats of attention scratch (assembly/kernels/attention.ts): four rows of scores, each rounded up to whole vectors. */
+export function attentionScratchFloats(seqLen: number): number {
+  return 4 * Math.ceil(seqLen / 4) * 4;
 }
 
 /**

@@ -8,8 +8,8 @@
 // Error measure: per element |g − fd| / max(|fd|, 1e-2·max|fd|) (support/gradcheck.ts), bound 1e-3.
 // Contract checked besides the values: dq is written (starts as NaN), dK/dV are ADDED (start random; the part
 // added is result − before); every other cache row (unused slots, t beyond the slot's largest pos) keeps its
-// exact bits; nothing is written past dq, the caches or the 2·seqLen scratch floats.
-import { attentionForward, attentionBackward } from "../../assembly/kernels/attention";
+// exact bits; nothing is written past dq, the caches or the attentionScratchFloats(seqLen) scratch floats.
+import { attentionForward, attentionBackward, attentionScratchFloats } from "../../assembly/kernels/attention";
 import { Rng, allocF32, allocI32, getF32, setF32, setI32, fillConst, relErr, bits, allFinite } from "./support/ref";
 import {
   GRAD_TOL, H_REL, randomF64, writeF32, readF64, addedF64, maxAbs, sampleIndices, centralDiffs, gradError, worse, Worst,
@@ -117,13 +117,14 @@ function runCase(rng: Rng, sh: Shape, slotList: i32[], posList: i32[], qAmp: f64
   }
   const q = allocF32(n * dim), kc = allocF32(cf), vc = allocF32(cf), dOut = allocF32(n * dim), out = allocF32(n * dim);
   const dq = allocF32(n * dim + GUARD), dK = allocF32(cf + GUARD), dV = allocF32(cf + GUARD);
-  const scratch = allocF32(2 * sh.seqLen + GUARD);
+  const scratchFloats = attentionScratchFloats(sh.seqLen);
+  const scratch = allocF32(scratchFloats + GUARD);
   const slots = allocI32(n), positions = allocI32(n);
   for (let r = 0; r < n; r++) { setI32(slots, r, slotList[r]); setI32(positions, r, posList[r]); }
   writeF32(q, gQ); writeF32(kc, gK); writeF32(vc, gV); writeF32(dOut, gDOut);
 
   // the kernel's forward is the reference function
-  const fwdScores = allocF32(sh.seqLen);
+  const fwdScores = allocF32(attentionScratchFloats(sh.seqLen));
   attentionForward(out, q, kc, vc, n, slots, positions, sh.nHeads, sh.nKvHeads, sh.headSize, sh.seqLen, fwdScores);
   let fwd: f64 = 0;
   for (let r = 0; r < n; r++) {
@@ -140,15 +141,15 @@ function runCase(rng: Rng, sh: Shape, slotList: i32[], posList: i32[], qAmp: f64
   fillConst(dq + (<usize>(n * dim) << 2), GUARD, SENTINEL);
   fillConst(dK + (<usize>cf << 2), GUARD, SENTINEL);
   fillConst(dV + (<usize>cf << 2), GUARD, SENTINEL);
-  fillConst(scratch, 2 * sh.seqLen, NaN);
-  fillConst(scratch + (<usize>(2 * sh.seqLen) << 2), GUARD, SENTINEL);
+  fillConst(scratch, scratchFloats, NaN);
+  fillConst(scratch + (<usize>scratchFloats << 2), GUARD, SENTINEL);
 
   attentionBackward(dq, dK, dV, dOut, q, kc, vc, n, slots, positions, sh.nHeads, sh.nKvHeads, sh.headSize, sh.seqLen, scratch);
 
   expect<bool>(guardOk(dq, n * dim)).toBe(true, "wrote past dq");
   expect<bool>(guardOk(dK, cf)).toBe(true, "wrote past dKCache");
   expect<bool>(guardOk(dV, cf)).toBe(true, "wrote past dVCache");
-  expect<bool>(guardOk(scratch, 2 * sh.seqLen)).toBe(true, "wrote past scratch (2·seqLen floats)");
+  expect<bool>(guardOk(scratch, scratchFloats)).toBe(true, "wrote past scratch (attentionScratchFloats(seqLen) floats)");
   // rows no query can see keep their exact bits; the visible ones are compared below
   let touched = 0;
   const visibleIdx = new Array<i32>();

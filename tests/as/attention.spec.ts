@@ -4,7 +4,7 @@
 // 1/sqrt(headSize). Reference: f64 dot products, f64 softmax, f64 weighted sum of V.
 // Outputs are convex combinations of V rows in [-1, 1], so the error is checked as relErr (absolute below 1),
 // bound 1e-5 (observed < 3e-7).
-import { attentionForward } from "../../assembly/kernels/attention";
+import { attentionForward, attentionScratchFloats } from "../../assembly/kernels/attention";
 import { Rng, allocF32, allocI32, getF32, setF32, getI32, setI32, fillUniform, fillConst, relErr, bits, allFinite, worse } from "./support/ref";
 
 const TOL: f64 = 1e-5;
@@ -56,14 +56,14 @@ function compare(sh: Shape, out: usize, q: usize, kc: usize, vc: usize, n: i32, 
 function runCase(rng: Rng, sh: Shape, slotList: i32[], posList: i32[], qAmp: f64): f64 {
   const n = slotList.length;
   const q = allocF32(n * sh.dim), out = allocF32(n * sh.dim + 4);
-  const kc = allocF32(sh.cacheFloats), vc = allocF32(sh.cacheFloats), scores = allocF32(sh.seqLen);
+  const kc = allocF32(sh.cacheFloats), vc = allocF32(sh.cacheFloats), scores = allocF32(attentionScratchFloats(sh.seqLen));
   const slots = allocI32(n), positions = allocI32(n);
   fillUniform(q, n * sh.dim, rng, -qAmp, qAmp);
   fillUniform(kc, sh.cacheFloats, rng);
   fillUniform(vc, sh.cacheFloats, rng);
   fillConst(out, n * sh.dim, NaN);
   fillConst(out + (<usize>(n * sh.dim) << 2), 4, 99);
-  fillConst(scores, sh.seqLen, NaN);
+  fillConst(scores, attentionScratchFloats(sh.seqLen), NaN);
   for (let r = 0; r < n; r++) { setI32(slots, r, slotList[r]); setI32(positions, r, posList[r]); }
 
   attentionForward(out, q, kc, vc, n, slots, positions, sh.nHeads, sh.nKvHeads, sh.headSize, sh.seqLen, scores);
@@ -125,7 +125,7 @@ describe("attentionForward", () => {
       const bad: f32 = poison == 0 ? NaN : 1e30;
       const n = slotList.length;
       const q = allocF32(n * sh.dim), out = allocF32(n * sh.dim);
-      const kc = allocF32(sh.cacheFloats), vc = allocF32(sh.cacheFloats), scores = allocF32(sh.seqLen);
+      const kc = allocF32(sh.cacheFloats), vc = allocF32(sh.cacheFloats), scores = allocF32(attentionScratchFloats(sh.seqLen));
       const slots = allocI32(n), positions = allocI32(n);
       fillUniform(q, n * sh.dim, rng);
       fillConst(kc, sh.cacheFloats, bad);
@@ -149,7 +149,7 @@ describe("attentionForward", () => {
     const sh = new Shape(4, 2, 6, 8, 2);
     const n = 3;
     const q = allocF32(n * sh.dim), out = allocF32(n * sh.dim), one = allocF32(sh.dim);
-    const kc = allocF32(sh.cacheFloats), vc = allocF32(sh.cacheFloats), scores = allocF32(sh.seqLen);
+    const kc = allocF32(sh.cacheFloats), vc = allocF32(sh.cacheFloats), scores = allocF32(attentionScratchFloats(sh.seqLen));
     const slots = allocI32(n), positions = allocI32(n);
     fillUniform(q, n * sh.dim, rng, -3, 3);
     fillUniform(kc, sh.cacheFloats, rng);

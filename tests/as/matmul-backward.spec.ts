@@ -167,6 +167,60 @@ describe("matmul backward (finite differences)", () => {
     heap.free(px); heap.free(pg); heap.free(dw); heap.free(sOut); heap.free(sX);
   });
 
+  test("dw over many rows (several row blocks of the direct kernel) and ragged widths equals the f64 sum", () => {
+    // n up to 300 spans three 128-row blocks; inDim 172 and 45 leave 4-wide and scalar edges; 300 > 256 takes the transposed path.
+    const rng = new Rng(7005);
+    const shapes: i32[][] = [[300, 172, 64], [257, 45, 7], [129, 64, 32], [130, 300, 5]];
+    for (let c = 0; c < shapes.length; c++) {
+      const n = shapes[c][0], inDim = shapes[c][1], outDim = shapes[c][2];
+      const x = randomF64(rng, n * inDim), g = randomF64(rng, n * outDim), dw0 = randomF64(rng, outDim * inDim);
+      const px = allocF32(n * inDim), pg = allocF32(n * outDim), dw = allocF32(outDim * inDim + GUARD);
+      const sOut = allocF32(n * outDim), sX = allocF32(n * inDim);
+      writeF32(px, x); writeF32(pg, g); writeF32(dw, dw0);
+      fillConst(dw + (<usize>(outDim * inDim) << 2), GUARD, SENTINEL);
+      matmulBackwardWeight(dw, pg, px, n, inDim, outDim, sOut, sX);
+      let worst: f64 = 0;
+      for (let o = 0; o < outDim; o++) {
+        for (let k = 0; k < inDim; k++) {
+          let want: f64 = 0;
+          for (let r = 0; r < n; r++) want += g[r * outDim + o] * x[r * inDim + k];
+          worst = worse(worst, relErr(<f64>getF32(dw, o * inDim + k) - <f64>(<f32>dw0[o * inDim + k]), want));
+        }
+      }
+      expect<f64>(worst).toBeLessThanOrEqual(1e-5, `n=${n} inDim=${inDim} outDim=${outDim}`);
+      expect<bool>(guardOk(dw, outDim * inDim)).toBe(true, "wrote past dw");
+      heap.free(px); heap.free(pg); heap.free(dw); heap.free(sOut); heap.free(sX);
+    }
+  });
+
+  test("dx over long reductions (several blocks of the direct kernel) and ragged widths equals the f64 sum", () => {
+    // outDim 200 spans two 128-long blocks of the reduction; 300 > 256 takes the transposed path.
+    const rng = new Rng(7006);
+    const shapes: i32[][] = [[37, 45, 200], [9, 64, 172], [6, 13, 129], [5, 300, 7], [7, 20, 300]];
+    for (let c = 0; c < shapes.length; c++) {
+      const n = shapes[c][0], inDim = shapes[c][1], outDim = shapes[c][2];
+      for (let acc = 0; acc < 2; acc++) {
+        const w = randomF64(rng, outDim * inDim), g = randomF64(rng, n * outDim), dx0 = randomF64(rng, n * inDim);
+        const pw = allocF32(outDim * inDim), pg = allocF32(n * outDim), dx = allocF32(n * inDim + GUARD), sIn = allocF32(inDim * outDim);
+        writeF32(pw, w); writeF32(pg, g);
+        if (acc == 1) writeF32(dx, dx0); else fillConst(dx, n * inDim, NaN);
+        fillConst(dx + (<usize>(n * inDim) << 2), GUARD, SENTINEL);
+        matmulBackwardInput(dx, pg, pw, n, inDim, outDim, acc == 1, sIn);
+        let worst: f64 = 0;
+        for (let r = 0; r < n; r++) {
+          for (let k = 0; k < inDim; k++) {
+            let want: f64 = acc == 1 ? <f64>(<f32>dx0[r * inDim + k]) : 0;
+            for (let o = 0; o < outDim; o++) want += g[r * outDim + o] * w[o * inDim + k];
+            worst = worse(worst, relErr(<f64>getF32(dx, r * inDim + k), want));
+          }
+        }
+        expect<f64>(worst).toBeLessThanOrEqual(1e-5, `n=${n} inDim=${inDim} outDim=${outDim} accumulate=${acc}`);
+        expect<bool>(guardOk(dx, n * inDim)).toBe(true, "wrote past dx");
+        heap.free(pw); heap.free(pg); heap.free(dx); heap.free(sIn);
+      }
+    }
+  });
+
   test("worst relative gradient error (logged)", () => {
     log<string>(`matmul backward: worst FD error ${worstSeen.value}`);
     expect<f64>(worstSeen.value).toBeLessThanOrEqual(GRAD_TOL);
