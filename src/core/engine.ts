@@ -317,7 +317,9 @@ export class RemaxEngine {
     const c = this.config;
     const maxTokens = options.maxTokens ?? Math.max(512, c.seqLen);
     const maxSeqs = options.maxSeqs ?? 16;
-    const maxLogitRows = options.maxLogitRows ?? Math.min(maxTokens, Math.max(16, Math.floor(2 ** 22 / c.vocabSize)));
+    // About 16 MB of logits per classifier chunk, in whole tiles of 4 rows (a leftover row runs the classifier as a
+    // matrix-vector product, streaming all its weights for that one row).
+    const maxLogitRows = options.maxLogitRows ?? Math.min(maxTokens, Math.max(16, Math.floor(2 ** 22 / c.vocabSize) & ~3));
     requireInput(Number.isInteger(maxTokens) && maxTokens >= c.seqLen,
       `training maxTokens must be an integer ≥ the context length ${c.seqLen} (a sequence must fit in one micro-batch), got ${maxTokens}`);
     requireInput(Number.isInteger(maxSeqs) && maxSeqs >= 1, `training maxSeqs must be a positive integer, got ${maxSeqs}`);
