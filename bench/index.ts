@@ -40,7 +40,8 @@ async function benchMatmul(build: BuildName) {
 }
 
 async function benchDecode(build: BuildName, label: string, engine: RemaxEngine, batch: number, newTokens: number) {
-  const requests = Array.from({ length: batch }, () => ({ promptIds: [1] }));
+  // A different second token per sequence: identical sequences would share their rows (see generate.ts).
+  const requests = Array.from({ length: batch }, (_, i) => ({ promptIds: [1, 3 + i] }));
   const options = { temperature: 0, maxNewTokens: newTokens, eosId: null };
   const ms = await medianMs(label, () => { engine.generate(requests, options); }, 5);
   rows.push({ build, benchmark: label, median: `${ms.toFixed(1)} ms`,

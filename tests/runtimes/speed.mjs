@@ -27,7 +27,8 @@ export async function runSpeed(lib, { runtime, version, stories = null }) {
   const results = [];
   for (const build of builds) {
     const engine = await RemaxEngine.create({ model, build, maxBatch: DECODE_SEQS });
-    const requests = Array.from({ length: DECODE_SEQS }, () => ({ promptIds: [1] }));
+    // Distinct prompts: sequences with the same tokens so far would share their rows.
+    const requests = Array.from({ length: DECODE_SEQS }, (_, i) => ({ promptIds: [1, 3 + i] }));
     const decodeMs = medianMs(() => engine.generate(requests, { temperature: 1, topP: 0.9, seed: 1, maxNewTokens: DECODE_TOKENS, eosId: null }));
     engine.enableTraining({ maxTokens: TRAIN_SEQS * TRAIN_TOKENS, maxSeqs: TRAIN_SEQS });
     const vocab = engine.config.vocabSize;
