@@ -17,7 +17,7 @@ export interface SftOptions {
   seed: number;
   schedule: ScheduleConfig;
   optimizer: OptimizerSettings;
-  /** Recompute activations layer by layer in the backward pass (less memory, about a third more time). */
+  /** Recompute activations layer by layer in the backward pass (less memory for one more forward pass of the layers). */
   activationCheckpointing?: boolean;
 }
 

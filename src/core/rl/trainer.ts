@@ -42,7 +42,7 @@ export interface ReMaxOptions {
   emaDecay: number;
   /** Token that ends a response (kept in it); null = responses always run to maxNewTokens. Default EOS = 2. */
   eosId?: number | null;
-  /** Recompute activations layer by layer in the backward pass (less memory, about a third more time). */
+  /** Recompute activations layer by layer in the backward pass (less memory for one more forward pass of the layers). */
   activationCheckpointing?: boolean;
 }
 
