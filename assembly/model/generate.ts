@@ -53,10 +53,9 @@ export function generate(m: Model, ws: Workspace, job: GenerateJob): i32 {
         if (isActive(m, job, source)) continue; // the shared sequence's row serves s
         setI32(job.sharedWith, s, s); // the shared sequence has stopped (its own budget): s goes on alone
       }
-      const len = getI32(job.outLengths, s);
-      setI32(ws.tokens, n, getI32(job.outIds, s * job.outStride + len - 1));
+      setI32(ws.tokens, n, lastToken(job, s));
       setI32(ws.slots, n, s);
-      setI32(ws.positions, n, promptLength(job, s) + len - 1);
+      setI32(ws.positions, n, promptLength(job, s) + getI32(job.outLengths, s) - 1);
       setI32(ws.logitRows, n, n);
       n++;
     }
@@ -129,7 +128,6 @@ function copyCacheRows(m: Model, ws: Workspace, from: i32, to: i32, position: i3
   }
 }
 
-
 /** Samples from logit row j for sequence s and appends the token (and its log-probability) to the output. */
 function appendToken(m: Model, ws: Workspace, job: GenerateJob, s: i32, j: i32): void {
   const vocab = m.vocabSize;
@@ -155,7 +153,7 @@ function isActive(m: Model, job: GenerateJob, s: i32): bool {
   if (len == 0) return false;
   if (len >= getI32(job.maxNewTokens, s)) return false;
   if (promptLength(job, s) + len >= m.seqLen) return false;
-  return getI32(job.outIds, s * job.outStride + len - 1) != job.eosId;
+  return lastToken(job, s) != job.eosId;
 }
 
 // @ts-ignore: decorator

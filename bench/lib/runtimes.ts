@@ -1,35 +1,24 @@
 // The same decoding and training work (tests/runtimes/speed.mjs) timed in each JavaScript runtime: Node, Deno, Bun
 // and Chromium (page and Web Worker). workerd is left out: a Worker's clock only advances on I/O (a Spectre
 // mitigation), so it cannot time WASM compute.
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { runChromiumCheck } from '../../tests/node/runtime-chromium';
 import { chromiumUnavailable } from '../../tests/node/chromium';
+import { runCheckScript, scriptRuntimeUnavailable, SCRIPT_RUNTIMES } from '../../tests/node/runtime-scripts';
 
 interface SpeedResult { runtime: string; version: string; build: string; model: string; decodeTokensPerSecond: number; trainTokensPerSecond: number }
-
-const SCRIPT = 'tests/runtimes/check.mjs';
-const bin = (name: string) => path.resolve('node_modules', '.bin', name);
-
-function runScript(command: string, args: string[]): Promise<SpeedResult[]> {
-  return new Promise((resolve, reject) => {
-    execFile(command, args, { timeout: 300_000, maxBuffer: 16 << 20, env: { ...process.env, DENO_NO_UPDATE_CHECK: '1', NO_COLOR: '1' } }, (error, stdout, stderr) => {
-      const line = stdout.split('\n').find((l) => l.startsWith('SPEED '));
-      if (error || !line) reject(new Error(`${command} ${args.join(' ')}: ${error?.message ?? 'no SPEED line'}\n${stderr}`));
-      else resolve(JSON.parse(line.slice('SPEED '.length)) as SpeedResult[]);
-    });
-  });
-}
 
 /** One runtime after the other (they would compete for the cores). */
 export async function benchRuntimes(): Promise<string[]> {
   const results: SpeedResult[] = [];
   const lines: string[] = [];
   const runners: [string, () => Promise<SpeedResult[]>][] = [
-    ['node', () => runScript(process.execPath, [SCRIPT, '--speed'])],
-    ['deno', () => runScript(bin('deno'), ['run', '--allow-read', SCRIPT, '--speed'])],
-    ['bun', () => runScript(bin('bun'), [SCRIPT, '--speed'])],
+    ...SCRIPT_RUNTIMES.map((r): [string, () => Promise<SpeedResult[]>] => [r.name, async () => {
+      const reason = scriptRuntimeUnavailable(r);
+      if (reason) throw new Error(reason);
+      const run = await runCheckScript(r, 'SPEED ', ['--speed'], 300_000);
+      if (run.problem) throw new Error(`${run.problem}\n${run.output}`);
+      return run.value as SpeedResult[];
+    }]),
     ['chromium', async () => {
       const reason = chromiumUnavailable();
       if (reason) throw new Error(reason);
@@ -39,10 +28,6 @@ export async function benchRuntimes(): Promise<string[]> {
     }],
   ];
   for (const [name, run] of runners) {
-    if (name !== 'node' && name !== 'chromium' && !existsSync(bin(name))) {
-      lines.push(`${name}: skipped (no ${bin(name)})`);
-      continue;
-    }
     try {
       results.push(...(await run()));
     } catch (error) {

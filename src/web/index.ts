@@ -37,8 +37,9 @@ export async function loadEngineFromUrls(options: UrlEngineOptions): Promise<Rem
 }
 
 /**
- * Compiles kernel builds served as separate .wasm files (streaming compile), for pages that would rather not carry the
- * builds embedded in the bundle; pass the result as `wasm` to RemaxEngine.create.
+ * Compiles kernel builds served as separate .wasm files, for pages that would rather not carry the builds embedded in
+ * the bundle; pass the result as `wasm` to RemaxEngine.create. The relaxed build is optional: when it cannot be
+ * fetched or this engine does not compile it, the result has only the simd build (and `auto` picks that).
  */
 export async function compileBuildsFromUrls(urls: { simd: string | URL; relaxed?: string | URL }): Promise<WasmBuilds> {
   const compile = async (url: string | URL) => WebAssembly.compile(await fetchBytes(url, 'kernel build'));

@@ -4,14 +4,11 @@
 // Web Worker. Same seed, same result: with the portable `simd` build the hashes must be identical in every runtime.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { runWorkerdCheck, WORKERD_BIN } from './runtime-workerd';
+import { binaryUnavailable, runCheckScript, scriptRuntimeUnavailable, SCRIPT_RUNTIMES } from './runtime-scripts';
 import { runChromiumCheck } from './runtime-chromium';
 import { chromiumUnavailable } from './chromium';
 
-const SCRIPT = 'tests/runtimes/check.mjs';
 const COMPARED_BUILD = 'simd';
 
 interface CheckResult {
@@ -36,40 +33,6 @@ interface Run {
   output: string;
 }
 
-const bin = (name: string) => path.resolve('node_modules', '.bin', name);
-
-/** Runs check.mjs in a runtime's command line and parses its RESULT line. */
-function runScript(command: string, args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(command, args, {
-      cwd: process.cwd(),
-      timeout: 120_000,
-      maxBuffer: 16 << 20,
-      env: { ...process.env, DENO_NO_UPDATE_CHECK: '1', DENO_NO_PROMPT: '1', NO_COLOR: '1', DO_NOT_TRACK: '1' },
-    }, (error, stdout, stderr) => {
-      const line = stdout.split('\n').find((l) => l.startsWith('RESULT '));
-      const output = `stdout:\n${stdout}\nstderr:\n${stderr}`;
-      resolve({
-        results: line ? [JSON.parse(line.slice('RESULT '.length)) as CheckResult] : [],
-        problem: error ? `exited with ${error.code}` : line ? undefined : 'printed no RESULT line',
-        output,
-      });
-    });
-  });
-}
-
-/** Why a runtime binary cannot run (missing, or the npm package's placeholder when its postinstall did not run). */
-function binaryUnavailable(name: string, command: string): string | undefined {
-  if (!existsSync(command)) return `${name} binary not found at ${command} (install the npm package "${name}")`;
-  try {
-    execFileSync(command, ['--version'], { stdio: 'pipe', timeout: 30_000 });
-    return undefined;
-  } catch (error) {
-    return `${command} --version failed (${(error as Error).message.split('\n')[0]}); ` +
-      `the npm package "${name}" installs its binary in a postinstall script: reinstall without --ignore-scripts`;
-  }
-}
-
 interface Runtime {
   name: string;
   /** The runtimes (result.runtime) this run reports. */
@@ -79,9 +42,13 @@ interface Runtime {
 }
 
 const RUNTIMES: Runtime[] = [
-  { name: 'node', reports: ['node'], unavailable: () => undefined, run: () => runScript(process.execPath, [SCRIPT]) },
-  { name: 'deno', reports: ['deno'], unavailable: () => binaryUnavailable('deno', bin('deno')), run: () => runScript(bin('deno'), ['run', '--allow-read', SCRIPT]) },
-  { name: 'bun', reports: ['bun'], unavailable: () => binaryUnavailable('bun', bin('bun')), run: () => runScript(bin('bun'), [SCRIPT]) },
+  ...SCRIPT_RUNTIMES.map((r) => ({
+    name: r.name, reports: [r.name], unavailable: () => scriptRuntimeUnavailable(r),
+    run: async (): Promise<Run> => {
+      const { value, problem, output } = await runCheckScript(r, 'RESULT ');
+      return { results: value ? [value as CheckResult] : [], problem, output };
+    },
+  })),
   {
     name: 'workerd', reports: ['workerd'], unavailable: () => binaryUnavailable('workerd', WORKERD_BIN),
     run: async () => {
