@@ -8,11 +8,9 @@ import { loadRunState, saveRunCheckpoint } from '../run-checkpoint';
 import { loadRewardModule } from '../reward-module';
 import { resolveTrainOptions, trainFlagSpecs, type TrainValues } from '../train-options';
 import { TrainProgress } from '../train-progress';
-import { RemaxEngine } from '../../core/engine';
 import { RemaxInputError } from '../../core/errors';
-import { parseCheckpoint } from '../../core/checkpoint';
 import { Tokenizer } from '../../core/tokenizer';
-import { loadPrompts, type PromptRecord } from '../../core/rl/prompts';
+import { setUpRun } from '../../core/rl/run-setup';
 import { ReMaxTrainer, type ReMaxOptions, type StepMetrics } from '../../core/rl/trainer';
 import { scoreSamples, RewardError, type RewardFunction, type RewardErrorPolicy } from '../../core/rewards';
 import { BUILTIN_REWARDS, builtinReward } from '../../core/builtin-rewards';
@@ -51,23 +49,16 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
   const options = trainerOptions(v);
   const reward = await makeReward(v);
   const policyBytes = readInputFile(resumeDir ? path.join(resumeDir, 'model.bin') : modelPath, resumeDir ? '--resume' : '--model');
-  const tokenizer = Tokenizer.fromBytes(readInputFile(tokenizerPath, '--tokenizer'), tokenizerPath);
-  const checkpoint = parseCheckpoint(policyBytes, modelPath);
-  tokenizer.assertFitsModel(checkpoint.config.vocabSize, modelPath);
-  const seqLen = checkpoint.config.seqLen;
-  const maxNew = Math.min(options.maxNewTokens, seqLen - 1);
-  const prompts = loadPrompts(readInputFile(promptsPath, '--prompts'), promptsPath, tokenizer, seqLen, maxNew, v.truncate === true);
-  const evalPrompts: PromptRecord[] = evalPath
-    ? loadPrompts(readInputFile(evalPath, '--eval-prompts'), evalPath, tokenizer, seqLen, maxNew, v.truncate === true).slice(0, v['eval-size'] as number)
-    : [];
-
-  const policy = await RemaxEngine.create({ model: checkpoint, tokenizer, modelSource: modelPath });
   const referencePath = path.join(outDir, 'reference.bin');
-  let reference: RemaxEngine | undefined;
-  if (options.klCoef > 0) {
-    const referenceBytes = resumeDir ? readInputFile(referencePath, '--resume') : policyBytes;
-    reference = await RemaxEngine.create({ model: referenceBytes, modelSource: resumeDir ? referencePath : modelPath, maxBatch: options.batchSize * options.samplesPerPrompt });
-  }
+  const { policy, reference, prompts, evalPrompts, maxNewTokens: maxNew } = await setUpRun({
+    policy: { bytes: policyBytes, source: modelPath },
+    // A resumed run keeps the reference it started from; a new one starts from the policy.
+    reference: resumeDir && options.klCoef > 0 ? { bytes: readInputFile(referencePath, '--resume'), source: referencePath } : undefined,
+    tokenizer: Tokenizer.fromBytes(readInputFile(tokenizerPath, '--tokenizer'), tokenizerPath),
+    prompts: { bytes: readInputFile(promptsPath, '--prompts'), source: promptsPath },
+    evalPrompts: evalPath ? { bytes: readInputFile(evalPath, '--eval-prompts'), source: evalPath, limit: v['eval-size'] as number } : undefined,
+    truncate: v.truncate === true,
+  }, options);
   const state = resumeDir
     ? loadRunState(path.join(resumeDir, 'model.bin'), policyBytes, { config: policy.config, parameterCount: policy.parameterSlots })
     : undefined;

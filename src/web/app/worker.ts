@@ -1,10 +1,9 @@
 // The trainer page's Web Worker: it owns the engine and runs the ReMax loop, so the page stays responsive. It posts
 // every step's metrics and a few completions; between steps (the reward call is async) it takes Stop and Download.
-import { RemaxEngine } from '../../core/engine';
+import type { RemaxEngine } from '../../core/engine';
 import { RemaxInputError } from '../../core/errors';
-import { parseCheckpoint } from '../../core/checkpoint';
 import { Tokenizer } from '../../core/tokenizer';
-import { loadPrompts, type PromptRecord } from '../../core/rl/prompts';
+import { setUpRun } from '../../core/rl/run-setup';
 import { ReMaxTrainer, DEFAULT_REMAX_OPTIONS } from '../../core/rl/trainer';
 import { scoreSamples } from '../../core/rewards';
 import { fetchBytes } from '../index';
@@ -53,24 +52,20 @@ async function train(request: TrainRequest): Promise<void> {
     builtIn ? task('eval.jsonl') : undefined,
   ]);
   const modelName = builtIn ? 'the built-in model' : request.modelName;
-  const checkpoint = parseCheckpoint(modelBytes, modelName);
-  const tokenizer = Tokenizer.fromBytes(tokenizerBytes, request.tokenizer ? 'the tokenizer file' : 'the built-in tokenizer');
-  tokenizer.assertFitsModel(checkpoint.config.vocabSize, modelName);
-  const maxNew = Math.min(s.maxNewTokens, checkpoint.config.seqLen - 1);
-  const promptSource = request.prompts ? 'the prompts file' : 'the built-in prompts';
-  const prompts = loadPrompts(promptBytes, promptSource, tokenizer, checkpoint.config.seqLen, maxNew);
-  const evalPrompts: PromptRecord[] = evalBytes ? loadPrompts(evalBytes, 'eval.jsonl', tokenizer, checkpoint.config.seqLen, maxNew).slice(0, 100) : [];
   const reward = compileReward(request.rewardSource);
-
-  policy = await RemaxEngine.create({ model: checkpoint, tokenizer, modelSource: modelName });
-  const reference = s.klCoef > 0
-    ? await RemaxEngine.create({ model: modelBytes, modelSource: modelName, maxBatch: s.batchSize * s.samplesPerPrompt })
-    : undefined;
+  const run = await setUpRun({
+    policy: { bytes: modelBytes, source: modelName },
+    tokenizer: Tokenizer.fromBytes(tokenizerBytes, request.tokenizer ? 'the tokenizer file' : 'the built-in tokenizer'),
+    prompts: { bytes: promptBytes, source: request.prompts ? 'the prompts file' : 'the built-in prompts' },
+    evalPrompts: evalBytes ? { bytes: evalBytes, source: 'eval.jsonl', limit: 100 } : undefined,
+  }, s);
+  const { reference, prompts, evalPrompts } = run;
+  policy = run.policy;
   const scorer = (groups: Parameters<typeof scoreSamples>[1]) => scoreSamples(reward, groups, { timeoutMs: REWARD_TIMEOUT_MS, onError: 'abort', concurrency: 8 });
   trainer = new ReMaxTrainer(policy, reference, prompts, scorer, {
     ...DEFAULT_REMAX_OPTIONS,
     estimator: s.estimator, samplesPerPrompt: s.samplesPerPrompt, batchSize: s.batchSize, steps: s.steps, seed: s.seed,
-    klCoef: s.klCoef, maxNewTokens: maxNew,
+    klCoef: s.klCoef, maxNewTokens: run.maxNewTokens,
     schedule: { kind: 'constant', lr: s.lr, warmupSteps: 0, totalSteps: s.steps },
   });
   const parameters = Object.values(policy.readWeights()).reduce((n, tensor) => n + tensor.length, 0);
