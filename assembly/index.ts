@@ -11,7 +11,8 @@ export { matmulForward, matmulBackwardInput, matmulBackwardWeight } from "./kern
 export { transpose } from "./kernels/transpose";
 export { rmsnormForward, rmsnormBackward } from "./kernels/rmsnorm";
 export { ropeForward, ropeBackward, ropeTablesInit } from "./kernels/rope";
-export { attentionForward, attentionBackward } from "./kernels/attention";
+export { attentionForward } from "./kernels/attention";
+export { causalAttentionForward, causalAttentionBackward } from "./kernels/causal-attention";
 export { swigluForward, swigluBackward } from "./kernels/swiglu";
 export { embeddingForward, embeddingBackward } from "./kernels/embedding";
 export { crossEntropyForwardBackward } from "./kernels/cross-entropy";

@@ -164,7 +164,7 @@ const DIRECT_MAX_IN: i32 = 256;
 /** scratch: inDim·outDim floats. */
 export function matmulBackwardInput(dx: usize, dOut: usize, w: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool, scratch: usize): void {
   if (inDim <= DIRECT_MAX_IN && outDim <= DIRECT_MAX_IN) { // (long reductions, e.g. over a vocabulary, favour the tile)
-    outerProductSum(dx, dOut, 4, <usize>outDim << 2, w, <usize>inDim << 2, outDim, n, inDim, accumulate);
+    outerProductSum(dx, <usize>inDim << 2, dOut, 4, <usize>outDim << 2, w, <usize>inDim << 2, outDim, n, inDim, accumulate);
     return;
   }
   transpose(scratch, w, outDim, inDim);
@@ -174,7 +174,7 @@ export function matmulBackwardInput(dx: usize, dOut: usize, w: usize, n: i32, in
 /** scratchOut: n·outDim floats, scratchIn: n·inDim floats. */
 export function matmulBackwardWeight(dw: usize, dOut: usize, x: usize, n: i32, inDim: i32, outDim: i32, scratchOut: usize, scratchIn: usize): void {
   if (inDim <= DIRECT_MAX_IN) {
-    outerProductSum(dw, dOut, <usize>outDim << 2, 4, x, <usize>inDim << 2, n, outDim, inDim, true);
+    outerProductSum(dw, <usize>inDim << 2, dOut, <usize>outDim << 2, 4, x, <usize>inDim << 2, n, outDim, inDim, true);
     return;
   }
   transpose(scratchOut, dOut, n, outDim);

@@ -41,23 +41,53 @@ const P3: f32 = 4.1665795894e-2;
 const P4: f32 = 1.6666665459e-1;
 const P5: f32 = 5.0000001201e-1;
 
+// Below this, e^x (< 2e-35) is taken as 0 by expOrZero: next to a sum's largest term (e^0 = 1) it is far below
+// rounding, and exp4 would otherwise compute subnormal values there (the −∞ pad of attention scores lands at exp4's
+// lower clamp), which x64 cores handle in slow microcode.
+const EXP_ZERO_BELOW: f32 = -80;
+
+// exp4's constants as a table in linear memory, each broadcast from there where it is used (one load). As v128.const
+// values, V8 (TurboFan, Node 20) rebuilds every one of them inside the loop with three instructions (a 64-bit move,
+// a move to the vector register and an unpack) and spills them under register pressure; measured: an exponential
+// loop spent more time on its constants than on its arithmetic. binaryen cannot fold a load from memory, so the
+// loads stay loads.
+const EXP_TABLE = memory.data<f32>([
+  EXP_LO, EXP_HI, LOG2E, 0.5, LN2_HI, LN2_LO, P0, P1, P2, P3, P4, P5, 1.0, 12582912.0, reinterpret<f32>(0x4B400000 - 127),
+  EXP_ZERO_BELOW,
+]);
+const LO_AT = 0, HI_AT = 4, LOG2E_AT = 8, HALF_AT = 12, LN2_HI_AT = 16, LN2_LO_AT = 20;
+const P0_AT = 24, P1_AT = 28, P2_AT = 32, P3_AT = 36, P4_AT = 40, P5_AT = 44, ONE_AT = 48, MAGIC_AT = 52, BIAS_AT = 56, ZERO_BELOW_AT = 60;
+
+/** The exp4 constant at byte offset at of EXP_TABLE, in all four lanes. */
+// @ts-ignore: decorator
+@inline function k4(at: usize): v128 {
+  return v128.load32_splat(EXP_TABLE + at);
+}
+
 // @ts-ignore: decorator
 @inline export function exp4(x: v128): v128 {
   // pmax/pmin (one instruction each on x64, where min/max cost several) equal max/min here: x first, so NaN stays NaN.
-  x = f32x4.pmin(f32x4.pmax(x, f32x4.splat(EXP_LO)), f32x4.splat(EXP_HI));
-  const n = f32x4.floor(f32x4.add(f32x4.mul(x, f32x4.splat(LOG2E)), f32x4.splat(0.5)));
-  const r = f32x4.sub(f32x4.sub(x, f32x4.mul(n, f32x4.splat(LN2_HI))), f32x4.mul(n, f32x4.splat(LN2_LO)));
+  x = f32x4.pmin(f32x4.pmax(x, k4(LO_AT)), k4(HI_AT));
+  const n = f32x4.floor(f32x4.add(f32x4.mul(x, k4(LOG2E_AT)), k4(HALF_AT)));
+  const r = f32x4.sub(f32x4.sub(x, f32x4.mul(n, k4(LN2_HI_AT))), f32x4.mul(n, k4(LN2_LO_AT)));
   // The polynomial by Estrin's scheme (three independent pairs, then r², r⁴): a dependency chain of 4 mul/add steps
   // instead of Horner's 10, so several exponentials overlap in the core (exp4 was latency-bound).
   const r2 = f32x4.mul(r, r);
-  const a = f32x4.add(f32x4.mul(f32x4.splat(P0), r), f32x4.splat(P1));
-  const b = f32x4.add(f32x4.mul(f32x4.splat(P2), r), f32x4.splat(P3));
-  const c = f32x4.add(f32x4.mul(f32x4.splat(P4), r), f32x4.splat(P5));
+  const a = f32x4.add(f32x4.mul(k4(P0_AT), r), k4(P1_AT));
+  const b = f32x4.add(f32x4.mul(k4(P2_AT), r), k4(P3_AT));
+  const c = f32x4.add(f32x4.mul(k4(P4_AT), r), k4(P5_AT));
   const p = f32x4.add(f32x4.mul(a, f32x4.mul(r2, r2)), f32x4.add(f32x4.mul(b, r2), c));
-  const e = f32x4.add(f32x4.add(f32x4.mul(p, r2), r), f32x4.splat(1.0));
+  const e = f32x4.add(f32x4.add(f32x4.mul(p, r2), r), k4(ONE_AT));
   // 2^n from the integer n: n + 1.5·2^23 holds n in its low mantissa bits (exact for |n| < 2^22), cheaper than trunc_sat.
-  const scale = i32x4.shl(i32x4.sub(f32x4.add(n, f32x4.splat(12582912.0)), i32x4.splat(0x4B400000 - 127)), 23);
+  const scale = i32x4.shl(i32x4.sub(f32x4.add(n, k4(MAGIC_AT)), k4(BIAS_AT)), 23);
   return f32x4.mul(e, scale);
+}
+
+/** e^x per lane, exactly 0 where x < EXP_ZERO_BELOW (−∞ included); NaN stays NaN. */
+// @ts-ignore: decorator
+@inline export function expOrZero(x: v128): v128 {
+  const below = k4(ZERO_BELOW_AT);
+  return v128.andnot(exp4(f32x4.pmax(x, below)), f32x4.lt(x, below));
 }
 
 /** Scalar twin of exp4, bit-identical lane by lane (used for the tails of vector loops). */

@@ -1,9 +1,9 @@
 import { Model, Workspace, TrainJob } from "./layout";
-import { forwardTokens, layerForward, layerInput, layerCacheOffset, cacheRow, layerProbs } from "./forward";
+import { forwardTokens, layerForward, layerInput, layerCacheOffset, cacheRow, layerProbs, sequenceEnd } from "./forward";
 import { matmulForward, matmulBackwardInput, matmulBackwardWeight } from "../kernels/matmul";
 import { rmsnormForward, rmsnormBackward } from "../kernels/rmsnorm";
 import { ropeBackward } from "../kernels/rope";
-import { attentionBackward } from "../kernels/attention";
+import { causalAttentionBackward, causalProbsFloats } from "../kernels/causal-attention";
 import { swigluBackward } from "../kernels/swiglu";
 import { embeddingBackward } from "../kernels/embedding";
 import { crossEntropyForwardBackward } from "../kernels/cross-entropy";
@@ -16,7 +16,7 @@ import { getI32, setI32 } from "./generate";
 // Sequence s occupies cache slot s; ws must be a training workspace (activations saved per layer).
 // Returns L for this micro-batch.
 export function trainStep(m: Model, grads: Model, ws: Workspace, job: TrainJob): f64 {
-  const n = packRows(ws, job, m.nHeads);
+  const n = packRows(ws, job);
   forwardTokens(m, ws, n, 0);
   memory.fill(ws.dx, 0, (<usize>n * m.dim) << 2);
   const loss = classifierBackward(m, grads, ws, n);
@@ -34,9 +34,8 @@ export function trainStep(m: Model, grads: Model, ws: Workspace, job: TrainJob):
 }
 
 /** Packs the job's sequences into rows; row r predicts the next token of its sequence with that token's weight. */
-function packRows(ws: Workspace, job: TrainJob, nHeads: i32): i32 {
+function packRows(ws: Workspace, job: TrainJob): i32 {
   let n = 0;
-  let probOffset = 0;
   for (let s = 0; s < job.nSeqs; s++) {
     const start = getI32(job.offsets, s), end = getI32(job.offsets, s + 1);
     for (let t = start; t < end; t++) {
@@ -46,8 +45,6 @@ function packRows(ws: Workspace, job: TrainJob, nHeads: i32): i32 {
       const hasNext = t + 1 < end;
       setI32(ws.targets, n, hasNext ? getI32(job.ids, t + 1) : -1);
       store<f32>(ws.weights + (<usize>n << 2), hasNext ? load<f32>(job.weights + (<usize>(t + 1) << 2)) : 0);
-      setI32(ws.probOffsets, n, probOffset);
-      probOffset += nHeads * (t - start + 1);
       n++;
     }
   }
@@ -113,18 +110,18 @@ function layerBackward(m: Model, grads: Model, ws: Workspace, n: i32, l: i32): v
   matmulBackwardInput(ws.dxb, ws.dx, m.wo + wDim, n, dim, dim, false, ws.transposeA);
   matmulBackwardWeight(grads.wo + wDim, ws.dx, ws.attOut + D, n, dim, dim, ws.transposeA, ws.transposeB);
   const kvRowBytes = <usize>kvDim << 2;
-  for (let r = 0; r < n; r++) {
-    const at = cacheRow(ws, r, m.seqLen, kvRowBytes);
-    memory.fill(ws.dKCache + at, 0, kvRowBytes);
-    memory.fill(ws.dVCache + at, 0, kvRowBytes);
-  }
+  memory.fill(ws.dk, 0, <usize>n * kvRowBytes);
+  memory.fill(ws.dv, 0, <usize>n * kvRowBytes);
   const layerCache = layerCacheOffset(m, ws, l);
-  attentionBackward(ws.dq, ws.dKCache, ws.dVCache, ws.dxb, ws.q + D, ws.kCache + layerCache, ws.vCache + layerCache,
-    n, ws.slots, ws.positions, m.nHeads, m.nKvHeads, headSize, m.seqLen, ws.scores, layerProbs(ws, l), ws.probOffsets);
-  for (let r = 0; r < n; r++) {
-    const at = cacheRow(ws, r, m.seqLen, kvRowBytes);
-    memory.copy(ws.dk + <usize>r * kvRowBytes, ws.dKCache + at, kvRowBytes);
-    memory.copy(ws.dv + <usize>r * kvRowBytes, ws.dVCache + at, kvRowBytes);
+  let probs = layerProbs(ws, l);
+  for (let r0 = 0; r0 < n;) {
+    const r1 = sequenceEnd(ws, r0, n), len = r1 - r0;
+    const cache = layerCache + cacheRow(ws, r0, m.seqLen, kvRowBytes), rows = <usize>r0 * dimBytes;
+    causalAttentionBackward(ws.dq + rows, ws.dk + <usize>r0 * kvRowBytes, ws.dv + <usize>r0 * kvRowBytes, ws.dxb + rows,
+      ws.q + D + rows, ws.kCache + cache, ws.vCache + cache, probs, len, dimBytes, kvRowBytes, m.nHeads, m.nKvHeads, headSize,
+      ws.attScratch);
+    probs += <usize>causalProbsFloats(len, m.nHeads) << 2;
+    r0 = r1;
   }
   ropeBackward(ws.dq, n, dim, ws.positions, m.nHeads, headSize, m.ropeCos, m.ropeSin);
   ropeBackward(ws.dk, n, kvDim, ws.positions, m.nKvHeads, headSize, m.ropeCos, m.ropeSin);

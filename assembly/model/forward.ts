@@ -3,6 +3,7 @@ import { matmulForward } from "../kernels/matmul";
 import { rmsnormForward } from "../kernels/rmsnorm";
 import { ropeForward } from "../kernels/rope";
 import { attentionForward } from "../kernels/attention";
+import { causalAttentionForward, causalProbsFloats } from "../kernels/causal-attention";
 import { swigluForward } from "../kernels/swiglu";
 import { embeddingForward } from "../kernels/embedding";
 
@@ -42,8 +43,21 @@ export function layerForward(m: Model, ws: Workspace, n: i32, l: i32): void {
   ropeForward(ws.k, n, kvDim, ws.positions, m.nKvHeads, headSize, m.ropeCos, m.ropeSin);
   const layerCache = layerCacheOffset(m, ws, l);
   storeKeysValues(ws, n, kvDim, m.seqLen, ws.kCache + layerCache, ws.vCache + layerCache);
-  attentionForward(ws.attOut + D, ws.q + D, ws.kCache + layerCache, ws.vCache + layerCache, n, ws.slots, ws.positions,
-    m.nHeads, m.nKvHeads, headSize, m.seqLen, ws.scores, layerProbs(ws, l), ws.probOffsets);
+  if (ws.attProbs != 0) {
+    // Training: the rows are whole sequences (see trainStep), each attending over itself.
+    let probs = layerProbs(ws, l);
+    for (let r0 = 0; r0 < n;) {
+      const r1 = sequenceEnd(ws, r0, n), len = r1 - r0;
+      const cache = layerCache + cacheRow(ws, r0, m.seqLen, <usize>kvDim << 2);
+      causalAttentionForward(ws.attOut + D + <usize>r0 * dimBytes, probs, ws.q + D + <usize>r0 * dimBytes, ws.kCache + cache,
+        ws.vCache + cache, len, dimBytes, <usize>kvDim << 2, m.nHeads, m.nKvHeads, headSize, ws.attScratch);
+      probs += <usize>causalProbsFloats(len, m.nHeads) << 2;
+      r0 = r1;
+    }
+  } else {
+    attentionForward(ws.attOut + D, ws.q + D, ws.kCache + layerCache, ws.vCache + layerCache, n, ws.slots, ws.positions,
+      m.nHeads, m.nKvHeads, headSize, m.seqLen, ws.scores);
+  }
   matmulForward(ws.x, ws.attOut + D, m.wo + L * <usize>dim * dimBytes, n, dim, dim, true);
   // Feed-forward block.
   if (ws.xMid != 0) memory.copy(ws.xMid + D, ws.x, rowsBytes);
@@ -52,6 +66,13 @@ export function layerForward(m: Model, ws: Workspace, n: i32, l: i32): void {
   matmulForward(ws.h3 + H, ws.xbFfn + D, m.w3 + L * <usize>hidden * dimBytes, n, dim, hidden, false);
   swigluForward(ws.gated + H, ws.h1 + H, ws.h3 + H, n * hidden);
   matmulForward(ws.x, ws.gated + H, m.w2 + L * <usize>dim * (<usize>hidden << 2), n, hidden, dim, true);
+}
+
+/** End of the sequence whose first row is r0 in a training workspace: the next row at position 0, or n. */
+export function sequenceEnd(ws: Workspace, r0: i32, n: i32): i32 {
+  let r1 = r0 + 1;
+  while (r1 < n && load<i32>(ws.positions + (<usize>r1 << 2)) != 0) r1++;
+  return r1;
 }
 
 /** Layer l's saved input (training). */

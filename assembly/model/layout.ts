@@ -76,16 +76,14 @@
   dh1: usize;        // f32[maxTokens, hidden]
   dh3: usize;        // f32[maxTokens, hidden]
   dGated: usize;     // f32[maxTokens, hidden]
-  dKCache: usize;    // f32[maxSeqs, seqLen, kvDim] one layer's key gradients in cache layout
-  dVCache: usize;    // f32[maxSeqs, seqLen, kvDim]
+  attScratch: usize; // f32[causalScratchFloats(seqLen, headSize)]: training attention scratch
   headRows: usize;   // i32[maxLogitRows]: rows in the current classifier chunk
   headTargets: usize;// i32[maxLogitRows]
   headWeights: usize;// f32[maxLogitRows]
   headX: usize;      // f32[maxLogitRows, dim] final-normed rows of the chunk
   headDx: usize;     // f32[maxLogitRows, dim]
   layerStrideProbs: usize; // bytes between layers of attProbs
-  attProbs: usize;   // per layer: attention probabilities of every row and head (training), see attentionForward
-  probOffsets: usize;// i32[maxTokens]: float offset of each row's probabilities within a layer's attProbs
+  attProbs: usize;   // per layer: attention probabilities of every sequence and head (training), see causal-attention.ts
   transposeA: usize; // f32 scratch for transposed matmul operands: a weight matrix or n×out gradients
   transposeB: usize; // f32 scratch: n×in activations
   classifierT: usize;// f32[dim, vocab]: wclsᵀ, transposed once per train step for every classifier chunk's dx

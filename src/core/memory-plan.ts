@@ -46,8 +46,8 @@ export interface WorkspaceSpec {
 export type WorkspaceBuffer =
   | 'tokens' | 'slots' | 'positions' | 'logitRows' | 'x' | 'xIn' | 'xb' | 'q' | 'k' | 'v' | 'attOut' | 'xMid' | 'xbFfn'
   | 'h1' | 'h3' | 'gated' | 'scores' | 'logits' | 'kCache' | 'vCache' | 'probs' | 'ids'
-  | 'classifierT' | 'targets' | 'weights' | 'dx' | 'dxb' | 'dq' | 'dk' | 'dv' | 'dh1' | 'dh3' | 'dGated' | 'dKCache' | 'dVCache'
-  | 'headRows' | 'headTargets' | 'headWeights' | 'headX' | 'headDx' | 'attProbs' | 'probOffsets' | 'transposeA' | 'transposeB';
+  | 'classifierT' | 'targets' | 'weights' | 'dx' | 'dxb' | 'dq' | 'dk' | 'dv' | 'dh1' | 'dh3' | 'dGated' | 'attScratch'
+  | 'headRows' | 'headTargets' | 'headWeights' | 'headX' | 'headDx' | 'attProbs' | 'transposeA' | 'transposeB';
 
 export interface WorkspacePlan extends WorkspaceSpec {
   /** Byte offsets; 0 for a buffer this kind of workspace does not have. */
@@ -106,10 +106,10 @@ export function workspaceSizes(c: ModelConfig, spec: WorkspaceSpec): Record<Work
     dx: train(rows * c.dim), dxb: train(rows * c.dim), dq: train(rows * c.dim),
     dk: train(rows * kvDim(c)), dv: train(rows * kvDim(c)),
     dh1: train(rows * c.hiddenDim), dh3: train(rows * c.hiddenDim), dGated: train(rows * c.hiddenDim),
-    dKCache: train(cacheLayer), dVCache: train(cacheLayer),
+    attScratch: train(4 * causalScratchFloats(c.seqLen, c.dim / c.nHeads)),
     headRows: train(heads), headTargets: train(heads), headWeights: train(heads),
     headX: train(heads * c.dim), headDx: train(heads * c.dim),
-    attProbs: train(layers * attentionProbsLayerBytes(c, spec.maxTokens)), probOffsets: train(rows),
+    attProbs: train(layers * attentionProbsLayerBytes(c, spec.maxTokens)),
     // Backward matmuls transpose one layer weight matrix, or n×out gradients, into A and n×in activations into B.
     transposeA: train(4 * Math.max(c.hiddenDim * c.dim, c.dim * c.dim,
       spec.maxTokens * Math.max(c.dim, c.hiddenDim), spec.maxLogitRows * c.vocabSize)),
@@ -118,20 +118,27 @@ export function workspaceSizes(c: ModelConfig, spec: WorkspaceSpec): Record<Work
   };
 }
 
-/** Floats of attention scratch (assembly/kernels/attention.ts): four rows of scores, each rounded up to whole vectors. */
+/** Floats of attention scratch (assembly/kernels/attention.ts): two rows of scores, each rounded up to whole vectors. */
 export function attentionScratchFloats(seqLen: number): number {
-  return 4 * Math.ceil(seqLen / 4) * 4;
+  return 2 * roundUp4(seqLen);
+}
+
+/** Floats of training attention scratch (assembly/kernels/causal-attention.ts) for sequences of up to seqLen. */
+export function causalScratchFloats(seqLen: number, headSize: number): number {
+  return (headSize + seqLen) * roundUp4(seqLen);
 }
 
 /**
- * Bytes of one layer's saved attention probabilities: each row keeps positions+1 values per head, most when the
- * rows form whole sequences of the full context.
+ * Bytes of one layer's saved attention probabilities: a sequence of len rows keeps a [len, len rounded up to 4]
+ * matrix per head (causal-attention.ts), most when the rows form whole sequences of the full context.
  */
 export function attentionProbsLayerBytes(c: ModelConfig, maxTokens: number): number {
   const full = Math.floor(maxTokens / c.seqLen), rest = maxTokens - full * c.seqLen;
-  const triangle = (len: number) => (len * (len + 1)) / 2;
-  return 4 * c.nHeads * (full * triangle(c.seqLen) + triangle(Math.min(rest, c.seqLen)));
+  const matrix = (len: number) => len * roundUp4(len);
+  return 4 * c.nHeads * (full * matrix(c.seqLen) + matrix(Math.min(rest, c.seqLen)));
 }
+
+const roundUp4 = (n: number) => Math.ceil(n / 4) * 4;
 
 export function planWorkspace(c: ModelConfig, start: number, spec: WorkspaceSpec): WorkspacePlan {
   const arena = new Arena(start);
