@@ -99,7 +99,7 @@ function layerBackward(m: Model, grads: Model, ws: Workspace, n: i32, l: i32): v
   // Feed-forward block: out = xMid + w2·(silu(w1·xbFfn) ⊙ w3·xbFfn), xbFfn = rmsnorm(xMid).
   matmulBackwardInput(ws.dGated, ws.dx, m.w2 + wHidden, n, hidden, dim, false, ws.transposeA);
   matmulBackwardWeight(grads.w2 + wHidden, ws.dx, ws.gated + H, n, hidden, dim, ws.transposeA, ws.transposeB);
-  swigluBackward(ws.dh1, ws.dh3, ws.dGated, ws.h1 + H, ws.h3 + H, n * hidden);
+  swigluBackward(ws.dh1, ws.dh3, ws.dGated, ws.h1 + H, ws.h3 + H, ws.sigmoid + H, n * hidden);
   matmulBackwardInput(ws.dxb, ws.dh1, m.w1 + wHidden, n, dim, hidden, false, ws.transposeA);
   matmulBackwardInput(ws.dxb, ws.dh3, m.w3 + wHidden, n, dim, hidden, true, ws.transposeA);
   matmulBackwardWeight(grads.w1 + wHidden, ws.dh1, ws.xbFfn + D, n, dim, hidden, ws.transposeA, ws.transposeB);

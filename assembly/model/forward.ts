@@ -64,7 +64,7 @@ export function layerForward(m: Model, ws: Workspace, n: i32, l: i32): void {
   rmsnormForward(ws.xbFfn + D, ws.x, m.rmsFfn + L * dimBytes, n, dim, m.normEps);
   matmulForward(ws.h1 + H, ws.xbFfn + D, m.w1 + L * <usize>hidden * dimBytes, n, dim, hidden, false);
   matmulForward(ws.h3 + H, ws.xbFfn + D, m.w3 + L * <usize>hidden * dimBytes, n, dim, hidden, false);
-  swigluForward(ws.gated + H, ws.h1 + H, ws.h3 + H, n * hidden);
+  swigluForward(ws.gated + H, ws.h1 + H, ws.h3 + H, n * hidden, ws.sigmoid == 0 ? 0 : ws.sigmoid + H);
   matmulForward(ws.x, ws.gated + H, m.w2 + L * <usize>dim * (<usize>hidden << 2), n, hidden, dim, true);
 }
 

@@ -59,6 +59,7 @@
   h1: usize;         // per layer f32[maxTokens, hidden]: w1·x
   h3: usize;         // per layer f32[maxTokens, hidden]: w3·x
   gated: usize;      // per layer f32[maxTokens, hidden]: silu(h1) ⊙ h3
+  sigmoid: usize;    // per layer f32[maxTokens, hidden]: σ(h1), kept for the backward pass (training)
   scores: usize;     // f32[attentionScratchFloats(seqLen)] attention scratch
   logits: usize;     // f32[maxLogitRows, vocab]
   kCache: usize;     // f32[nLayers, maxSeqs, seqLen, kvDim]

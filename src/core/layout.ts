@@ -10,7 +10,7 @@ export const MODEL_FIELDS = [
 export const WORKSPACE_FIELDS = [
   'maxTokens', 'maxSeqs', 'maxLogitRows', 'layerStride', 'layerStrideHidden',
   'tokens', 'slots', 'positions', 'logitRows', 'x', 'xIn', 'xb', 'q', 'k', 'v', 'attOut', 'xMid', 'xbFfn',
-  'h1', 'h3', 'gated', 'scores', 'logits', 'kCache', 'vCache', 'probs', 'ids',
+  'h1', 'h3', 'gated', 'sigmoid', 'scores', 'logits', 'kCache', 'vCache', 'probs', 'ids',
   'targets', 'weights', 'dx', 'dxb', 'dq', 'dk', 'dv', 'dh1', 'dh3', 'dGated', 'attScratch',
   'headRows', 'headTargets', 'headWeights', 'headX', 'headDx', 'layerStrideProbs', 'attProbs',
   'transposeA', 'transposeB', 'classifierT', 'layerStrideIn', 'recomputeLayers',

@@ -45,7 +45,7 @@ export interface WorkspaceSpec {
 
 export type WorkspaceBuffer =
   | 'tokens' | 'slots' | 'positions' | 'logitRows' | 'x' | 'xIn' | 'xb' | 'q' | 'k' | 'v' | 'attOut' | 'xMid' | 'xbFfn'
-  | 'h1' | 'h3' | 'gated' | 'scores' | 'logits' | 'kCache' | 'vCache' | 'probs' | 'ids'
+  | 'h1' | 'h3' | 'gated' | 'sigmoid' | 'scores' | 'logits' | 'kCache' | 'vCache' | 'probs' | 'ids'
   | 'classifierT' | 'targets' | 'weights' | 'dx' | 'dxb' | 'dq' | 'dk' | 'dv' | 'dh1' | 'dh3' | 'dGated' | 'attScratch'
   | 'headRows' | 'headTargets' | 'headWeights' | 'headX' | 'headDx' | 'attProbs' | 'transposeA' | 'transposeB';
 
@@ -98,6 +98,7 @@ export function workspaceSizes(c: ModelConfig, spec: WorkspaceSpec): Record<Work
     xbFfn: train(layers * rows * c.dim), // inference reuses xb
     h1: layers * rows * c.hiddenDim, h3: layers * rows * c.hiddenDim,
     gated: train(layers * rows * c.hiddenDim), // inference gates h1 in place
+    sigmoid: train(layers * rows * c.hiddenDim),
     scores: 4 * attentionScratchFloats(c.seqLen),
     logits: heads * c.vocabSize,
     kCache: c.nLayers * cacheLayer, vCache: c.nLayers * cacheLayer,

@@ -1,4 +1,4 @@
-// Gradient check of swigluBackward(da, db, dOut, a, b, count) against central finite differences of an f64 scalar
+// Gradient check of swigluBackward(da, db, dOut, a, b, sigmoid, count) (sigmoid: σ(a) as swigluForward keeps it) against central finite differences of an f64 scalar
 // forward out = silu(a) ⊙ b, silu(a) = a / (1 + e^−a), L = Σ dOut ⊙ out with a random dOut; FD on every element
 // of a and b. Error measure: per element |g − fd| / max(|fd|, 1e-2·max|fd|) (support/gradcheck.ts), bound 1e-3
 // (the floor matters near a ≈ −1.28, where silu' = 0 and da is a difference of O(1) f32 terms).
@@ -38,18 +38,29 @@ function runCase(rng: Rng, count: i32, lo: f64, hi: f64): f64 {
   gB = randomF64(rng, count, -2, 2);
   gDOut = randomF64(rng, count);
   const a = allocF32(count), b = allocF32(count), dOut = allocF32(count), out = allocF32(count);
-  const da = allocF32(count + GUARD), db = allocF32(count + GUARD);
+  const da = allocF32(count + GUARD), db = allocF32(count + GUARD), sigmoid = allocF32(count + GUARD);
   writeF32(a, gA); writeF32(b, gB); writeF32(dOut, gDOut);
 
-  swigluForward(out, a, b, count);
-  let fwd: f64 = 0;
-  for (let i = 0; i < count; i++) fwd = worse(fwd, trueRelErr(<f64>getF32(out, i), silu(gA[i]) * gB[i]));
+  // The training forward: the same output as without keeping σ, and σ itself.
+  const plain = allocF32(count);
+  swigluForward(plain, a, b, count);
+  fillConst(sigmoid + (<usize>count << 2), GUARD, SENTINEL);
+  swigluForward(out, a, b, count, sigmoid);
+  expect<bool>(guardOk(sigmoid, count)).toBe(true, "wrote past sigmoid");
+  let fwd: f64 = 0, sig: f64 = 0, same = true;
+  for (let i = 0; i < count; i++) {
+    fwd = worse(fwd, trueRelErr(<f64>getF32(out, i), silu(gA[i]) * gB[i]));
+    sig = worse(sig, trueRelErr(<f64>getF32(sigmoid, i), 1.0 / (1.0 + Math.exp(-gA[i]))));
+    if (getF32(out, i) != getF32(plain, i)) same = false;
+  }
   expect<f64>(fwd).toBeLessThanOrEqual(FWD_TOL, "swigluForward vs f64 forward");
+  expect<f64>(sig).toBeLessThanOrEqual(FWD_TOL, "kept σ(a) vs f64");
+  expect<bool>(same).toBe(true, "keeping σ changed the forward output");
 
   fillConst(da, count, NaN); fillConst(db, count, NaN);
   fillConst(da + (<usize>count << 2), GUARD, SENTINEL);
   fillConst(db + (<usize>count << 2), GUARD, SENTINEL);
-  swigluBackward(da, db, dOut, a, b, count);
+  swigluBackward(da, db, dOut, a, b, sigmoid, count);
   expect<bool>(guardOk(da, count)).toBe(true, "wrote past da");
   expect<bool>(guardOk(db, count)).toBe(true, "wrote past db");
 
@@ -58,7 +69,7 @@ function runCase(rng: Rng, count: i32, lo: f64, hi: f64): f64 {
   const fdB = centralDiffs(gB, idx, lossRef, H_REL * maxAbs(gB));
   const e = worse(gradError(readF64(da, count), fdA, idx), gradError(readF64(db, count), fdB, idx));
   worstSeen.add(e);
-  heap.free(a); heap.free(b); heap.free(dOut); heap.free(out); heap.free(da); heap.free(db);
+  heap.free(a); heap.free(b); heap.free(dOut); heap.free(out); heap.free(da); heap.free(db); heap.free(sigmoid); heap.free(plain);
   return e;
 }
 
