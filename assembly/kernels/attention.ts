@@ -1,4 +1,4 @@
-import { madd, expOrZero, hsum4 } from "./simd";
+import { madd, expNonPositive4, hsum4 } from "./simd";
 
 // Causal attention of n query rows over their own sequence's KV cache, grouped-query heads.
 // Row r belongs to cache slot slots[r] at position positions[r] and attends to positions 0..positions[r]
@@ -163,14 +163,14 @@ function maxScore(scores: usize, count: i32): f32 {
 
 /**
  * In place over the whole vectors covering count scores: e = exp(scale·(s − maxScore)), −∞ scores (the pad) give
- * exactly 0 (see expOrZero). Returns Σ e.
+ * exactly 0 (see expNonPositive4). Returns Σ e.
  */
 function expScores(scores: usize, count: i32, scale: f32, maxScore: f32): f32 {
   const end = <usize>((count + 3) & ~3) << 2;
   const s4 = f32x4.splat(scale), m4 = f32x4.splat(maxScore);
   let acc = f32x4.splat(0);
   for (let k: usize = 0; k < end; k += 16) {
-    const e = expOrZero(f32x4.mul(s4, f32x4.sub(v128.load(scores + k), m4)));
+    const e = expNonPositive4(f32x4.mul(s4, f32x4.sub(v128.load(scores + k), m4)));
     v128.store(scores + k, e);
     acc = f32x4.add(acc, e);
   }
@@ -186,8 +186,8 @@ function expScoresPair(s0: usize, s1: usize, count: i32, scale: f32, max0: f32, 
   const s4 = f32x4.splat(scale), m0 = f32x4.splat(max0), m1 = f32x4.splat(max1);
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
   for (let k: usize = 0; k < end; k += 16) {
-    const e0 = expOrZero(f32x4.mul(s4, f32x4.sub(v128.load(s0 + k), m0)));
-    const e1 = expOrZero(f32x4.mul(s4, f32x4.sub(v128.load(s1 + k), m1)));
+    const e0 = expNonPositive4(f32x4.mul(s4, f32x4.sub(v128.load(s0 + k), m0)));
+    const e1 = expNonPositive4(f32x4.mul(s4, f32x4.sub(v128.load(s1 + k), m1)));
     v128.store(s0 + k, e0);
     v128.store(s1 + k, e1);
     acc0 = f32x4.add(acc0, e0);

@@ -1,5 +1,5 @@
 import { outerProductSum } from "./outer-product";
-import { expOrZero, madd, hsum } from "./simd";
+import { expNonPositive4, madd, hsum } from "./simd";
 
 // Causal self-attention of one whole sequence, as training sees it: query rows 0..len−1 against the same
 // sequence's keys and values at positions 0..len−1; query head h reads KV head h / (nHeads / nKvHeads).
@@ -110,7 +110,7 @@ function softmaxRow(row: usize, count: i32, scale: f32): void {
   const s4 = f32x4.splat(scale);
   let acc = f32x4.splat(0);
   for (let j: usize = 0; j < end; j += 16) {
-    const e = expOrZero(f32x4.mul(s4, f32x4.sub(v128.load(row + j), mx)));
+    const e = expNonPositive4(f32x4.mul(s4, f32x4.sub(v128.load(row + j), mx)));
     v128.store(row + j, e);
     acc = f32x4.add(acc, e);
   }
@@ -125,7 +125,7 @@ function softmaxRow(row: usize, count: i32, scale: f32): void {
  */
 function softmaxBlock(p: usize, lpBytes: usize, width: i32, scale: f32): void {
   const last = (<usize>width << 2) - 16;
-  // The last vector of row r keeps lanes 0..r; the others become −∞ (exp gives exactly 0 there).
+  // The last vector of row r keeps lanes 0..r; the others become −∞ (their exponential is exactly 0).
   const inf = f32x4.splat(-Infinity);
   v128.store(p + last, v128.bitselect(v128.load(p + last), inf, i32x4(-1, 0, 0, 0)));
   v128.store(p + lpBytes + last, v128.bitselect(v128.load(p + lpBytes + last), inf, i32x4(-1, -1, 0, 0)));
@@ -146,8 +146,8 @@ function softmaxTwoRows(p0: usize, p1: usize, width: i32, scale: f32): void {
   const s4 = f32x4.splat(scale);
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
   for (let j: usize = 0; j < end; j += 16) {
-    const e0 = expOrZero(f32x4.mul(s4, f32x4.sub(v128.load(p0 + j), m0)));
-    const e1 = expOrZero(f32x4.mul(s4, f32x4.sub(v128.load(p1 + j), m1)));
+    const e0 = expNonPositive4(f32x4.mul(s4, f32x4.sub(v128.load(p0 + j), m0)));
+    const e1 = expNonPositive4(f32x4.mul(s4, f32x4.sub(v128.load(p1 + j), m1)));
     v128.store(p0 + j, e0); v128.store(p1 + j, e1);
     a0 = f32x4.add(a0, e0); a1 = f32x4.add(a1, e1);
   }

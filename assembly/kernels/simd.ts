@@ -41,9 +41,9 @@ const P3: f32 = 4.1665795894e-2;
 const P4: f32 = 1.6666665459e-1;
 const P5: f32 = 5.0000001201e-1;
 
-// Below this, e^x (< 2e-35) is taken as 0 by expOrZero: next to a sum's largest term (e^0 = 1) it is far below
-// rounding, and exp4 would otherwise compute subnormal values there (the −∞ pad of attention scores lands at exp4's
-// lower clamp), which x64 cores handle in slow microcode.
+// Below this, e^x (< 2e-35) is taken as 0 by expNonPositive4: next to a softmax's largest term (e^0 = 1) it is far
+// below rounding, and computing it would give subnormal values further down (the −∞ pad of attention scores),
+// which x64 cores handle in slow microcode.
 const EXP_ZERO_BELOW: f32 = -80;
 
 // exp4's constants as a table in linear memory, each broadcast from there where it is used (one load). As v128.const
@@ -53,10 +53,9 @@ const EXP_ZERO_BELOW: f32 = -80;
 // loads stay loads.
 const EXP_TABLE = memory.data<f32>([
   EXP_LO, EXP_HI, LOG2E, 0.5, LN2_HI, LN2_LO, P0, P1, P2, P3, P4, P5, 1.0, 12582912.0, reinterpret<f32>(0x4B400000 - 127),
-  EXP_ZERO_BELOW,
 ]);
 const LO_AT = 0, HI_AT = 4, LOG2E_AT = 8, HALF_AT = 12, LN2_HI_AT = 16, LN2_LO_AT = 20;
-const P0_AT = 24, P1_AT = 28, P2_AT = 32, P3_AT = 36, P4_AT = 40, P5_AT = 44, ONE_AT = 48, MAGIC_AT = 52, BIAS_AT = 56, ZERO_BELOW_AT = 60;
+const P0_AT = 24, P1_AT = 28, P2_AT = 32, P3_AT = 36, P4_AT = 40, P5_AT = 44, ONE_AT = 48, MAGIC_AT = 52, BIAS_AT = 56;
 
 /** The exp4 constant at byte offset at of EXP_TABLE, in all four lanes. */
 // @ts-ignore: decorator
@@ -83,11 +82,35 @@ const P0_AT = 24, P1_AT = 28, P2_AT = 32, P3_AT = 36, P4_AT = 40, P5_AT = 44, ON
   return f32x4.mul(e, scale);
 }
 
-/** e^x per lane, exactly 0 where x < EXP_ZERO_BELOW (−∞ included); NaN stays NaN. */
+// e^x for x ≤ 0 (softmax arguments, x − max), cheaper than exp4: no upper clamp, the rounding n = round(x·log2 e)
+// left to the addition of 1.5·2^23 (whose float then also holds n's bits for 2^n), and a degree-5 polynomial
+// 1 + r + r²·(C2 + C3·r + r²·(C4 + C5·r)) fitted for relative error on |r| ≤ ln2/2. At most 2e-7 relative error
+// (about 2 ulp); below EXP_ZERO_BELOW (−∞ included) exactly 0. Plain mul/add: identical in every build.
+const EXPN_TABLE = memory.data<f32>([
+  LOG2E, 12582912.0, LN2_HI, LN2_LO, 0.4999923, 0.16667116, 0.04189033, 0.008312501, 1.0, EXP_ZERO_BELOW,
+  reinterpret<f32>(0x4B400000 - 127),
+]);
+const N_LOG2E = 0, N_MAGIC = 4, N_LN2_HI = 8, N_LN2_LO = 12, N_C2 = 16, N_C3 = 20, N_C4 = 24, N_C5 = 28, N_ONE = 32;
+const N_BELOW = 36, N_BIAS = 40;
+
 // @ts-ignore: decorator
-@inline export function expOrZero(x: v128): v128 {
-  const below = k4(ZERO_BELOW_AT);
-  return v128.andnot(exp4(f32x4.pmax(x, below)), f32x4.lt(x, below));
+@inline function kn(at: usize): v128 {
+  return v128.load32_splat(EXPN_TABLE + at);
+}
+
+// @ts-ignore: decorator
+@inline export function expNonPositive4(x: v128): v128 {
+  const below = kn(N_BELOW);
+  const zero = f32x4.lt(x, below);
+  x = f32x4.pmax(x, below);
+  const t = f32x4.add(f32x4.mul(x, kn(N_LOG2E)), kn(N_MAGIC));
+  const n = f32x4.sub(t, kn(N_MAGIC));
+  const r = f32x4.sub(f32x4.sub(x, f32x4.mul(n, kn(N_LN2_HI))), f32x4.mul(n, kn(N_LN2_LO)));
+  const r2 = f32x4.mul(r, r);
+  const lo = f32x4.add(kn(N_C2), f32x4.mul(kn(N_C3), r));
+  const hi = f32x4.add(kn(N_C4), f32x4.mul(kn(N_C5), r));
+  const e = f32x4.add(f32x4.add(f32x4.mul(r2, f32x4.add(lo, f32x4.mul(r2, hi))), r), kn(N_ONE));
+  return v128.andnot(f32x4.mul(e, i32x4.shl(i32x4.sub(t, kn(N_BIAS)), 23)), zero);
 }
 
 /** Scalar twin of exp4, bit-identical lane by lane (used for the tails of vector loops). */

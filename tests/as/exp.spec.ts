@@ -1,7 +1,7 @@
 // exp4 / exp1 (simd.ts, Cephes expf): relative error against Math.exp in f64 of the same f32 input, over a dense
 // sweep of [-87, 88] and special points; exp4 must equal exp1 lane by lane, bit for bit (documented), and the
 // function must be monotone. Bound in the normal range: 2e-7 relative (observed ~8e-8, under 1 ulp).
-import { exp4, exp1 } from "../../assembly/kernels/simd";
+import { exp4, exp1, expNonPositive4 } from "../../assembly/kernels/simd";
 import { Rng, bits } from "./support/ref";
 
 const TOL: f64 = 2e-7;
@@ -104,5 +104,48 @@ describe("exp1 / exp4", () => {
     }
     expect<bool>(isNaN<f32>(exp1(NaN))).toBe(true);
     expect<bool>(isNaN<f32>(f32x4.extract_lane(exp4(f32x4(1, NaN, 2, 3)), 1))).toBe(true);
+  });
+});
+
+describe("expNonPositive4 (softmax arguments x ≤ 0)", () => {
+  test("max relative error over 800k evenly spaced points of [-80, 0] and near 0 is <= 2.5e-7; monotone; e^0 = 1 exactly", () => {
+    const N = 800000;
+    let worst: f64 = 0, worstX: f32 = 0, nonMonotone = 0;
+    let prev: f32 = 0;
+    for (let k = 0; k < N; k += 4) {
+      const xs = new StaticArray<f32>(4);
+      for (let j = 0; j < 4; j++) xs[j] = <f32>(-80.0 + 80.0 * <f64>(k + j) / <f64>N);
+      const v = expNonPositive4(f32x4(xs[0], xs[1], xs[2], xs[3]));
+      const lanes: f32[] = [f32x4.extract_lane(v, 0), f32x4.extract_lane(v, 1), f32x4.extract_lane(v, 2), f32x4.extract_lane(v, 3)];
+      for (let j = 0; j < 4; j++) {
+        const g = lanes[j];
+        const e = relExp(xs[j], g);
+        if (e > worst) { worst = e; worstX = xs[j]; }
+        if (k + j > 0 && g < prev) nonMonotone++;
+        prev = g;
+      }
+    }
+    const rng = new Rng(4242);
+    for (let k = 0; k < 20000; k++) {
+      const x = <f32>(-rng.uniform(0, 1e-3));
+      const e = relExp(x, f32x4.extract_lane(expNonPositive4(f32x4.splat(x)), 0));
+      if (e > worst) { worst = e; worstX = x; }
+    }
+    log<string>(`expNonPositive4: worst relative error ${worst} at x = ${worstX}`);
+    expect<f64>(worst).toBeLessThanOrEqual(2.5e-7);
+    expect<i32>(nonMonotone).toBe(0, "not monotone");
+    const at0 = expNonPositive4(f32x4(0, -0.0, -1e-30, -87));
+    expect<f32>(f32x4.extract_lane(at0, 0)).toBe(1);
+    expect<f32>(f32x4.extract_lane(at0, 1)).toBe(1);
+    expect<f32>(f32x4.extract_lane(at0, 2)).toBe(1);
+    expect<f32>(f32x4.extract_lane(at0, 3)).toBe(0);
+  });
+
+  test("below -80 and -inf give exactly 0 (no subnormals), NaN stays NaN", () => {
+    const v = expNonPositive4(f32x4(-80.5, -1e10, -Infinity, NaN));
+    expect<u32>(bits(f32x4.extract_lane(v, 0))).toBe(0);
+    expect<u32>(bits(f32x4.extract_lane(v, 1))).toBe(0);
+    expect<u32>(bits(f32x4.extract_lane(v, 2))).toBe(0);
+    expect<bool>(isNaN<f32>(f32x4.extract_lane(v, 3))).toBe(true);
   });
 });
