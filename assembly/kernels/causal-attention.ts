@@ -72,7 +72,11 @@ export function causalAttentionBackward(
         const rows = min(4, len - i0), width = i0 + 4;
         const block = <usize>i0 * lpBytes;
         outerProductSum(dS + block, lpBytes, dOh + <usize>i0 * rowBytes, 4, rowBytes, vT, lpBytes, headSize, rows, width, false);
-        for (let r = 0; r < rows; r++) scoreGradientsRow(dS + block + <usize>r * lpBytes, p + block + <usize>r * lpBytes, width, scale);
+        for (let r = 0; r < rows; r += 2) {
+          const at = block + <usize>r * lpBytes;
+          if (r + 1 < rows) scoreGradientsTwoRows(dS + at, p + at, lpBytes, width, scale);
+          else scoreGradientsRow(dS + at, p + at, width, scale);
+        }
         outerProductSum(dqh + <usize>i0 * rowBytes, rowBytes, dS + block, 4, lpBytes, kg, kvRowBytes, min(width, len), rows, headSize, false);
       }
       // Keys four at a time, summed over the query rows that see them (i ≥ j0; P and dS are 0 above the diagonal).
@@ -163,6 +167,22 @@ function softmaxTwoRows(p0: usize, p1: usize, width: i32, scale: f32): void {
 @inline function lanesMax(v: v128): v128 {
   v = f32x4.pmax(v, i32x4.shuffle(v, v, 2, 3, 0, 1));
   return f32x4.pmax(v, i32x4.shuffle(v, v, 1, 0, 3, 2));
+}
+
+/** scoreGradientsRow on two rows lpBytes apart, in one pass each (two independent sums in flight). */
+function scoreGradientsTwoRows(dProbs: usize, probs: usize, lpBytes: usize, width: i32, scale: f32): void {
+  const end = <usize>width << 2;
+  const d1 = dProbs + lpBytes, p1 = probs + lpBytes;
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
+  for (let j: usize = 0; j < end; j += 16) {
+    a0 = madd(v128.load(probs + j), v128.load(dProbs + j), a0);
+    a1 = madd(v128.load(p1 + j), v128.load(d1 + j), a1);
+  }
+  const dot0 = f32x4.splat(hsum(a0)), dot1 = f32x4.splat(hsum(a1)), s4 = f32x4.splat(scale);
+  for (let j: usize = 0; j < end; j += 16) {
+    v128.store(dProbs + j, f32x4.mul(f32x4.mul(v128.load(probs + j), s4), f32x4.sub(v128.load(dProbs + j), dot0)));
+    v128.store(d1 + j, f32x4.mul(f32x4.mul(v128.load(p1 + j), s4), f32x4.sub(v128.load(d1 + j), dot1)));
+  }
 }
 
 /** In place over width values (a multiple of 4): dS_j = scale·P_j·(dP_j − Σ_u P_u·dP_u). */
