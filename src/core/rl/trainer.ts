@@ -103,6 +103,9 @@ const std = (xs: number[]) => {
   const m = mean(xs);
   return xs.length ? Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / xs.length) : NaN;
 };
+/** Largest micro-batch the trainer plans, in tokens (the training workspace grows with it). */
+const MICRO_BATCH_TOKENS = 1024;
+
 const seconds = (since: number) => (performance.now() - since) / 1000;
 
 export class ReMaxTrainer {
@@ -128,7 +131,16 @@ export class ReMaxTrainer {
     requireInput(Number.isFinite(options.klCoef) && options.klCoef >= 0, `--kl-coef must be ≥ 0, got ${options.klCoef}`);
     requireInput(options.gamma > 0 && options.gamma <= 1, `--gamma must be in (0, 1], got ${options.gamma}`);
     requireInput(options.advantageClip > 0, `--advantage-clip must be > 0, got ${options.advantageClip}`);
-    policy.enableTraining({ maxSeqs: Math.min(16, options.batchSize * options.samplesPerPrompt), activationCheckpointing: options.activationCheckpointing ?? false });
+    // One micro-batch for a step's sampled responses when they fit in MICRO_BATCH_TOKENS (each further micro-batch
+    // repeats per-call work such as the classifier transpose: a stories260K step took 74 ms in two, 56 ms in one).
+    const seqLen = policy.config.seqLen;
+    const longestPrompt = prompts.reduce((m, p) => Math.max(m, p.promptIds.length), 0);
+    const responses = options.batchSize * options.samplesPerPrompt;
+    const stepTokens = responses * Math.min(seqLen, longestPrompt + options.maxNewTokens);
+    policy.enableTraining({
+      maxSeqs: Math.min(16, responses), maxTokens: Math.max(seqLen, Math.min(stepTokens, MICRO_BATCH_TOKENS)),
+      activationCheckpointing: options.activationCheckpointing ?? false,
+    });
     if (resume) {
       this.order = resumeRun(policy, resume, prompts.length, 'prompts');
       this.nextStep = resume.step;
