@@ -148,6 +148,15 @@ function tile1Row(out: usize, x: usize, w: usize, r: i32, o0: i32, o1: i32, rowB
   }
 }
 
+/**
+ * out[n, outDim] (=|+=) x[n, inDim] · w[outDim, inDim]ᵀ from wT = wᵀ [inDim, outDim], as outer-product sums: for
+ * narrow inputs (the stories260K shapes) about 20 % faster than the tile's dot products, whose horizontal sums weigh
+ * on reductions this short. Training transposes its weights once per step for it.
+ */
+export function matmulForwardTransposed(out: usize, x: usize, wT: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool): void {
+  outerProductSum(out, <usize>outDim << 2, x, 4, <usize>inDim << 2, wT, <usize>outDim << 2, inDim, n, outDim, accumulate);
+}
+
 // ---- backward ----
 // Given dOut = ∂L/∂out [n, outDim] of out = x·wᵀ:
 //   dx [n, inDim] (=|+=) dOut · w        (matmulBackwardInput)

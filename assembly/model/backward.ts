@@ -1,6 +1,6 @@
 import { Model, Workspace, TrainJob } from "./layout";
-import { forwardTokens, layerForward, layerInput, layerCacheOffset, cacheRow, layerProbs, sequenceEnd } from "./forward";
-import { matmulForward, matmulBackwardInput, matmulBackwardWeight } from "../kernels/matmul";
+import { forwardTokens, layerForward, layerInput, layerCacheOffset, cacheRow, layerProbs, sequenceEnd, transposeLayerWeights } from "./forward";
+import { matmulForward, matmulForwardTransposed, matmulBackwardInput, matmulBackwardWeight } from "../kernels/matmul";
 import { rmsnormForward, rmsnormBackward } from "../kernels/rmsnorm";
 import { ropeBackward } from "../kernels/rope";
 import { causalAttentionBackward, causalProbsFloats } from "../kernels/causal-attention";
@@ -17,6 +17,7 @@ import { getI32, setI32 } from "./generate";
 // Returns L for this micro-batch.
 export function trainStep(m: Model, grads: Model, ws: Workspace, job: TrainJob): f64 {
   const n = packRows(ws, job);
+  if (ws.weightsT != 0) transposeLayerWeights(m, ws);
   forwardTokens(m, ws, n, 0);
   memory.fill(ws.dx, 0, (<usize>n * m.dim) << 2);
   const loss = classifierBackward(m, grads, ws, n);
@@ -76,7 +77,8 @@ function classifierChunk(m: Model, grads: Model, ws: Workspace, count: i32): f64
     const r = getI32(ws.headRows, j);
     rmsnormForward(ws.headX + <usize>j * dimBytes, ws.x + <usize>r * dimBytes, m.rmsFinal, 1, dim, m.normEps);
   }
-  matmulForward(ws.logits, ws.headX, m.wcls, count, dim, m.vocabSize, false);
+  if (ws.weightsT != 0) matmulForwardTransposed(ws.logits, ws.headX, ws.classifierT, count, dim, m.vocabSize, false);
+  else matmulForward(ws.logits, ws.headX, m.wcls, count, dim, m.vocabSize, false);
   const loss = crossEntropyForwardBackward(ws.logits, ws.headTargets, ws.headWeights, count, m.vocabSize);
   matmulForward(ws.headDx, ws.logits, ws.classifierT, count, m.vocabSize, dim, false); // dx = dLogits · wcls
   matmulBackwardWeight(grads.wcls, ws.logits, ws.headX, count, dim, m.vocabSize, ws.transposeA, ws.transposeB);

@@ -1,5 +1,6 @@
 import { Model, Workspace } from "./layout";
-import { matmulForward } from "../kernels/matmul";
+import { matmulForward, matmulForwardTransposed } from "../kernels/matmul";
+import { transpose } from "../kernels/transpose";
 import { rmsnormForward } from "../kernels/rmsnorm";
 import { ropeForward } from "../kernels/rope";
 import { attentionForward } from "../kernels/attention";
@@ -33,12 +34,14 @@ export function layerForward(m: Model, ws: Workspace, n: i32, l: i32): void {
   const rowsBytes = <usize>n * dimBytes;
   const L = <usize>l;
   const D = L * ws.layerStride, H = L * ws.layerStrideHidden;
+  const wT: usize = ws.weightsT == 0 ? 0 : layerWeightsT(m, ws, l);
+  const dimSq = <usize>dim * dim << 2, dimKv = <usize>dim * kvDim << 2, dimHidden = <usize>dim * hidden << 2;
   // Attention block.
   if (ws.xIn != 0) memory.copy(layerInput(ws, l), ws.x, rowsBytes);
   rmsnormForward(ws.xb + D, ws.x, m.rmsAtt + L * dimBytes, n, dim, m.normEps);
-  matmulForward(ws.q + D, ws.xb + D, m.wq + L * <usize>dim * dimBytes, n, dim, dim, false);
-  matmulForward(ws.k, ws.xb + D, m.wk + L * <usize>kvDim * dimBytes, n, dim, kvDim, false);
-  matmulForward(ws.v, ws.xb + D, m.wv + L * <usize>kvDim * dimBytes, n, dim, kvDim, false);
+  project(ws.q + D, ws.xb + D, m.wq + L * dimSq, wT, 0, n, dim, dim, false);
+  project(ws.k, ws.xb + D, m.wk + L * dimKv, wT, dimSq, n, dim, kvDim, false);
+  project(ws.v, ws.xb + D, m.wv + L * dimKv, wT, dimSq + dimKv, n, dim, kvDim, false);
   ropeForward(ws.q + D, n, dim, ws.positions, m.nHeads, headSize, m.ropeCos, m.ropeSin);
   ropeForward(ws.k, n, kvDim, ws.positions, m.nKvHeads, headSize, m.ropeCos, m.ropeSin);
   const layerCache = layerCacheOffset(m, ws, l);
@@ -58,14 +61,45 @@ export function layerForward(m: Model, ws: Workspace, n: i32, l: i32): void {
     attentionForward(ws.attOut + D, ws.q + D, ws.kCache + layerCache, ws.vCache + layerCache, n, ws.slots, ws.positions,
       m.nHeads, m.nKvHeads, headSize, m.seqLen, ws.scores);
   }
-  matmulForward(ws.x, ws.attOut + D, m.wo + L * <usize>dim * dimBytes, n, dim, dim, true);
+  project(ws.x, ws.attOut + D, m.wo + L * dimSq, wT, dimSq + 2 * dimKv, n, dim, dim, true);
   // Feed-forward block.
   if (ws.xMid != 0) memory.copy(ws.xMid + D, ws.x, rowsBytes);
   rmsnormForward(ws.xbFfn + D, ws.x, m.rmsFfn + L * dimBytes, n, dim, m.normEps);
-  matmulForward(ws.h1 + H, ws.xbFfn + D, m.w1 + L * <usize>hidden * dimBytes, n, dim, hidden, false);
-  matmulForward(ws.h3 + H, ws.xbFfn + D, m.w3 + L * <usize>hidden * dimBytes, n, dim, hidden, false);
+  const ffn: usize = 2 * dimSq + 2 * dimKv;
+  project(ws.h1 + H, ws.xbFfn + D, m.w1 + L * dimHidden, wT, ffn, n, dim, hidden, false);
+  project(ws.h3 + H, ws.xbFfn + D, m.w3 + L * dimHidden, wT, ffn + dimHidden, n, dim, hidden, false);
   swigluForward(ws.gated + H, ws.h1 + H, ws.h3 + H, n * hidden, ws.sigmoid == 0 ? 0 : ws.sigmoid + H);
-  matmulForward(ws.x, ws.gated + H, m.w2 + L * <usize>dim * (<usize>hidden << 2), n, hidden, dim, true);
+  project(ws.x, ws.gated + H, m.w2 + L * dimHidden, wT, ffn + 2 * dimHidden, n, hidden, dim, true);
+}
+
+/** out (=|+=) x·wᵀ, from the transposed copy at wT + offset when the workspace keeps one (wT != 0). */
+// @ts-ignore: decorator
+@inline function project(out: usize, x: usize, w: usize, wT: usize, offset: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool): void {
+  if (wT != 0) matmulForwardTransposed(out, x, wT + offset, n, inDim, outDim, accumulate);
+  else matmulForward(out, x, w, n, inDim, outDim, accumulate);
+}
+
+/** Layer l's transposed matrices in ws.weightsT: wqᵀ, wkᵀ, wvᵀ, woᵀ, w1ᵀ, w3ᵀ, w2ᵀ, one after the other. */
+export function layerWeightsT(m: Model, ws: Workspace, l: i32): usize {
+  const dim = <usize>m.dim, kvDim = <usize>(m.nKvHeads * (m.dim / m.nHeads)), hidden = <usize>m.hiddenDim;
+  return ws.weightsT + (<usize>l * (2 * dim * dim + 2 * dim * kvDim + 3 * dim * hidden) << 2);
+}
+
+/** Fills ws.weightsT from the model's weights (once per training step: the weights change only between steps). */
+export function transposeLayerWeights(m: Model, ws: Workspace): void {
+  const dim = m.dim, kvDim = m.nKvHeads * (m.dim / m.nHeads), hidden = m.hiddenDim;
+  const dimSq = <usize>dim * dim << 2, dimKv = <usize>dim * kvDim << 2, dimHidden = <usize>dim * hidden << 2;
+  for (let l = 0; l < m.nLayers; l++) {
+    const L = <usize>l;
+    let at = layerWeightsT(m, ws, l);
+    transpose(at, m.wq + L * dimSq, dim, dim); at += dimSq;
+    transpose(at, m.wk + L * dimKv, kvDim, dim); at += dimKv;
+    transpose(at, m.wv + L * dimKv, kvDim, dim); at += dimKv;
+    transpose(at, m.wo + L * dimSq, dim, dim); at += dimSq;
+    transpose(at, m.w1 + L * dimHidden, hidden, dim); at += dimHidden;
+    transpose(at, m.w3 + L * dimHidden, hidden, dim); at += dimHidden;
+    transpose(at, m.w2 + L * dimHidden, dim, hidden);
+  }
 }
 
 /** End of the sequence whose first row is r0 in a training workspace: the next row at position 0, or n. */

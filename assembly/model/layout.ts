@@ -88,6 +88,8 @@
   transposeA: usize; // f32 scratch for transposed matmul operands: a weight matrix or n×out gradients
   transposeB: usize; // f32 scratch: n×in activations
   classifierT: usize;// f32[dim, vocab]: wclsᵀ, transposed once per train step for every classifier chunk's dx
+  weightsT: usize;   // training with narrow layers (dim and hidden ≤ 256), else 0: every layer's matrices transposed
+                     // once per step (layerWeightsT), for matmulForwardTransposed
   layerStrideIn: usize; // bytes between layers of xIn (training): every layer's input is always kept
   recomputeLayers: i32; // 1 = activation checkpointing: one layer's activations are kept (layerStride 0) and the
                         // backward pass recomputes each layer's from its input

@@ -13,7 +13,7 @@ export const WORKSPACE_FIELDS = [
   'h1', 'h3', 'gated', 'sigmoid', 'scores', 'logits', 'kCache', 'vCache', 'probs', 'ids',
   'targets', 'weights', 'dx', 'dxb', 'dq', 'dk', 'dv', 'dh1', 'dh3', 'dGated', 'attScratch',
   'headRows', 'headTargets', 'headWeights', 'headX', 'headDx', 'layerStrideProbs', 'attProbs',
-  'transposeA', 'transposeB', 'classifierT', 'layerStrideIn', 'recomputeLayers',
+  'transposeA', 'transposeB', 'classifierT', 'weightsT', 'layerStrideIn', 'recomputeLayers',
 ] as const;
 
 export const GENERATE_JOB_FIELDS = [

@@ -47,7 +47,7 @@ export type WorkspaceBuffer =
   | 'tokens' | 'slots' | 'positions' | 'logitRows' | 'x' | 'xIn' | 'xb' | 'q' | 'k' | 'v' | 'attOut' | 'xMid' | 'xbFfn'
   | 'h1' | 'h3' | 'gated' | 'sigmoid' | 'scores' | 'logits' | 'kCache' | 'vCache' | 'probs' | 'ids'
   | 'classifierT' | 'targets' | 'weights' | 'dx' | 'dxb' | 'dq' | 'dk' | 'dv' | 'dh1' | 'dh3' | 'dGated' | 'attScratch'
-  | 'headRows' | 'headTargets' | 'headWeights' | 'headX' | 'headDx' | 'attProbs' | 'transposeA' | 'transposeB';
+  | 'headRows' | 'headTargets' | 'headWeights' | 'headX' | 'headDx' | 'attProbs' | 'transposeA' | 'transposeB' | 'weightsT';
 
 export interface WorkspacePlan extends WorkspaceSpec {
   /** Byte offsets; 0 for a buffer this kind of workspace does not have. */
@@ -116,12 +116,23 @@ export function workspaceSizes(c: ModelConfig, spec: WorkspaceSpec): Record<Work
       spec.maxTokens * Math.max(c.dim, c.hiddenDim), spec.maxLogitRows * c.vocabSize)),
     transposeB: train(4 * Math.max(spec.maxTokens * Math.max(c.dim, c.hiddenDim), spec.maxLogitRows * c.dim)),
     classifierT: train(4 * c.vocabSize * c.dim),
+    weightsT: train(narrowLayers(c) ? 4 * c.nLayers * layerMatrixFloats(c) : 0),
   };
 }
 
 /** Floats of attention scratch (assembly/kernels/attention.ts): two rows of scores, each rounded up to whole vectors. */
 export function attentionScratchFloats(seqLen: number): number {
   return 2 * roundUp4(seqLen);
+}
+
+/** Layers whose inputs are at most 256 wide train with transposed weights (assembly/model/forward.ts). */
+export function narrowLayers(c: ModelConfig): boolean {
+  return c.dim <= 256 && c.hiddenDim <= 256;
+}
+
+/** Floats of one layer's matrices: wq, wk, wv, wo, w1, w3, w2. */
+function layerMatrixFloats(c: ModelConfig): number {
+  return 2 * c.dim * c.dim + 2 * c.dim * kvDim(c) + 3 * c.dim * c.hiddenDim;
 }
 
 /** Floats of training attention scratch (assembly/kernels/causal-attention.ts) for sequences of up to seqLen. */
