@@ -38,11 +38,22 @@ export async function loadEngineFromUrls(options: UrlEngineOptions): Promise<Rem
 
 /**
  * Compiles kernel builds served as separate .wasm files, for pages that would rather not carry the builds embedded in
- * the bundle; pass the result as `wasm` to RemaxEngine.create. The relaxed build is optional: when it cannot be
- * fetched or this engine does not compile it, the result has only the simd build (and `auto` picks that).
+ * the bundle; pass the result as `wasm` to RemaxEngine.create. The relaxed build is optional: when this engine does
+ * not compile relaxed SIMD, the result has only the simd build (and `auto` picks that). A URL that cannot be fetched
+ * is an error either way (a wrong relaxed URL would otherwise cost its speed without a word).
  */
 export async function compileBuildsFromUrls(urls: { simd: string | URL; relaxed?: string | URL }): Promise<WasmBuilds> {
-  const compile = async (url: string | URL) => WebAssembly.compile(await fetchBytes(url, 'kernel build'));
-  const [simd, relaxed] = await Promise.all([compile(urls.simd), urls.relaxed ? compile(urls.relaxed).catch(() => undefined) : undefined]);
+  const [simdBytes, relaxedBytes] = await Promise.all([
+    fetchBytes(urls.simd, 'simd kernel build'), urls.relaxed === undefined ? undefined : fetchBytes(urls.relaxed, 'relaxed-simd kernel build'),
+  ]);
+  const simd = await WebAssembly.compile(simdBytes);
+  let relaxed: WebAssembly.Module | undefined;
+  if (relaxedBytes) {
+    try {
+      relaxed = await WebAssembly.compile(relaxedBytes);
+    } catch (error) {
+      if (!(error instanceof WebAssembly.CompileError)) throw error;
+    }
+  }
   return { simd, relaxed };
 }
