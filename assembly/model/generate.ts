@@ -137,7 +137,7 @@ function appendToken(m: Model, ws: Workspace, job: GenerateJob, s: i32, j: i32):
   const len = getI32(job.outLengths, s);
   const at = s * job.outStride + len;
   setI32(job.outIds, at, token);
-  if (job.outLogprobs != 0) {
+  if (job.outLogprobs != 0 && getI32(job.wantLogprobs, s) != 0) {
     // At temperature 1 the sampler has left e^(logit − max) of every token in ws.probs: no second pass of exps.
     const logp = getF32(job.temperature, s) == 1
       ? Math.log(<f64>load<f32>(ws.probs + (<usize>token << 2)) / <f64>sumValues(ws.probs, vocab))

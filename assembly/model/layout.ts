@@ -109,9 +109,10 @@
   outIds: usize;         // i32[nSeqs, outStride] new tokens
   outStride: i32;
   outLengths: usize;     // i32[nSeqs]
-  outLogprobs: usize;    // f32[nSeqs, outStride] log π(token) under the untempered model; 0 = not wanted
+  outLogprobs: usize;    // f32[nSeqs, outStride] log π(token) under the untempered model; 0 = none wanted
   sharedWith: usize;     // i32[nSeqs]: the sequence whose rows this one shares: at first the first sequence with the
                          // same prompt (itself if none), then itself once their tokens differ (updated by generate)
+  wantLogprobs: usize;   // i32[nSeqs]: 1 = write this sequence's log-probabilities (a greedy baseline needs none)
 }
 
 /** A training micro-batch: packed complete sequences (each from position 0) and per-token loss weights. */

@@ -43,6 +43,8 @@ export interface GenerateRequest extends SamplingOptions {
   maxNewTokens?: number;
   /** Seed of this sequence's sampler; default: derived from the batch seed and the sequence's index. */
   seed?: number | bigint;
+  /** Log-probabilities for this sequence (default: the batch's `logprobs` option). */
+  logprobs?: boolean;
 }
 
 export interface GenerateOptions extends SamplingOptions {
@@ -62,7 +64,7 @@ export interface Generation {
   promptIds: number[];
   /** New tokens only. */
   ids: number[];
-  /** log π(token) of each new token under the untempered model, when requested with `logprobs: true`. */
+  /** log π(token) of each new token under the untempered model, when requested (`logprobs`). */
   logprobs?: number[];
   finishReason: FinishReason;
 }
@@ -162,7 +164,8 @@ export class RemaxEngine {
       requireInput(Number.isInteger(topK) && topK >= 0, `topK must be a non-negative integer, got ${topK}`);
       requireInput(Number.isFinite(topP) && topP > 0 && topP <= 1, `topP must be in (0, 1], got ${topP}`);
       const state = r.seed !== undefined ? samplerState(r.seed, 0) : samplerState(options.seed ?? 0, i);
-      return { promptIds, maxNew: Math.min(maxNew, c.seqLen - promptIds.length), temperature, topK, topP, state };
+      const logprobs = r.logprobs ?? options.logprobs ?? false;
+      return { promptIds, maxNew: Math.min(maxNew, c.seqLen - promptIds.length), temperature, topK, topP, state, logprobs };
     });
 
     this.reserveWorkspace(specs.length, this.workspace.maxTokens);
@@ -173,8 +176,9 @@ export class RemaxEngine {
     const at = {
       promptIds: io.take(4 * totalPrompt), promptOffsets: io.take(4 * (n + 1)), maxNewTokens: io.take(4 * n),
       temperature: io.take(4 * n), topK: io.take(4 * n), topP: io.take(4 * n), rngStates: io.take(8 * n),
-      outIds: io.take(4 * n * stride), outLengths: io.take(4 * n), outLogprobs: options.logprobs ? io.take(4 * n * stride) : 0,
-      sharedWith: io.take(4 * n),
+      outIds: io.take(4 * n * stride), outLengths: io.take(4 * n),
+      outLogprobs: specs.some((s) => s.logprobs) ? io.take(4 * n * stride) : 0,
+      sharedWith: io.take(4 * n), wantLogprobs: io.take(4 * n),
     };
     ensureMemory(this.kernels.memory, io.end);
     const buffer = this.kernels.memory.buffer;
@@ -186,6 +190,7 @@ export class RemaxEngine {
     i32(at.topK, n).set(specs.map((s) => s.topK));
     f32(at.topP, n).set(specs.map((s) => s.topP));
     new BigUint64Array(buffer, at.rngStates, n).set(specs.map((s) => s.state));
+    i32(at.wantLogprobs, n).set(specs.map((s) => (s.logprobs ? 1 : 0)));
     // Requests with the same prompt share one prefill (computed for the first of them).
     const firstWithPrompt = new Map<string, number>();
     i32(at.sharedWith, n).set(specs.map((s, i) => {
@@ -204,7 +209,7 @@ export class RemaxEngine {
     return specs.map((s, i) => {
       const len = lengths[i]!;
       const ids = Array.from(new Int32Array(out, at.outIds + 4 * i * stride, len));
-      const logprobs = options.logprobs ? Array.from(new Float32Array(out, at.outLogprobs + 4 * i * stride, len)) : undefined;
+      const logprobs = s.logprobs ? Array.from(new Float32Array(out, at.outLogprobs + 4 * i * stride, len)) : undefined;
       const finishReason: FinishReason = len > 0 && ids[len - 1] === eosId ? 'eos'
         : len >= s.maxNew && s.promptIds.length + len < c.seqLen ? 'length' : 'context';
       return { promptIds: s.promptIds, ids, logprobs, finishReason };

@@ -18,7 +18,7 @@ export const WORKSPACE_FIELDS = [
 
 export const GENERATE_JOB_FIELDS = [
   'nSeqs', 'promptIds', 'promptOffsets', 'maxNewTokens', 'temperature', 'topK', 'topP', 'rngStates', 'eosId',
-  'outIds', 'outStride', 'outLengths', 'outLogprobs', 'sharedWith',
+  'outIds', 'outStride', 'outLengths', 'outLogprobs', 'sharedWith', 'wantLogprobs',
 ] as const;
 
 export const LOGPROBS_JOB_FIELDS = ['nSeqs', 'ids', 'offsets', 'out'] as const;

@@ -148,6 +148,21 @@ test('logprobs of the tokens generate() returns match teacher forcing', async ()
   });
 });
 
+test('a request can turn log-probabilities on or off for itself; the tokens and the other log-probabilities stay the same', async () => {
+  const e = await RemaxEngine.create({ model: tinyModel() });
+  // ReMax's batch: sampled and greedy responses of the same prompts, only the sampled ones with log-probabilities.
+  const requests = PROMPTS.flatMap((p, i) => [{ promptIds: p, seed: 10 + i, temperature: 1 }, { promptIds: p, seed: 50 + i, temperature: 0 }]);
+  const all = e.generate(requests, { maxNewTokens: 12, eosId: null, logprobs: true });
+  const mixed = e.generate(requests.map((r) => ({ ...r, logprobs: r.temperature > 0 })), { maxNewTokens: 12, eosId: null });
+  mixed.forEach((g, i) => {
+    assert.deepEqual(g.ids, all[i]!.ids, `request ${i}`);
+    if (requests[i]!.temperature > 0) assert.deepEqual(g.logprobs, all[i]!.logprobs, `request ${i}`);
+    else assert.equal(g.logprobs, undefined, `request ${i} asked for none`);
+  });
+  const off = e.generate([{ promptIds: [1, 5], logprobs: false }], { maxNewTokens: 3, eosId: null, logprobs: true });
+  assert.equal(off[0]!.logprobs, undefined, 'the request overrides the batch option');
+});
+
 test('the workspace grows for a batch larger than planned, and memory never shrinks', async () => {
   const e = await RemaxEngine.create({ model: tinyModel(), maxBatch: 1 });
   const before = e.memoryBytes;

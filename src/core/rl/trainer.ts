@@ -94,6 +94,7 @@ export interface SampleRow {
 interface Response {
   prompt: PromptRecord;
   ids: number[];
+  /** Of sampled responses (the KL term reads them); a greedy baseline has none. */
   logprobs: number[];
   text: string;
 }
@@ -179,15 +180,15 @@ export class ReMaxTrainer {
         requests.push({
           promptIds: p.promptIds, maxNewTokens: o.maxNewTokens,
           temperature: greedy ? 0 : o.temperature, topP: o.topP, topK: o.topK,
-          seed: requestSeed(o.seed, this.nextStep, i * perPrompt + j),
+          seed: requestSeed(o.seed, this.nextStep, i * perPrompt + j), logprobs: !greedy,
         });
       }
     });
     let started = performance.now();
-    const generated = this.policy.generate(requests, { logprobs: true, eosId: o.eosId });
+    const generated = this.policy.generate(requests, { eosId: o.eosId });
     const timeSampling = seconds(started);
     const responses: Response[] = generated.map((g, k) => ({
-      prompt: batch[Math.floor(k / perPrompt)]!, ids: g.ids, logprobs: g.logprobs!, text: this.text(g.ids, g.promptIds),
+      prompt: batch[Math.floor(k / perPrompt)]!, ids: g.ids, logprobs: g.logprobs ?? [], text: this.text(g.ids, g.promptIds),
     }));
 
     // 2. Rewards, one call per prompt with all of its responses.
