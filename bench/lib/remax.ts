@@ -12,11 +12,11 @@ import { loadPrompts, type PromptRecord } from '../../src/core/rl/prompts';
 import { Tokenizer } from '../../src/core/tokenizer';
 import { builtinReward } from '../../src/core/builtin-rewards';
 import { scoreSamples, type RewardSample } from '../../src/core/rewards';
-import { medianMs, mib, rows } from './common';
+import { mib, quick, rows } from './common';
 
 const PROMPTS = 8, PROMPT_TOKENS = 16, NEW_TOKENS = 112;
 
-async function iterationMs(config: ModelConfig, build: BuildName, estimator: Estimator, weights: ReturnType<typeof randomInitWeights>) {
+async function iterationTrainer(config: ModelConfig, build: BuildName, estimator: Estimator, weights: ReturnType<typeof randomInitWeights>) {
   const policy = await RemaxEngine.create({ model: { config, weights, format: 'llama2c-v0' }, build, maxBatch: 2 * PROMPTS });
   const prompts: PromptRecord[] = Array.from({ length: PROMPTS }, (_, p) => ({
     prompt: `p${p}`, meta: {}, promptIds: Array.from({ length: PROMPT_TOKENS }, (_, i) => (i === 0 ? 1 : 3 + ((i * 13 + p * 5) % (config.vocabSize - 3)))),
@@ -28,18 +28,33 @@ async function iterationMs(config: ModelConfig, build: BuildName, estimator: Est
     ...DEFAULT_REMAX_OPTIONS, estimator, batchSize: PROMPTS, steps: 1_000_000, klCoef: 0, maxNewTokens: NEW_TOKENS, eosId: null,
     schedule: { kind: 'constant', lr: 1e-5, warmupSteps: 0, totalSteps: 1_000_000 },
   });
-  const ms = await medianMs(`${estimator} iteration`, () => trainer.runStep(), 5);
-  return { ms, memory: policy.memoryBytes };
+  return { trainer, policy };
 }
 
-export async function benchReMax(build: BuildName, label: string, config: ModelConfig): Promise<void> {
+/**
+ * ReMax and REINFORCE iterations taken in turn (one warm-up each, then `rounds` of one step each), so that both see
+ * the same stretch of this shared machine's load and their ratio is not skewed by it; medians of each.
+ */
+export async function benchReMax(build: BuildName, label: string, config: ModelConfig, rounds = quick ? 2 : 7): Promise<void> {
   const weights = randomInitWeights(config, 1);
-  const remax = await iterationMs(config, build, 'remax', weights);
-  const reinforce = await iterationMs(config, build, 'reinforce', weights);
-  rows.push({ build, benchmark: `${label}: ReMax iteration (8 × (16 + 112), sample + greedy)`, median: `${(remax.ms / 1000).toFixed(3)} s`,
-    throughput: `${((2 * PROMPTS * NEW_TOKENS) / (remax.ms / 1000)).toFixed(0)} new tokens/s`, memory: mib(remax.memory) });
-  rows.push({ build, benchmark: `${label}: REINFORCE iteration (same batch, no greedy)`, median: `${(reinforce.ms / 1000).toFixed(3)} s`,
-    throughput: `ReMax/REINFORCE = ${(remax.ms / reinforce.ms).toFixed(2)}×`, memory: mib(reinforce.memory) });
+  const remax = await iterationTrainer(config, build, 'remax', weights);
+  const reinforce = await iterationTrainer(config, build, 'reinforce', weights);
+  const times = { remax: [] as number[], reinforce: [] as number[] };
+  await remax.trainer.runStep();
+  await reinforce.trainer.runStep();
+  for (let r = 0; r < rounds; r++) {
+    for (const [name, run] of [['remax', remax], ['reinforce', reinforce]] as const) {
+      const started = performance.now();
+      await run.trainer.runStep();
+      times[name].push(performance.now() - started);
+    }
+  }
+  const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1]!;
+  const remaxMs = median(times.remax), reinforceMs = median(times.reinforce);
+  rows.push({ build, benchmark: `${label}: ReMax iteration (8 × (16 + 112), sample + greedy)`, median: `${(remaxMs / 1000).toFixed(3)} s`,
+    throughput: `${((2 * PROMPTS * NEW_TOKENS) / (remaxMs / 1000)).toFixed(0)} new tokens/s`, memory: mib(remax.policy.memoryBytes) });
+  rows.push({ build, benchmark: `${label}: REINFORCE iteration (same batch, no greedy; interleaved)`, median: `${(reinforceMs / 1000).toFixed(3)} s`,
+    throughput: `ReMax/REINFORCE = ${(remaxMs / reinforceMs).toFixed(2)}×`, memory: mib(reinforce.policy.memoryBytes) });
 }
 
 /**
@@ -55,8 +70,7 @@ export async function benchDefaultTask(build: BuildName, warmSteps = 60): Promis
   const prompts = loadPrompts(new Uint8Array(readFileSync(`${dir}/train.jsonl`)), 'train.jsonl', tokenizer, seqLen, 64);
   const reward = builtinReward('exact-match');
   const score = (groups: RewardSample[][]) => scoreSamples(reward, groups, { timeoutMs: 10_000, onError: 'abort', concurrency: 8 });
-  const result: Record<string, number> = {};
-  let memory = 0;
+  const trainers = [];
   for (const estimator of ['remax', 'reinforce'] as const) {
     const policy = await RemaxEngine.create({ model: modelBytes, tokenizer, build });
     const trainer = new ReMaxTrainer(policy, undefined, prompts, score, {
@@ -64,9 +78,19 @@ export async function benchDefaultTask(build: BuildName, warmSteps = 60): Promis
       schedule: { kind: 'constant', lr: 3e-4, warmupSteps: 0, totalSteps: 1_000_000 },
     });
     for (let i = 0; i < warmSteps; i++) await trainer.runStep();
-    result[estimator] = await medianMs(`default task ${estimator} iteration`, () => trainer.runStep(), 30);
-    memory = policy.memoryBytes;
+    trainers.push({ estimator, trainer, policy, times: [] as number[] });
   }
+  // In turn, as in benchReMax: both see the same stretch of the machine's load.
+  for (let r = 0; r < (quick ? 2 : 30); r++) {
+    for (const t of trainers) {
+      const started = performance.now();
+      await t.trainer.runStep();
+      t.times.push(performance.now() - started);
+    }
+  }
+  const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1]!;
+  const result = Object.fromEntries(trainers.map((t) => [t.estimator, median(t.times)]));
+  const memory = trainers[0]!.policy.memoryBytes;
   rows.push({ build, benchmark: `default task (after ${warmSteps} steps): ReMax iteration, 16 prompts`, median: `${result.remax!.toFixed(2)} ms`,
     throughput: `ReMax/REINFORCE = ${(result.remax! / result.reinforce!).toFixed(2)}×`, memory: mib(memory) });
   rows.push({ build, benchmark: `default task (after ${warmSteps} steps): REINFORCE iteration`, median: `${result.reinforce!.toFixed(2)} ms`,
