@@ -142,12 +142,13 @@ export function causalScratchFloats(seqLen: number, headSize: number): number {
 
 /**
  * Bytes of one layer's saved attention probabilities: a sequence of len rows keeps a [len, len rounded up to 4]
- * matrix per head (causal-attention.ts), most when the rows form whole sequences of the full context.
+ * matrix per head (causal-attention.ts). Σ len·roundUp4(len) over the sequences of a micro-batch is at most
+ * maxTokens·roundUp4(longest), and the longest is at most min(seqLen, maxTokens); exact for whole sequences of the
+ * full context. (Counting whole sequences plus a shorter rest is not a bound: with the rounding, two rows of 5 need
+ * more than one of 8 and one of 2.)
  */
 export function attentionProbsLayerBytes(c: ModelConfig, maxTokens: number): number {
-  const full = Math.floor(maxTokens / c.seqLen), rest = maxTokens - full * c.seqLen;
-  const matrix = (len: number) => len * roundUp4(len);
-  return 4 * c.nHeads * (full * matrix(c.seqLen) + matrix(Math.min(rest, c.seqLen)));
+  return 4 * c.nHeads * maxTokens * roundUp4(Math.min(c.seqLen, maxTokens));
 }
 
 const roundUp4 = (n: number) => Math.ceil(n / 4) * 4;
