@@ -1,4 +1,4 @@
-import { madd, expNonPositive4, hsum4 } from "./simd";
+import { madd, expNonPositive4, hsum, hsum4 } from "./simd";
 
 // Causal attention of n query rows over their own sequence's KV cache, grouped-query heads.
 // Row r belongs to cache slot slots[r] at position positions[r] and attends to positions 0..positions[r]
@@ -154,7 +154,7 @@ function attentionScoresPair(s0: usize, s1: usize, q: usize, k: usize, count: i3
 }
 
 /** Largest of the whole vectors covering count scores (the pad included). */
-function maxScore(scores: usize, count: i32): f32 {
+export function maxScore(scores: usize, count: i32): f32 {
   const end = <usize>((count + 3) & ~3) << 2;
   let m4 = f32x4.splat(-Infinity);
   for (let k: usize = 0; k < end; k += 16) m4 = f32x4.pmax(m4, v128.load(scores + k));
@@ -165,7 +165,7 @@ function maxScore(scores: usize, count: i32): f32 {
  * In place over the whole vectors covering count scores: e = exp(scale·(s − maxScore)), −∞ scores (the pad) give
  * exactly 0 (see expNonPositive4). Returns Σ e.
  */
-function expScores(scores: usize, count: i32, scale: f32, maxScore: f32): f32 {
+export function expScores(scores: usize, count: i32, scale: f32, maxScore: f32): f32 {
   const end = <usize>((count + 3) & ~3) << 2;
   const s4 = f32x4.splat(scale), m4 = f32x4.splat(maxScore);
   let acc = f32x4.splat(0);
@@ -174,7 +174,7 @@ function expScores(scores: usize, count: i32, scale: f32, maxScore: f32): f32 {
     v128.store(scores + k, e);
     acc = f32x4.add(acc, e);
   }
-  return (f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1)) + (f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3));
+  return hsum(acc);
 }
 
 /**
@@ -193,13 +193,7 @@ function expScoresPair(s0: usize, s1: usize, count: i32, scale: f32, max0: f32, 
     acc0 = f32x4.add(acc0, e0);
     acc1 = f32x4.add(acc1, e1);
   }
-  return f32x4.replace_lane(f32x4.splat(hsumOrdered(acc0)), 1, hsumOrdered(acc1));
-}
-
-/** (l0 + l1) + (l2 + l3). */
-// @ts-ignore: decorator
-@inline function hsumOrdered(v: v128): f32 {
-  return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
+  return f32x4.replace_lane(f32x4.splat(hsum(acc0)), 1, hsum(acc1));
 }
 
 /**

@@ -1,5 +1,6 @@
 import { outerProductSum } from "./outer-product";
 import { expNonPositive4, madd, hsum } from "./simd";
+import { maxScore, expScores } from "./attention";
 
 // Causal self-attention of one whole sequence, as training sees it: query rows 0..len−1 against the same
 // sequence's keys and values at positions 0..len−1; query head h reads KV head h / (nHeads / nKvHeads).
@@ -106,19 +107,8 @@ function transposeHead(out: usize, head: usize, len: i32, headSize: i32, rowByte
 function softmaxRow(row: usize, count: i32, scale: f32): void {
   const end = <usize>((count + 3) & ~3) << 2;
   for (let j = <usize>count << 2; j < end; j += 4) store<f32>(row + j, -Infinity);
-  let m4 = f32x4.splat(-Infinity);
-  for (let j: usize = 0; j < end; j += 16) m4 = f32x4.pmax(m4, v128.load(row + j));
-  // The largest score in every lane, kept in vector registers (a scalar max is a chain of compares and branches
-  // in V8's code).
-  const mx = lanesMax(m4);
-  const s4 = f32x4.splat(scale);
-  let acc = f32x4.splat(0);
-  for (let j: usize = 0; j < end; j += 16) {
-    const e = expNonPositive4(f32x4.mul(s4, f32x4.sub(v128.load(row + j), mx)));
-    v128.store(row + j, e);
-    acc = f32x4.add(acc, e);
-  }
-  const inv = f32x4.splat(<f32>1.0 / hsum(acc));
+  // The per-row kernel's steps (attention.ts); only a sequence's last, partial block comes here.
+  const inv = f32x4.splat(<f32>1.0 / expScores(row, count, scale, maxScore(row, count)));
   for (let j: usize = 0; j < end; j += 16) v128.store(row + j, f32x4.mul(v128.load(row + j), inv));
 }
 
@@ -162,7 +152,8 @@ function softmaxTwoRows(p0: usize, p1: usize, width: i32, scale: f32): void {
   }
 }
 
-/** The largest lane of v, in every lane. */
+/** The largest lane of v, in every lane (kept in vector registers: a scalar max is a chain of compares and branches
+ * in V8's code). */
 // @ts-ignore: decorator
 @inline function lanesMax(v: v128): v128 {
   v = f32x4.pmax(v, i32x4.shuffle(v, v, 2, 3, 0, 1));

@@ -39,9 +39,9 @@ export function layerForward(m: Model, ws: Workspace, n: i32, l: i32): void {
   // Attention block.
   if (ws.xIn != 0) memory.copy(layerInput(ws, l), ws.x, rowsBytes);
   rmsnormForward(ws.xb + D, ws.x, m.rmsAtt + L * dimBytes, n, dim, m.normEps);
-  project(ws.q + D, ws.xb + D, m.wq + L * dimSq, wT, 0, n, dim, dim, false);
-  project(ws.k, ws.xb + D, m.wk + L * dimKv, wT, dimSq, n, dim, kvDim, false);
-  project(ws.v, ws.xb + D, m.wv + L * dimKv, wT, dimSq + dimKv, n, dim, kvDim, false);
+  project(ws.q + D, ws.xb + D, m.wq + L * dimSq, wT, offsetT(m, WQ), n, dim, dim, false);
+  project(ws.k, ws.xb + D, m.wk + L * dimKv, wT, offsetT(m, WK), n, dim, kvDim, false);
+  project(ws.v, ws.xb + D, m.wv + L * dimKv, wT, offsetT(m, WV), n, dim, kvDim, false);
   ropeForward(ws.q + D, n, dim, ws.positions, m.nHeads, headSize, m.ropeCos, m.ropeSin);
   ropeForward(ws.k, n, kvDim, ws.positions, m.nKvHeads, headSize, m.ropeCos, m.ropeSin);
   const layerCache = layerCacheOffset(m, ws, l);
@@ -61,15 +61,14 @@ export function layerForward(m: Model, ws: Workspace, n: i32, l: i32): void {
     attentionForward(ws.attOut + D, ws.q + D, ws.kCache + layerCache, ws.vCache + layerCache, n, ws.slots, ws.positions,
       m.nHeads, m.nKvHeads, headSize, m.seqLen, ws.scores);
   }
-  project(ws.x, ws.attOut + D, m.wo + L * dimSq, wT, dimSq + 2 * dimKv, n, dim, dim, true);
+  project(ws.x, ws.attOut + D, m.wo + L * dimSq, wT, offsetT(m, WO), n, dim, dim, true);
   // Feed-forward block.
   if (ws.xMid != 0) memory.copy(ws.xMid + D, ws.x, rowsBytes);
   rmsnormForward(ws.xbFfn + D, ws.x, m.rmsFfn + L * dimBytes, n, dim, m.normEps);
-  const ffn: usize = 2 * dimSq + 2 * dimKv;
-  project(ws.h1 + H, ws.xbFfn + D, m.w1 + L * dimHidden, wT, ffn, n, dim, hidden, false);
-  project(ws.h3 + H, ws.xbFfn + D, m.w3 + L * dimHidden, wT, ffn + dimHidden, n, dim, hidden, false);
+  project(ws.h1 + H, ws.xbFfn + D, m.w1 + L * dimHidden, wT, offsetT(m, W1), n, dim, hidden, false);
+  project(ws.h3 + H, ws.xbFfn + D, m.w3 + L * dimHidden, wT, offsetT(m, W3), n, dim, hidden, false);
   swigluForward(ws.gated + H, ws.h1 + H, ws.h3 + H, n * hidden, ws.sigmoid == 0 ? 0 : ws.sigmoid + H);
-  project(ws.x, ws.gated + H, m.w2 + L * dimHidden, wT, ffn + 2 * dimHidden, n, hidden, dim, true);
+  project(ws.x, ws.gated + H, m.w2 + L * dimHidden, wT, offsetT(m, W2), n, hidden, dim, true);
 }
 
 /** out (=|+=) x·wᵀ, from the transposed copy at wT + offset when the workspace keeps one (wT != 0). */
@@ -79,10 +78,26 @@ export function layerForward(m: Model, ws: Workspace, n: i32, l: i32): void {
   else matmulForward(out, x, w, n, inDim, outDim, accumulate);
 }
 
-/** Layer l's transposed matrices in ws.weightsT: wqᵀ, wkᵀ, wvᵀ, woᵀ, w1ᵀ, w3ᵀ, w2ᵀ, one after the other. */
-export function layerWeightsT(m: Model, ws: Workspace, l: i32): usize {
+// ws.weightsT holds, per layer, the transposes of these matrices one after the other.
+const WQ = 0, WK = 1, WV = 2, WO = 3, W1 = 4, W3 = 5, W2 = 6, LAYER_END = 7;
+
+/** Byte offset of matrix `which` within a layer's part of ws.weightsT (LAYER_END: the size of that part). */
+function offsetT(m: Model, which: i32): usize {
   const dim = <usize>m.dim, kvDim = <usize>(m.nKvHeads * (m.dim / m.nHeads)), hidden = <usize>m.hiddenDim;
-  return ws.weightsT + (<usize>l * (2 * dim * dim + 2 * dim * kvDim + 3 * dim * hidden) << 2);
+  let at: usize = 0;
+  if (which > WQ) at += dim * dim;
+  if (which > WK) at += dim * kvDim;
+  if (which > WV) at += dim * kvDim;
+  if (which > WO) at += dim * dim;
+  if (which > W1) at += dim * hidden;
+  if (which > W3) at += dim * hidden;
+  if (which > W2) at += dim * hidden;
+  return at << 2;
+}
+
+/** Layer l's part of ws.weightsT. */
+export function layerWeightsT(m: Model, ws: Workspace, l: i32): usize {
+  return ws.weightsT + <usize>l * offsetT(m, LAYER_END);
 }
 
 /** Fills ws.weightsT from the model's weights (once per training step: the weights change only between steps). */
@@ -90,15 +105,14 @@ export function transposeLayerWeights(m: Model, ws: Workspace): void {
   const dim = m.dim, kvDim = m.nKvHeads * (m.dim / m.nHeads), hidden = m.hiddenDim;
   const dimSq = <usize>dim * dim << 2, dimKv = <usize>dim * kvDim << 2, dimHidden = <usize>dim * hidden << 2;
   for (let l = 0; l < m.nLayers; l++) {
-    const L = <usize>l;
-    let at = layerWeightsT(m, ws, l);
-    transpose(at, m.wq + L * dimSq, dim, dim); at += dimSq;
-    transpose(at, m.wk + L * dimKv, kvDim, dim); at += dimKv;
-    transpose(at, m.wv + L * dimKv, kvDim, dim); at += dimKv;
-    transpose(at, m.wo + L * dimSq, dim, dim); at += dimSq;
-    transpose(at, m.w1 + L * dimHidden, hidden, dim); at += dimHidden;
-    transpose(at, m.w3 + L * dimHidden, hidden, dim); at += dimHidden;
-    transpose(at, m.w2 + L * dimHidden, dim, hidden);
+    const L = <usize>l, at = layerWeightsT(m, ws, l);
+    transpose(at + offsetT(m, WQ), m.wq + L * dimSq, dim, dim);
+    transpose(at + offsetT(m, WK), m.wk + L * dimKv, kvDim, dim);
+    transpose(at + offsetT(m, WV), m.wv + L * dimKv, kvDim, dim);
+    transpose(at + offsetT(m, WO), m.wo + L * dimSq, dim, dim);
+    transpose(at + offsetT(m, W1), m.w1 + L * dimHidden, hidden, dim);
+    transpose(at + offsetT(m, W3), m.w3 + L * dimHidden, hidden, dim);
+    transpose(at + offsetT(m, W2), m.w2 + L * dimHidden, dim, hidden);
   }
 }
 
