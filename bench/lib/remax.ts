@@ -32,25 +32,29 @@ async function iterationTrainer(config: ModelConfig, build: BuildName, estimator
 }
 
 /**
- * ReMax and REINFORCE iterations taken in turn (one warm-up each, then `rounds` of one step each), so that both see
- * the same stretch of this shared machine's load and their ratio is not skewed by it; medians of each.
+ * The median milliseconds of each trainer's step, the trainers stepping in turn for `rounds` rounds, so that all see
+ * the same stretch of this shared machine's load and their ratios are not skewed by it.
  */
+async function medianStepsInTurn(trainers: ReMaxTrainer[], rounds: number): Promise<number[]> {
+  const times = trainers.map(() => [] as number[]);
+  for (let r = 0; r < rounds; r++) {
+    for (const [i, trainer] of trainers.entries()) {
+      const started = performance.now();
+      await trainer.runStep();
+      times[i]!.push(performance.now() - started);
+    }
+  }
+  return times.map((t) => [...t].sort((x, y) => x - y)[t.length >> 1]!);
+}
+
+/** ReMax and REINFORCE iterations in turn (medianStepsInTurn) after one warm-up step each. */
 export async function benchReMax(build: BuildName, label: string, config: ModelConfig, rounds = quick ? 2 : 7): Promise<void> {
   const weights = randomInitWeights(config, 1);
   const remax = await iterationTrainer(config, build, 'remax', weights);
   const reinforce = await iterationTrainer(config, build, 'reinforce', weights);
-  const times = { remax: [] as number[], reinforce: [] as number[] };
   await remax.trainer.runStep();
   await reinforce.trainer.runStep();
-  for (let r = 0; r < rounds; r++) {
-    for (const [name, run] of [['remax', remax], ['reinforce', reinforce]] as const) {
-      const started = performance.now();
-      await run.trainer.runStep();
-      times[name].push(performance.now() - started);
-    }
-  }
-  const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1]!;
-  const remaxMs = median(times.remax), reinforceMs = median(times.reinforce);
+  const [remaxMs, reinforceMs] = await medianStepsInTurn([remax.trainer, reinforce.trainer], rounds) as [number, number];
   rows.push({ build, benchmark: `${label}: ReMax iteration (8 × (16 + 112), sample + greedy)`, median: `${(remaxMs / 1000).toFixed(3)} s`,
     throughput: `${((2 * PROMPTS * NEW_TOKENS) / (remaxMs / 1000)).toFixed(0)} new tokens/s`, memory: mib(remax.policy.memoryBytes) });
   rows.push({ build, benchmark: `${label}: REINFORCE iteration (same batch, no greedy; interleaved)`, median: `${(reinforceMs / 1000).toFixed(3)} s`,
@@ -78,21 +82,12 @@ export async function benchDefaultTask(build: BuildName, warmSteps = 60): Promis
       schedule: { kind: 'constant', lr: 3e-4, warmupSteps: 0, totalSteps: 1_000_000 },
     });
     for (let i = 0; i < warmSteps; i++) await trainer.runStep();
-    trainers.push({ estimator, trainer, policy, times: [] as number[] });
+    trainers.push({ trainer, policy });
   }
-  // In turn, as in benchReMax: both see the same stretch of the machine's load.
-  for (let r = 0; r < (quick ? 2 : 30); r++) {
-    for (const t of trainers) {
-      const started = performance.now();
-      await t.trainer.runStep();
-      t.times.push(performance.now() - started);
-    }
-  }
-  const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1]!;
-  const result = Object.fromEntries(trainers.map((t) => [t.estimator, median(t.times)]));
+  const [remaxMs, reinforceMs] = await medianStepsInTurn(trainers.map((t) => t.trainer), quick ? 2 : 30) as [number, number];
   const memory = trainers[0]!.policy.memoryBytes;
-  rows.push({ build, benchmark: `default task (after ${warmSteps} steps): ReMax iteration, 16 prompts`, median: `${result.remax!.toFixed(2)} ms`,
-    throughput: `ReMax/REINFORCE = ${(result.remax! / result.reinforce!).toFixed(2)}×`, memory: mib(memory) });
-  rows.push({ build, benchmark: `default task (after ${warmSteps} steps): REINFORCE iteration`, median: `${result.reinforce!.toFixed(2)} ms`,
+  rows.push({ build, benchmark: `default task (after ${warmSteps} steps): ReMax iteration, 16 prompts`, median: `${remaxMs.toFixed(2)} ms`,
+    throughput: `ReMax/REINFORCE = ${(remaxMs / reinforceMs).toFixed(2)}×`, memory: mib(memory) });
+  rows.push({ build, benchmark: `default task (after ${warmSteps} steps): REINFORCE iteration`, median: `${reinforceMs.toFixed(2)} ms`,
     throughput: '', memory: mib(memory) });
 }
