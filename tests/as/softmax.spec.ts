@@ -43,6 +43,19 @@ describe("maxValue", () => {
     heap.free(x);
   });
 
+  test("NaN anywhere gives NaN (every index of lengths 1..13 and 37)", () => {
+    const x = allocF32(40);
+    for (let n = 1; n <= 37; n++) {
+      if (n > 13 && n != 37) continue;
+      for (let at = 0; at < n; at++) {
+        fillConst(x, n, <f32>1.5);
+        setF32(x, at, NaN);
+        expect<bool>(isNaN(maxValue(x, n))).toBe(true, `n=${n} at=${at}`);
+      }
+    }
+    heap.free(x);
+  });
+
   test("infinities; n = 0 gives -Infinity", () => {
     const x = allocF32(9);
     fillConst(x, 9, -Infinity);
