@@ -120,7 +120,7 @@ function layerBackward(m: Model, grads: Model, ws: Workspace, n: i32, l: i32): v
     const r1 = sequenceEnd(ws, r0, n), len = r1 - r0;
     const cache = layerCache + cacheRow(ws, r0, m.seqLen, kvRowBytes), rows = <usize>r0 * dimBytes;
     causalAttentionBackward(ws.dq + rows, ws.dk + <usize>r0 * kvRowBytes, ws.dv + <usize>r0 * kvRowBytes, ws.dxb + rows,
-      ws.q + D + rows, ws.kCache + cache, ws.vCache + cache, probs, len, dimBytes, kvRowBytes, m.nHeads, m.nKvHeads, headSize,
+      ws.q + D + rows, ws.kCache + cache, ws.vCache + cache, ws.attOut + D + rows, probs, len, dimBytes, kvRowBytes, m.nHeads, m.nKvHeads, headSize,
       ws.attScratch);
     probs += <usize>causalProbsFloats(len, m.nHeads) << 2;
     r0 = r1;

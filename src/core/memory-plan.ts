@@ -137,18 +137,18 @@ function layerMatrixFloats(c: ModelConfig): number {
 
 /** Floats of training attention scratch (assembly/kernels/causal-attention.ts) for sequences of up to seqLen. */
 export function causalScratchFloats(seqLen: number, headSize: number): number {
-  return (headSize + seqLen) * roundUp4(seqLen);
+  return (headSize + seqLen) * roundUp4(seqLen) + seqLen * (headSize + 2);
 }
 
 /**
- * Bytes of one layer's saved attention probabilities: a sequence of len rows keeps a [len, len rounded up to 4]
- * matrix per head (causal-attention.ts). Σ len·roundUp4(len) over the sequences of a micro-batch is at most
- * maxTokens·roundUp4(longest), and the longest is at most min(seqLen, maxTokens); exact for whole sequences of the
- * full context. (Counting whole sequences plus a shorter rest is not a bound: with the rounding, two rows of 5 need
- * more than one of 8 and one of 2.)
+ * Bytes of one layer's saved attention probabilities: a sequence of len rows keeps, per head, a [len, len rounded
+ * up to 4] matrix and len inverse sums (causal-attention.ts). Σ len·(roundUp4(len) + 1) over the sequences of a
+ * micro-batch is at most maxTokens·(roundUp4(longest) + 1), and the longest is at most min(seqLen, maxTokens);
+ * exact for whole sequences of the full context. (Counting whole sequences plus a shorter rest is not a bound: with
+ * the rounding, two rows of 5 need more than one of 8 and one of 2.)
  */
 export function attentionProbsLayerBytes(c: ModelConfig, maxTokens: number): number {
-  return 4 * c.nHeads * maxTokens * roundUp4(Math.min(c.seqLen, maxTokens));
+  return 4 * c.nHeads * maxTokens * (roundUp4(Math.min(c.seqLen, maxTokens)) + 1);
 }
 
 const roundUp4 = (n: number) => Math.ceil(n / 4) * 4;

@@ -4,8 +4,8 @@
 // Forward against an f64 scalar reference (relative error ≤ 1e-5); backward (dq written, dk and dv added) against
 // central finite differences of that reference for L = Σ dOut ⊙ out, per element error ≤ GRAD_TOL (support/gradcheck).
 // Rows sit rowBytes apart (wider than a row, so the kernels must use the stride) and KV rows kvRowBytes apart.
-// Also checked: the probabilities kept for backward (row i: P up to i, then 0 to the next multiple of 4), no write
-// past any buffer or the scratch, and KV rows past len never read (they hold NaN).
+// Also checked: the probabilities kept for backward (row i: e up to i, then 0 to the next multiple of 4, and 1/Σe,
+// with P = e/Σe), no write past any buffer or the scratch, and KV rows past len never read (they hold NaN).
 import { causalAttentionForward, causalAttentionBackward, causalProbsFloats, causalScratchFloats } from "../../assembly/kernels/causal-attention";
 import { Rng, allocF32, getF32, fillConst, relErr, allFinite } from "./support/ref";
 import {
@@ -126,13 +126,13 @@ function runCase(rng: Rng, sh: Shape, qAmp: f64, limit: i32 = 1 << 30): f64 {
     for (let h = 0; h < sh.nHeads; h++) {
       headRef(i, h);
       for (let d = 0; d < sh.headSize; d++) fwd = worse(fwd, relErr(<f64>getF32(out, i * sh.row + h * sh.headSize + d), gO[d]));
-      const rowAt = (h * len + i) * lp;
-      for (let t = 0; t <= i; t++) probErr = worse(probErr, Math.abs(<f64>getF32(probs, rowAt + t) - gP[t]));
+      const rowAt = (h * len + i) * lp, invSum = <f64>getF32(probs, sh.nHeads * len * lp + h * len + i);
+      for (let t = 0; t <= i; t++) probErr = worse(probErr, Math.abs(<f64>getF32(probs, rowAt + t) * invSum - gP[t]));
       for (let t = i + 1; t < ((i + 4) & ~3); t++) if (getF32(probs, rowAt + t) != 0) probErr = Infinity;
     }
   }
   expect<f64>(fwd).toBeLessThanOrEqual(FWD_TOL, "forward vs f64 reference, " + sh.toString());
-  expect<f64>(probErr).toBeLessThanOrEqual(1e-6, "kept probabilities (P up to the diagonal, then 0), " + sh.toString());
+  expect<f64>(probErr).toBeLessThanOrEqual(1e-6, "kept probabilities (e/Σe up to the diagonal, then 0), " + sh.toString());
 
   fillConst(dq, qFloats, NaN);
   const dk0 = randomF64(rng, kvFloats), dv0 = randomF64(rng, kvFloats);
@@ -142,7 +142,7 @@ function runCase(rng: Rng, sh: Shape, qAmp: f64, limit: i32 = 1 << 30): f64 {
   fillConst(dv + (<usize>kvFloats << 2), GUARD, SENTINEL);
   fillConst(scratch, scratchFloats, NaN);
 
-  causalAttentionBackward(dq, dk, dv, dOut, q, k, v, probs, len, rowBytes, kvRowBytes, sh.nHeads, sh.nKvHeads, sh.headSize, scratch);
+  causalAttentionBackward(dq, dk, dv, dOut, q, k, v, out, probs, len, rowBytes, kvRowBytes, sh.nHeads, sh.nKvHeads, sh.headSize, scratch);
   expect<bool>(guardOk(dq, qFloats)).toBe(true, "backward wrote past dq");
   expect<bool>(guardOk(dk, kvFloats)).toBe(true, "backward wrote past dk");
   expect<bool>(guardOk(dv, kvFloats)).toBe(true, "backward wrote past dv");

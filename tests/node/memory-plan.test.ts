@@ -9,12 +9,12 @@ const config = (seqLen: number): ModelConfig => ({
   sharedClassifier: true, normEps: LLAMA2C_NORM_EPS, ropeTheta: LLAMA2C_ROPE_THETA,
 });
 
-/** Largest Σ len·roundUp4(len) over packings of sequences of 1..seqLen tokens into at most maxTokens rows. */
+/** Largest Σ len·(roundUp4(len) + 1) over packings of sequences of 1..seqLen tokens into at most maxTokens rows. */
 function worstPacking(seqLen: number, maxTokens: number): number {
   const best = new Array<number>(maxTokens + 1).fill(0);
   for (let t = 1; t <= maxTokens; t++) {
     best[t] = best[t - 1]!;
-    for (let len = 1; len <= Math.min(seqLen, t); len++) best[t] = Math.max(best[t]!, best[t - len]! + len * Math.ceil(len / 4) * 4);
+    for (let len = 1; len <= Math.min(seqLen, t); len++) best[t] = Math.max(best[t]!, best[t - len]! + len * (Math.ceil(len / 4) * 4 + 1));
   }
   return best[maxTokens]!;
 }
