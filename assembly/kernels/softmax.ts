@@ -1,4 +1,4 @@
-import { exp4, exp1, hmax, hsum } from "./simd";
+import { expNonPositive4, expNonPositive1, hmax, hsum } from "./simd";
 
 /** Largest of x[0..n); NaN if any is NaN. */
 export function maxValue(x: usize, n: i32): f32 {
@@ -26,19 +26,22 @@ export function maxValue(x: usize, n: i32): f32 {
   return m;
 }
 
-/** out[i] = e^(scale·(x[i] − max)) and returns their sum (out may alias x). The shared step of softmax and log-sum-exp. */
+/**
+ * out[i] = e^(scale·(x[i] − max)) and returns their sum (out may alias x). The shared step of softmax and
+ * log-sum-exp. scale ≥ 0 and max the largest x make every argument ≤ 0: expNonPositive4's domain.
+ */
 export function expShifted(out: usize, x: usize, n: i32, scale: f32, maxX: f32): f32 {
   const vecBytes = <usize>(n & ~3) << 2;
   const s4 = f32x4.splat(scale), m4 = f32x4.splat(maxX);
   let acc = f32x4.splat(0);
   for (let k: usize = 0; k < vecBytes; k += 16) {
-    const e = exp4(f32x4.mul(s4, f32x4.sub(v128.load(x + k), m4)));
+    const e = expNonPositive4(f32x4.mul(s4, f32x4.sub(v128.load(x + k), m4)));
     v128.store(out + k, e);
     acc = f32x4.add(acc, e);
   }
   let sum = hsum(acc);
   for (let k = vecBytes; k < (<usize>n << 2); k += 4) {
-    const e = exp1(scale * (load<f32>(x + k) - maxX));
+    const e = expNonPositive1(scale * (load<f32>(x + k) - maxX));
     store<f32>(out + k, e);
     sum += e;
   }

@@ -1,7 +1,7 @@
 // exp4 / exp1 (simd.ts, Cephes expf): relative error against Math.exp in f64 of the same f32 input, over a dense
 // sweep of [-87, 88] and special points; exp4 must equal exp1 lane by lane, bit for bit (documented), and the
 // function must be monotone. Bound in the normal range: 2e-7 relative (observed ~8e-8, under 1 ulp).
-import { exp4, exp1, expNonPositive4 } from "../../assembly/kernels/simd";
+import { exp4, exp1, expNonPositive4, expNonPositive1 } from "../../assembly/kernels/simd";
 import { Rng, bits } from "./support/ref";
 
 const TOL: f64 = 2e-7;
@@ -139,6 +139,22 @@ describe("expNonPositive4 (softmax arguments x ≤ 0)", () => {
     expect<f32>(f32x4.extract_lane(at0, 1)).toBe(1);
     expect<f32>(f32x4.extract_lane(at0, 2)).toBe(1);
     expect<f32>(f32x4.extract_lane(at0, 3)).toBe(0);
+  });
+
+  test("expNonPositive1 equals expNonPositive4 lane by lane, bit for bit (800k points of [-90, 0], specials)", () => {
+    let mismatches = 0;
+    const N = 800000;
+    for (let k = 0; k < N; k++) {
+      const x = <f32>(-90.0 + 90.0 * <f64>k / <f64>N);
+      if (bits(expNonPositive1(x)) != bits(f32x4.extract_lane(expNonPositive4(f32x4.splat(x)), 0))) mismatches++;
+    }
+    const specials: f32[] = [0, -0.0, -1e-30, -80, -80.0000076, -87, -Infinity];
+    for (let i = 0; i < specials.length; i++) {
+      const x = specials[i];
+      if (bits(expNonPositive1(x)) != bits(f32x4.extract_lane(expNonPositive4(f32x4.splat(x)), 0))) mismatches++;
+    }
+    expect<i32>(mismatches).toBe(0);
+    expect<bool>(isNaN<f32>(expNonPositive1(NaN))).toBe(true);
   });
 
   test("below -80 and -inf give exactly 0 (no subnormals), NaN stays NaN", () => {
