@@ -19,15 +19,36 @@ export function readInputFile(path: string, flag: string): Uint8Array {
 }
 
 export function writeFileAtomic(path: string, bytes: Uint8Array | string, flag = '--out'): void {
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  writeFilesAtomic([{ path, bytes }], flag);
+}
+
+/**
+ * Writes files that belong together (a model and its training state) so that a failure replaces none of them: every
+ * temp file is written first, and only then is each renamed over its target. A full disk fails while the temps are
+ * written, so the previous files stay as they were, still a pair.
+ */
+export function writeFilesAtomic(files: { path: string; bytes: Uint8Array | string }[], flag = '--out'): void {
+  const temps = files.map(({ path }) => join(dirname(path), `.${basename(path)}.${process.pid}.tmp`));
+  let at = 0;
   try {
-    writeFileSync(temp, bytes);
-    renameSync(temp, path);
+    for (; at < files.length; at++) writeFileSync(temps[at]!, files[at]!.bytes);
   } catch (error) {
-    rmSync(temp, { force: true });
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOSPC' ? 'the disk is full' : code === 'ENOENT' ? 'its folder does not exist'
-      : code === 'EACCES' ? 'permission denied' : String((error as Error).message);
-    throw new RemaxInputError(`cannot write ${flag} ${path}: ${why}; nothing was written`);
+    for (const temp of temps) rmSync(temp, { force: true });
+    const what = files.length > 1 ? `; none of ${files.map((f) => f.path).join(', ')} was replaced` : '; nothing was written';
+    throw new RemaxInputError(`cannot write ${flag} ${files[at]!.path}: ${writeFailure(error)}${what}`);
   }
+  for (at = 0; at < files.length; at++) {
+    try {
+      renameSync(temps[at]!, files[at]!.path);
+    } catch (error) {
+      for (const temp of temps.slice(at)) rmSync(temp, { force: true });
+      throw new RemaxInputError(`cannot write ${flag} ${files[at]!.path}: ${writeFailure(error)}`);
+    }
+  }
+}
+
+function writeFailure(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'ENOSPC' ? 'the disk is full' : code === 'ENOENT' ? 'its folder does not exist'
+    : code === 'EACCES' ? 'permission denied' : String((error as Error).message);
 }

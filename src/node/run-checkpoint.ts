@@ -1,8 +1,9 @@
-// A training checkpoint on disk: the model as a llama2.c file at PATH and the training state at PATH.state,
-// each written atomically. The state records a hash of the model bytes, so a model and state that do not belong
-// together (a crash between the two renames, or a hand-copied file) are refused on resume instead of mixed.
+// A training checkpoint on disk: the model as a llama2.c file at PATH and the training state at PATH.state, written
+// together (both temp files first, then the two renames: a full disk leaves the previous pair as it was). The state
+// records a hash of the model bytes, so a model and state that do not belong together (a crash between the two
+// renames, or a hand-copied file) are refused on resume instead of mixed.
 import { existsSync } from 'node:fs';
-import { readInputFile, writeFileAtomic } from './files';
+import { readInputFile, writeFilesAtomic } from './files';
 import { parseTrainingState, serializeTrainingState, type TrainingState } from '../core/training-state';
 import { RemaxInputError } from '../core/errors';
 import type { ModelConfig } from '../core/config';
@@ -18,8 +19,7 @@ export function bytesHash(bytes: Uint8Array): string {
 
 export function saveRunCheckpoint(modelPath: string, modelBytes: Uint8Array, state: TrainingState): void {
   const withHash = { ...state, extra: { ...state.extra, modelHash: bytesHash(modelBytes) } };
-  writeFileAtomic(statePath(modelPath), serializeTrainingState(withHash), '--out');
-  writeFileAtomic(modelPath, modelBytes, '--out');
+  writeFilesAtomic([{ path: modelPath, bytes: modelBytes }, { path: statePath(modelPath), bytes: serializeTrainingState(withHash) }], '--out');
 }
 
 export function loadRunState(modelPath: string, modelBytes: Uint8Array, expect: { config: ModelConfig; parameterCount: number }): TrainingState {
