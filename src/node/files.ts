@@ -1,7 +1,7 @@
 // File access for the Node adapter (also works under Deno and Bun's Node compatibility): reading inputs with
 // errors that name the flag and the path, and atomic writes (temp file, then rename) so a crash or a full disk
 // never leaves a half-written file where a good one was.
-import { readFileSync, writeFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { RemaxInputError } from '../core/errors';
 
@@ -44,6 +44,15 @@ export function writeFilesAtomic(files: { path: string; bytes: Uint8Array | stri
       for (const temp of temps.slice(at)) rmSync(temp, { force: true });
       throw new RemaxInputError(`cannot write ${flag} ${files[at]!.path}: ${writeFailure(error)}`);
     }
+  }
+}
+
+/** Appends text to a log file (metrics, samples), with an error that names the file and the cause. */
+export function appendToFile(path: string, text: string): void {
+  try {
+    appendFileSync(path, text);
+  } catch (error) {
+    throw new RemaxInputError(`cannot append to ${path}: ${writeFailure(error)}`);
   }
 }
 

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, statfsSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../../src/node/files';
+import { appendToFile, writeFileAtomic } from '../../src/node/files';
 import { saveRunCheckpoint, loadRunState } from '../../src/node/run-checkpoint';
 import { randomInitWeights, serializeCheckpoint } from '../../src/core/checkpoint';
 import { LLAMA2C_NORM_EPS, LLAMA2C_ROPE_THETA, type ModelConfig } from '../../src/core/config';
@@ -77,7 +77,7 @@ test('a folder that does not exist: the error names the path and the cause', () 
     /its folder does not exist; nothing was written/.test(e.message));
 });
 
-test('a full disk: writeFileAtomic keeps the old file, a checkpoint save keeps the old model and state as a pair', (t) => {
+test('a full disk: writeFileAtomic keeps the old file, a checkpoint save keeps the old model and state as a pair, appends name the file', (t) => {
   const skip = withTinyDisk(256 * 1024, (dir) => {
     const one = checkpointPair(1), two = checkpointPair(2);
     const stateBytes = one.model.length * 2 + 1024; // the moments m, v and a JSON section: more than a model's size
@@ -103,6 +103,7 @@ test('a full disk: writeFileAtomic keeps the old file, a checkpoint save keeps t
     throwsDiskFull(() => writeFileAtomic(notePath, 'x'.repeat(64 * 1024)), notePath, /nothing was written/);
     assert.equal(readFileSync(notePath, 'utf8'), 'old');
     assert.deepEqual(temps(dir), []);
+    throwsDiskFull(() => appendToFile(join(dir, 'run', 'metrics.jsonl'), 'x'.repeat(64 * 1024)), join(dir, 'run', 'metrics.jsonl'), /^cannot append to /);
     assert.ok(existsSync(modelPath));
   });
   if (skip) t.skip(skip);

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { syntheticTokenizerBin } from './fixtures';
@@ -80,6 +80,29 @@ test('a resumed run continues exactly: the metrics after the resume equal those 
     assert.equal(resumed.code, 0, resumed.stderr);
     assert.deepEqual(withoutTimes(lines(path.join(b, 'metrics.jsonl'))), withoutTimes(lines(path.join(a, 'metrics.jsonl'))));
     assert.deepEqual(readFileSync(path.join(b, 'model.bin')), readFileSync(path.join(a, 'model.bin')));
+  } finally {
+    rmSync(s.dir, { recursive: true, force: true });
+  }
+});
+
+test('resume after a run killed mid-write: a torn last log line is dropped; a bad line elsewhere is named', () => {
+  const s = setup();
+  try {
+    const out = path.join(s.dir, 'run');
+    const run = [...s.common, '--reward', s.reward, '--steps', '6', '--sample-every', '1', '--out', out];
+    assert.equal(remax('train', ...run, '--stop-at', '3').code, 0);
+    const metricsPath = path.join(out, 'metrics.jsonl'), samplesPath = path.join(out, 'samples.jsonl');
+    appendFileSync(metricsPath, '{"step":4,"reward_me');
+    appendFileSync(samplesPath, '{"step":4,"pro');
+    const resumed = remax('train', '--resume', out, '--quiet', '--stop-at', '5');
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.deepEqual(lines(metricsPath).map((m) => m.step), [1, 2, 3, 4, 5]);
+    assert.ok(lines(samplesPath).every((row) => row.step <= 5));
+
+    writeFileSync(metricsPath, readFileSync(metricsPath, 'utf8').replace('\n', '\nnot json\n'));
+    const refused = remax('train', '--resume', out, '--quiet');
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.ok(refused.stderr.includes(`line 2 of ${metricsPath} is not JSON`), refused.stderr);
   } finally {
     rmSync(s.dir, { recursive: true, force: true });
   }

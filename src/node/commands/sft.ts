@@ -1,8 +1,7 @@
-import { appendFileSync } from 'node:fs';
 import type { FlagSpec } from '../args';
 import { parseFlags, helpText, requiredString, optionalString, numberFlag } from '../args';
 import { loadEngineFromFiles } from '../load';
-import { readInputFile } from '../files';
+import { appendToFile, readInputFile } from '../files';
 import { loadRunState, saveRunCheckpoint } from '../run-checkpoint';
 import { RemaxInputError } from '../../core/errors';
 import { loadSftExamples } from '../../core/sft-data';
@@ -78,6 +77,8 @@ export async function sftCommand(argv: string[], out: (line: string) => void, er
     saveRunCheckpoint(outPath, engine.exportCheckpoint(), trainer.state());
     lastSaved = trainer.step;
   };
+  // What an error leaves behind, for its message.
+  const kept = () => lastSaved === undefined ? 'nothing was saved' : `the last good checkpoint is ${outPath} (step ${lastSaved})`;
   let interrupted = false;
   const onInterrupt = () => { interrupted = true; };
   process.once('SIGINT', onInterrupt);
@@ -90,11 +91,14 @@ export async function sftCommand(argv: string[], out: (line: string) => void, er
         result = trainer.runStep();
       } catch (error) {
         if (!(error instanceof RemaxInputError)) throw error;
-        const kept = lastSaved === undefined ? 'nothing was saved' : `the last good checkpoint is ${outPath} (step ${lastSaved})`;
-        throw new RemaxInputError(`${error.message}; ${kept}`);
+        throw new RemaxInputError(`${error.message}; ${kept()}`);
       }
       if (metricsPath) {
-        appendFileSync(metricsPath, JSON.stringify({ step: result.step, loss: result.loss, lr: result.lr, grad_norm: result.gradNorm, tokens: result.tokens, seconds: result.seconds }) + '\n');
+        try {
+          appendToFile(metricsPath, JSON.stringify({ step: result.step, loss: result.loss, lr: result.lr, grad_norm: result.gradNorm, tokens: result.tokens, seconds: result.seconds }) + '\n');
+        } catch (error) {
+          throw new RemaxInputError(`${(error as Error).message}; ${kept()}`);
+        }
       }
       if (result.step % logEvery === 0 || result.step === steps || result.step === firstStep + 1) {
         const elapsed = (performance.now() - started) / 1000;

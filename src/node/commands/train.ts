@@ -1,8 +1,8 @@
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { parseFlags, helpText } from '../args';
-import { readInputFile, writeFileAtomic } from '../files';
+import { appendToFile, readInputFile, writeFileAtomic } from '../files';
 import { enableRelaxedSimd } from '../load';
 import { loadRunState, saveRunCheckpoint } from '../run-checkpoint';
 import { loadRewardModule } from '../reward-module';
@@ -84,7 +84,20 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
     keepLinesUpTo(samplesPath, trainer.step);
   }
   const modelOut = path.join(outDir, 'model.bin');
-  const save = () => saveRunCheckpoint(modelOut, policy.exportCheckpoint(), trainer.state());
+  let lastSaved: number | undefined = resumeDir ? trainer.step : undefined;
+  const save = () => {
+    saveRunCheckpoint(modelOut, policy.exportCheckpoint(), trainer.state());
+    lastSaved = trainer.step;
+  };
+  // A log line that cannot be written (a full disk) stops the run; the message says what is kept.
+  const log = (file: string, text: string) => {
+    try {
+      appendToFile(file, text);
+    } catch (error) {
+      const kept = lastSaved === undefined ? 'no checkpoint was saved yet' : `the last checkpoint in ${outDir} is step ${lastSaved} (resume with --resume ${outDir})`;
+      throw new RemaxInputError(`${(error as Error).message}; ${kept}`);
+    }
+  };
 
   const progress = new TrainProgress(options.steps, trainer.step, err, v.quiet === true);
   progress.start(`remax train: ${options.estimator}, ${prompts.length} prompts from ${promptsPath}, batch ${options.batchSize} × ` +
@@ -98,7 +111,7 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
   try {
     if (trainer.step === 0 && evalPrompts.length > 0 && evalEvery > 0) {
       const evalReward = await trainer.evaluate(evalPrompts);
-      appendFileSync(metricsPath, JSON.stringify({ step: 0, eval_reward_mean: evalReward }) + '\n');
+      log(metricsPath, JSON.stringify({ step: 0, eval_reward_mean: evalReward }) + '\n');
       progress.note(`step 0: eval reward ${evalReward.toFixed(3)} on ${evalPrompts.length} held-out prompts (greedy)`);
     }
     while (!trainer.done && !interrupted && trainer.step < stopAt) {
@@ -114,9 +127,9 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
       if (evalPrompts.length > 0 && evalEvery > 0 && (metrics.step % evalEvery === 0 || metrics.step === options.steps)) {
         metrics.eval_reward_mean = await trainer.evaluate(evalPrompts);
       }
-      appendFileSync(metricsPath, JSON.stringify(metrics) + '\n');
+      log(metricsPath, JSON.stringify(metrics) + '\n');
       if (sampleEvery > 0 && metrics.step % sampleEvery === 0) {
-        appendFileSync(samplesPath, trainer.lastSamples.slice(0, 4).map((row) => JSON.stringify(row)).join('\n') + '\n');
+        log(samplesPath, trainer.lastSamples.slice(0, 4).map((row) => JSON.stringify(row)).join('\n') + '\n');
       }
       progress.update(metrics);
       if (checkpointEvery > 0 && metrics.step % checkpointEvery === 0 && !trainer.done) save();
@@ -167,9 +180,23 @@ function readJson(file: string, flag: string): Record<string, unknown> {
   }
 }
 
-/** Drops the lines of a JSONL file written after `step` (a resumed run rewrites them). */
+/**
+ * Drops the lines of a JSONL file written after `step` (a resumed run rewrites them), and a last line cut short
+ * (a run killed or out of disk while writing it). Any other line that is not JSON is an error naming it.
+ */
 function keepLinesUpTo(file: string, step: number): void {
   if (!existsSync(file)) return;
-  const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '' && (JSON.parse(l) as { step: number }).step <= step);
-  writeFileAtomic(file, lines.length ? lines.join('\n') + '\n' : '');
+  const text = readFileSync(file, 'utf8');
+  const lines = text.split('\n');
+  const torn = !text.endsWith('\n') ? lines.length - 1 : -1;
+  const kept = lines.filter((line, i) => {
+    if (line.trim() === '') return false;
+    try {
+      return (JSON.parse(line) as { step: number }).step <= step;
+    } catch {
+      if (i === torn) return false;
+      throw new RemaxInputError(`--resume: line ${i + 1} of ${file} is not JSON; remove it or the lines after step ${step}`);
+    }
+  });
+  writeFileAtomic(file, kept.length ? kept.join('\n') + '\n' : '');
 }
