@@ -12,7 +12,7 @@ export { transpose } from "./kernels/transpose";
 export { rmsnormForward, rmsnormBackward } from "./kernels/rmsnorm";
 export { ropeForward, ropeBackward, ropeTablesInit } from "./kernels/rope";
 export { attentionForward } from "./kernels/attention";
-export { causalAttentionForward, causalAttentionBackward } from "./kernels/causal-attention";
+export { causalAttentionForward, causalAttentionBackward, causalProbsFloats, causalScratchFloats } from "./kernels/causal-attention";
 export { swigluForward, swigluBackward } from "./kernels/swiglu";
 export { embeddingForward, embeddingBackward } from "./kernels/embedding";
 export { crossEntropyForwardBackward } from "./kernels/cross-entropy";
