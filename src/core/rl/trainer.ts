@@ -56,28 +56,44 @@ export const DEFAULT_REMAX_OPTIONS: Omit<ReMaxOptions, 'steps' | 'schedule'> = {
 /** Scores groups of samples (one group per prompt) and returns their rewards, null where a reward was skipped. */
 export type RewardScorer = (groups: RewardSample[][]) => Promise<{ groupRewards: (number | null)[][]; skipped: number; errors: string[] }>;
 
+/** One line of metrics.jsonl: what a step did. Times are in seconds. */
 export interface StepMetrics {
+  /** The step just completed (1-based). */
   step: number;
+  /** Mean and standard deviation of the sampled responses' rewards (skipped samples left out). */
   reward_mean: number;
   reward_std: number;
+  /** The same for the greedy responses: ReMax's baseline (null for the other estimators). */
   greedy_reward_mean: number | null;
   greedy_reward_std: number | null;
+  /** Of the advantages that weighted the samples' log-likelihood (after clipping). */
   advantage_mean: number;
   advantage_std: number;
+  /** Mean over samples of Σ_t (log π − log π_ref) (null without a KL penalty). */
   kl: number | null;
   loss: number;
+  /** The global gradient norm before clipping. */
   grad_norm: number;
   lr: number;
+  /** Mean length of the sampled responses in tokens (an EOS that ended one counts). */
   response_length_mean: number;
+  /** Prompts whose reward call failed and were skipped (--on-reward-error skip): their samples carry no gradient. */
   skipped: number;
+  /** Generated tokens (sampled and greedy) per second of the whole step. */
   tokens_per_second: number;
+  /**
+   * The batched decode's time split by the sampled and greedy responses' shares of its tokens. time_greedy is an
+   * upper bound on what the greedy baseline costs: its rows are shared with a sample while the two agree.
+   */
   time_sampling: number;
   time_greedy: number;
   time_reward: number;
+  /** The frozen reference's forward pass for the KL term. */
   time_reference: number;
   time_backward: number;
   time_optimizer: number;
   time_step: number;
+  /** Mean reward of greedy responses to the held-out prompts, on the steps that evaluate. */
   eval_reward_mean?: number;
 }
 
