@@ -141,6 +141,12 @@ test('a failing reward: abort saves a checkpoint and names the prompt; skip coun
     const k = remax('train', ...s.common, '--reward', bad, '--steps', '20', '--on-reward-error', 'skip', '--out', skipOut);
     assert.equal(k.code, 0, k.stderr);
     assert.ok(lines(path.join(skipOut, 'metrics.jsonl')).some((m) => m.skipped > 0));
+    // Two samples per prompt: a failed call drops both, and skipped counts samples, not prompts.
+    const pairsOut = path.join(s.dir, 'pairs');
+    const p = remax('train', ...s.common, '--reward', bad, '--steps', '20', '--on-reward-error', 'skip', '--samples-per-prompt', '2', '--estimator', 'rloo', '--out', pairsOut);
+    assert.equal(p.code, 0, p.stderr);
+    const skipped = lines(path.join(pairsOut, 'metrics.jsonl')).map((m) => m.skipped as number);
+    assert.ok(skipped.some((n) => n > 0) && skipped.every((n) => n % 2 === 0), `skipped per step: ${skipped.join(' ')}`);
   } finally {
     rmSync(s.dir, { recursive: true, force: true });
   }

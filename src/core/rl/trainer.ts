@@ -77,7 +77,10 @@ export interface StepMetrics {
   lr: number;
   /** Mean length of the sampled responses in tokens (an EOS that ended one counts). */
   response_length_mean: number;
-  /** Prompts whose reward call failed and were skipped (--on-reward-error skip): their samples carry no gradient. */
+  /**
+   * Samples dropped (no gradient) because a reward they depend on was skipped (--on-reward-error skip): their own,
+   * their group's greedy baseline, or too many of their group's for RLOO/GRPO.
+   */
   skipped: number;
   /** Generated tokens (sampled and greedy) per second of the whole step. */
   tokens_per_second: number;
@@ -286,7 +289,7 @@ export class ReMaxTrainer {
       kl: kl ? mean(kl.map((k) => k.reduce((a, b) => a + b, 0))) : null,
       loss, grad_norm: gradNorm, lr,
       response_length_mean: mean(sampled.map((s) => s.response.ids.length)),
-      skipped: scored.skipped,
+      skipped: sampled.filter((s) => s.advantage === null).length,
       tokens_per_second: generatedTokens / timeStep,
       // Sampled and greedy responses are decoded in one batch: the batch's time is split by their share of tokens
       // (an upper bound for the greedy part: its rows are shared with a sample for as long as the two agree).
