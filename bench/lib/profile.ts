@@ -22,7 +22,15 @@ export async function profileTraining(label: string, config: ModelConfig, steps:
   session.disconnect();
   const byName = new Map<string, number>();
   const nodes = new Map(profile.nodes.map((n) => [n.id, n.callFrame.functionName || '(anonymous)']));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const child of n.children ?? []) parent.set(child, n.id);
+  // Samples taken inside the inspector session's own post (its message dispatch) are the profiler, not the steps.
+  const inProfiler = (id: number): boolean => {
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) if (nodes.get(at) === 'post') return true;
+    return false;
+  };
   profile.samples!.forEach((id, i) => {
+    if (inProfiler(id)) return;
     const name = nodes.get(id)!.replace(/^assembly\//, '');
     byName.set(name, (byName.get(name) ?? 0) + profile.timeDeltas![i]!);
   });
