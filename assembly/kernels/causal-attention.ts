@@ -132,8 +132,8 @@ function expRow(row: usize, count: i32, scale: f32): f32 {
   return <f32>1.0 / expScores(row, count, scale, maxScore(row, count));
 }
 
-// The four rows' running maxima in scoresBlock: kept in memory, not in vector registers, which the tile's
-// accumulators fill (V8 has 15 for wasm on x64: holding 4 more across the k loop made it spill inside it).
+// The four rows' running maxima in scoresBlock, kept in memory: the vector registers (V8 gives wasm 15 on x64) stay
+// with the tile's 8 accumulators, its 2 key vectors and the broadcast query value.
 const MAXIMA = memory.data(64, 16);
 
 /**
@@ -202,12 +202,6 @@ function scoresBlock(s: usize, lpBytes: usize, q: usize, rowBytes: usize, kT: us
   v128.store(MAXIMA + at, f32x4.pmax(v128.load(MAXIMA + at), v));
 }
 
-/** dS = f·e·(dP − D) on one vector, with e at ep and the row's f and D at factors + at and dots + at. */
-// @ts-ignore: decorator
-@inline function gradientOf(dP: v128, ep: usize, factors: usize, dots: usize, at: usize): v128 {
-  return f32x4.mul(f32x4.mul(v128.load(ep), v128.load32_splat(factors + at)), f32x4.sub(dP, v128.load32_splat(dots + at)));
-}
-
 /** [largest lane of a, of b, of c, of d] (pmax: one instruction on x64). */
 // @ts-ignore: decorator
 @inline function lanesMax4(a: v128, b: v128, c: v128, d: v128): v128 {
@@ -263,4 +257,10 @@ function scoreGradients(dProbs: usize, e: usize, lpBytes: usize, rows: i32, widt
       v128.store(dProbs + at + j, gradientOf(v128.load(dProbs + at + j), e + at + j, factors, dots, <usize>r << 2));
     }
   }
+}
+
+/** dS = f·e·(dP − D) on one vector, with e at ep and the row's f and D at factors + at and dots + at. */
+// @ts-ignore: decorator
+@inline function gradientOf(dP: v128, ep: usize, factors: usize, dots: usize, at: usize): v128 {
+  return f32x4.mul(f32x4.mul(v128.load(ep), v128.load32_splat(factors + at)), f32x4.sub(dP, v128.load32_splat(dots + at)));
 }

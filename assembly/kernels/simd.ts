@@ -113,19 +113,23 @@ const N_BELOW = 36, N_BIAS = 40;
   return v128.andnot(f32x4.mul(e, i32x4.shl(i32x4.sub(t, kn(N_BIAS)), 23)), zero);
 }
 
-/** Scalar twin of expNonPositive4, bit-identical lane by lane (the tails of vector loops). */
+/** Scalar twin of expNonPositive4, bit-identical lane by lane (the tails of vector loops); the same constants. */
 // @ts-ignore: decorator
 @inline export function expNonPositive1(x: f32): f32 {
-  const below: f32 = EXP_ZERO_BELOW;
-  if (x < below) return 0;
-  const t = x * LOG2E + <f32>12582912.0;
-  const n = t - <f32>12582912.0;
-  const r = (x - n * LN2_HI) - n * LN2_LO;
+  if (x < kn1(N_BELOW)) return 0;
+  const t = x * kn1(N_LOG2E) + kn1(N_MAGIC);
+  const n = t - kn1(N_MAGIC);
+  const r = (x - n * kn1(N_LN2_HI)) - n * kn1(N_LN2_LO);
   const r2 = r * r;
-  const lo = load<f32>(EXPN_TABLE + N_C2) + load<f32>(EXPN_TABLE + N_C3) * r;
-  const hi = load<f32>(EXPN_TABLE + N_C4) + load<f32>(EXPN_TABLE + N_C5) * r;
-  const e = (r2 * (lo + r2 * hi) + r) + <f32>1.0;
-  return e * reinterpret<f32>((reinterpret<i32>(t) - (0x4B400000 - 127)) << 23);
+  const lo = kn1(N_C2) + kn1(N_C3) * r;
+  const hi = kn1(N_C4) + kn1(N_C5) * r;
+  const e = (r2 * (lo + r2 * hi) + r) + kn1(N_ONE);
+  return e * reinterpret<f32>((reinterpret<i32>(t) - reinterpret<i32>(kn1(N_BIAS))) << 23);
+}
+
+// @ts-ignore: decorator
+@inline function kn1(at: usize): f32 {
+  return load<f32>(EXPN_TABLE + at);
 }
 
 /** Scalar twin of exp4, bit-identical lane by lane (used for the tails of vector loops). */
