@@ -1,0 +1,63 @@
+// In-process A/B of kernel builds: each WASM file given gets its own engine on the same random-init model, and the
+// engines take a training step (or a 16-sequence decode) in turn, so that the machine's slow stretches hit all of them
+// alike; medians and minima of each, and each median against the first. The figures in docs/BENCHMARKS.md that say
+// "in-process A/B" come from this.
+//
+//   npm run build && node build/bench/ab.js [--mode=train|decode] [--model=260k|15m] [--rounds=N] [--build=simd] A.wasm B.wasm …
+//
+// A build of another commit: git worktree add /tmp/old COMMIT && (cd /tmp/old && npm ci && npx asc assembly/index.ts
+// --target relaxed -o /tmp/old.relaxed.wasm). The engines use this checkout's memory plan and descriptors, so the
+// builds compared must fit them (kernel changes that keep the workspace layout, or that only need less of it).
+import { readFileSync } from 'node:fs';
+import v8 from 'node:v8';
+import { RemaxEngine } from '../src/core/engine';
+import { randomInitWeights } from '../src/core/checkpoint';
+import type { BuildName } from '../src/core/kernels';
+import { CONFIG_260K, CONFIG_15M } from './lib/common';
+import { trainingBatch, trainingStep, TRAIN_BATCH, TRAIN_TOKENS } from './lib/training';
+
+v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+const args = process.argv.slice(2);
+const option = (name: string, fallback: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
+const mode = option('mode', 'train'), model = option('model', '260k'), build = option('build', 'relaxed-simd') as BuildName;
+const files = args.filter((a) => !a.startsWith('--'));
+if (files.length < 2 || !['train', 'decode'].includes(mode) || !['260k', '15m'].includes(model) || !['simd', 'relaxed-simd'].includes(build)) {
+  console.error('usage: node build/bench/ab.js [--mode=train|decode] [--model=260k|15m] [--rounds=N] [--build=simd|relaxed-simd] A.wasm B.wasm …');
+  process.exit(2);
+}
+const config = model === '15m' ? CONFIG_15M : CONFIG_260K;
+const rounds = Number(option('rounds', model === '15m' ? '4' : '40'));
+const weights = randomInitWeights(config, 1);
+
+const engines = await Promise.all(files.map(async (file) => {
+  const bytes = new Uint8Array(readFileSync(file));
+  const engine = await RemaxEngine.create({
+    model: { config, weights, format: 'llama2c-v0' }, build, wasm: { simd: bytes, relaxed: bytes }, maxBatch: 16,
+  });
+  if (mode === 'train') engine.enableTraining({ maxTokens: TRAIN_BATCH * TRAIN_TOKENS, maxSeqs: TRAIN_BATCH });
+  return engine;
+}));
+const batch = trainingBatch(config.vocabSize);
+// The ReMax bench's decode: 8 prompts of 16 tokens, each sampled and greedy, 112 new tokens.
+const requests = Array.from({ length: 16 }, (_, r) => ({
+  promptIds: Array.from({ length: 16 }, (_, i) => (i === 0 ? 1 : 3 + ((i * 13 + (r >> 1) * 5) % (config.vocabSize - 3)))),
+  maxNewTokens: 112, temperature: r & 1 ? 0 : 1, topP: 0.9, seed: r, logprobs: (r & 1) === 0,
+}));
+const run = (engine: RemaxEngine) => (mode === 'train' ? trainingStep(engine, batch) : engine.generate(requests, { eosId: null }));
+
+for (const engine of engines) run(engine); // warm-up
+const times = engines.map(() => [] as number[]);
+for (let round = 0; round < rounds; round++) {
+  engines.forEach((engine, i) => {
+    const started = performance.now();
+    run(engine);
+    times[i]!.push(performance.now() - started);
+  });
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+const base = median(times[0]!);
+console.log(`${mode}, ${model}, ${build} build, ${rounds} rounds in turn`);
+files.forEach((file, i) => {
+  const m = median(times[i]!);
+  console.log(`  ${file.padEnd(44)} median ${m.toFixed(2).padStart(8)} ms  min ${Math.min(...times[i]!).toFixed(2).padStart(8)} ms  ${(m / base).toFixed(3)}×`);
+});
