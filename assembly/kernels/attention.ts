@@ -1,4 +1,5 @@
 import { madd, expNonPositive4, hsum, hsum4 } from "./simd";
+import { expShifted } from "./softmax";
 
 // Causal attention of n query rows over their own sequence's KV cache, grouped-query heads.
 // Row r belongs to cache slot slots[r] at position positions[r] and attends to positions 0..positions[r]
@@ -166,15 +167,8 @@ export function maxScore(scores: usize, count: i32): f32 {
  * exactly 0 (see expNonPositive4). Returns Σ e.
  */
 export function expScores(scores: usize, count: i32, scale: f32, maxScore: f32): f32 {
-  const end = <usize>((count + 3) & ~3) << 2;
-  const s4 = f32x4.splat(scale), m4 = f32x4.splat(maxScore);
-  let acc = f32x4.splat(0);
-  for (let k: usize = 0; k < end; k += 16) {
-    const e = expNonPositive4(f32x4.mul(s4, f32x4.sub(v128.load(scores + k), m4)));
-    v128.store(scores + k, e);
-    acc = f32x4.add(acc, e);
-  }
-  return hsum(acc);
+  // softmax.ts's step, over whole vectors (the pad included), so no scalar tail runs.
+  return expShifted(scores, scores, (count + 3) & ~3, scale, maxScore);
 }
 
 /**
