@@ -14,6 +14,9 @@ export const CONFIG_260K: ModelConfig = {
   sharedClassifier: true, normEps: LLAMA2C_NORM_EPS, ropeTheta: LLAMA2C_ROPE_THETA,
 };
 
+/** This machine's 128-bit FMA peak on one core, measured with a native loop of independent FMAs (docs/BENCHMARKS.md). */
+export const FMA_PEAK_GFLOPS = 55.7;
+
 export interface Row { build: string; benchmark: string; median: string; throughput: string; memory: string }
 export const rows: Row[] = [];
 export const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;

@@ -6,13 +6,13 @@ import { RemaxEngine } from '../../src/core/engine';
 import { parseCheckpoint, randomInitWeights } from '../../src/core/checkpoint';
 import type { BuildName } from '../../src/core/kernels';
 import type { ModelConfig } from '../../src/core/config';
-import { ReMaxTrainer, DEFAULT_REMAX_OPTIONS } from '../../src/core/rl/trainer';
+import { ReMaxTrainer, DEFAULT_REMAX_OPTIONS, type StepMetrics } from '../../src/core/rl/trainer';
 import type { Estimator } from '../../src/core/rl/advantages';
 import { loadPrompts, type PromptRecord } from '../../src/core/rl/prompts';
 import { Tokenizer } from '../../src/core/tokenizer';
 import { builtinReward } from '../../src/core/builtin-rewards';
 import { scoreSamples, type RewardSample } from '../../src/core/rewards';
-import { mib, quick, rows } from './common';
+import { FMA_PEAK_GFLOPS, mib, quick, rows } from './common';
 
 const PROMPTS = 8, PROMPT_TOKENS = 16, NEW_TOKENS = 112;
 
@@ -31,34 +31,84 @@ async function iterationTrainer(config: ModelConfig, build: BuildName, estimator
   return { trainer, policy };
 }
 
+/** The median of a list. */
+function median(xs: number[]): number {
+  return [...xs].sort((x, y) => x - y)[xs.length >> 1]!;
+}
+
 /**
- * The median milliseconds of each trainer's step, the trainers stepping in turn for `rounds` rounds, so that all see
- * the same stretch of this shared machine's load and their ratios are not skewed by it.
+ * Each trainer's step metrics over `rounds` rounds, the trainers stepping in turn, so that all see the same stretch
+ * of this shared machine's load and their ratios are not skewed by it. Step times are measured around runStep.
  */
-async function medianStepsInTurn(trainers: ReMaxTrainer[], rounds: number): Promise<number[]> {
-  const times = trainers.map(() => [] as number[]);
+async function stepsInTurn(trainers: ReMaxTrainer[], rounds: number): Promise<{ ms: number; metrics: StepMetrics }[][]> {
+  const steps = trainers.map(() => [] as { ms: number; metrics: StepMetrics }[]);
   for (let r = 0; r < rounds; r++) {
     for (const [i, trainer] of trainers.entries()) {
       const started = performance.now();
-      await trainer.runStep();
-      times[i]!.push(performance.now() - started);
+      const metrics = await trainer.runStep();
+      steps[i]!.push({ ms: performance.now() - started, metrics });
     }
   }
-  return times.map((t) => [...t].sort((x, y) => x - y)[t.length >> 1]!);
+  return steps;
 }
 
-/** ReMax and REINFORCE iterations in turn (medianStepsInTurn) after one warm-up step each. */
+/** The median milliseconds of each trainer's step (stepsInTurn). */
+async function medianStepsInTurn(trainers: ReMaxTrainer[], rounds: number): Promise<number[]> {
+  return (await stepsInTurn(trainers, rounds)).map((steps) => median(steps.map((s) => s.ms)));
+}
+
+/**
+ * Floating-point operations of decoding one token at `position` (its row attends to position + 1 keys): two per
+ * weight of every product, and per attention head two per key and head dimension for the scores and as many for
+ * the weighted sum of values.
+ */
+export function decodeFlops(config: ModelConfig, position: number): number {
+  const kvDim = (config.dim / config.nHeads) * config.nKvHeads;
+  const perLayer = 2 * config.dim * config.dim + 2 * config.dim * kvDim + 3 * config.dim * config.hiddenDim;
+  const products = config.nLayers * perLayer + config.vocabSize * config.dim;
+  return 2 * products + 4 * config.nLayers * config.dim * (position + 1);
+}
+
+/** ReMax and REINFORCE iterations in turn (stepsInTurn) after one warm-up step each, and where the difference goes. */
 export async function benchReMax(build: BuildName, label: string, config: ModelConfig, rounds = quick ? 2 : 7): Promise<void> {
   const weights = randomInitWeights(config, 1);
   const remax = await iterationTrainer(config, build, 'remax', weights);
   const reinforce = await iterationTrainer(config, build, 'reinforce', weights);
   await remax.trainer.runStep();
   await reinforce.trainer.runStep();
-  const [remaxMs, reinforceMs] = await medianStepsInTurn([remax.trainer, reinforce.trainer], rounds) as [number, number];
+  const [remaxSteps, reinforceSteps] = await stepsInTurn([remax.trainer, reinforce.trainer], rounds) as [StepSample[], StepSample[]];
+  const remaxMs = median(remaxSteps.map((s) => s.ms)), reinforceMs = median(reinforceSteps.map((s) => s.ms));
   rows.push({ build, benchmark: `${label}: ReMax iteration (8 × (16 + 112), sample + greedy)`, median: `${(remaxMs / 1000).toFixed(3)} s`,
     throughput: `${((2 * PROMPTS * NEW_TOKENS) / (remaxMs / 1000)).toFixed(0)} new tokens/s`, memory: mib(remax.policy.memoryBytes) });
   rows.push({ build, benchmark: `${label}: REINFORCE iteration (same batch, no greedy; interleaved)`, median: `${(reinforceMs / 1000).toFixed(3)} s`,
     throughput: `ReMax/REINFORCE = ${(remaxMs / reinforceMs).toFixed(2)}×`, memory: mib(reinforce.policy.memoryBytes) });
+  rows.push(...ratioBreakdown(config, label, build, remaxSteps, reinforceSteps));
+}
+
+type StepSample = { ms: number; metrics: StepMetrics };
+
+/**
+ * Where ReMax's extra time goes, and the ratio no implementation could beat on this core: ReMax adds the greedy
+ * decode of PROMPTS × NEW_TOKENS tokens and nothing else, so even with both decodes at the 128-bit FMA peak
+ * (FMA_PEAK_GFLOPS, measured with a native loop, docs/BENCHMARKS.md) and the training step as measured, the ratio
+ * is (train + prefill + 2·decode) / (train + prefill + decode); the prompts' prefill is shared by both responses.
+ */
+function ratioBreakdown(config: ModelConfig, label: string, build: BuildName, remax: StepSample[], reinforce: StepSample[]) {
+  const decodeMs = (steps: StepSample[]) => median(steps.map((s) => (s.metrics.time_sampling + s.metrics.time_greedy) * 1000));
+  const trainMs = median(reinforce.map((s) => (s.metrics.time_backward + s.metrics.time_optimizer) * 1000));
+  const extraDecodeMs = decodeMs(remax) - decodeMs(reinforce);
+  let flops = 0, prefillFlops = 0;
+  for (let t = 0; t < NEW_TOKENS; t++) flops += PROMPTS * decodeFlops(config, PROMPT_TOKENS + t);
+  for (let t = 0; t < PROMPT_TOKENS; t++) prefillFlops += PROMPTS * decodeFlops(config, t);
+  const atPeakMs = flops / (FMA_PEAK_GFLOPS * 1e6), prefillMs = prefillFlops / (FMA_PEAK_GFLOPS * 1e6);
+  const floor = (trainMs + prefillMs + 2 * atPeakMs) / (trainMs + prefillMs + atPeakMs);
+  return [{
+    build, benchmark: `${label}: ReMax's extra decode (${PROMPTS * NEW_TOKENS} greedy tokens, ${(flops / 1e9).toFixed(2)} GFLOP)`,
+    median: `${extraDecodeMs.toFixed(1)} ms`, throughput: `${(flops / (extraDecodeMs * 1e6)).toFixed(1)} GFLOP/s`, memory: '',
+  }, {
+    build, benchmark: `${label}: ratio floor: train step ${trainMs.toFixed(0)} ms, each decode at the ${FMA_PEAK_GFLOPS} GFLOP/s peak`,
+    median: `${atPeakMs.toFixed(1)} ms`, throughput: `ReMax/REINFORCE ≥ ${floor.toFixed(3)}×`, memory: '',
+  }];
 }
 
 /**

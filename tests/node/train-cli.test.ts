@@ -7,6 +7,7 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFil
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { syntheticTokenizerBin } from './fixtures';
+import { interruptAfterLines } from './interrupt-child';
 
 const CLI = path.resolve('dist/cli.js');
 const remax = (...args: string[]) => {
@@ -80,6 +81,24 @@ test('a resumed run continues exactly: the metrics after the resume equal those 
     assert.equal(resumed.code, 0, resumed.stderr);
     assert.deepEqual(withoutTimes(lines(path.join(b, 'metrics.jsonl'))), withoutTimes(lines(path.join(a, 'metrics.jsonl'))));
     assert.deepEqual(readFileSync(path.join(b, 'model.bin')), readFileSync(path.join(a, 'model.bin')));
+  } finally {
+    rmSync(s.dir, { recursive: true, force: true });
+  }
+});
+
+test('Ctrl-C (SIGINT) stops between steps and saves a checkpoint the run resumes from', async () => {
+  const s = setup();
+  try {
+    const out = path.join(s.dir, 'run'), metricsPath = path.join(out, 'metrics.jsonl');
+    const loud = s.common.filter((arg) => arg !== '--quiet'); // its last line says where it stopped
+    const r = await interruptAfterLines(['train', ...loud, '--reward', s.reward, '--steps', '100000', '--out', out], metricsPath, 3);
+    assert.equal(r.code, 0, r.stderr);
+    const at = Number(/interrupted at step (\d+): saved to /.exec(r.stderr)?.[1]);
+    assert.ok(at >= 3 && at < 100000, r.stderr);
+    assert.deepEqual(lines(metricsPath).map((m) => m.step), Array.from({ length: at }, (_, i) => i + 1));
+    const resumed = remax('train', '--resume', out, '--quiet', '--steps', String(at + 2));
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.deepEqual(lines(metricsPath).map((m) => m.step), Array.from({ length: at + 2 }, (_, i) => i + 1));
   } finally {
     rmSync(s.dir, { recursive: true, force: true });
   }

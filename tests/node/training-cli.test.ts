@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { syntheticTokenizerBin } from './fixtures';
+import { interruptAfterLines } from './interrupt-child';
 import { parseSafetensors } from '../../src/core/safetensors';
 import { readSharedJson, sharedPath, skipUnlessShared } from './shared-data';
 
@@ -74,6 +75,23 @@ test('N steps straight equal N/2 steps, a resume, and N/2 more (with activation 
       metrics(path.join(w.dir, 'a.jsonl')).map((m) => [m.step, m.loss, m.lr, m.grad_norm]));
     assert.deepEqual(readFileSync(resumed), readFileSync(straight), 'identical weights');
     assert.deepEqual(readFileSync(`${resumed}.state`), readFileSync(`${straight}.state`), 'identical optimizer state');
+  } finally {
+    rmSync(w.dir, { recursive: true, force: true });
+  }
+});
+
+test('sft: Ctrl-C (SIGINT) stops between steps and saves a checkpoint that resumes', async () => {
+  const w = workspace();
+  try {
+    const out = path.join(w.dir, 'sft.bin'), metricsPath = path.join(w.dir, 'm.jsonl');
+    const r = await interruptAfterLines(['sft', '--model', w.model, ...w.common, '--steps', '100000', '--out', out, '--metrics', metricsPath], metricsPath, 3);
+    assert.equal(r.code, 0, r.stderr);
+    const at = Number(/interrupted: saved step (\d+) to /.exec(r.stderr)?.[1]);
+    assert.ok(at >= 3 && at < 100000, r.stderr);
+    assert.equal(metrics(metricsPath).length, at);
+    const go = remax('sft', '--resume', out, ...w.common, '--steps', String(at + 2), '--out', out, '--metrics', metricsPath);
+    assert.equal(go.code, 0, go.stderr);
+    assert.deepEqual(metrics(metricsPath).map((m) => m.step), Array.from({ length: at + 2 }, (_, i) => i + 1));
   } finally {
     rmSync(w.dir, { recursive: true, force: true });
   }

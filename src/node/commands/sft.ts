@@ -2,6 +2,7 @@ import type { FlagSpec } from '../args';
 import { parseFlags, helpText, requiredString, optionalString, numberFlag } from '../args';
 import { loadEngineFromFiles } from '../load';
 import { appendToFile, readInputFile } from '../files';
+import { withInterruptFlag } from '../interrupt';
 import { loadRunState, saveRunCheckpoint } from '../run-checkpoint';
 import { RemaxInputError } from '../../core/errors';
 import { loadSftExamples } from '../../core/sft-data';
@@ -79,13 +80,10 @@ export async function sftCommand(argv: string[], out: (line: string) => void, er
   };
   // What an error leaves behind, for its message.
   const kept = () => lastSaved === undefined ? 'nothing was saved' : `the last good checkpoint is ${outPath} (step ${lastSaved})`;
-  let interrupted = false;
-  const onInterrupt = () => { interrupted = true; };
-  process.once('SIGINT', onInterrupt);
   const started = performance.now();
   const firstStep = trainer.step;
-  try {
-    while (!trainer.done && !interrupted && trainer.step < stopAt) {
+  await withInterruptFlag(async (interrupt) => {
+    while (!trainer.done && trainer.step < stopAt && !(await interrupt.check())) {
       let result: SftStep;
       try {
         result = trainer.runStep();
@@ -111,8 +109,6 @@ export async function sftCommand(argv: string[], out: (line: string) => void, er
     }
     save();
     err(trainer.done ? `wrote ${outPath} and ${outPath}.state (step ${trainer.step})`
-      : `${interrupted ? 'interrupted' : 'stopped'}: saved step ${trainer.step} to ${outPath} (continue with --resume ${outPath})`);
-  } finally {
-    process.removeListener('SIGINT', onInterrupt);
-  }
+      : `${interrupt.received ? 'interrupted' : 'stopped'}: saved step ${trainer.step} to ${outPath} (continue with --resume ${outPath})`);
+  });
 }

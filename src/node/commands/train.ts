@@ -4,6 +4,7 @@ import path from 'node:path';
 import { parseFlags, helpText } from '../args';
 import { appendToFile, readInputFile, writeFileAtomic } from '../files';
 import { enableRelaxedSimd } from '../load';
+import { withInterruptFlag } from '../interrupt';
 import { loadRunState, saveRunCheckpoint } from '../run-checkpoint';
 import { loadRewardModule } from '../reward-module';
 import { resolveTrainOptions, trainFlagSpecs, type TrainValues } from '../train-options';
@@ -100,21 +101,18 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
   };
 
   const progress = new TrainProgress(options.steps, trainer.step, err, v.quiet === true);
-  progress.start(`remax train: ${options.estimator}, ${prompts.length} prompts from ${promptsPath}, batch ${options.batchSize} × ` +
+  progress.start(`remax train: ${options.estimator}, ${prompts.length} prompt${prompts.length === 1 ? '' : 's'} from ${promptsPath}, batch ${options.batchSize} × ` +
     `${options.samplesPerPrompt} sample(s), ${options.steps} steps, ${policy.build} build → ${outDir}` +
     (resumeDir ? ` (resuming at step ${trainer.step})` : ''));
-  let interrupted = false;
-  const onInterrupt = () => { interrupted = true; };
-  process.once('SIGINT', onInterrupt);
   const stopAt = (v['stop-at'] as number | undefined) ?? options.steps;
   const evalEvery = v['eval-every'] as number, sampleEvery = v['sample-every'] as number, checkpointEvery = v['checkpoint-every'] as number;
-  try {
+  await withInterruptFlag(async (interrupt) => {
     if (trainer.step === 0 && evalPrompts.length > 0 && evalEvery > 0) {
       const evalReward = await trainer.evaluate(evalPrompts);
       log(metricsPath, JSON.stringify({ step: 0, eval_reward_mean: evalReward }) + '\n');
       progress.note(`step 0: eval reward ${evalReward.toFixed(3)} on ${evalPrompts.length} held-out prompts (greedy)`);
     }
-    while (!trainer.done && !interrupted && trainer.step < stopAt) {
+    while (!trainer.done && trainer.step < stopAt && !(await interrupt.check())) {
       let metrics: StepMetrics;
       try {
         metrics = await trainer.runStep();
@@ -136,10 +134,8 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
     }
     save();
     progress.finish(trainer.done ? `done: ${outDir}/model.bin (step ${trainer.step}); metrics in ${metricsPath}; report: remax plot ${metricsPath}`
-      : `${interrupted ? 'interrupted' : 'stopped'} at step ${trainer.step}: saved to ${outDir} (continue with --resume ${outDir})`);
-  } finally {
-    process.removeListener('SIGINT', onInterrupt);
-  }
+      : `${interrupt.received ? 'interrupted' : 'stopped'} at step ${trainer.step}: saved to ${outDir} (continue with --resume ${outDir})`);
+  });
 }
 
 function trainerOptions(v: TrainValues): ReMaxOptions {
