@@ -1,6 +1,6 @@
 // npm run bench: throughput of the inference and training cores, single thread, for each kernel build this engine
 // accepts. Figures are medians (p50) of tinybench samples; the machine is shared, so compare ratios, not single runs.
-// Flags: --only=matmul|decode|15m|train|remax|profile|runtimes, --quick (a smoke pass).
+// Flags: --only=matmul|decode|15m|train|remax|threads|profile|runtimes, --quick (a smoke pass).
 import v8 from 'node:v8';
 import os from 'node:os';
 import { existsSync, readFileSync } from 'node:fs';
@@ -13,7 +13,7 @@ import { CONFIG_15M, CONFIG_260K, medianMs, mib, rows } from './lib/common';
 import { benchTraining } from './lib/training';
 import { profileTraining } from './lib/profile';
 import { benchRuntimes } from './lib/runtimes';
-import { benchReMax, benchDefaultTask } from './lib/remax';
+import { benchReMax, benchReMaxThreads, benchDefaultTask } from './lib/remax';
 
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
 const builds: BuildName[] = supportsRelaxedSimd(wasmBuilds) ? ['simd', 'relaxed-simd'] : ['simd'];
@@ -79,9 +79,13 @@ for (const build of builds) {
     await benchReMax(build, '15M config', CONFIG_15M);
     await benchDefaultTask(build);
   }
+  if (want('threads')) {
+    await benchReMaxThreads(build, 'stories260K config', CONFIG_260K, 2);
+    await benchReMaxThreads(build, '15M config', CONFIG_15M, 2);
+  }
 }
 
-console.log(`\nremax-wasm benchmarks — ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, Node ${process.version}, single thread`);
+console.log(`\nremax-wasm benchmarks — ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, Node ${process.version}, single thread unless a row says threads`);
 console.table(rows);
 if (want('profile') || want('train')) {
   for (const line of await profileTraining('stories260K config', CONFIG_260K, 10)) console.log(line);

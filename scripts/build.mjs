@@ -54,6 +54,8 @@ await Promise.all([
     outfile: 'dist/cli.js',
     banner: { js: '#!/usr/bin/env node' },
   }),
+  // The helper engines' worker thread (remax train --threads), beside every bundle that may start one.
+  ...['dist', 'build/tests', 'build/bench'].map((dir) => build({ ...common, entryPoints: ['src/node/helper-worker.ts'], outfile: `${dir}/helper-worker.js` })),
   build({ ...common, entryPoints: listTs('tests/node', '.test.ts'), outdir: 'build/tests' }),
   build({ ...common, entryPoints: listTs('bench', '.ts'), outdir: 'build/bench' }),
 ]);

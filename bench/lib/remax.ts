@@ -13,10 +13,11 @@ import { Tokenizer } from '../../src/core/tokenizer';
 import { builtinReward } from '../../src/core/builtin-rewards';
 import { scoreSamples, type RewardSample } from '../../src/core/rewards';
 import { FMA_PEAK_GFLOPS, mib, quick, rows } from './common';
+import { startHelperWorkers } from '../../src/node/helper-workers';
 
 const PROMPTS = 8, PROMPT_TOKENS = 16, NEW_TOKENS = 112;
 
-async function iterationTrainer(config: ModelConfig, build: BuildName, estimator: Estimator, weights: ReturnType<typeof randomInitWeights>) {
+async function iterationTrainer(config: ModelConfig, build: BuildName, estimator: Estimator, weights: ReturnType<typeof randomInitWeights>, threads = 1) {
   const policy = await RemaxEngine.create({ model: { config, weights, format: 'llama2c-v0' }, build, maxBatch: 2 * PROMPTS });
   const prompts: PromptRecord[] = Array.from({ length: PROMPTS }, (_, p) => ({
     prompt: `p${p}`, meta: {}, promptIds: Array.from({ length: PROMPT_TOKENS }, (_, i) => (i === 0 ? 1 : 3 + ((i * 13 + p * 5) % (config.vocabSize - 3)))),
@@ -27,7 +28,7 @@ async function iterationTrainer(config: ModelConfig, build: BuildName, estimator
   const trainer = new ReMaxTrainer(policy, undefined, prompts, score, {
     ...DEFAULT_REMAX_OPTIONS, estimator, batchSize: PROMPTS, steps: 1_000_000, klCoef: 0, maxNewTokens: NEW_TOKENS, eosId: null,
     schedule: { kind: 'constant', lr: 1e-5, warmupSteps: 0, totalSteps: 1_000_000 },
-  });
+  }, undefined, startHelperWorkers(threads));
   return { trainer, policy };
 }
 
@@ -83,6 +84,22 @@ export async function benchReMax(build: BuildName, label: string, config: ModelC
   rows.push({ build, benchmark: `${label}: REINFORCE iteration (same batch, no greedy; interleaved)`, median: `${(reinforceMs / 1000).toFixed(3)} s`,
     throughput: `ReMax/REINFORCE = ${(remaxMs / reinforceMs).toFixed(2)}×`, memory: mib(reinforce.policy.memoryBytes) });
   rows.push(...ratioBreakdown(config, label, build, remaxSteps, reinforceSteps));
+}
+
+/**
+ * The same ReMax iteration on one thread and on `threads` (the main engine plus helper engines on worker threads,
+ * remax train --threads), in turn.
+ */
+export async function benchReMaxThreads(build: BuildName, label: string, config: ModelConfig, threads: number, rounds = quick ? 2 : 7): Promise<void> {
+  const weights = randomInitWeights(config, 1);
+  const single = await iterationTrainer(config, build, 'remax', weights);
+  const parallel = await iterationTrainer(config, build, 'remax', weights, threads);
+  await single.trainer.runStep();
+  await parallel.trainer.runStep();
+  const [singleMs, parallelMs] = await medianStepsInTurn([single.trainer, parallel.trainer], rounds) as [number, number];
+  parallel.trainer.close();
+  rows.push({ build, benchmark: `${label}: ReMax iteration, ${threads} threads (1 thread: ${(singleMs / 1000).toFixed(3)} s, interleaved)`,
+    median: `${(parallelMs / 1000).toFixed(3)} s`, throughput: `${(singleMs / parallelMs).toFixed(2)}× faster`, memory: `${mib(parallel.policy.memoryBytes)} + helpers` });
 }
 
 type StepSample = { ms: number; metrics: StepMetrics };

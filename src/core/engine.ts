@@ -446,6 +446,29 @@ export class RemaxEngine {
     }
   }
 
+  /** Copies the flat parameter region (every weight, in memory order) into `target`: what helper engines sync from. */
+  copyParametersTo(target: Float32Array): void {
+    target.set(new Float32Array(this.kernels.memory.buffer, this.modelPlan.paramStart, this.checkSlots(target.length, 'parameters')));
+  }
+
+  /** Replaces the flat parameter region with `values` (copyParametersTo of an engine of the same model). */
+  writeParameters(values: Float32Array): void {
+    new Float32Array(this.kernels.memory.buffer, this.modelPlan.paramStart, this.checkSlots(values.length, 'parameters')).set(values);
+  }
+
+  /** Copies the accumulated gradients (the flat parameter region's) into `target`. */
+  copyGradientsTo(target: Float32Array): void {
+    const opt = this.requireTraining();
+    target.set(new Float32Array(this.kernels.memory.buffer, this.modelPlan.paramStart + opt.gradDelta, this.checkSlots(target.length, 'gradients')));
+  }
+
+  /** Adds `values` (another engine's copyGradientsTo) to the accumulated gradients, element by element. */
+  addGradients(values: Float32Array): void {
+    const opt = this.requireTraining();
+    const grads = new Float32Array(this.kernels.memory.buffer, this.modelPlan.paramStart + opt.gradDelta, this.checkSlots(values.length, 'gradients'));
+    for (let i = 0; i < values.length; i++) grads[i]! += values[i]!;
+  }
+
   /** The optimizer state: step count and both Adam moments over the flat parameter region. */
   readOptimizerState(): { step: number; m: Float32Array; v: Float32Array } {
     const opt = this.requireTraining();
@@ -483,6 +506,11 @@ export class RemaxEngine {
 
   private copyTensors(delta: number): ModelWeights {
     return tensorViews(this.kernels.memory.buffer, this.config, (name: WeightName) => this.modelPlan.weights[name] + delta, true);
+  }
+
+  private checkSlots(length: number, what: string): number {
+    requireInput(length === this.parameterSlots, `${what}: expected ${this.parameterSlots} values, got ${length}`);
+    return length;
   }
 
   private requireTraining(): OptimizerPlan {

@@ -4,3 +4,4 @@ export { loadEngineFromFiles, enableRelaxedSimd } from './load';
 export type { FileEngineOptions } from './load';
 export { readInputFile, writeFileAtomic } from './files';
 export { loadRewardModule } from './reward-module';
+export { startHelperWorkers } from './helper-workers';

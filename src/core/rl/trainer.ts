@@ -3,7 +3,9 @@ import { requireInput, RemaxInputError } from '../errors';
 import { learningRate, validateSchedule, type ScheduleConfig } from '../schedule';
 import { DataOrder } from '../sft-data';
 import { captureRun, resumeRun } from '../run-state';
-import type { TrainingExample } from '../training';
+import type { TrainingExample, TrainingOptions } from '../training';
+import { PolicyGroup } from '../parallel/policy-group';
+import type { HelperEngine } from '../parallel/helper-client';
 import type { OptimizerSettings, TrainingState } from '../training-state';
 import type { RewardSample } from '../rewards';
 import { ESTIMATORS, computeAdvantages, minSamplesPerPrompt, tokenReturns, usesGreedy, type Estimator, type GroupRewards } from './advantages';
@@ -132,16 +134,20 @@ export class ReMaxTrainer {
   private readonly order: DataOrder;
   private nextStep = 0;
   private emaBaseline: number | undefined;
+  private readonly training: TrainingOptions;
+  private readonly group: PolicyGroup;
   /** The last step's sample rows (for samples.jsonl). */
   lastSamples: SampleRow[] = [];
 
   constructor(
     private readonly policy: RemaxEngine,
-    private readonly reference: RemaxEngine | undefined,
+    reference: RemaxEngine | undefined,
     private readonly prompts: PromptRecord[],
     private readonly score: RewardScorer,
     private readonly options: ReMaxOptions,
     resume?: TrainingState,
+    /** Helper engines on other threads that share each step's work (see parallel/policy-group.ts). */
+    helpers: HelperEngine[] = [],
   ) {
     validateSchedule(options.schedule);
     requireInput(ESTIMATORS.includes(options.estimator), `--estimator must be one of ${ESTIMATORS.join(', ')}, got "${options.estimator}"`);
@@ -157,10 +163,12 @@ export class ReMaxTrainer {
     const longestPrompt = prompts.reduce((m, p) => Math.max(m, p.promptIds.length), 0);
     const responses = options.batchSize * options.samplesPerPrompt;
     const stepTokens = responses * Math.min(seqLen, longestPrompt + options.maxNewTokens);
-    policy.enableTraining({
+    this.training = {
       maxSeqs: Math.min(16, responses), maxTokens: Math.max(seqLen, Math.min(stepTokens, MICRO_BATCH_TOKENS)),
       activationCheckpointing: options.activationCheckpointing ?? false,
-    });
+    };
+    policy.enableTraining(this.training);
+    this.group = new PolicyGroup(policy, reference, helpers);
     if (resume) {
       this.order = resumeRun(policy, resume, prompts.length, 'prompts');
       this.nextStep = resume.step;
@@ -186,10 +194,11 @@ export class ReMaxTrainer {
   async runStep(options: { update?: boolean } = {}): Promise<StepMetrics> {
     const update = options.update ?? true;
     const o = this.options;
-    const stepStarted = performance.now();
-    const batch = this.order.nextBatch(o.batchSize).map((i) => this.prompts[i]!);
     const withGreedy = usesGreedy(o.estimator);
     const perPrompt = o.samplesPerPrompt + (withGreedy ? 1 : 0);
+    await this.startHelpers();
+    const stepStarted = performance.now();
+    const batch = this.order.nextBatch(o.batchSize).map((i) => this.prompts[i]!);
 
     // 1. One batched decode of every sampled and greedy response.
     const requests: GenerateRequest[] = [];
@@ -204,7 +213,7 @@ export class ReMaxTrainer {
       }
     });
     let started = performance.now();
-    const generated = this.policy.generate(requests, { eosId: o.eosId });
+    const generated = await this.group.generate(requests, { eosId: o.eosId }, perPrompt);
     const timeSampling = seconds(started);
     const responses: Response[] = generated.map((g, k) => ({
       prompt: batch[Math.floor(k / perPrompt)]!, ids: g.ids, logprobs: g.logprobs ?? [], text: this.text(g.ids, g.promptIds),
@@ -229,7 +238,7 @@ export class ReMaxTrainer {
     started = performance.now();
     let kl: number[][] | undefined;
     if (o.klCoef > 0 && kept.length > 0) {
-      const refLogprobs = this.reference!.logprobs(kept.map((s) => [...s.response.prompt.promptIds, ...s.response.ids]));
+      const refLogprobs = await this.group.referenceLogprobs(kept.map((s) => [...s.response.prompt.promptIds, ...s.response.ids]));
       kl = kept.map((s, i) => {
         const ref = refLogprobs[i]!.slice(s.response.prompt.promptIds.length - 1);
         return s.response.logprobs.map((lp, t) => lp - ref[t]!);
@@ -249,8 +258,7 @@ export class ReMaxTrainer {
       };
     });
     started = performance.now();
-    this.policy.zeroGradients();
-    const { loss } = examples.length > 0 ? this.policy.accumulateGradients(examples) : { loss: 0 };
+    const { loss } = await this.group.gradients(examples);
     const timeBackward = seconds(started);
     started = performance.now();
     const lr = learningRate(this.nextStep, o.schedule);
@@ -260,6 +268,7 @@ export class ReMaxTrainer {
         throw new RemaxInputError(`the loss became ${loss} at step ${this.nextStep + 1}: training diverged (lower --lr); the weights were not updated`);
       }
       gradNorm = this.policy.optimizerStep({ lr, ...o.optimizer }).gradNorm;
+      this.group.parametersChanged();
     }
     const timeOptimizer = seconds(started);
     this.emaBaseline = emaBaseline;
@@ -306,12 +315,23 @@ export class ReMaxTrainer {
 
   /** Mean reward of greedy responses to `prompts` (held-out evaluation); no state changes. */
   async evaluate(prompts: PromptRecord[]): Promise<number> {
-    const generated = this.policy.generate(prompts.map((p) => ({ promptIds: p.promptIds, maxNewTokens: this.options.maxNewTokens })), { temperature: 0, eosId: this.options.eosId });
+    await this.startHelpers();
+    const generated = await this.group.generate(prompts.map((p) => ({ promptIds: p.promptIds, maxNewTokens: this.options.maxNewTokens })), { temperature: 0, eosId: this.options.eosId });
     const groups = generated.map((g, i) => [{
       prompt: prompts[i]!.prompt, completion: this.text(g.ids, g.promptIds), promptIds: g.promptIds, completionIds: g.ids, meta: prompts[i]!.meta,
     }]);
     const { groupRewards } = await this.score(groups);
     return mean(groupRewards.map((r) => r[0]).filter((r): r is number => typeof r === 'number'));
+  }
+
+  /** Ends the helper engines' threads (a run with helpers must call this when done, or the process stays up). */
+  close(): void {
+    this.group.close();
+  }
+
+  private startHelpers(): Promise<void> {
+    const o = this.options;
+    return this.group.start(o.batchSize * (o.samplesPerPrompt + (usesGreedy(o.estimator) ? 1 : 0)), this.training);
   }
 
   /** A response's text; an engine without a tokenizer (rewards that read ids only) gets ''. */

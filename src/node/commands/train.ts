@@ -5,6 +5,7 @@ import { parseFlags, helpText } from '../args';
 import { appendToFile, readInputFile, writeFileAtomic } from '../files';
 import { enableRelaxedSimd } from '../load';
 import { withInterruptFlag } from '../interrupt';
+import { startHelperWorkers, threadCount } from '../helper-workers';
 import { loadRunState, saveRunCheckpoint } from '../run-checkpoint';
 import { loadRewardModule } from '../reward-module';
 import { resolveTrainOptions, trainFlagSpecs, type TrainValues } from '../train-options';
@@ -69,73 +70,79 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
   const scorer = (groups: Parameters<typeof scoreSamples>[1]) => scoreSamples(reward, groups, {
     timeoutMs: callTimeoutMs, onError: v['on-reward-error'] as RewardErrorPolicy, concurrency: v['reward-concurrency'] as number,
   });
-  const trainer = new ReMaxTrainer(policy, reference, prompts, scorer, { ...options, maxNewTokens: maxNew }, state);
+  // --threads N: N − 1 helper engines on worker threads share each step's decoding and gradients.
+  const helpers = startHelperWorkers(threadCount(v.threads as number | 'auto'));
+  const trainer = new ReMaxTrainer(policy, reference, prompts, scorer, { ...options, maxNewTokens: maxNew }, state, helpers);
+  try {
 
-  // The run folder: options (so --resume needs no flags), the reference policy, metrics and samples.
-  mkdirSync(outDir, { recursive: true });
-  const metricsPath = path.join(outDir, 'metrics.jsonl'), samplesPath = path.join(outDir, 'samples.jsonl');
-  if (!resumeDir) {
-    const { resume: _r, config: _c, 'stop-at': _s, quiet: _q, ...toSave } = v;
-    writeFileAtomic(path.join(outDir, 'config.json'), JSON.stringify({ ...toSave, model: modelPath, tokenizer: tokenizerPath, prompts: promptsPath, ...(evalPath ? { 'eval-prompts': evalPath } : {}) }, null, 2) + '\n');
-    if (options.klCoef > 0) writeFileAtomic(referencePath, policyBytes);
-    writeFileSync(metricsPath, '');
-    writeFileSync(samplesPath, '');
-  } else {
-    keepLinesUpTo(metricsPath, trainer.step);
-    keepLinesUpTo(samplesPath, trainer.step);
-  }
-  const modelOut = path.join(outDir, 'model.bin');
-  let lastSaved: number | undefined = resumeDir ? trainer.step : undefined;
-  const save = () => {
-    saveRunCheckpoint(modelOut, policy.exportCheckpoint(), trainer.state());
-    lastSaved = trainer.step;
-  };
-  // A log line that cannot be written (a full disk) stops the run; the message says what is kept.
-  const log = (file: string, text: string) => {
-    try {
-      appendToFile(file, text);
-    } catch (error) {
-      const kept = lastSaved === undefined ? 'no checkpoint was saved yet' : `the last checkpoint in ${outDir} is step ${lastSaved} (resume with --resume ${outDir})`;
-      throw new RemaxInputError(`${(error as Error).message}; ${kept}`);
+    // The run folder: options (so --resume needs no flags), the reference policy, metrics and samples.
+    mkdirSync(outDir, { recursive: true });
+    const metricsPath = path.join(outDir, 'metrics.jsonl'), samplesPath = path.join(outDir, 'samples.jsonl');
+    if (!resumeDir) {
+      const { resume: _r, config: _c, 'stop-at': _s, quiet: _q, ...toSave } = v;
+      writeFileAtomic(path.join(outDir, 'config.json'), JSON.stringify({ ...toSave, model: modelPath, tokenizer: tokenizerPath, prompts: promptsPath, ...(evalPath ? { 'eval-prompts': evalPath } : {}) }, null, 2) + '\n');
+      if (options.klCoef > 0) writeFileAtomic(referencePath, policyBytes);
+      writeFileSync(metricsPath, '');
+      writeFileSync(samplesPath, '');
+    } else {
+      keepLinesUpTo(metricsPath, trainer.step);
+      keepLinesUpTo(samplesPath, trainer.step);
     }
-  };
-
-  const progress = new TrainProgress(options.steps, trainer.step, err, v.quiet === true);
-  progress.start(`remax train: ${options.estimator}, ${prompts.length} prompt${prompts.length === 1 ? '' : 's'} from ${promptsPath}, batch ${options.batchSize} × ` +
-    `${options.samplesPerPrompt} sample(s), ${options.steps} steps, ${policy.build} build → ${outDir}` +
-    (resumeDir ? ` (resuming at step ${trainer.step})` : ''));
-  const stopAt = (v['stop-at'] as number | undefined) ?? options.steps;
-  const evalEvery = v['eval-every'] as number, sampleEvery = v['sample-every'] as number, checkpointEvery = v['checkpoint-every'] as number;
-  await withInterruptFlag(async (interrupt) => {
-    if (trainer.step === 0 && evalPrompts.length > 0 && evalEvery > 0) {
-      const evalReward = await trainer.evaluate(evalPrompts);
-      log(metricsPath, JSON.stringify({ step: 0, eval_reward_mean: evalReward }) + '\n');
-      progress.note(`step 0: eval reward ${evalReward.toFixed(3)} on ${evalPrompts.length} held-out prompts (greedy)`);
-    }
-    while (!trainer.done && trainer.step < stopAt && !(await interrupt.check())) {
-      let metrics: StepMetrics;
+    const modelOut = path.join(outDir, 'model.bin');
+    let lastSaved: number | undefined = resumeDir ? trainer.step : undefined;
+    const save = () => {
+      saveRunCheckpoint(modelOut, policy.exportCheckpoint(), trainer.state());
+      lastSaved = trainer.step;
+    };
+    // A log line that cannot be written (a full disk) stops the run; the message says what is kept.
+    const log = (file: string, text: string) => {
       try {
-        metrics = await trainer.runStep();
+        appendToFile(file, text);
       } catch (error) {
-        if (!(error instanceof RemaxInputError)) throw error;
-        // Nothing trained is lost: the weights are those of the last completed step.
-        if (error instanceof RewardError) save();
-        throw new RemaxInputError(`${error.message}${error instanceof RewardError ? `; saved step ${trainer.step} to ${outDir} (resume with --resume ${outDir})` : ''}`);
+        const kept = lastSaved === undefined ? 'no checkpoint was saved yet' : `the last checkpoint in ${outDir} is step ${lastSaved} (resume with --resume ${outDir})`;
+        throw new RemaxInputError(`${(error as Error).message}; ${kept}`);
       }
-      if (evalPrompts.length > 0 && evalEvery > 0 && (metrics.step % evalEvery === 0 || metrics.step === options.steps)) {
-        metrics.eval_reward_mean = await trainer.evaluate(evalPrompts);
+    };
+
+    const progress = new TrainProgress(options.steps, trainer.step, err, v.quiet === true);
+    progress.start(`remax train: ${options.estimator}, ${prompts.length} prompt${prompts.length === 1 ? '' : 's'} from ${promptsPath}, batch ${options.batchSize} × ` +
+      `${options.samplesPerPrompt} sample(s), ${options.steps} steps, ${policy.build} build → ${outDir}` +
+      (resumeDir ? ` (resuming at step ${trainer.step})` : ''));
+    const stopAt = (v['stop-at'] as number | undefined) ?? options.steps;
+    const evalEvery = v['eval-every'] as number, sampleEvery = v['sample-every'] as number, checkpointEvery = v['checkpoint-every'] as number;
+    await withInterruptFlag(async (interrupt) => {
+      if (trainer.step === 0 && evalPrompts.length > 0 && evalEvery > 0) {
+        const evalReward = await trainer.evaluate(evalPrompts);
+        log(metricsPath, JSON.stringify({ step: 0, eval_reward_mean: evalReward }) + '\n');
+        progress.note(`step 0: eval reward ${evalReward.toFixed(3)} on ${evalPrompts.length} held-out prompts (greedy)`);
       }
-      log(metricsPath, JSON.stringify(metrics) + '\n');
-      if (sampleEvery > 0 && metrics.step % sampleEvery === 0) {
-        log(samplesPath, trainer.lastSamples.slice(0, 4).map((row) => JSON.stringify(row)).join('\n') + '\n');
+      while (!trainer.done && trainer.step < stopAt && !(await interrupt.check())) {
+        let metrics: StepMetrics;
+        try {
+          metrics = await trainer.runStep();
+        } catch (error) {
+          if (!(error instanceof RemaxInputError)) throw error;
+          // Nothing trained is lost: the weights are those of the last completed step.
+          if (error instanceof RewardError) save();
+          throw new RemaxInputError(`${error.message}${error instanceof RewardError ? `; saved step ${trainer.step} to ${outDir} (resume with --resume ${outDir})` : ''}`);
+        }
+        if (evalPrompts.length > 0 && evalEvery > 0 && (metrics.step % evalEvery === 0 || metrics.step === options.steps)) {
+          metrics.eval_reward_mean = await trainer.evaluate(evalPrompts);
+        }
+        log(metricsPath, JSON.stringify(metrics) + '\n');
+        if (sampleEvery > 0 && metrics.step % sampleEvery === 0) {
+          log(samplesPath, trainer.lastSamples.slice(0, 4).map((row) => JSON.stringify(row)).join('\n') + '\n');
+        }
+        progress.update(metrics);
+        if (checkpointEvery > 0 && metrics.step % checkpointEvery === 0 && !trainer.done) save();
       }
-      progress.update(metrics);
-      if (checkpointEvery > 0 && metrics.step % checkpointEvery === 0 && !trainer.done) save();
-    }
-    save();
-    progress.finish(trainer.done ? `done: ${outDir}/model.bin (step ${trainer.step}); metrics in ${metricsPath}; report: remax plot ${metricsPath}`
-      : `${interrupt.received ? 'interrupted' : 'stopped'} at step ${trainer.step}: saved to ${outDir} (continue with --resume ${outDir})`);
-  });
+      save();
+      progress.finish(trainer.done ? `done: ${outDir}/model.bin (step ${trainer.step}); metrics in ${metricsPath}; report: remax plot ${metricsPath}`
+        : `${interrupt.received ? 'interrupted' : 'stopped'} at step ${trainer.step}: saved to ${outDir} (continue with --resume ${outDir})`);
+    });
+  } finally {
+    trainer.close();
+  }
 }
 
 function trainerOptions(v: TrainValues): ReMaxOptions {

@@ -1,0 +1,63 @@
+// The worker side of a helper engine: answers the main engine's requests (protocol.ts) in the order they arrive.
+import { RemaxEngine } from '../engine';
+import { RemaxInputError } from '../errors';
+import type { WasmBuilds } from '../kernels';
+import type { HelperOps, HelperReply, HelperRequest, Transport } from './protocol';
+
+interface HelperState {
+  policy: RemaxEngine;
+  reference: RemaxEngine | undefined;
+  parameters: Float32Array;
+  gradients: Float32Array;
+}
+
+export function serveHelper(transport: Transport, wasm?: WasmBuilds): void {
+  let state: HelperState | undefined;
+  const ready = () => {
+    if (!state) throw new Error('helper engine used before init');
+    return state;
+  };
+  const handlers: { [K in keyof HelperOps]: (args: HelperOps[K]['args']) => Promise<HelperOps[K]['result']> | HelperOps[K]['result'] } = {
+    async init({ policy: bytes, reference: referenceBytes, build, maxBatch, training, parameters, gradients }) {
+      const policy = await RemaxEngine.create({ model: bytes, build, maxBatch, wasm });
+      policy.enableTraining(training);
+      const reference = referenceBytes ? await RemaxEngine.create({ model: referenceBytes, build, maxBatch, wasm }) : undefined;
+      state = { policy, reference, parameters: new Float32Array(parameters), gradients: new Float32Array(gradients) };
+      return null;
+    },
+    setParameters() {
+      const { policy, parameters } = ready();
+      policy.writeParameters(parameters);
+      return null;
+    },
+    generate({ requests, options }) {
+      return ready().policy.generate(requests, options);
+    },
+    referenceLogprobs({ sequences }) {
+      const { reference } = ready();
+      if (!reference) throw new Error('helper has no reference engine');
+      return reference.logprobs(sequences);
+    },
+    gradients({ examples }) {
+      const { policy, gradients } = ready();
+      policy.zeroGradients();
+      const { loss, tokens } = policy.accumulateGradients(examples);
+      policy.copyGradientsTo(gradients);
+      return { loss, tokens };
+    },
+  };
+  // One request at a time: a helper's engine is not reentrant, and replies keep the requests' order.
+  let queue = Promise.resolve();
+  transport.onMessage((message) => {
+    const request = message as HelperRequest;
+    queue = queue.then(async () => {
+      let reply: HelperReply;
+      try {
+        reply = { id: request.id, ok: true, result: await (handlers[request.op] as (args: unknown) => unknown)(request.args) };
+      } catch (error) {
+        reply = { id: request.id, ok: false, error: { message: (error as Error).message, input: error instanceof RemaxInputError } };
+      }
+      transport.postMessage(reply);
+    });
+  });
+}

@@ -1,0 +1,124 @@
+// The policy of a ReMax run spread over the main engine and its helper engines (one per extra thread): each decode,
+// reference pass and gradient is cut into contiguous parts, the main engine takes the first while the helpers work
+// on the others, and the parts are joined in order. Decoding is exact (every sequence carries its own sampler seed,
+// and a sequence's tokens do not depend on its batch), so sampled and greedy responses are those of one engine;
+// gradients are summed part by part, so they depend on the number of parts (as any parallel reduction's rounding
+// does): a run replays exactly with the same seed and the same number of threads.
+// With no helpers every call goes straight to the main engine, exactly as before.
+import type { GenerateOptions, GenerateRequest, Generation, RemaxEngine } from '../engine';
+import type { TrainingExample, TrainingOptions } from '../training';
+import type { HelperEngine } from './helper-client';
+import { RemaxInputError } from '../errors';
+
+export class PolicyGroup {
+  private started: Promise<void> | undefined;
+  /** The helpers' pending setParameters (awaited with their next results, so that a failure surfaces). */
+  private syncing: Promise<unknown> = Promise.resolve();
+  /**
+   * Shared with the helpers, allocated once (fresh pages cost more than the copy on this kind of machine): the
+   * parameters the main engine publishes after each optimizer step, and each helper's gradients.
+   */
+  private sharedParameters: Float32Array | undefined;
+  private sharedGradients: Float32Array[] = [];
+
+  constructor(readonly policy: RemaxEngine, readonly reference: RemaxEngine | undefined, private readonly helpers: HelperEngine[]) {}
+
+  get threads(): number {
+    return 1 + this.helpers.length;
+  }
+
+  /** Creates the helpers' engines from the main engine's current weights (once; later calls wait for the first). */
+  start(maxBatch: number, training: TrainingOptions): Promise<void> {
+    if (this.helpers.length === 0) return Promise.resolve();
+    this.started ??= (async () => {
+      if (typeof SharedArrayBuffer !== 'function') {
+        throw new RemaxInputError('more than one thread needs SharedArrayBuffer (in a browser: a cross-origin isolated page)');
+      }
+      const bytes = 4 * this.policy.parameterSlots;
+      const parameters = new SharedArrayBuffer(bytes);
+      this.sharedParameters = new Float32Array(parameters);
+      const policy = this.policy.exportCheckpoint();
+      const reference = this.reference?.exportCheckpoint();
+      await Promise.all(this.helpers.map((h, i) => {
+        const gradients = new SharedArrayBuffer(bytes);
+        this.sharedGradients[i] = new Float32Array(gradients);
+        return h.call('init', { policy, reference, build: this.policy.build, maxBatch, training, parameters, gradients });
+      }));
+    })();
+    return this.started;
+  }
+
+  /** The main engine's weights changed (an optimizer step): the helpers take a copy before their next work. */
+  parametersChanged(): void {
+    if (this.helpers.length === 0) return;
+    // Safe to overwrite: every helper has finished this step's gradients, its last use of the previous parameters.
+    this.policy.copyParametersTo(this.sharedParameters!);
+    this.syncing = Promise.all(this.helpers.map((h) => h.call('setParameters', null)));
+    this.syncing.catch(() => undefined); // a failure surfaces where the next call awaits it, or not at all after close
+  }
+
+  /** policy.generate over all engines; `unit` requests in a row stay together (they share rows: one prompt's). */
+  async generate(requests: GenerateRequest[], options: GenerateOptions, unit = 1): Promise<Generation[]> {
+    const parts = this.split(requests, unit, (r) => r.promptIds.length + (r.maxNewTokens ?? 0));
+    const remote = parts.slice(1).map((part, i) => (part.length ? this.helpers[i]!.call('generate', { requests: part, options }) : []));
+    const local = parts[0]!.length ? this.policy.generate(parts[0]!, options) : [];
+    const [, ...rest] = await Promise.all([this.syncing, ...remote]);
+    return [...local, ...rest.flat()];
+  }
+
+  /** reference.logprobs over all engines. */
+  async referenceLogprobs(sequences: number[][]): Promise<number[][]> {
+    const parts = this.split(sequences, 1, (s) => s.length);
+    const remote = parts.slice(1).map((part, i) => (part.length ? this.helpers[i]!.call('referenceLogprobs', { sequences: part }) : []));
+    const local = parts[0]!.length ? this.reference!.logprobs(parts[0]!) : [];
+    const [, ...rest] = await Promise.all([this.syncing, ...remote]);
+    return [...local, ...rest.flat()];
+  }
+
+  /**
+   * Sets the main engine's gradients to those of `examples` (zeroGradients, then accumulateGradients): each engine
+   * computes its part's from zero and the main engine adds the helpers' in order.
+   */
+  async gradients(examples: TrainingExample[]): Promise<{ loss: number; tokens: number }> {
+    this.policy.zeroGradients();
+    if (examples.length === 0) return { loss: 0, tokens: 0 };
+    const parts = this.split(examples, 1, (e) => e.ids.length);
+    const remote = parts.slice(1).map((part, i) => (part.length ? this.helpers[i]!.call('gradients', { examples: part }) : undefined));
+    let { loss, tokens } = parts[0]!.length ? this.policy.accumulateGradients(parts[0]!) : { loss: 0, tokens: 0 };
+    const [, ...results] = await Promise.all([this.syncing, ...remote]);
+    results.forEach((result, i) => {
+      if (!result) return;
+      this.policy.addGradients(this.sharedGradients[i]!);
+      loss += result.loss;
+      tokens += result.tokens;
+    });
+    return { loss, tokens };
+  }
+
+  /** Ends the helpers' workers. */
+  close(): void {
+    for (const helper of this.helpers) helper.terminate();
+  }
+
+  /**
+   * `items` cut into one contiguous part per engine, whole units of `unit` items each, with about equal cost per part
+   * (the main engine's part first). A pure function of the items and the number of engines.
+   */
+  private split<T>(items: T[], unit: number, cost: (item: T) => number): T[][] {
+    const engines = this.threads;
+    if (engines === 1) return [items];
+    const units: T[][] = [];
+    for (let i = 0; i < items.length; i += unit) units.push(items.slice(i, i + unit));
+    const unitCost = units.map((u) => u.reduce((sum, item) => sum + cost(item), 0));
+    const total = unitCost.reduce((a, b) => a + b, 0);
+    const parts: T[][] = Array.from({ length: engines }, () => []);
+    let done = 0;
+    units.forEach((u, i) => {
+      // The part whose share of the total cost this unit's middle falls in.
+      const part = Math.min(engines - 1, Math.floor(((done + unitCost[i]! / 2) / total) * engines));
+      parts[part]!.push(...u);
+      done += unitCost[i]!;
+    });
+    return parts;
+  }
+}

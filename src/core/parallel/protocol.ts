@@ -1,0 +1,48 @@
+// The messages between a ReMax run's main engine and its helper engines (one per worker thread), and the transport
+// they travel on. The core only sees this interface; the runtime adapters wrap Node's worker_threads or a Web Worker.
+import type { BuildName } from '../kernels';
+import type { GenerateOptions, GenerateRequest, Generation } from '../engine';
+import type { TrainingExample, TrainingOptions } from '../training';
+
+/** A message channel to or from a worker (structured-clone messages). */
+export interface Transport {
+  postMessage(message: unknown): void;
+  onMessage(handler: (message: unknown) => void): void;
+  /** Ends the worker (helpers only). */
+  terminate?(): void;
+}
+
+/** What a helper does, by operation: arguments in, result out. */
+export interface HelperOps {
+  /** Creates the helper's policy (and reference) engine from checkpoint bytes, built as the main engine is. */
+  init: {
+    args: {
+      policy: Uint8Array; reference?: Uint8Array; build: BuildName; maxBatch: number; training: TrainingOptions;
+      /** Shared with the main thread: the policy's parameters (read at setParameters) and this helper's gradients. */
+      parameters: SharedArrayBuffer; gradients: SharedArrayBuffer;
+    };
+    result: null;
+  };
+  /** Replaces the policy's parameters with those in the shared parameter buffer (the main engine's, just written). */
+  setParameters: { args: null; result: null };
+  generate: { args: { requests: GenerateRequest[]; options: GenerateOptions }; result: Generation[] };
+  /** Log-probabilities under the frozen reference. */
+  referenceLogprobs: { args: { sequences: number[][] }; result: number[][] };
+  /**
+   * The policy's gradient of these examples alone (from zero), left in the shared gradient buffer; the result gives
+   * their loss and weighted token count.
+   */
+  gradients: { args: { examples: TrainingExample[] }; result: { loss: number; tokens: number } };
+}
+
+export type HelperOp = keyof HelperOps;
+
+export interface HelperRequest<K extends HelperOp = HelperOp> {
+  id: number;
+  op: K;
+  args: HelperOps[K]['args'];
+}
+
+export type HelperReply =
+  | { id: number; ok: true; result: unknown }
+  | { id: number; ok: false; error: { message: string; input: boolean } };

@@ -1,0 +1,27 @@
+// Helper engines on worker threads for `--threads N`: N − 1 workers, each running helper-worker.js (built beside
+// this bundle), wrapped as the core's HelperEngine.
+import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
+import { HelperEngine } from '../core/parallel/helper-client';
+
+/** The helper-worker bundle beside the running bundle (dist/, or build/tests and build/bench for the tests). */
+const WORKER_SCRIPT = new URL('./helper-worker.js', import.meta.url);
+
+/** Starts `threads − 1` helper engines. A worker that fails (e.g. out of memory) rejects the calls waiting on it. */
+export function startHelperWorkers(threads: number, script: URL = WORKER_SCRIPT): HelperEngine[] {
+  return Array.from({ length: threads - 1 }, () => {
+    const worker = new Worker(script);
+    const helper = new HelperEngine({
+      postMessage: (message) => worker.postMessage(message),
+      onMessage: (handler) => worker.on('message', handler),
+      terminate: () => void worker.terminate(),
+    });
+    worker.on('error', (error) => helper.fail(new Error(`helper thread failed: ${error.message}`)));
+    return helper;
+  });
+}
+
+/** --threads: a count (already checked), or 'auto' for every core this process may use. */
+export function threadCount(value: number | 'auto'): number {
+  return value === 'auto' ? availableParallelism() : value;
+}
