@@ -220,6 +220,31 @@ test('bad options and prompts give one clear error', () => {
   }
 });
 
+test('a run aborted by its reward mid-step resumes exactly: the prompts of the failed step are not skipped', () => {
+  const s = setup();
+  try {
+    // Rewards by digits, as s.reward; fails from the 13th call on (step 4 of 4 prompts a step) while the marker exists.
+    const marker = path.join(s.dir, 'fail-now'), flaky = path.join(s.dir, 'flaky.mjs');
+    writeFileSync(flaky, `import { existsSync } from 'node:fs';\nlet calls = 0;\n` +
+      `export default (samples) => { if (++calls > 12 && existsSync(${JSON.stringify(marker)})) throw new Error('flaky'); ` +
+      `return samples.map((x) => (x.completion.match(/[0-9]/g)?.length ?? 0) / 6); };\n`);
+    const run = [...s.common, '--reward', flaky, '--steps', '6', '--seed', '9'];
+    const [straight, aborted] = [path.join(s.dir, 'straight'), path.join(s.dir, 'aborted')];
+    assert.equal(remax('train', ...run, '--out', straight).code, 0);
+    writeFileSync(marker, '');
+    const r = remax('train', ...run, '--out', aborted);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /flaky.*saved step 3 to/);
+    rmSync(marker);
+    const resumed = remax('train', '--resume', aborted, '--quiet');
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.deepEqual(withoutTimes(lines(path.join(aborted, 'metrics.jsonl'))), withoutTimes(lines(path.join(straight, 'metrics.jsonl'))));
+    assert.deepEqual(readFileSync(path.join(aborted, 'model.bin')), readFileSync(path.join(straight, 'model.bin')));
+  } finally {
+    rmSync(s.dir, { recursive: true, force: true });
+  }
+});
+
 test('a reward server: POST {samples} → {rewards}, with the options from a --config file', async () => {
   const s = setup();
   let requests = 0;

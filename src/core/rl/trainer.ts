@@ -131,7 +131,7 @@ const MICRO_BATCH_TOKENS = 1024;
 const seconds = (since: number) => (performance.now() - since) / 1000;
 
 export class ReMaxTrainer {
-  private readonly order: DataOrder;
+  private order: DataOrder;
   private nextStep = 0;
   private emaBaseline: number | undefined;
   private readonly training: TrainingOptions;
@@ -192,7 +192,18 @@ export class ReMaxTrainer {
    * policy.readGradients()) but no optimizer step is taken: for measuring the estimator's variance at fixed weights.
    */
   async runStep(options: { update?: boolean } = {}): Promise<StepMetrics> {
-    const update = options.update ?? true;
+    const position = this.order.position;
+    try {
+      return await this.takeStep(options.update ?? true);
+    } catch (error) {
+      // A failed step (a reward that aborts, a diverged loss) changed no weights: its prompts come again in the next
+      // step, or first in a run resumed from the checkpoint saved now, which then continues exactly.
+      this.order = DataOrder.restore(this.prompts.length, this.order.seed, position);
+      throw error;
+    }
+  }
+
+  private async takeStep(update: boolean): Promise<StepMetrics> {
     const o = this.options;
     const withGreedy = usesGreedy(o.estimator);
     const perPrompt = o.samplesPerPrompt + (withGreedy ? 1 : 0);
