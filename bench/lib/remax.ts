@@ -99,7 +99,7 @@ export async function benchReMaxThreads(build: BuildName, label: string, config:
   const [singleMs, parallelMs] = await medianStepsInTurn([single.trainer, parallel.trainer], rounds) as [number, number];
   parallel.trainer.close();
   rows.push({ build, benchmark: `${label}: ReMax iteration, ${threads} threads (1 thread: ${(singleMs / 1000).toFixed(3)} s, interleaved)`,
-    median: `${(parallelMs / 1000).toFixed(3)} s`, throughput: `${(singleMs / parallelMs).toFixed(2)}× faster`, memory: `${mib(parallel.policy.memoryBytes)} + helpers` });
+    median: `${(parallelMs / 1000).toFixed(3)} s`, throughput: `${(singleMs / parallelMs).toFixed(2)}× faster`, memory: [parallel.policy.memoryBytes, ...parallel.trainer.helperMemoryBytes].map(mib).join(' + ') });
 }
 
 type StepSample = { ms: number; metrics: StepMetrics };

@@ -330,7 +330,7 @@ export class RemaxEngine {
     requireInput(Number.isInteger(maxSeqs) && maxSeqs >= 1, `training maxSeqs must be a positive integer, got ${maxSeqs}`);
     requireInput(Number.isInteger(maxLogitRows) && maxLogitRows >= 1, `training maxLogitRows must be a positive integer, got ${maxLogitRows}`);
     if (!this.optimizer) {
-      this.optimizer = planOptimizer(this.modelPlan);
+      this.optimizer = planOptimizer(this.modelPlan, options.optimizerState ?? true);
       ensureMemory(this.kernels.memory, this.optimizer.end);
       new Uint8Array(this.kernels.memory.buffer, this.modelPlan.end, this.optimizer.end - this.modelPlan.end).fill(0);
       const grads: Record<string, number> = {};
@@ -403,6 +403,7 @@ export class RemaxEngine {
    */
   optimizerStep(options: AdamWOptions): { gradNorm: number; clipped: boolean } {
     const opt = this.requireTraining();
+    const moments = this.requireMoments(opt);
     const { lr, beta1 = 0.9, beta2 = 0.95, eps = 1e-8, weightDecay = 0, clipNorm = 1 } = options;
     requireInput(Number.isFinite(lr) && lr > 0, `the learning rate must be a positive number, got ${lr}`);
     const gradNorm = this.gradientNorm();
@@ -416,7 +417,7 @@ export class RemaxEngine {
     for (const { name, shape } of weightShapes(this.config)) {
       const p = this.modelPlan.weights[name];
       const decay = name.startsWith('rms_') ? 0 : weightDecay;
-      this.kernels.exports.adamwStep(p, p + opt.gradDelta, p + opt.mDelta, p + opt.vDelta, elementCount(shape),
+      this.kernels.exports.adamwStep(p, p + opt.gradDelta, p + moments.mDelta, p + moments.vDelta, elementCount(shape),
         lr, beta1, beta2, eps, decay, gradScale, bc1, bc2);
     }
     return { gradNorm, clipped };
@@ -471,7 +472,7 @@ export class RemaxEngine {
 
   /** The optimizer state: step count and both Adam moments over the flat parameter region. */
   readOptimizerState(): { step: number; m: Float32Array; v: Float32Array } {
-    const opt = this.requireTraining();
+    const opt = this.requireMoments(this.requireTraining());
     const { paramStart, paramEnd } = this.modelPlan;
     const count = (paramEnd - paramStart) / 4;
     const buffer = this.kernels.memory.buffer;
@@ -483,7 +484,7 @@ export class RemaxEngine {
   }
 
   writeOptimizerState(state: { step: number; m: Float32Array; v: Float32Array }): void {
-    const opt = this.requireTraining();
+    const opt = this.requireMoments(this.requireTraining());
     const { paramStart, paramEnd } = this.modelPlan;
     const count = (paramEnd - paramStart) / 4;
     requireInput(state.m.length === count && state.v.length === count,
@@ -511,6 +512,11 @@ export class RemaxEngine {
   private checkSlots(length: number, what: string): number {
     requireInput(length === this.parameterSlots, `${what}: expected ${this.parameterSlots} values, got ${length}`);
     return length;
+  }
+
+  private requireMoments(opt: OptimizerPlan): { mDelta: number; vDelta: number } {
+    if (!opt.moments) throw new Error('this engine was set up to compute gradients only (enableTraining with optimizerState: false)');
+    return opt.moments;
   }
 
   private requireTraining(): OptimizerPlan {

@@ -28,8 +28,8 @@ export interface ModelPlan {
 /** Where the gradients and Adam moments live: each tensor at its weight's offset plus these deltas. */
 export interface OptimizerPlan {
   gradDelta: number;
-  mDelta: number;
-  vDelta: number;
+  /** Where the AdamW moments sit relative to the parameters; null for an engine that only computes gradients. */
+  moments: { mDelta: number; vDelta: number } | null;
   end: number;
 }
 
@@ -77,11 +77,12 @@ export function planModel(config: ModelConfig, heapBase: number): ModelPlan {
   return { modelDesc, gradDesc, workspaceDesc, trainWorkspaceDesc, jobDesc, weights, paramStart, paramEnd, ropeCos, ropeSin, end: arena.end };
 }
 
-export function planOptimizer(model: ModelPlan): OptimizerPlan {
+export function planOptimizer(model: ModelPlan, withMoments = true): OptimizerPlan {
   const arena = new Arena(model.end);
   const bytes = model.paramEnd - model.paramStart;
-  const [grads, m, v] = [arena.take(bytes), arena.take(bytes), arena.take(bytes)] as [number, number, number];
-  return { gradDelta: grads - model.paramStart, mDelta: m - model.paramStart, vDelta: v - model.paramStart, end: arena.end };
+  const grads = arena.take(bytes);
+  const moments = withMoments ? { mDelta: arena.take(bytes) - model.paramStart, vDelta: arena.take(bytes) - model.paramStart } : null;
+  return { gradDelta: grads - model.paramStart, moments, end: arena.end };
 }
 
 /** Bytes of each buffer of a workspace (0 = absent). Per-layer buffers of a training workspace hold every layer. */

@@ -22,6 +22,11 @@ export interface TrainingOptions {
    * gradients are bit-identical either way. Default: the current setting (off at first).
    */
   activationCheckpointing?: boolean;
+  /**
+   * Allocate the AdamW moments (default true). An engine that only computes gradients for another's optimizer (a
+   * helper thread's) saves two copies of the parameters' size. Decided by the first enableTraining call.
+   */
+  optimizerState?: boolean;
 }
 
 export interface AdamWOptions {

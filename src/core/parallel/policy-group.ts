@@ -20,6 +20,8 @@ export class PolicyGroup {
    */
   private sharedParameters: Float32Array | undefined;
   private sharedGradients: Float32Array[] = [];
+  /** Each helper's WASM memory in bytes (known once started). */
+  helperMemoryBytes: number[] = [];
 
   constructor(readonly policy: RemaxEngine, readonly reference: RemaxEngine | undefined, private readonly helpers: HelperEngine[]) {}
 
@@ -39,11 +41,11 @@ export class PolicyGroup {
       this.sharedParameters = new Float32Array(parameters);
       const policy = this.policy.exportCheckpoint();
       const reference = this.reference?.exportCheckpoint();
-      await Promise.all(this.helpers.map((h, i) => {
+      this.helperMemoryBytes = (await Promise.all(this.helpers.map((h, i) => {
         const gradients = new SharedArrayBuffer(bytes);
         this.sharedGradients[i] = new Float32Array(gradients);
         return h.call('init', { policy, reference, build: this.policy.build, maxBatch, training, parameters, gradients });
-      }));
+      }))).map((r) => r.memoryBytes);
     })();
     return this.started;
   }

@@ -21,7 +21,8 @@ export interface HelperOps {
       /** Shared with the main thread: the policy's parameters (read at setParameters) and this helper's gradients. */
       parameters: SharedArrayBuffer; gradients: SharedArrayBuffer;
     };
-    result: null;
+    /** The WASM memory of the helper's engines, in bytes. */
+    result: { memoryBytes: number };
   };
   /** Replaces the policy's parameters with those in the shared parameter buffer (the main engine's, just written). */
   setParameters: { args: null; result: null };

@@ -335,6 +335,11 @@ export class ReMaxTrainer {
     return mean(groupRewards.map((r) => r[0]).filter((r): r is number => typeof r === 'number'));
   }
 
+  /** The WASM memory of each helper engine (its policy and reference), in bytes, once the first step has started them. */
+  get helperMemoryBytes(): number[] {
+    return this.group.helperMemoryBytes;
+  }
+
   /** Ends the helper engines' threads (a run with helpers must call this when done, or the process stays up). */
   close(): void {
     this.group.close();
