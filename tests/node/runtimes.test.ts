@@ -20,6 +20,8 @@ interface CheckResult {
   sampledModel: string;
   sampledIdsHash: string;
   weightsHash: string;
+  /** The weights after the same step on two threads (Node, Deno and Bun: helper engines on worker threads), else null. */
+  threadsWeightsHash: string | null;
   loss: number;
   relaxed: { sampledIdsHash: string; weightsHash: string } | null;
   failures: number;
@@ -97,14 +99,17 @@ for (const r of RUNTIMES) {
       assert.match(res.sampledIdsHash, /^[0-9a-f]{8}$/);
       assert.match(res.weightsHash, /^[0-9a-f]{8}$/);
       assert.ok(Number.isFinite(res.loss));
+      const threaded = SCRIPT_RUNTIMES.some((script) => script.name === res.runtime);
+      if (threaded) assert.match(res.threadsWeightsHash ?? '', /^[0-9a-f]{8}$/, `${res.runtime}: no two-thread step`);
       console.log(`${res.runtime} ${res.version}: ${COMPARED_BUILD} sampled ids ${res.sampledIdsHash}, weights after one ReMax step ${res.weightsHash}` +
+        (threaded ? ` (on two threads ${res.threadsWeightsHash})` : '') +
         (res.relaxed ? `; relaxed-simd sampled ${res.relaxed.sampledIdsHash}, weights ${res.relaxed.weightsHash}` : '; relaxed-simd not accepted'));
       completed.push(res);
     }
   });
 }
 
-test(`same seed, same result: the ${COMPARED_BUILD} build gives identical sampled ids and post-step weights in every runtime`, async () => {
+test(`same seed, same result: the ${COMPARED_BUILD} build gives identical sampled ids and post-step weights in every runtime (and on two threads in every runtime that has them)`, async () => {
   // Wait for every run (the per-runtime tests above report their failures).
   await Promise.all([...runs.values()].filter((p): p is Promise<Run> => typeof p !== 'string'));
   assert.ok(completed.length >= 1, 'no runtime completed its check');
@@ -118,6 +123,12 @@ test(`same seed, same result: the ${COMPARED_BUILD} build gives identical sample
       `${COMPARED_BUILD} build: sampled ids hash ${r.sampledIdsHash} on ${r.runtime} vs ${first!.sampledIdsHash} on ${first!.runtime}`);
     assert.equal(r.weightsHash, first!.weightsHash,
       `${COMPARED_BUILD} build: weights hash ${r.weightsHash} on ${r.runtime} vs ${first!.weightsHash} on ${first!.runtime}`);
+  }
+  // Two threads sum the gradient in two parts: the same result wherever the step runs on two threads.
+  const threaded = completed.filter((r) => r.threadsWeightsHash);
+  for (const r of threaded) {
+    assert.equal(r.threadsWeightsHash, threaded[0]!.threadsWeightsHash,
+      `${COMPARED_BUILD} build, two threads: weights hash ${r.threadsWeightsHash} on ${r.runtime} vs ${threaded[0]!.threadsWeightsHash} on ${threaded[0]!.runtime}`);
   }
   console.log(`${COMPARED_BUILD} build identical on ${names}: sampled ids ${first!.sampledIdsHash} (${first!.sampledModel}), weights ${first!.weightsHash}`);
   const relaxed = completed.filter((r) => r.relaxed).map((r) => `${r.runtime} ${r.relaxed!.weightsHash}`);

@@ -48,6 +48,8 @@ if (args.includes('--speed')) {
   exit(0);
 }
 const data = stories && aidreams && greedyJson ? { stories, aidreams, greedyJson } : null;
-const result = await runChecks(remax, { runtime, version, data, log: (line) => console.error(line) });
+// Helper engines on worker threads (node:worker_threads, which Deno and Bun provide too) for the thread check.
+const { startHelperWorkers } = await import('../../dist/node.js');
+const result = await runChecks(remax, { runtime, version, data, log: (line) => console.error(line), startHelpers: startHelperWorkers });
 console.log('RESULT ' + JSON.stringify(result));
 exit(result.failures > 0 ? 1 : 0);

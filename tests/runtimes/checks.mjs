@@ -6,6 +6,8 @@
 //   (b) runs a seeded sampled generation (temperature 1, top-p 0.9, seed 7, 32 tokens, 4 prompts);
 //   (c) runs one seeded ReMax step on a tiny random model with a deterministic reward over the completion ids, and
 //       checks the loss is finite and the weights changed;
+//   (e) where the entry can start helper threads (Node, Deno and Bun: startHelpers), runs the same step on two threads
+//       and checks that its responses are those of one thread and its loss agrees to rounding;
 //   (d) returns the FNV-1a hashes of the sampled ids and of the weights after the step, for the portable `simd` build
 //       (which must agree bit for bit across runtimes) and, where this engine accepts it, the `relaxed-simd` build
 //       (which may differ between engines: fused multiply-add is optional).
@@ -35,9 +37,10 @@ const TINY = {
  * Runs the checks and returns the RESULT object (`failures` counts the failed checks).
  * @param lib     the remax-wasm module (dist/index.js or dist/browser.js)
  * @param options runtime, version; data: { stories, aidreams, greedyJson } as Uint8Arrays, or null when absent;
- *                wasm: the kernel builds to use (default: the ones embedded in the bundle); log: a line printer
+ *                wasm: the kernel builds to use (default: the ones embedded in the bundle); log: a line printer;
+ *                startHelpers(threads): helper engines for a run on that many threads (absent: no thread check)
  */
-export async function runChecks(lib, { runtime, version, data, wasm = lib.wasmBuilds, log = console.log }) {
+export async function runChecks(lib, { runtime, version, data, wasm = lib.wasmBuilds, log = console.log, startHelpers }) {
   const { RemaxEngine, ReMaxTrainer, DEFAULT_REMAX_OPTIONS, randomInitWeights, supportsRelaxedSimd } = lib;
   const failures = [];
   const fail = (message) => {
@@ -83,7 +86,7 @@ export async function runChecks(lib, { runtime, version, data, wasm = lib.wasmBu
   }
 
   /** (c) one seeded ReMax step on a tiny random model with a deterministic reward over the completion ids. */
-  async function remaxStep(build) {
+  async function remaxStep(build, helpers = []) {
     const policy = await RemaxEngine.create({ model: tinyModel(3), build, wasm });
     const before = policy.readWeights();
     const prompts = [[1, 7], [1, 12, 30], [1, 3], [1, 50, 2, 9]].map((promptIds, i) => ({ prompt: `p${i}`, promptIds, meta: {} }));
@@ -93,13 +96,28 @@ export async function runChecks(lib, { runtime, version, data, wasm = lib.wasmBu
     const trainer = new ReMaxTrainer(policy, undefined, prompts, scorer, {
       ...DEFAULT_REMAX_OPTIONS, klCoef: 0, batchSize: 4, seed: 5, steps: 1, maxNewTokens: 12, eosId: null,
       schedule: { kind: 'constant', lr: 1e-2, warmupSteps: 0, totalSteps: 1 },
-    });
-    const metrics = await trainer.runStep();
+    }, undefined, helpers);
+    let metrics;
+    try {
+      metrics = await trainer.runStep();
+    } finally {
+      trainer.close();
+    }
     const after = policy.readWeights();
     if (!Number.isFinite(metrics.loss)) fail(`ReMax step (${build}): the loss is ${metrics.loss}`);
     const changed = Object.keys(before).filter((name) => !bytesOf(before[name]).every((b, i) => b === bytesOf(after[name])[i]));
     if (changed.length === 0) fail(`ReMax step (${build}): no weight changed (advantages ${metrics.advantage_mean} ± ${metrics.advantage_std})`);
-    return { hash: hashWeights(after), loss: metrics.loss, gradNorm: metrics.grad_norm, changedTensors: `${changed.length}/${Object.keys(before).length}` };
+    return { hash: hashWeights(after), loss: metrics.loss, gradNorm: metrics.grad_norm, changedTensors: `${changed.length}/${Object.keys(before).length}`, metrics };
+  }
+
+  /** (e) the step of (c) on two threads: the same responses (so the same rewards and lengths), the loss to rounding. */
+  async function threadedStep(build, single) {
+    const r = await remaxStep(build, startHelpers(2));
+    for (const key of ['reward_mean', 'greedy_reward_mean', 'response_length_mean', 'advantage_mean']) {
+      if (r.metrics[key] !== single.metrics[key]) fail(`ReMax step on 2 threads (${build}): ${key} ${r.metrics[key]}, one thread ${single.metrics[key]}`);
+    }
+    if (!(Math.abs(r.loss - single.loss) <= 1e-5 * Math.abs(single.loss))) fail(`ReMax step on 2 threads (${build}): loss ${r.loss}, one thread ${single.loss}`);
+    return r.hash;
   }
 
   const results = {};
@@ -110,7 +128,8 @@ export async function runChecks(lib, { runtime, version, data, wasm = lib.wasmBu
       if (cases !== null) greedyCases = cases;
       const s = await sampled(build);
       const r = await remaxStep(build);
-      results[build] = { sampledModel: s.model, sampledIdsHash: s.hash, weightsHash: r.hash, loss: r.loss, gradNorm: r.gradNorm, changedTensors: r.changedTensors };
+      const threadsWeightsHash = startHelpers ? await threadedStep(build, r) : null;
+      results[build] = { sampledModel: s.model, sampledIdsHash: s.hash, weightsHash: r.hash, loss: r.loss, gradNorm: r.gradNorm, changedTensors: r.changedTensors, threadsWeightsHash };
     } catch (error) {
       fail(`${build}: ${error?.stack ?? error}`);
     }
@@ -122,6 +141,7 @@ export async function runChecks(lib, { runtime, version, data, wasm = lib.wasmBu
     runtime, version, build: 'simd',
     greedyOk: data ? !greedyFailed : null, greedyCases,
     sampledModel: simd.sampledModel, sampledIdsHash: simd.sampledIdsHash, weightsHash: simd.weightsHash,
-    loss: simd.loss, relaxed: results['relaxed-simd'] ?? null, failures: failures.length, failureMessages: failures,
+    loss: simd.loss, threadsWeightsHash: simd.threadsWeightsHash ?? null, relaxed: results['relaxed-simd'] ?? null,
+    failures: failures.length, failureMessages: failures,
   };
 }
