@@ -3,7 +3,9 @@ import { RemaxInputError, requireInput } from './errors';
 import { learningRate, validateSchedule, type ScheduleConfig } from './schedule';
 import { DataOrder } from './sft-data';
 import { captureRun, resumeRun } from './run-state';
-import type { TrainingExample } from './training';
+import type { TrainingExample, TrainingOptions } from './training';
+import { PolicyGroup } from './parallel/policy-group';
+import type { HelperEngine } from './parallel/helper-client';
 import type { OptimizerSettings, TrainingState } from './training-state';
 
 // Supervised fine-tuning (or pre-training of a fresh model) with the token cross-entropy: each step draws a batch
@@ -32,8 +34,10 @@ export interface SftStep {
 }
 
 export class SftTrainer {
-  private readonly order: DataOrder;
+  private order: DataOrder;
   private nextStep: number;
+  private readonly training: TrainingOptions;
+  private readonly group: PolicyGroup;
 
   /** Starts a run, or continues the one `resume` was saved from (the engine must hold that run's weights). */
   constructor(
@@ -41,10 +45,14 @@ export class SftTrainer {
     private readonly examples: TrainingExample[],
     private readonly options: SftOptions,
     resume?: TrainingState,
+    /** Helper engines on other threads that share each step's gradient (see parallel/policy-group.ts). */
+    helpers: HelperEngine[] = [],
   ) {
     validateSchedule(options.schedule);
     requireInput(Number.isSafeInteger(options.batchSize) && options.batchSize > 0, `--batch must be a positive integer, got ${options.batchSize}`);
-    engine.enableTraining({ maxSeqs: Math.min(options.batchSize, 16), activationCheckpointing: options.activationCheckpointing ?? false });
+    this.training = { maxSeqs: Math.min(options.batchSize, 16), activationCheckpointing: options.activationCheckpointing ?? false };
+    engine.enableTraining(this.training);
+    this.group = new PolicyGroup(engine, undefined, helpers);
     if (resume) {
       this.order = resumeRun(engine, resume, examples.length, 'examples (same --data and --seq?)');
       this.nextStep = resume.step;
@@ -62,21 +70,37 @@ export class SftTrainer {
     return this.nextStep >= this.options.steps;
   }
 
-  /** One optimizer step. A gradient that is not finite leaves the weights as they were and throws. */
-  runStep(): SftStep {
+  /**
+   * One optimizer step. A gradient that is not finite leaves the weights as they were and throws; the step's
+   * examples then come again in the next step.
+   */
+  async runStep(): Promise<SftStep> {
+    await this.group.start(1, this.training);
     const started = performance.now();
+    const position = this.order.position;
     const batch = this.order.nextBatch(this.options.batchSize).map((i) => this.examples[i]!);
     const weightSum = batch.reduce((sum, e) => sum + e.weights.reduce((s, w) => s + Math.abs(w), 0), 0);
     const scaled = batch.map((e) => ({ ids: e.ids, weights: e.weights.map((w) => w / weightSum) }));
-    this.engine.zeroGradients();
-    const { loss, tokens } = this.engine.accumulateGradients(scaled);
     const lr = learningRate(this.nextStep, this.options.schedule);
-    if (!Number.isFinite(loss)) {
-      throw new RemaxInputError(`the loss became ${loss} at step ${this.nextStep + 1}: training diverged (lower --lr); the weights were not updated`);
+    let result: { loss: number; tokens: number; gradNorm: number };
+    try {
+      const { loss, tokens } = await this.group.gradients(scaled);
+      if (!Number.isFinite(loss)) {
+        throw new RemaxInputError(`the loss became ${loss} at step ${this.nextStep + 1}: training diverged (lower --lr); the weights were not updated`);
+      }
+      result = { loss, tokens, gradNorm: this.engine.optimizerStep({ lr, ...this.options.optimizer }).gradNorm };
+    } catch (error) {
+      this.order = DataOrder.restore(this.examples.length, this.order.seed, position);
+      throw error;
     }
-    const { gradNorm } = this.engine.optimizerStep({ lr, ...this.options.optimizer });
+    this.group.parametersChanged();
     this.nextStep++;
-    return { step: this.nextStep, loss, lr, gradNorm, tokens, seconds: (performance.now() - started) / 1000 };
+    return { step: this.nextStep, ...result, lr, seconds: (performance.now() - started) / 1000 };
+  }
+
+  /** Ends the helper engines' threads (a run with helpers must call this when done, or the process stays up). */
+  close(): void {
+    this.group.close();
   }
 
   /** Everything a resumed run needs besides the weights. */

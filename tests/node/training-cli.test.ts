@@ -80,6 +80,25 @@ test('N steps straight equal N/2 steps, a resume, and N/2 more (with activation 
   }
 });
 
+test('sft --threads 2: losses agree with one thread to rounding, and the run replays exactly', () => {
+  const w = workspace();
+  try {
+    const run = ['--model', w.model, ...w.common, '--steps', '6', '--seed', '2'];
+    const losses = (name: string, ...extra: string[]) => {
+      const file = path.join(w.dir, `${name}.jsonl`);
+      const r = remax('sft', ...run, ...extra, '--out', path.join(w.dir, `${name}.bin`), '--metrics', file);
+      assert.equal(r.code, 0, r.stderr);
+      return metrics(file).map((m) => m.loss as number);
+    };
+    const one = losses('one'), two = losses('two', '--threads', '2'), again = losses('again', '--threads', '2');
+    two.forEach((loss, i) => assert.ok(Math.abs(loss - one[i]!) <= 1e-5 * one[i]!, `step ${i + 1}: ${loss} vs ${one[i]}`));
+    assert.deepEqual(again, two);
+    assert.deepEqual(readFileSync(path.join(w.dir, 'again.bin')), readFileSync(path.join(w.dir, 'two.bin')));
+  } finally {
+    rmSync(w.dir, { recursive: true, force: true });
+  }
+});
+
 test('sft: Ctrl-C (SIGINT) stops between steps and saves a checkpoint that resumes', async () => {
   const w = workspace();
   try {

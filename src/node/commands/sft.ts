@@ -3,6 +3,7 @@ import { parseFlags, helpText, requiredString, optionalString, numberFlag } from
 import { loadEngineFromFiles } from '../load';
 import { appendToFile, readInputFile } from '../files';
 import { withInterruptFlag } from '../interrupt';
+import { startHelperWorkers, threadCount } from '../helper-workers';
 import { loadRunState, saveRunCheckpoint } from '../run-checkpoint';
 import { RemaxInputError } from '../../core/errors';
 import { loadSftExamples } from '../../core/sft-data';
@@ -32,6 +33,7 @@ export const sftFlags: FlagSpec[] = [
   { name: 'metrics', type: 'string', help: 'append one JSON line per step (step, loss, lr, grad_norm, tokens, seconds) to this file' },
   { name: 'resume', type: 'string', help: 'continue the run saved at this checkpoint (its .state beside it); other flags as in that run' },
   { name: 'truncate', type: 'boolean', help: 'cut .jsonl examples longer than --seq instead of stopping with an error' },
+  { name: 'threads', type: 'string', help: 'threads whose engines share each step\'s gradient (N − 1 helper workers), or auto = every core; a run replays exactly with the same seed and thread count', default: '1' },
   { name: 'activation-checkpointing', type: 'boolean', help: 'recompute activations layer by layer in the backward pass: less memory for one more forward pass of the layers (15M: 534 → 416 MiB, about 8 % slower)' },
 ];
 
@@ -63,12 +65,13 @@ export async function sftCommand(argv: string[], out: (line: string) => void, er
     activationCheckpointing: flags['activation-checkpointing'] === true,
   };
 
+  const threads = flags.threads === 'auto' ? threadCount('auto') : numberFlag(flags, 'threads', 1, { integer: true, min: 1, max: 256 });
   const engine = await loadEngineFromFiles({ model: modelPath, tokenizer });
   const seqLen = numberFlag(flags, 'seq', engine.config.seqLen, { integer: true, min: 2, max: engine.config.seqLen });
   const examples = loadSftExamples(readInputFile(dataPath, '--data'), dataPath, engine.tokenizer!, seqLen, { truncate: Boolean(flags.truncate) });
   const resume = resumePath === undefined ? undefined
     : loadRunState(resumePath, readInputFile(resumePath, '--resume'), { config: engine.config, parameterCount: engine.parameterSlots });
-  const trainer = new SftTrainer(engine, examples, options, resume);
+  const trainer = new SftTrainer(engine, examples, options, resume, startHelperWorkers(threads));
   const tokensInData = examples.reduce((sum, e) => sum + e.ids.length, 0);
   err(`sft: ${examples.length} sequences (${tokensInData} tokens) from ${dataPath}, ${engine.build} build, ` +
     `${resume ? `resuming at step ${trainer.step} of ${steps}` : `${steps} steps`} of ${batchSize} × ≤${seqLen} tokens`);
@@ -82,33 +85,37 @@ export async function sftCommand(argv: string[], out: (line: string) => void, er
   const kept = () => lastSaved === undefined ? 'nothing was saved' : `the last good checkpoint is ${outPath} (step ${lastSaved})`;
   const started = performance.now();
   const firstStep = trainer.step;
-  await withInterruptFlag(async (interrupt) => {
-    while (!trainer.done && trainer.step < stopAt && !(await interrupt.check())) {
-      let result: SftStep;
-      try {
-        result = trainer.runStep();
-      } catch (error) {
-        if (!(error instanceof RemaxInputError)) throw error;
-        throw new RemaxInputError(`${error.message}; ${kept()}`);
-      }
-      if (metricsPath) {
+  try {
+    await withInterruptFlag(async (interrupt) => {
+      while (!trainer.done && trainer.step < stopAt && !(await interrupt.check())) {
+        let result: SftStep;
         try {
-          appendToFile(metricsPath, JSON.stringify({ step: result.step, loss: result.loss, lr: result.lr, grad_norm: result.gradNorm, tokens: result.tokens, seconds: result.seconds }) + '\n');
+          result = await trainer.runStep();
         } catch (error) {
-          throw new RemaxInputError(`${(error as Error).message}; ${kept()}`);
+          if (!(error instanceof RemaxInputError)) throw error;
+          throw new RemaxInputError(`${error.message}; ${kept()}`);
         }
+        if (metricsPath) {
+          try {
+            appendToFile(metricsPath, JSON.stringify({ step: result.step, loss: result.loss, lr: result.lr, grad_norm: result.gradNorm, tokens: result.tokens, seconds: result.seconds }) + '\n');
+          } catch (error) {
+            throw new RemaxInputError(`${(error as Error).message}; ${kept()}`);
+          }
+        }
+        if (result.step % logEvery === 0 || result.step === steps || result.step === firstStep + 1) {
+          const elapsed = (performance.now() - started) / 1000;
+          const perStep = elapsed / (result.step - firstStep);
+          err(`step ${result.step}/${steps}  loss ${result.loss.toFixed(4)}  lr ${result.lr.toExponential(2)}  ` +
+            `grad norm ${result.gradNorm.toFixed(3)}  ${Math.round(result.tokens / result.seconds)} tokens/s  ` +
+            `eta ${Math.round(perStep * (steps - result.step))} s`);
+        }
+        if (checkpointEvery > 0 && result.step % checkpointEvery === 0 && result.step < steps) save();
       }
-      if (result.step % logEvery === 0 || result.step === steps || result.step === firstStep + 1) {
-        const elapsed = (performance.now() - started) / 1000;
-        const perStep = elapsed / (result.step - firstStep);
-        err(`step ${result.step}/${steps}  loss ${result.loss.toFixed(4)}  lr ${result.lr.toExponential(2)}  ` +
-          `grad norm ${result.gradNorm.toFixed(3)}  ${Math.round(result.tokens / result.seconds)} tokens/s  ` +
-          `eta ${Math.round(perStep * (steps - result.step))} s`);
-      }
-      if (checkpointEvery > 0 && result.step % checkpointEvery === 0 && result.step < steps) save();
-    }
-    save();
-    err(trainer.done ? `wrote ${outPath} and ${outPath}.state (step ${trainer.step})`
-      : `${interrupt.received ? 'interrupted' : 'stopped'}: saved step ${trainer.step} to ${outPath} (continue with --resume ${outPath})`);
-  });
+      save();
+      err(trainer.done ? `wrote ${outPath} and ${outPath}.state (step ${trainer.step})`
+        : `${interrupt.received ? 'interrupted' : 'stopped'}: saved step ${trainer.step} to ${outPath} (continue with --resume ${outPath})`);
+    });
+  } finally {
+    trainer.close(); // ends the helper threads, if any
+  }
 }
