@@ -44,7 +44,7 @@ await Promise.all([
   // The core library: no runtime APIs, so one bundle serves Node, Deno, Bun and workerd.
   build({ ...common, platform: 'neutral', entryPoints: ['src/index.ts'], outfile: 'dist/index.js' }),
   build({ ...common, platform: 'neutral', entryPoints: ['src/index.ts'], outfile: 'dist/workerd.js', plugins: [wasmAsModules] }),
-  build({ ...common, platform: 'browser', entryPoints: ['src/web/app/page.ts', 'src/web/app/worker.ts'], outdir: 'dist/web' }),
+  build({ ...common, platform: 'browser', entryPoints: ['src/web/app/page.ts', 'src/web/app/worker.ts', 'src/web/app/helper.ts'], outdir: 'dist/web' }),
   // Browsers and Web Workers: the core plus loading over URLs.
   build({ ...common, platform: 'browser', entryPoints: ['src/web/index.ts'], outfile: 'dist/browser.js' }),
   build({ ...common, entryPoints: ['src/node/index.ts'], outfile: 'dist/node.js' }),

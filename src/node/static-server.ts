@@ -60,6 +60,9 @@ export function startStaticServer(resolve: FileResolver, { host = '127.0.0.1', p
         'content-type': CONTENT_TYPES[path.extname(file)] ?? 'application/octet-stream',
         'content-length': body.length,
         'cache-control': 'no-cache',
+        // Cross-origin isolation: the trainer page's helper threads share memory through SharedArrayBuffer.
+        'cross-origin-opener-policy': 'same-origin',
+        'cross-origin-embedder-policy': 'require-corp',
       });
       response.end(request.method === 'HEAD' ? undefined : body);
     } catch {

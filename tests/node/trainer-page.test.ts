@@ -117,6 +117,24 @@ test('the trainer page trains a llama2.c model, tokenizer and prompts file the u
   await page.close();
 });
 
+test('the trainer page trains on two threads (a helper engine in a second Web Worker; remax serve isolates the page)', { skip, timeout: 120_000 }, async () => {
+  const { page, errors } = await openPage();
+  assert.equal(await page.evaluate(() => globalThis.crossOriginIsolated), true, 'remax serve makes the page cross-origin isolated');
+  await page.fill('#threads', '2');
+  await page.fill('#steps', '400');
+  await page.click('#train');
+  await page.waitForFunction(() => Number(document.body.dataset.steps ?? 0) >= 3, undefined, { timeout: 90_000 });
+  const workers = page.workers().map((w) => w.url().split('/').pop());
+  assert.ok(workers.includes('worker.js') && workers.includes('helper.js'), `the page's workers: ${workers.join(', ')}`);
+  await page.click('#stop');
+  await page.waitForFunction(() => document.body.dataset.running === 'false', undefined, { timeout: 30_000 });
+  assert.match(await page.textContent('#status') ?? '', /^stopped at step \d+/);
+  const rewards = await page.$$eval('#samples-body td.reward', (cells) => cells.map((c) => c.textContent ?? ''));
+  assert.ok(rewards.length >= 1, 'the completions table is empty');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('the trainer page names the problem when the reward is not a function', { skip, timeout: 60_000 }, async () => {
   const { page } = await openPage();
   await page.fill('#reward', '42');

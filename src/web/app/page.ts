@@ -24,6 +24,8 @@ const ui = {
 
 ui.reward.value = DEFAULT_REWARD;
 ui.source.onchange = () => { ui.ownFiles.hidden = ui.source.value !== 'files'; };
+// Helper threads share memory, which only a cross-origin isolated page has; up to one per core.
+(document.getElementById('threads') as HTMLInputElement).max = String(globalThis.crossOriginIsolated ? navigator.hardwareConcurrency || 1 : 1);
 
 const history: StepMetrics[] = [];
 const evals: { step: number; reward: number }[] = [];
@@ -68,6 +70,7 @@ async function start(): Promise<void> {
       lr: numberField('lr', 'learning rate', false, 0), klCoef: numberField('kl', 'KL coefficient', false, 0),
       estimator: $<HTMLSelectElement>('estimator').value as Estimator, samplesPerPrompt: numberField('samples', 'samples per prompt', true, 1),
       maxNewTokens: numberField('max-new', 'max new tokens', true, 1), seed: numberField('seed', 'seed', true, 0), evalEvery: 10,
+      threads: numberField('threads', 'threads', true, 1),
     };
     request = {
       type: 'start', settings, rewardSource: ui.reward.value,
@@ -103,7 +106,8 @@ function onWorkerMessage(message: WorkerMessage): void {
       return setStatus(message.text);
     case 'ready':
       ui.download.disabled = false;
-      return setStatus(`training: ${message.prompts} prompts, ${(message.parameters / 1e6).toFixed(2)} M parameters, ${message.build} build`);
+      return setStatus(`training: ${message.prompts} prompts, ${(message.parameters / 1e6).toFixed(2)} M parameters, ${message.build} build, ` +
+        `${message.threads} thread${message.threads === 1 ? '' : 's'}`);
     case 'eval':
       evals.push({ step: message.step, reward: message.reward });
       return draw();

@@ -26,13 +26,15 @@ export interface TrainSettings {
   seed: number;
   /** Greedy evaluation on the held-out prompts every N steps (built-in task only); 0 = never. */
   evalEvery: number;
+  /** Engines sharing each step: the worker's and threads − 1 helper workers (needs a cross-origin isolated page). */
+  threads: number;
 }
 
 export type PageMessage = TrainRequest | { type: 'stop' } | { type: 'download' };
 
 export type WorkerMessage =
   | { type: 'status'; text: string }
-  | { type: 'ready'; build: string; prompts: number; evalPrompts: number; parameters: number; steps: number }
+  | { type: 'ready'; build: string; prompts: number; evalPrompts: number; parameters: number; steps: number; threads: number }
   | { type: 'eval'; step: number; reward: number }
   | { type: 'step'; metrics: StepMetrics; samples: SampleRow[] }
   | { type: 'done'; step: number; stopped: boolean }

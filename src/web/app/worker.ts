@@ -8,11 +8,14 @@ import { ReMaxTrainer, DEFAULT_REMAX_OPTIONS } from '../../core/rl/trainer';
 import { scoreSamples } from '../../core/rewards';
 import { fetchBytes } from '../index';
 import { compileReward } from './compile-reward';
+import { startWebHelpers } from '../helper-workers';
 import type { PageMessage, TrainRequest, WorkerMessage } from './protocol';
 
 /** The built-in default task, copied beside the page at build time (the same files as `remax train` with no flags). */
 const DEFAULT_TASK = new URL('./default-task/', import.meta.url);
 const REWARD_TIMEOUT_MS = 10_000;
+/** The helper engines' worker script, bundled beside this one. */
+const HELPER_SCRIPT = new URL('./helper.js', import.meta.url);
 
 const post = (message: WorkerMessage, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(message, transfer);
 
@@ -29,7 +32,10 @@ self.onmessage = (event: MessageEvent<PageMessage>) => {
     stopRequested = false;
     train(message)
       .catch((error) => post({ type: 'error', message: error instanceof RemaxInputError ? error.message : String((error as Error)?.stack ?? error) }))
-      .finally(() => { running = false; });
+      .finally(() => {
+        running = false;
+        trainer?.close(); // the helper workers; the policy stays for Download
+      });
   } else if (message.type === 'stop') {
     stopRequested = true;
   } else if (message.type === 'download') {
@@ -62,14 +68,15 @@ async function train(request: TrainRequest): Promise<void> {
   const { reference, prompts, evalPrompts } = run;
   policy = run.policy;
   const scorer = (groups: Parameters<typeof scoreSamples>[1]) => scoreSamples(reward, groups, { timeoutMs: REWARD_TIMEOUT_MS, onError: 'abort', concurrency: 8 });
+  trainer?.close();
   trainer = new ReMaxTrainer(policy, reference, prompts, scorer, {
     ...DEFAULT_REMAX_OPTIONS,
     estimator: s.estimator, samplesPerPrompt: s.samplesPerPrompt, batchSize: s.batchSize, steps: s.steps, seed: s.seed,
     klCoef: s.klCoef, maxNewTokens: run.maxNewTokens,
     schedule: { kind: 'constant', lr: s.lr, warmupSteps: 0, totalSteps: s.steps },
-  });
+  }, undefined, startWebHelpers(s.threads, HELPER_SCRIPT));
   const parameters = Object.values(policy.readWeights()).reduce((n, tensor) => n + tensor.length, 0);
-  post({ type: 'ready', build: policy.build, prompts: prompts.length, evalPrompts: evalPrompts.length, parameters, steps: s.steps });
+  post({ type: 'ready', build: policy.build, prompts: prompts.length, evalPrompts: evalPrompts.length, parameters, steps: s.steps, threads: s.threads });
 
   const evaluate = async () => {
     if (evalPrompts.length > 0 && s.evalEvery > 0) post({ type: 'eval', step: trainer!.step, reward: await trainer!.evaluate(evalPrompts) });
