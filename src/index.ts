@@ -22,7 +22,7 @@ export type { TrainingState, OptimizerSettings } from './core/training-state';
 export { ReMaxTrainer, DEFAULT_REMAX_OPTIONS } from './core/rl/trainer';
 export type { ReMaxOptions, StepMetrics, SampleRow, RewardScorer, LossAggregation } from './core/rl/trainer';
 export { ESTIMATORS, computeAdvantages, tokenReturns } from './core/rl/advantages';
-export { HelperEngine } from './core/parallel/helper-client';
+export { HelperEngine, HelperError } from './core/parallel/helper-client';
 export { serveHelper } from './core/parallel/helper-server';
 export type { Transport } from './core/parallel/protocol';
 export type { Estimator } from './core/rl/advantages';

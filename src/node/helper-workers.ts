@@ -2,7 +2,7 @@
 // this bundle), wrapped as the core's HelperEngine.
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import { HelperEngine } from '../core/parallel/helper-client';
+import { HelperEngine, HelperError } from '../core/parallel/helper-client';
 
 /** The helper-worker bundle beside the running bundle (dist/, or build/tests and build/bench for the tests). */
 const WORKER_SCRIPT = new URL('./helper-worker.js', import.meta.url);
@@ -16,7 +16,8 @@ export function startHelperWorkers(threads: number, script: URL = WORKER_SCRIPT)
       onMessage: (handler) => worker.on('message', handler),
       terminate: () => void worker.terminate(),
     });
-    worker.on('error', (error) => helper.fail(new Error(`helper thread failed: ${error.message}`)));
+    worker.on('error', (error) => helper.fail(new HelperError(`a helper thread failed: ${error.message}`)));
+    worker.on('exit', (code) => helper.fail(new HelperError(`a helper thread stopped (exit code ${code})`)));
     return helper;
   });
 }

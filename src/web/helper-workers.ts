@@ -1,6 +1,6 @@
 // Helper engines on Web Workers (the trainer page's threads setting). SharedArrayBuffer, which the helpers share
 // parameters and gradients through, exists only in a cross-origin isolated page (remax serve sends the headers).
-import { HelperEngine } from '../core/parallel/helper-client';
+import { HelperEngine, HelperError } from '../core/parallel/helper-client';
 import { RemaxInputError } from '../core/errors';
 
 /** Starts `threads − 1` helper engines, each a module Web Worker running `script` (the bundled app/helper.ts). */
@@ -16,7 +16,7 @@ export function startWebHelpers(threads: number, script: URL): HelperEngine[] {
       onMessage: (handler) => { worker.onmessage = (event: MessageEvent) => handler(event.data); },
       terminate: () => worker.terminate(),
     });
-    worker.onerror = (event) => helper.fail(new Error(`helper thread failed: ${event.message}`));
+    worker.onerror = (event) => helper.fail(new HelperError(`a helper thread failed: ${event.message}`));
     return helper;
   });
 }

@@ -2,9 +2,17 @@
 import { RemaxInputError } from '../errors';
 import type { HelperOp, HelperOps, HelperReply, Transport } from './protocol';
 
+/**
+ * A helper failed: its engine threw (other than on bad input), or its thread died. The main engine's state is that of
+ * the last completed step, so a run can save it and go on with fewer threads.
+ */
+export class HelperError extends Error {}
+
 export class HelperEngine {
   private nextId = 0;
   private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+  /** Set once the helper has failed: every later call is refused at once (a dead thread would never answer). */
+  private failure: Error | undefined;
 
   constructor(private readonly transport: Transport) {
     transport.onMessage((message) => {
@@ -13,11 +21,12 @@ export class HelperEngine {
       if (!waiter) return;
       this.pending.delete(reply.id);
       if (reply.ok) waiter.resolve(reply.result);
-      else waiter.reject(reply.error.input ? new RemaxInputError(reply.error.message) : new Error(`helper engine: ${reply.error.message}`));
+      else waiter.reject(reply.error.input ? new RemaxInputError(reply.error.message) : new HelperError(`a helper thread's engine failed: ${reply.error.message}`));
     });
   }
 
   call<K extends HelperOp>(op: K, args: HelperOps[K]['args']): Promise<HelperOps[K]['result']> {
+    if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
@@ -25,14 +34,15 @@ export class HelperEngine {
     });
   }
 
-  /** Rejects every call waiting on this helper (its thread failed). */
+  /** Rejects every call waiting on this helper and every later one (its thread failed or was ended). */
   fail(error: Error): void {
+    this.failure ??= error;
     for (const waiter of this.pending.values()) waiter.reject(error);
     this.pending.clear();
   }
 
   terminate(): void {
-    this.fail(new Error('helper engine terminated'));
+    this.fail(new HelperError('the helper thread was ended'));
     this.transport.terminate?.();
   }
 }

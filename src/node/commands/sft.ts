@@ -8,6 +8,7 @@ import { loadRunState, saveRunCheckpoint } from '../run-checkpoint';
 import { RemaxInputError } from '../../core/errors';
 import { loadSftExamples } from '../../core/sft-data';
 import { SftTrainer, type SftStep } from '../../core/sft-trainer';
+import { HelperError } from '../../core/parallel/helper-client';
 import { SCHEDULE_KINDS, type ScheduleKind } from '../../core/schedule';
 
 export const sftFlags: FlagSpec[] = [
@@ -92,7 +93,7 @@ export async function sftCommand(argv: string[], out: (line: string) => void, er
         try {
           result = await trainer.runStep();
         } catch (error) {
-          if (!(error instanceof RemaxInputError)) throw error;
+          if (!(error instanceof RemaxInputError) && !(error instanceof HelperError)) throw error;
           throw new RemaxInputError(`${error.message}; ${kept()}`);
         }
         if (metricsPath) {

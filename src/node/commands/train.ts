@@ -14,6 +14,7 @@ import { RemaxInputError } from '../../core/errors';
 import { Tokenizer } from '../../core/tokenizer';
 import { setUpRun } from '../../core/rl/run-setup';
 import { ReMaxTrainer, type ReMaxOptions, type StepMetrics } from '../../core/rl/trainer';
+import { HelperError } from '../../core/parallel/helper-client';
 import { scoreSamples, RewardError, type RewardFunction, type RewardErrorPolicy } from '../../core/rewards';
 import { BUILTIN_REWARDS, builtinReward } from '../../core/builtin-rewards';
 import { httpReward } from '../../core/http-reward';
@@ -121,10 +122,13 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
         try {
           metrics = await trainer.runStep();
         } catch (error) {
-          if (!(error instanceof RemaxInputError)) throw error;
-          // Nothing trained is lost: the weights are those of the last completed step.
-          if (error instanceof RewardError) save();
-          throw new RemaxInputError(`${error.message}${error instanceof RewardError ? `; saved step ${trainer.step} to ${outDir} (resume with --resume ${outDir})` : ''}`);
+          // A failed reward or helper thread leaves the weights and the data order of the last completed step: saved,
+          // nothing trained is lost.
+          const recoverable = error instanceof RewardError || error instanceof HelperError;
+          if (!(error instanceof RemaxInputError) && !recoverable) throw error;
+          if (recoverable) save();
+          const saved = `; saved step ${trainer.step} to ${outDir} (resume with --resume ${outDir}${error instanceof HelperError ? ', perhaps with fewer --threads' : ''})`;
+          throw new RemaxInputError(`${(error as Error).message}${recoverable ? saved : ''}`);
         }
         if (evalPrompts.length > 0 && evalEvery > 0 && (metrics.step % evalEvery === 0 || metrics.step === options.steps)) {
           metrics.eval_reward_mean = await trainer.evaluate(evalPrompts);
