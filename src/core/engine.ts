@@ -50,8 +50,10 @@ export interface GenerateRequest extends SamplingOptions {
 export interface GenerateOptions extends SamplingOptions {
   /** Maximum new tokens per sequence (default 256; never past the context). */
   maxNewTokens?: number;
-  /** Batch seed (default 0): sequence i samples from the stream (seed, i). */
+  /** Batch seed (default 0): sequence i samples from the stream (seed, firstIndex + i). */
   seed?: number | bigint;
+  /** Index of this batch's first sequence in a larger batch cut into parts (default 0), so each keeps its stream. */
+  firstIndex?: number;
   /** Token that ends a sequence (kept in the output); null = none. Default EOS = 2. */
   eosId?: number | null;
   /** Also return log π of each new token (a log-sum-exp over the vocabulary per token). Default false. */
@@ -163,7 +165,7 @@ export class RemaxEngine {
       requireInput(Number.isFinite(temperature) && temperature >= 0, `temperature must be a number ≥ 0, got ${temperature}`);
       requireInput(Number.isInteger(topK) && topK >= 0, `topK must be a non-negative integer, got ${topK}`);
       requireInput(Number.isFinite(topP) && topP > 0 && topP <= 1, `topP must be in (0, 1], got ${topP}`);
-      const state = r.seed !== undefined ? samplerState(r.seed, 0) : samplerState(options.seed ?? 0, i);
+      const state = r.seed !== undefined ? samplerState(r.seed, 0) : samplerState(options.seed ?? 0, (options.firstIndex ?? 0) + i);
       const logprobs = r.logprobs ?? options.logprobs ?? false;
       return { promptIds, maxNew: Math.min(maxNew, c.seqLen - promptIds.length), temperature, topK, topP, state, logprobs };
     });

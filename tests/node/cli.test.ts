@@ -49,6 +49,18 @@ test('generate --batch --json: one row per sequence, the same tokens_per_second 
   assert.deepEqual(again.stdout.trim().split('\n').map((l) => JSON.parse(l).ids), rows.map((row) => row.ids), 'seeded runs replay');
 });
 
+test('generate --threads: a batch shared by helper threads gives the tokens of one thread', { skip: skipShared }, () => {
+  const ids = (...extra: string[]) => {
+    const r = remax('generate', '--model', STORIES, '--prompt-ids', '1,429', '--batch', '7', '--seed', '11', '--max-new-tokens', '40', '--json', ...extra);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout.trim().split('\n').map((l) => JSON.parse(l).ids as number[]);
+  };
+  const one = ids();
+  assert.equal(one.length, 7);
+  assert.deepEqual(ids('--threads', '2'), one);
+  assert.deepEqual(ids('--threads', '3'), one);
+});
+
 test('logprobs --json matches the reference', { skip: skipUnlessShared('models/stories260K.bin', 'reference/logprobs.json') }, () => {
   const seq = readSharedJson('reference/logprobs.json').models['stories260K.bin'].sequences[0];
   const r = remax('logprobs', '--model', STORIES, '--ids', seq.ids.join(','), '--json');

@@ -20,7 +20,7 @@ export function serveHelper(transport: Transport, wasm?: WasmBuilds): void {
   const handlers: { [K in keyof HelperOps]: (args: HelperOps[K]['args']) => Promise<HelperOps[K]['result']> | HelperOps[K]['result'] } = {
     async init({ policy: bytes, reference: referenceBytes, build, maxBatch, training, parameters, gradients }) {
       const policy = await RemaxEngine.create({ model: bytes, build, maxBatch, wasm });
-      policy.enableTraining({ ...training, optimizerState: false }); // the main engine steps the optimizer
+      if (training) policy.enableTraining({ ...training, optimizerState: false }); // the main engine steps the optimizer
       const reference = referenceBytes ? await RemaxEngine.create({ model: referenceBytes, build, maxBatch, wasm }) : undefined;
       state = { policy, reference, parameters: new Float32Array(parameters), gradients: new Float32Array(gradients) };
       return { memoryBytes: policy.memoryBytes + (reference?.memoryBytes ?? 0) };

@@ -29,8 +29,11 @@ export class PolicyGroup {
     return 1 + this.helpers.length;
   }
 
-  /** Creates the helpers' engines from the main engine's current weights (once; later calls wait for the first). */
-  start(maxBatch: number, training: TrainingOptions): Promise<void> {
+  /**
+   * Creates the helpers' engines from the main engine's current weights (once; later calls wait for the first);
+   * `training` null: they only decode.
+   */
+  start(maxBatch: number, training: TrainingOptions | null): Promise<void> {
     if (this.helpers.length === 0) return Promise.resolve();
     this.started ??= (async () => {
       if (typeof SharedArrayBuffer !== 'function') {
@@ -59,10 +62,15 @@ export class PolicyGroup {
     this.syncing.catch(() => undefined); // a failure surfaces where the next call awaits it, or not at all after close
   }
 
-  /** policy.generate over all engines; `unit` requests in a row stay together (they share rows: one prompt's). */
+  /**
+   * policy.generate over all engines; `unit` requests in a row stay together (they share rows: one prompt's). Each
+   * part keeps its sequences' sampler streams (firstIndex), so the tokens are those of one engine.
+   */
   async generate(requests: GenerateRequest[], options: GenerateOptions, unit = 1): Promise<Generation[]> {
-    const parts = this.split(requests, unit, (r) => r.promptIds.length + (r.maxNewTokens ?? 0));
-    const remote = parts.slice(1).map((part, i) => (part.length ? this.helpers[i]!.call('generate', { requests: part, options }) : []));
+    const parts = this.split(requests, unit, (r) => r.promptIds.length + (r.maxNewTokens ?? options.maxNewTokens ?? 0));
+    const firstIndex = parts.map((_, p) => (options.firstIndex ?? 0) + parts.slice(0, p).reduce((n, part) => n + part.length, 0));
+    const remote = parts.slice(1).map((part, i) =>
+      (part.length ? this.helpers[i]!.call('generate', { requests: part, options: { ...options, firstIndex: firstIndex[i + 1] } }) : []));
     const local = parts[0]!.length ? this.policy.generate(parts[0]!, options) : [];
     const [, ...rest] = await Promise.all([this.syncing, ...remote]);
     return [...local, ...rest.flat()];

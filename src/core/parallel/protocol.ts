@@ -17,7 +17,8 @@ export interface HelperOps {
   /** Creates the helper's policy (and reference) engine from checkpoint bytes, built as the main engine is. */
   init: {
     args: {
-      policy: Uint8Array; reference?: Uint8Array; build: BuildName; maxBatch: number; training: TrainingOptions;
+      /** training: the policy's training workspace (null: the helper only decodes). */
+      policy: Uint8Array; reference?: Uint8Array; build: BuildName; maxBatch: number; training: TrainingOptions | null;
       /** Shared with the main thread: the policy's parameters (read at setParameters) and this helper's gradients. */
       parameters: SharedArrayBuffer; gradients: SharedArrayBuffer;
     };

@@ -2,7 +2,10 @@ import type { FlagSpec } from '../args';
 import { buildFlag } from '../args';
 import { parseFlags, helpText, requiredString, optionalString, numberFlag, idListFlag } from '../args';
 import { loadEngineFromFiles } from '../load';
+import { startHelperWorkers, threadCount } from '../helper-workers';
 import { RemaxInputError } from '../../core/errors';
+import { PolicyGroup } from '../../core/parallel/policy-group';
+import type { Generation } from '../../core/engine';
 
 export const generateFlags: FlagSpec[] = [
   { name: 'model', type: 'string', help: 'llama2.c checkpoint (.bin)' },
@@ -15,6 +18,7 @@ export const generateFlags: FlagSpec[] = [
   { name: 'top-p', type: 'string', help: 'nucleus sampling mass; 1 = off', default: '0.9' },
   { name: 'seed', type: 'string', help: 'sampler seed; sequence i of the batch uses stream (seed, i)', default: '0' },
   { name: 'batch', type: 'string', help: 'number of sequences decoded together from the same prompt', default: '1' },
+  { name: 'threads', type: 'string', help: 'threads that share the batch (N − 1 helper workers), or auto = every core; the tokens are the same on any number', default: '1' },
   { name: 'eos', type: 'string', help: 'stop token id, or "none" to always run to --max-new-tokens', default: '2' },
   { name: 'build', type: 'string', help: 'kernel build: auto, simd or relaxed-simd', default: 'auto' },
   { name: 'json', type: 'boolean', help: 'print one JSON object per sequence' },
@@ -42,18 +46,24 @@ export async function generateCommand(argv: string[], out: (line: string) => voi
   const eosRaw = optionalString(flags, 'eos');
   const eosId = eosRaw === 'none' ? null : numberFlag(flags, 'eos', 2, { integer: true, min: 0 });
   const build = buildFlag(flags);
+  const threads = flags.threads === 'auto' ? threadCount('auto') : numberFlag(flags, 'threads', 1, { integer: true, min: 1, max: 256 });
 
   const engine = await loadEngineFromFiles({ model, tokenizer: tokenizerPath, build, maxBatch: batch });
   if (eosId !== null && eosId >= engine.config.vocabSize) {
     throw new RemaxInputError(`--eos ${eosId} is outside the vocabulary of ${model} (size ${engine.config.vocabSize})`);
   }
   const promptIds = promptIdsFlag ?? engine.encode(promptText!);
-  const started = performance.now();
-  const results = engine.generate(
-    Array.from({ length: batch }, () => ({ promptIds })),
-    { maxNewTokens, temperature, topK, topP, seed, eosId },
-  );
-  const seconds = (performance.now() - started) / 1000;
+  // --threads: helper engines decode their share of the batch on worker threads.
+  const group = new PolicyGroup(engine, undefined, startHelperWorkers(Math.min(threads, batch)));
+  let results: Generation[], seconds: number;
+  try {
+    await group.start(batch, null);
+    const started = performance.now();
+    results = await group.generate(Array.from({ length: batch }, () => ({ promptIds })), { maxNewTokens, temperature, topK, topP, seed, eosId });
+    seconds = (performance.now() - started) / 1000;
+  } finally {
+    group.close();
+  }
   const newTokens = results.reduce((sum, r) => sum + r.ids.length, 0);
   const tokensPerSecond = newTokens / seconds;
 
@@ -69,6 +79,6 @@ export async function generateCommand(argv: string[], out: (line: string) => voi
   }
   if (!flags.json) {
     err(`${newTokens} new tokens in ${seconds.toFixed(3)} s: ${tokensPerSecond.toFixed(1)} tokens/s ` +
-      `(batch ${batch}, ${engine.build} build, ${(engine.memoryBytes / 2 ** 20).toFixed(1)} MiB of WASM memory)`);
+      `(batch ${batch}, ${group.threads} thread${group.threads === 1 ? '' : 's'}, ${engine.build} build, ${(engine.memoryBytes / 2 ** 20).toFixed(1)} MiB of WASM memory)`);
   }
 }
