@@ -1,6 +1,6 @@
-// The policy of a ReMax run spread over the main engine and its helper engines (one per extra thread): each decode,
-// reference pass and gradient is cut into contiguous parts, the main engine takes the first while the helpers work
-// on the others, and the parts are joined in order. Decoding is exact (every sequence carries its own sampler seed,
+// A policy spread over the main engine and its helper engines, one per extra thread (remax train, sft and generate
+// --threads): each decode, reference pass and gradient is cut into contiguous parts, the main engine takes the first
+// while the helpers work on the others, and the parts are joined in order. Decoding is exact (every sequence carries its own sampler seed,
 // and a sequence's tokens do not depend on its batch), so sampled and greedy responses are those of one engine;
 // gradients are summed part by part, so they depend on the number of parts (as any parallel reduction's rounding
 // does): a run replays exactly with the same seed and the same number of threads.
@@ -125,7 +125,7 @@ export class PolicyGroup {
     let done = 0;
     units.forEach((u, i) => {
       // The part whose share of the total cost this unit's middle falls in.
-      const part = Math.min(engines - 1, Math.floor(((done + unitCost[i]! / 2) / total) * engines));
+      const part = total > 0 ? Math.min(engines - 1, Math.floor(((done + unitCost[i]! / 2) / total) * engines)) : 0;
       parts[part]!.push(...u);
       done += unitCost[i]!;
     });
