@@ -88,18 +88,23 @@ export async function benchReMax(build: BuildName, label: string, config: ModelC
 
 /**
  * The same ReMax iteration on one thread and on `threads` (the main engine plus helper engines on worker threads,
- * remax train --threads), in turn.
+ * remax train --threads), and a REINFORCE iteration on `threads` for the ratio there, in turn.
  */
 export async function benchReMaxThreads(build: BuildName, label: string, config: ModelConfig, threads: number, rounds = quick ? 2 : 7): Promise<void> {
   const weights = randomInitWeights(config, 1);
   const single = await iterationTrainer(config, build, 'remax', weights);
   const parallel = await iterationTrainer(config, build, 'remax', weights, threads);
-  await single.trainer.runStep();
-  await parallel.trainer.runStep();
-  const [singleMs, parallelMs] = await medianStepsInTurn([single.trainer, parallel.trainer], rounds) as [number, number];
+  const reinforce = await iterationTrainer(config, build, 'reinforce', weights, threads);
+  const trainers = [single.trainer, parallel.trainer, reinforce.trainer];
+  for (const trainer of trainers) await trainer.runStep();
+  const [singleMs, parallelMs, reinforceMs] = await medianStepsInTurn(trainers, rounds) as [number, number, number];
   parallel.trainer.close();
+  reinforce.trainer.close();
   rows.push({ build, benchmark: `${label}: ReMax iteration, ${threads} threads (1 thread: ${(singleMs / 1000).toFixed(3)} s, interleaved)`,
-    median: `${(parallelMs / 1000).toFixed(3)} s`, throughput: `${(singleMs / parallelMs).toFixed(2)}× faster`, memory: [parallel.policy.memoryBytes, ...parallel.trainer.helperMemoryBytes].map(mib).join(' + ') });
+    median: `${(parallelMs / 1000).toFixed(3)} s`, throughput: `${(singleMs / parallelMs).toFixed(2)}× faster`,
+    memory: [parallel.policy.memoryBytes, ...parallel.trainer.helperMemoryBytes].map(mib).join(' + ') });
+  rows.push({ build, benchmark: `${label}: REINFORCE iteration, ${threads} threads (same batch, interleaved)`,
+    median: `${(reinforceMs / 1000).toFixed(3)} s`, throughput: `ReMax/REINFORCE = ${(parallelMs / reinforceMs).toFixed(2)}×`, memory: '' });
 }
 
 type StepSample = { ms: number; metrics: StepMetrics };
