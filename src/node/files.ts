@@ -1,7 +1,7 @@
 // File access for the Node adapter (also works under Deno and Bun's Node compatibility): reading inputs with
 // errors that name the flag and the path, and atomic writes (temp file, then rename) so a crash or a full disk
 // never leaves a half-written file where a good one was.
-import { appendFileSync, readFileSync, writeFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { RemaxInputError } from '../core/errors';
 
@@ -44,6 +44,17 @@ export function writeFilesAtomic(files: { path: string; bytes: Uint8Array | stri
       for (const temp of temps.slice(at)) rmSync(temp, { force: true });
       throw new RemaxInputError(`cannot write ${flag} ${files[at]!.path}: ${writeFailure(error)}`);
     }
+  }
+}
+
+/** Creates a run folder (and its parents) if it is missing, with an error that names the flag, the path and the cause. */
+export function makeFolder(path: string, flag: string): void {
+  try {
+    mkdirSync(path, { recursive: true });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'EEXIST' || code === 'ENOTDIR' ? 'a file is in the way (the run needs a folder there)' : writeFailure(error);
+    throw new RemaxInputError(`cannot create the ${flag} folder ${path}: ${why}`);
   }
 }
 

@@ -215,6 +215,15 @@ test('bad options and prompts give one clear error', () => {
     assert.match(r.stderr, /unknown reward "nonsense"; the built-in rewards are exact-match/);
     r = remax('train', ...s.common, '--temperature', 'warm');
     assert.match(r.stderr, /--temperature must be a number/);
+    // The model's context is 32: a 31-token budget leaves no room for BOS and a prompt token.
+    r = remax('train', ...s.common, '--max-new-tokens', '31', '--steps', '1', '--out', path.join(s.dir, 'o'));
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--max-new-tokens 31 leaves no room for a prompt in the context of .*init\.bin \(seq_len 32\): use at most 30/);
+    const blocker = path.join(s.dir, 'a-file');
+    writeFileSync(blocker, '');
+    r = remax('train', ...s.common, '--steps', '1', '--out', blocker);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stderr.trim(), `remax train: error: cannot create the --out folder ${blocker}: a file is in the way (the run needs a folder there)`);
   } finally {
     rmSync(s.dir, { recursive: true, force: true });
   }

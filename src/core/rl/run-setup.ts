@@ -1,5 +1,6 @@
 import { RemaxEngine } from '../engine';
 import { parseCheckpoint } from '../checkpoint';
+import { requireInput } from '../errors';
 import type { Tokenizer } from '../tokenizer';
 import { loadPrompts, type PromptRecord } from './prompts';
 import type { ReMaxOptions } from './trainer';
@@ -30,7 +31,7 @@ export interface RunSetup {
   reference?: RemaxEngine;
   prompts: PromptRecord[];
   evalPrompts: PromptRecord[];
-  /** The options' token budget, capped to what the context leaves after one prompt token. */
+  /** The options' token budget per response (checked to leave room for a prompt in the context). */
   maxNewTokens: number;
 }
 
@@ -39,7 +40,10 @@ export async function setUpRun(inputs: RunInputs, options: Pick<ReMaxOptions, 'm
   const checkpoint = parseCheckpoint(policyFile.bytes, policyFile.source);
   tokenizer.assertFitsModel(checkpoint.config.vocabSize, policyFile.source);
   const seqLen = checkpoint.config.seqLen;
-  const maxNewTokens = Math.min(options.maxNewTokens, seqLen - 1);
+  // A prompt is at least BOS and one token: a longer response budget could never run in this context.
+  requireInput(options.maxNewTokens <= seqLen - 2, `--max-new-tokens ${options.maxNewTokens} leaves no room for a prompt in the context of ` +
+    `${policyFile.source} (seq_len ${seqLen}): use at most ${seqLen - 2}`);
+  const maxNewTokens = options.maxNewTokens;
   const load = (file: NamedBytes) => loadPrompts(file.bytes, file.source, tokenizer, seqLen, maxNewTokens, inputs.truncate ?? false);
   const prompts = load(inputs.prompts);
   const evalPrompts = inputs.evalPrompts ? load(inputs.evalPrompts).slice(0, inputs.evalPrompts.limit) : [];

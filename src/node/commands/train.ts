@@ -1,8 +1,8 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { parseFlags, helpText } from '../args';
-import { appendToFile, readInputFile, writeFileAtomic } from '../files';
+import { appendToFile, makeFolder, readInputFile, writeFileAtomic } from '../files';
 import { enableRelaxedSimd } from '../load';
 import { withInterruptFlag } from '../interrupt';
 import { startHelperWorkers, threadCount } from '../helper-workers';
@@ -77,7 +77,7 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
   try {
 
     // The run folder: options (so --resume needs no flags), the reference policy, metrics and samples.
-    mkdirSync(outDir, { recursive: true });
+    makeFolder(outDir, resumeDir ? '--resume' : '--out');
     const metricsPath = path.join(outDir, 'metrics.jsonl'), samplesPath = path.join(outDir, 'samples.jsonl');
     if (!resumeDir) {
       const { resume: _r, config: _c, 'stop-at': _s, quiet: _q, ...toSave } = v;
