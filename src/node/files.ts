@@ -1,7 +1,7 @@
 // File access for the Node adapter (also works under Deno and Bun's Node compatibility): reading inputs with
 // errors that name the flag and the path, and atomic writes (temp file, then rename) so a crash or a full disk
 // never leaves a half-written file where a good one was.
-import { appendFileSync, mkdirSync, readFileSync, writeFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { accessSync, appendFileSync, constants, mkdirSync, readFileSync, writeFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { RemaxInputError } from '../core/errors';
 
@@ -55,6 +55,21 @@ export function makeFolder(path: string, flag: string): void {
     const code = (error as NodeJS.ErrnoException).code;
     const why = code === 'EEXIST' || code === 'ENOTDIR' ? 'a file is in the way (the run needs a folder there)' : writeFailure(error);
     throw new RemaxInputError(`cannot create the ${flag} folder ${path}: ${why}`);
+  }
+}
+
+/**
+ * Checks, before a long run, that the folder of an output file exists and is writable, so that the run does not
+ * train for hours and then fail to save.
+ */
+export function checkOutputFolder(path: string, flag: string): void {
+  const folder = dirname(path);
+  try {
+    if (!statSync(folder).isDirectory()) throw new RemaxInputError(`cannot write ${flag} ${path}: ${folder} is not a folder`);
+    accessSync(folder, constants.W_OK);
+  } catch (error) {
+    if (error instanceof RemaxInputError) throw error;
+    throw new RemaxInputError(`cannot write ${flag} ${path}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? `its folder ${folder} does not exist` : writeFailure(error)}`);
   }
 }
 

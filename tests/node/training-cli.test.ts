@@ -134,6 +134,10 @@ test('sft: bad data, bad flags and divergence give clear errors and keep the las
     assertBadInput(remax('sft', '--model', w.model, '--tokenizer', w.tokenizer, '--data', bad, '--out', out), /line 2.*empty/);
     assertBadInput(remax('sft', '--model', w.model, ...w.common, '--out', out, '--lr=-1'), /--lr must be a number > 0/);
     assertBadInput(remax('sft', '--model', w.model, ...w.common, '--out', out, '--lr', 'fast'), /--lr.*"fast"/);
+    // An output folder that does not exist is refused before any training, not after the last step.
+    const lost = remax('sft', '--model', w.model, ...w.common, '--out', path.join(w.dir, 'missing', 'out.bin'));
+    assertBadInput(lost, /cannot write --out .*out\.bin: its folder .*missing does not exist/);
+    assert.doesNotMatch(lost.stderr, /step 1\//, 'no step ran');
     assert.equal(existsSync(out), false, 'nothing written on bad input');
 
     // A learning rate that blows the weights up: the run stops at the first non-finite loss or gradient and says

@@ -22,7 +22,10 @@ export async function initCommand(argv: string[], out: (line: string) => void, e
   if (flags.help) return out(helpText('init', 'Write a randomly initialised model in llama2.c format.', initFlags));
   const path = requiredString(flags, 'out', 'the path of the checkpoint to write');
   const positive = { integer: true, min: 1 };
-  const need = (name: string) => { requiredString(flags, name, `the model's ${name}`); return numberFlag(flags, name, 0, positive); };
+  const need = (name: string) => {
+    requiredString(flags, name, `the model's ${initFlags.find((f) => f.name === name)!.help} (remax init --help lists every flag)`);
+    return numberFlag(flags, name, 0, positive);
+  };
   const heads = need('heads');
   const config: ModelConfig = {
     dim: need('dim'), hiddenDim: need('hidden'), nLayers: need('layers'), nHeads: heads,

@@ -1,7 +1,7 @@
 import type { FlagSpec } from '../args';
 import { parseFlags, helpText, requiredString, optionalString, numberFlag } from '../args';
 import { loadEngineFromFiles } from '../load';
-import { appendToFile, readInputFile } from '../files';
+import { appendToFile, checkOutputFolder, readInputFile } from '../files';
 import { withInterruptFlag } from '../interrupt';
 import { startHelperWorkers, threadCount } from '../helper-workers';
 import { loadRunState, saveRunCheckpoint } from '../run-checkpoint';
@@ -56,6 +56,8 @@ export async function sftCommand(argv: string[], out: (line: string) => void, er
   const stopAt = numberFlag(flags, 'stop-at', steps, { integer: true, min: 1, max: steps });
   const logEvery = numberFlag(flags, 'log-every', Math.max(1, Math.round(steps / 20)), { integer: true, min: 1 });
   const metricsPath = optionalString(flags, 'metrics');
+  checkOutputFolder(outPath, '--out');
+  if (metricsPath) checkOutputFolder(metricsPath, '--metrics');
   const options = {
     steps, batchSize, seed: numberFlag(flags, 'seed', 0, { integer: true, min: 0 }),
     schedule: { kind, lr, warmupSteps: numberFlag(flags, 'warmup-steps', 0, { integer: true, min: 0 }), totalSteps: steps, minLr },
