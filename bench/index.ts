@@ -10,7 +10,7 @@ import { instantiateKernels, ensureMemory, supportsRelaxedSimd, type BuildName }
 import { wasmBuilds } from '../src/wasm-builds';
 import { randomInitWeights } from '../src/core/checkpoint';
 import { CONFIG_15M, CONFIG_260K, medianMs, mib, rows } from './lib/common';
-import { benchTraining } from './lib/training';
+import { benchTraining, benchTrainingThreads } from './lib/training';
 import { profileTraining } from './lib/profile';
 import { benchRuntimes } from './lib/runtimes';
 import { benchReMax, benchReMaxThreads, benchDefaultTask } from './lib/remax';
@@ -80,6 +80,8 @@ for (const build of builds) {
     await benchDefaultTask(build);
   }
   if (want('threads')) {
+    await benchTrainingThreads(build, 'stories260K config', CONFIG_260K, 2);
+    await benchTrainingThreads(build, '15M config', CONFIG_15M, 2);
     await benchReMaxThreads(build, 'stories260K config', CONFIG_260K, 2);
     await benchReMaxThreads(build, '15M config', CONFIG_15M, 2);
   }

@@ -1,10 +1,13 @@
-// Training step = forward + backward + AdamW on 8 sequences × 128 tokens (every token in the loss), single thread.
+// Training step = forward + backward + AdamW on 8 sequences × 128 tokens (every token in the loss), single thread
+// (and on helper threads: benchTrainingThreads).
 import { RemaxEngine } from '../../src/core/engine';
 import { randomInitWeights } from '../../src/core/checkpoint';
 import type { BuildName } from '../../src/core/kernels';
 import type { ModelConfig } from '../../src/core/config';
 import type { TrainingExample } from '../../src/core/training';
-import { medianMs, mib, rows } from './common';
+import { SftTrainer } from '../../src/core/sft-trainer';
+import { startHelperWorkers } from '../../src/node/helper-workers';
+import { medianMs, mib, quick, rows } from './common';
 
 export const TRAIN_BATCH = 8, TRAIN_TOKENS = 128;
 
@@ -33,4 +36,34 @@ export async function benchTraining(build: BuildName, label: string, config: Mod
   const ms = await medianMs(label, () => trainingStep(engine, batch), 5);
   rows.push({ build, benchmark: `${label}: train step, ${TRAIN_BATCH} × ${TRAIN_TOKENS} tokens${activationCheckpointing ? ', activation checkpointing' : ''}`, median: `${ms.toFixed(1)} ms`,
     throughput: `${((TRAIN_BATCH * TRAIN_TOKENS) / (ms / 1000)).toFixed(0)} tokens/s`, memory: mib(engine.memoryBytes) });
+}
+
+/**
+ * The same training step on `threads` threads (remax sft --threads: helper engines on worker threads compute their
+ * share of the gradient; the main engine adds them and steps AdamW), medians of steps taken in turn with a
+ * 1-thread trainer so that both see the same stretch of the machine's load.
+ */
+export async function benchTrainingThreads(build: BuildName, label: string, config: ModelConfig, threads: number, rounds = 7): Promise<void> {
+  const weights = randomInitWeights(config, 1);
+  const examples = trainingBatch(config.vocabSize);
+  const options = {
+    steps: 1_000_000, batchSize: TRAIN_BATCH, seed: 1, schedule: { kind: 'constant' as const, lr: 1e-4, warmupSteps: 0, totalSteps: 1_000_000 },
+    optimizer: { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, clipNorm: 1 },
+  };
+  const trainer = async (n: number) => new SftTrainer(
+    await RemaxEngine.create({ model: { config, weights, format: 'llama2c-v0' }, build }), examples, options, undefined, startHelperWorkers(n));
+  const trainers = [await trainer(1), await trainer(threads)];
+  const times: number[][] = [[], []];
+  for (const t of trainers) await t.runStep();
+  for (let r = 0; r < (quick ? 2 : rounds); r++) {
+    for (const [i, t] of trainers.entries()) {
+      const started = performance.now();
+      await t.runStep();
+      times[i]!.push(performance.now() - started);
+    }
+  }
+  trainers[1]!.close();
+  const [single, parallel] = times.map((ts) => [...ts].sort((a, b) => a - b)[ts.length >> 1]!) as [number, number];
+  rows.push({ build, benchmark: `${label}: train step (sft), ${TRAIN_BATCH} × ${TRAIN_TOKENS} tokens, ${threads} threads (1 thread: ${single.toFixed(1)} ms, interleaved)`,
+    median: `${parallel.toFixed(1)} ms`, throughput: `${((TRAIN_BATCH * TRAIN_TOKENS) / (parallel / 1000)).toFixed(0)} tokens/s, ${(single / parallel).toFixed(2)}× faster`, memory: '' });
 }
