@@ -30,3 +30,34 @@ export async function medianMs(name: string, fn: () => unknown, minIterations: n
   if (!result.latency) throw result.error ?? new Error(`${name}: no result`);
   return result.latency.p50;
 }
+
+/** The median of a list. */
+export function median(xs: number[]): number {
+  return [...xs].sort((x, y) => x - y)[xs.length >> 1]!;
+}
+
+/** Anything whose step the benchmarks time: a ReMax or an SFT trainer. */
+export interface Stepper<T> {
+  runStep(): Promise<T>;
+}
+
+/**
+ * Each trainer's steps over `rounds` rounds, the trainers stepping in turn, so that all see the same stretch of this
+ * shared machine's load and their ratios are not skewed by it: per step, the milliseconds around runStep and its result.
+ */
+export async function stepsInTurn<T>(trainers: Stepper<T>[], rounds: number): Promise<{ ms: number; result: T }[][]> {
+  const steps = trainers.map(() => [] as { ms: number; result: T }[]);
+  for (let r = 0; r < rounds; r++) {
+    for (const [i, trainer] of trainers.entries()) {
+      const started = performance.now();
+      const result = await trainer.runStep();
+      steps[i]!.push({ ms: performance.now() - started, result });
+    }
+  }
+  return steps;
+}
+
+/** The median milliseconds of each trainer's step (stepsInTurn). */
+export async function medianStepsInTurn(trainers: Stepper<unknown>[], rounds: number): Promise<number[]> {
+  return (await stepsInTurn(trainers, rounds)).map((steps) => median(steps.map((s) => s.ms)));
+}

@@ -12,7 +12,7 @@ import { loadPrompts, type PromptRecord } from '../../src/core/rl/prompts';
 import { Tokenizer } from '../../src/core/tokenizer';
 import { builtinReward } from '../../src/core/builtin-rewards';
 import { scoreSamples, type RewardSample } from '../../src/core/rewards';
-import { FMA_PEAK_GFLOPS, mib, quick, rows } from './common';
+import { FMA_PEAK_GFLOPS, median, medianStepsInTurn, mib, quick, rows, stepsInTurn } from './common';
 import { startHelperWorkers } from '../../src/node/helper-workers';
 
 const PROMPTS = 8, PROMPT_TOKENS = 16, NEW_TOKENS = 112;
@@ -30,32 +30,6 @@ async function iterationTrainer(config: ModelConfig, build: BuildName, estimator
     schedule: { kind: 'constant', lr: 1e-5, warmupSteps: 0, totalSteps: 1_000_000 },
   }, undefined, startHelperWorkers(threads));
   return { trainer, policy };
-}
-
-/** The median of a list. */
-function median(xs: number[]): number {
-  return [...xs].sort((x, y) => x - y)[xs.length >> 1]!;
-}
-
-/**
- * Each trainer's step metrics over `rounds` rounds, the trainers stepping in turn, so that all see the same stretch
- * of this shared machine's load and their ratios are not skewed by it. Step times are measured around runStep.
- */
-async function stepsInTurn(trainers: ReMaxTrainer[], rounds: number): Promise<{ ms: number; metrics: StepMetrics }[][]> {
-  const steps = trainers.map(() => [] as { ms: number; metrics: StepMetrics }[]);
-  for (let r = 0; r < rounds; r++) {
-    for (const [i, trainer] of trainers.entries()) {
-      const started = performance.now();
-      const metrics = await trainer.runStep();
-      steps[i]!.push({ ms: performance.now() - started, metrics });
-    }
-  }
-  return steps;
-}
-
-/** The median milliseconds of each trainer's step (stepsInTurn). */
-async function medianStepsInTurn(trainers: ReMaxTrainer[], rounds: number): Promise<number[]> {
-  return (await stepsInTurn(trainers, rounds)).map((steps) => median(steps.map((s) => s.ms)));
 }
 
 /**
@@ -107,7 +81,7 @@ export async function benchReMaxThreads(build: BuildName, label: string, config:
     median: `${(reinforceMs / 1000).toFixed(3)} s`, throughput: `ReMax/REINFORCE = ${(parallelMs / reinforceMs).toFixed(2)}×`, memory: '' });
 }
 
-type StepSample = { ms: number; metrics: StepMetrics };
+type StepSample = { ms: number; result: StepMetrics };
 
 /**
  * Where ReMax's extra time goes, and the ratio no implementation could beat on this core: ReMax adds the greedy
@@ -116,8 +90,8 @@ type StepSample = { ms: number; metrics: StepMetrics };
  * is (train + prefill + 2·decode) / (train + prefill + decode); the prompts' prefill is shared by both responses.
  */
 function ratioBreakdown(config: ModelConfig, label: string, build: BuildName, remax: StepSample[], reinforce: StepSample[]) {
-  const decodeMs = (steps: StepSample[]) => median(steps.map((s) => (s.metrics.time_sampling + s.metrics.time_greedy) * 1000));
-  const trainMs = median(reinforce.map((s) => (s.metrics.time_backward + s.metrics.time_optimizer) * 1000));
+  const decodeMs = (steps: StepSample[]) => median(steps.map((s) => (s.result.time_sampling + s.result.time_greedy) * 1000));
+  const trainMs = median(reinforce.map((s) => (s.result.time_backward + s.result.time_optimizer) * 1000));
   const extraDecodeMs = decodeMs(remax) - decodeMs(reinforce);
   let flops = 0, prefillFlops = 0;
   for (let t = 0; t < NEW_TOKENS; t++) flops += PROMPTS * decodeFlops(config, PROMPT_TOKENS + t);

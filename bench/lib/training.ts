@@ -7,7 +7,7 @@ import type { ModelConfig } from '../../src/core/config';
 import type { TrainingExample } from '../../src/core/training';
 import { SftTrainer } from '../../src/core/sft-trainer';
 import { startHelperWorkers } from '../../src/node/helper-workers';
-import { medianMs, mib, quick, rows } from './common';
+import { medianMs, medianStepsInTurn, mib, quick, rows } from './common';
 
 export const TRAIN_BATCH = 8, TRAIN_TOKENS = 128;
 
@@ -40,8 +40,7 @@ export async function benchTraining(build: BuildName, label: string, config: Mod
 
 /**
  * The same training step on `threads` threads (remax sft --threads: helper engines on worker threads compute their
- * share of the gradient; the main engine adds them and steps AdamW), medians of steps taken in turn with a
- * 1-thread trainer so that both see the same stretch of the machine's load.
+ * share of the gradient; the main engine adds them and steps AdamW), against a 1-thread trainer (medianStepsInTurn).
  */
 export async function benchTrainingThreads(build: BuildName, label: string, config: ModelConfig, threads: number, rounds = 7): Promise<void> {
   const weights = randomInitWeights(config, 1);
@@ -53,17 +52,9 @@ export async function benchTrainingThreads(build: BuildName, label: string, conf
   const trainer = async (n: number) => new SftTrainer(
     await RemaxEngine.create({ model: { config, weights, format: 'llama2c-v0' }, build }), examples, options, undefined, startHelperWorkers(n));
   const trainers = [await trainer(1), await trainer(threads)];
-  const times: number[][] = [[], []];
   for (const t of trainers) await t.runStep();
-  for (let r = 0; r < (quick ? 2 : rounds); r++) {
-    for (const [i, t] of trainers.entries()) {
-      const started = performance.now();
-      await t.runStep();
-      times[i]!.push(performance.now() - started);
-    }
-  }
+  const [single, parallel] = await medianStepsInTurn(trainers, quick ? 2 : rounds) as [number, number];
   trainers[1]!.close();
-  const [single, parallel] = times.map((ts) => [...ts].sort((a, b) => a - b)[ts.length >> 1]!) as [number, number];
   rows.push({ build, benchmark: `${label}: train step (sft), ${TRAIN_BATCH} × ${TRAIN_TOKENS} tokens, ${threads} threads (1 thread: ${single.toFixed(1)} ms, interleaved)`,
     median: `${parallel.toFixed(1)} ms`, throughput: `${((TRAIN_BATCH * TRAIN_TOKENS) / (parallel / 1000)).toFixed(0)} tokens/s, ${(single / parallel).toFixed(2)}× faster`, memory: '' });
 }

@@ -45,7 +45,12 @@ export function optionalString(flags: Flags, name: string): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-export function numberFlag(flags: Flags, name: string, fallback: number, check: { integer?: boolean; min?: number; max?: number; minExclusive?: boolean } = {}, label = `--${name}`): number {
+/**
+ * A number flag, checked. `orWord` names a word the caller accepts instead (e.g. "auto"), for the error message: the
+ * caller handles that word before calling.
+ */
+export function numberFlag(flags: Flags, name: string, fallback: number,
+  check: { integer?: boolean; min?: number; max?: number; minExclusive?: boolean; orWord?: string } = {}, label = `--${name}`): number {
   const raw = flags[name];
   if (raw === undefined) return fallback;
   const value = Number(raw);
@@ -54,7 +59,7 @@ export function numberFlag(flags: Flags, name: string, fallback: number, check: 
   const bad = typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(value) || (check.integer && !Number.isInteger(value))
     || (check.min !== undefined && (check.minExclusive ? value <= check.min : value < check.min))
     || (check.max !== undefined && value > check.max);
-  if (bad) throw new RemaxInputError(`${label} must be ${kind}${range ? ` ${range}` : ''}, got "${raw}"`);
+  if (bad) throw new RemaxInputError(`${label} must be ${kind}${range ? ` ${range}` : ''}${check.orWord ? ` (or ${check.orWord})` : ''}, got "${raw}"`);
   return value;
 }
 

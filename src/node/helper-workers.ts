@@ -3,6 +3,7 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { HelperEngine, HelperError } from '../core/parallel/helper-client';
+import { numberFlag, type Flags } from './args';
 
 /** The helper-worker bundle beside the running bundle (dist/, or build/tests and build/bench for the tests). */
 const WORKER_SCRIPT = new URL('./helper-worker.js', import.meta.url);
@@ -25,4 +26,9 @@ export function startHelperWorkers(threads: number, script: URL = WORKER_SCRIPT)
 /** --threads: a count (already checked), or 'auto' for every core this process may use. */
 export function threadCount(value: number | 'auto'): number {
   return value === 'auto' ? availableParallelism() : value;
+}
+
+/** The --threads flag of sft and generate: an integer from 1 to 256, or auto. */
+export function threadsFlag(flags: Flags): number {
+  return threadCount(flags.threads === 'auto' ? 'auto' : numberFlag(flags, 'threads', 1, { integer: true, min: 1, max: 256, orWord: 'auto' }));
 }

@@ -103,11 +103,7 @@ function parseValue(o: TrainOption, raw: unknown, where: string): string | numbe
   if (o.auto && raw === 'auto') return raw;
   const text = typeof raw === 'number' ? String(raw) : raw;
   if (typeof text !== 'string') throw new RemaxInputError(`${where} must be a number, got ${JSON.stringify(raw)}`);
-  try {
-    return numberFlag({ [o.name]: text }, o.name, 0, { integer: o.kind === 'integer', min: o.min, max: o.max, minExclusive: o.name === 'lr' || o.name === 'reward-timeout' },
-      where);
-  } catch (error) {
-    if (!o.auto || !(error instanceof RemaxInputError)) throw error;
-    throw new RemaxInputError(error.message.replace(/, got /, ' (or auto), got '));
-  }
+  return numberFlag({ [o.name]: text }, o.name, 0, {
+    integer: o.kind === 'integer', min: o.min, max: o.max, minExclusive: o.name === 'lr' || o.name === 'reward-timeout', orWord: o.auto ? 'auto' : undefined,
+  }, where);
 }

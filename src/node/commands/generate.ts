@@ -2,7 +2,7 @@ import type { FlagSpec } from '../args';
 import { buildFlag } from '../args';
 import { parseFlags, helpText, requiredString, optionalString, numberFlag, idListFlag } from '../args';
 import { loadEngineFromFiles } from '../load';
-import { startHelperWorkers, threadCount } from '../helper-workers';
+import { startHelperWorkers, threadsFlag } from '../helper-workers';
 import { RemaxInputError } from '../../core/errors';
 import { PolicyGroup } from '../../core/parallel/policy-group';
 import type { Generation } from '../../core/engine';
@@ -46,7 +46,7 @@ export async function generateCommand(argv: string[], out: (line: string) => voi
   const eosRaw = optionalString(flags, 'eos');
   const eosId = eosRaw === 'none' ? null : numberFlag(flags, 'eos', 2, { integer: true, min: 0 });
   const build = buildFlag(flags);
-  const threads = flags.threads === 'auto' ? threadCount('auto') : numberFlag(flags, 'threads', 1, { integer: true, min: 1, max: 256 });
+  const threads = threadsFlag(flags);
 
   const engine = await loadEngineFromFiles({ model, tokenizer: tokenizerPath, build, maxBatch: batch });
   if (eosId !== null && eosId >= engine.config.vocabSize) {

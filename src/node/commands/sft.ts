@@ -3,7 +3,7 @@ import { parseFlags, helpText, requiredString, optionalString, numberFlag } from
 import { loadEngineFromFiles } from '../load';
 import { appendToFile, checkOutputFolder, readInputFile } from '../files';
 import { withInterruptFlag } from '../interrupt';
-import { startHelperWorkers, threadCount } from '../helper-workers';
+import { startHelperWorkers, threadsFlag } from '../helper-workers';
 import { loadRunState, saveRunCheckpoint } from '../run-checkpoint';
 import { RemaxInputError } from '../../core/errors';
 import { loadSftExamples } from '../../core/sft-data';
@@ -68,7 +68,7 @@ export async function sftCommand(argv: string[], out: (line: string) => void, er
     activationCheckpointing: flags['activation-checkpointing'] === true,
   };
 
-  const threads = flags.threads === 'auto' ? threadCount('auto') : numberFlag(flags, 'threads', 1, { integer: true, min: 1, max: 256 });
+  const threads = threadsFlag(flags);
   const engine = await loadEngineFromFiles({ model: modelPath, tokenizer });
   const seqLen = numberFlag(flags, 'seq', engine.config.seqLen, { integer: true, min: 2, max: engine.config.seqLen });
   const examples = loadSftExamples(readInputFile(dataPath, '--data'), dataPath, engine.tokenizer!, seqLen, { truncate: Boolean(flags.truncate) });
