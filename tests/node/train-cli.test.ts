@@ -43,6 +43,12 @@ function setup() {
 const lines = (file: string) => readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
 const withoutTimes = (rows: Record<string, unknown>[]) => rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !k.startsWith('time') && k !== 'tokens_per_second')));
 
+/** Two run folders hold the same run: the same metrics (times aside) and the same weights, bit for bit. */
+function assertSameRun(dir: string, expected: string): void {
+  assert.deepEqual(withoutTimes(lines(path.join(dir, 'metrics.jsonl'))), withoutTimes(lines(path.join(expected, 'metrics.jsonl'))));
+  assert.deepEqual(readFileSync(path.join(dir, 'model.bin')), readFileSync(path.join(expected, 'model.bin')));
+}
+
 test('train writes a checkpoint, one metrics line per step with every field, samples and its options', () => {
   const s = setup();
   try {
@@ -79,8 +85,7 @@ test('a resumed run continues exactly: the metrics after the resume equal those 
     assert.equal(lines(path.join(b, 'metrics.jsonl')).length, 3);
     const resumed = remax('train', '--resume', b, '--quiet');
     assert.equal(resumed.code, 0, resumed.stderr);
-    assert.deepEqual(withoutTimes(lines(path.join(b, 'metrics.jsonl'))), withoutTimes(lines(path.join(a, 'metrics.jsonl'))));
-    assert.deepEqual(readFileSync(path.join(b, 'model.bin')), readFileSync(path.join(a, 'model.bin')));
+    assertSameRun(b, a);
   } finally {
     rmSync(s.dir, { recursive: true, force: true });
   }
@@ -102,11 +107,10 @@ test('--threads 2: the same samples as one thread, close losses, and a run that 
     lossTwo.forEach((loss, i) => assert.ok(Math.abs(loss - lossOne[i]!) <= 1e-4 * Math.max(1e-3, Math.abs(lossOne[i]!)), `step ${i + 1}: ${loss} vs ${lossOne[i]}`));
     // The same seed and thread count replay bit for bit, also across a resume (config.json keeps --threads).
     assert.equal(remax('train', ...run, '--threads', '2', '--out', again).code, 0);
-    assert.deepEqual(withoutTimes(lines(path.join(again, 'metrics.jsonl'))), withoutTimes(lines(path.join(two, 'metrics.jsonl'))));
+    assertSameRun(again, two);
     assert.equal(remax('train', ...run, '--threads', '2', '--out', resumed, '--stop-at', '3').code, 0);
     assert.equal(remax('train', '--resume', resumed, '--quiet').code, 0);
-    assert.deepEqual(withoutTimes(lines(path.join(resumed, 'metrics.jsonl'))), withoutTimes(lines(path.join(two, 'metrics.jsonl'))));
-    assert.deepEqual(readFileSync(path.join(resumed, 'model.bin')), readFileSync(path.join(two, 'model.bin')));
+    assertSameRun(resumed, two);
     assert.equal(remax('train', ...run, '--threads', 'x', '--out', again).stderr.trim(), 'remax train: error: --threads must be an integer ≥ 1 and ≤ 256 (or auto), got "x"');
   } finally {
     rmSync(s.dir, { recursive: true, force: true });
@@ -247,8 +251,7 @@ test('a run aborted by its reward mid-step resumes exactly: the prompts of the f
     rmSync(marker);
     const resumed = remax('train', '--resume', aborted, '--quiet');
     assert.equal(resumed.code, 0, resumed.stderr);
-    assert.deepEqual(withoutTimes(lines(path.join(aborted, 'metrics.jsonl'))), withoutTimes(lines(path.join(straight, 'metrics.jsonl'))));
-    assert.deepEqual(readFileSync(path.join(aborted, 'model.bin')), readFileSync(path.join(straight, 'model.bin')));
+    assertSameRun(aborted, straight);
   } finally {
     rmSync(s.dir, { recursive: true, force: true });
   }
