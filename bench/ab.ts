@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import v8 from 'node:v8';
 import { RemaxEngine } from '../src/core/engine';
-import { randomInitWeights } from '../src/core/checkpoint';
+import { randomInitWeights } from '../src/core/formats/llama2c';
 import type { BuildName } from '../src/core/kernels';
 import { CONFIG_260K, CONFIG_15M } from './lib/common';
 import { trainingBatch, trainingStep, TRAIN_BATCH, TRAIN_TOKENS } from './lib/training';

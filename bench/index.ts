@@ -8,7 +8,7 @@ import path from 'node:path';
 import { RemaxEngine } from '../src/core/engine';
 import { instantiateKernels, ensureMemory, supportsRelaxedSimd, type BuildName } from '../src/core/kernels';
 import { wasmBuilds } from '../src/wasm-builds';
-import { randomInitWeights } from '../src/core/checkpoint';
+import { randomInitWeights } from '../src/core/formats/llama2c';
 import { CONFIG_15M, CONFIG_260K, medianMs, mib, rows } from './lib/common';
 import { benchTraining, benchTrainingThreads } from './lib/training';
 import { profileTraining } from './lib/profile';

@@ -1,9 +1,9 @@
 // remax-wasm: the public API. Everything here takes bytes; the Node adapter (readModelFile etc.) adds files.
 export { RemaxEngine } from './core/engine';
 export type { EngineOptions, GenerateOptions, GenerateRequest, Generation, SamplingOptions, FinishReason } from './core/engine';
-export { Tokenizer, BOS_ID, EOS_ID } from './core/tokenizer';
-export { parseCheckpoint, serializeCheckpoint, randomInitWeights, validateConfig } from './core/checkpoint';
-export type { Checkpoint } from './core/checkpoint';
+export { Tokenizer, BOS_ID, EOS_ID } from './core/tokenizers/llama2c';
+export { parseCheckpoint, serializeCheckpoint, randomInitWeights, validateConfig } from './core/formats/llama2c';
+export type { Checkpoint } from './core/formats/llama2c';
 export type { ModelConfig, ModelWeights } from './core/config';
 export { RemaxInputError } from './core/errors';
 export type { WasmBuilds, WasmSource, BuildChoice, BuildName } from './core/kernels';
@@ -32,5 +32,5 @@ export { scoreSamples, RewardError } from './core/rewards';
 export type { RewardSample, RewardFunction, RewardErrorPolicy } from './core/rewards';
 export { BUILTIN_REWARDS, builtinReward } from './core/builtin-rewards';
 export { httpReward } from './core/http-reward';
-export { serializeSafetensors, parseSafetensors } from './core/safetensors';
-export { renderReport, parseMetricsJsonl } from './core/report';
+export { serializeSafetensors, parseSafetensors } from './core/formats/safetensors';
+export { renderReport, parseMetricsJsonl } from './report/report';

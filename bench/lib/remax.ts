@@ -3,13 +3,13 @@
 // (no greedy decode). No KL term (no reference forward), responses always run to 112 tokens.
 import { readFileSync } from 'node:fs';
 import { RemaxEngine } from '../../src/core/engine';
-import { parseCheckpoint, randomInitWeights } from '../../src/core/checkpoint';
+import { parseCheckpoint, randomInitWeights } from '../../src/core/formats/llama2c';
 import type { BuildName } from '../../src/core/kernels';
 import type { ModelConfig } from '../../src/core/config';
 import { ReMaxTrainer, DEFAULT_REMAX_OPTIONS, type StepMetrics } from '../../src/core/rl/trainer';
 import type { Estimator } from '../../src/core/rl/advantages';
 import { loadPrompts, type PromptRecord } from '../../src/core/rl/prompts';
-import { Tokenizer } from '../../src/core/tokenizer';
+import { Tokenizer } from '../../src/core/tokenizers/llama2c';
 import { builtinReward } from '../../src/core/builtin-rewards';
 import { scoreSamples, type RewardSample } from '../../src/core/rewards';
 import { FMA_PEAK_GFLOPS, median, medianStepsInTurn, mib, quick, rows, stepsInTurn } from './common';

@@ -1,7 +1,7 @@
 // Training step = forward + backward + AdamW on 8 sequences × 128 tokens (every token in the loss), single thread
 // (and on helper threads: benchTrainingThreads).
 import { RemaxEngine } from '../../src/core/engine';
-import { randomInitWeights } from '../../src/core/checkpoint';
+import { randomInitWeights } from '../../src/core/formats/llama2c';
 import type { BuildName } from '../../src/core/kernels';
 import type { ModelConfig } from '../../src/core/config';
 import type { TrainingExample } from '../../src/core/training';

@@ -1,4 +1,4 @@
-import { parseCheckpoint, serializeCheckpoint, type Checkpoint } from './checkpoint';
+import { parseCheckpoint, serializeCheckpoint, type Checkpoint } from './formats/llama2c';
 import { headSize, weightShapes, elementCount, type ModelConfig, type ModelWeights, type WeightName } from './config';
 import { RemaxInputError, requireInput } from './errors';
 import { Arena } from './arena';
@@ -7,7 +7,7 @@ import { GENERATE_JOB_FIELDS, LOGPROBS_JOB_FIELDS, MODEL_FIELDS, TRAIN_JOB_FIELD
 import { planModel, planOptimizer, planWorkspace, type ModelPlan, type OptimizerPlan, type WorkspacePlan, type WorkspaceSpec } from './memory-plan';
 import { packMicroBatches, tensorViews, type AdamWOptions, type TrainingExample, type TrainingOptions } from './training';
 import { samplerState } from './seed';
-import { EOS_ID, Tokenizer } from './tokenizer';
+import { EOS_ID, Tokenizer } from './tokenizers/llama2c';
 import { wasmBuilds } from '../wasm-builds';
 
 export interface EngineOptions {

@@ -21,7 +21,7 @@
 import { RemaxInputError, requireInput } from './errors';
 import { Prng } from './prng';
 import { samplerState } from './seed';
-import { EOS_ID, type Tokenizer } from './tokenizer';
+import { EOS_ID, type Tokenizer } from './tokenizers/llama2c';
 import type { TrainingExample } from './training';
 
 export type { TrainingExample };

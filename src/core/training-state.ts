@@ -11,7 +11,7 @@
  *   count × f32       AdamW first moments m
  *   count × f32       AdamW second moments v
  */
-import { validateConfig } from './checkpoint';
+import { validateConfig } from './formats/llama2c';
 import type { ModelConfig } from './config';
 import { RemaxInputError, requireInput } from './errors';
 import { SCHEDULE_KINDS, validateSchedule, type ScheduleConfig, type ScheduleKind } from './schedule';

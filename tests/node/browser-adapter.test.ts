@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { compileBuildsFromUrls, RemaxEngine } from '../../src/web/index';
-import { randomInitWeights } from '../../src/core/checkpoint';
+import { randomInitWeights } from '../../src/core/formats/llama2c';
 import type { ModelConfig } from '../../src/core/config';
 
 const FILES: Record<string, string> = { '/remax.simd.wasm': 'build/remax.simd.wasm', '/remax.relaxed.wasm': 'build/remax.relaxed.wasm' };

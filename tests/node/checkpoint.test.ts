@@ -5,7 +5,7 @@ import path from 'node:path';
 import {
   checkpointByteLength, parseCheckpoint, randomInitWeights, serializeCheckpoint, serializeCheckpointV1, validateConfig,
   type Checkpoint,
-} from '../../src/core/checkpoint';
+} from '../../src/core/formats/llama2c';
 import {
   LLAMA2C_NORM_EPS, LLAMA2C_ROPE_THETA, elementCount, headSize, weightShapes, type ModelConfig,
 } from '../../src/core/config';

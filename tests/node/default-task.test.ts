@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { RemaxEngine } from '../../src/core/engine';
-import { parseCheckpoint } from '../../src/core/checkpoint';
-import { EOS_ID, Tokenizer } from '../../src/core/tokenizer';
+import { parseCheckpoint } from '../../src/core/formats/llama2c';
+import { EOS_ID, Tokenizer } from '../../src/core/tokenizers/llama2c';
 import { syntheticTokenizerBin } from './fixtures';
 
 const DIR = path.resolve('assets/default-task');

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RemaxEngine } from '../../src/core/engine';
 import { RemaxInputError } from '../../src/core/errors';
-import { randomInitWeights } from '../../src/core/checkpoint';
+import { randomInitWeights } from '../../src/core/formats/llama2c';
 import { LLAMA2C_NORM_EPS, LLAMA2C_ROPE_THETA, type ModelConfig } from '../../src/core/config';
 
 // Odd sizes on purpose: head size 6 (not a multiple of 4), hidden 44, vocab 67, grouped-query heads.

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { appendToFile, writeFileAtomic } from '../../src/node/files';
 import { saveRunCheckpoint, loadRunState } from '../../src/node/run-checkpoint';
-import { randomInitWeights, serializeCheckpoint } from '../../src/core/checkpoint';
+import { randomInitWeights, serializeCheckpoint } from '../../src/core/formats/llama2c';
 import { LLAMA2C_NORM_EPS, LLAMA2C_ROPE_THETA, type ModelConfig } from '../../src/core/config';
 import type { TrainingState } from '../../src/core/training-state';
 import { RemaxInputError } from '../../src/core/errors';

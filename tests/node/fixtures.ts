@@ -1,5 +1,5 @@
 // Test fixtures that need no shared data: llama2.c tokenizer files built from (piece, score) records.
-import { Tokenizer } from '../../src/core/tokenizer';
+import { Tokenizer } from '../../src/core/tokenizers/llama2c';
 
 /** A llama2.c tokenizer.bin; `length` overrides a record's stored length (to build corrupt files). */
 export function buildTokenizerBin(records: { piece: string | Uint8Array; score: number; length?: number }[], maxLen = 16): Uint8Array {

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RemaxEngine } from '../../src/core/engine';
-import { randomInitWeights } from '../../src/core/checkpoint';
+import { randomInitWeights } from '../../src/core/formats/llama2c';
 import { LLAMA2C_NORM_EPS, LLAMA2C_ROPE_THETA, weightShapes, type ModelConfig, type ModelWeights, type WeightName } from '../../src/core/config';
 import { Prng } from '../../src/core/prng';
 import { referenceLoss, type Weights64 } from './reference-llama';

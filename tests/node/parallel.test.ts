@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { RemaxEngine } from '../../src/core/engine';
-import { randomInitWeights } from '../../src/core/checkpoint';
+import { randomInitWeights } from '../../src/core/formats/llama2c';
 import { ReMaxTrainer, DEFAULT_REMAX_OPTIONS } from '../../src/core/rl/trainer';
 import { HelperEngine, HelperError } from '../../src/core/parallel/helper-client';
 import type { HelperReply, HelperRequest } from '../../src/core/parallel/protocol';

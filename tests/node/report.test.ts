@@ -5,8 +5,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { RemaxInputError } from '../../src/core/errors';
-import { parseMetricsJsonl, renderReport, summarizeRun, movingAverage, TIME_FIELDS } from '../../src/core/report';
-import { niceTicks, niceAxis, formatTick, formatTicks, renderChart, DECIMATE_ABOVE } from '../../src/core/svg-chart';
+import { parseMetricsJsonl, renderReport, summarizeRun, movingAverage, TIME_FIELDS } from '../../src/report/report';
+import { niceTicks, niceAxis, formatTick, formatTicks, renderChart, DECIMATE_ABOVE } from '../../src/report/svg-chart';
 import { plotCommand, splitPositionals, plotFlags } from '../../src/node/commands/plot';
 
 /** A ReMax-like run: rising noisy reward, NaN rewards at steps 50, 51 and 120, a NaN KL at 77, step 100 logs only its

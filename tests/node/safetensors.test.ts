@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseSafetensors, serializeSafetensors, type SafetensorsTensor } from '../../src/core/safetensors';
+import { parseSafetensors, serializeSafetensors, type SafetensorsTensor } from '../../src/core/formats/safetensors';
 import { RemaxInputError } from '../../src/core/errors';
 
 const bytesOf = (a: Float32Array): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DataOrder, loadSftExamples, type TrainingExample } from '../../src/core/sft-data';
-import { BOS_ID, EOS_ID, Tokenizer } from '../../src/core/tokenizer';
+import { BOS_ID, EOS_ID, Tokenizer } from '../../src/core/tokenizers/llama2c';
 import { RemaxInputError } from '../../src/core/errors';
 import { readShared, skipUnlessShared } from './shared-data';
 import { buildTokenizerBin, syntheticTokenizer } from './fixtures';

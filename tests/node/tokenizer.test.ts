@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { BOS_ID, EOS_ID, Tokenizer } from '../../src/core/tokenizer';
+import { BOS_ID, EOS_ID, Tokenizer } from '../../src/core/tokenizers/llama2c';
 import { RemaxInputError } from '../../src/core/errors';
 import { sharedPath, skipUnlessShared } from './shared-data';
 import { buildTokenizerBin, syntheticTokenizer } from './fixtures';

@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { chromiumUnavailable, launchChromium } from './chromium';
-import { parseCheckpoint } from '../../src/core/checkpoint';
+import { parseCheckpoint } from '../../src/core/formats/llama2c';
 import { sharedPath, skipUnlessShared } from './shared-data';
 
 const skip = chromiumUnavailable();

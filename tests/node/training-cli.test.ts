@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { syntheticTokenizerBin } from './fixtures';
 import { interruptAfterLines } from './interrupt-child';
-import { parseSafetensors } from '../../src/core/safetensors';
+import { parseSafetensors } from '../../src/core/formats/safetensors';
 import { readSharedJson, sharedPath, skipUnlessShared } from './shared-data';
 
 const CLI = path.resolve('dist/cli.js');

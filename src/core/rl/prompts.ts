@@ -1,5 +1,5 @@
 import { RemaxInputError } from '../errors';
-import type { Tokenizer } from '../tokenizer';
+import type { Tokenizer } from '../tokenizers/llama2c';
 
 /** One line of a prompts file: the prompt text, its tokens, and every other field of the line (e.g. the answer). */
 export interface PromptRecord {

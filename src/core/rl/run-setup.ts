@@ -1,7 +1,7 @@
 import { RemaxEngine } from '../engine';
-import { parseCheckpoint } from '../checkpoint';
+import { parseCheckpoint } from '../formats/llama2c';
 import { requireInput } from '../errors';
-import type { Tokenizer } from '../tokenizer';
+import type { Tokenizer } from '../tokenizers/llama2c';
 import { loadPrompts, type PromptRecord } from './prompts';
 import type { ReMaxOptions } from './trainer';
 

@@ -4,7 +4,7 @@ import { loadEngineFromFiles } from '../load';
 import { readInputFile, writeFileAtomic } from '../files';
 import { RemaxInputError } from '../../core/errors';
 import { weightShapes } from '../../core/config';
-import { serializeSafetensors } from '../../core/safetensors';
+import { serializeSafetensors } from '../../core/formats/safetensors';
 import type { TrainingExample } from '../../core/training';
 
 export const gradFlags: FlagSpec[] = [

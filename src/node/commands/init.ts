@@ -1,7 +1,7 @@
 import type { FlagSpec } from '../args';
 import { parseFlags, helpText, requiredString, numberFlag } from '../args';
 import { writeFileAtomic } from '../files';
-import { randomInitWeights, serializeCheckpoint, validateConfig } from '../../core/checkpoint';
+import { randomInitWeights, serializeCheckpoint, validateConfig } from '../../core/formats/llama2c';
 import { LLAMA2C_NORM_EPS, LLAMA2C_ROPE_THETA, type ModelConfig } from '../../core/config';
 
 export const initFlags: FlagSpec[] = [

@@ -3,7 +3,7 @@ import type { FlagSpec } from '../args';
 import { parseFlags, helpText, optionalString, numberFlag } from '../args';
 import { readInputFile, writeFileAtomic } from '../files';
 import { RemaxInputError } from '../../core/errors';
-import { parseMetricsJsonl, renderReport, type MetricsRun } from '../../core/report';
+import { parseMetricsJsonl, renderReport, type MetricsRun } from '../../report/report';
 
 export const plotFlags: FlagSpec[] = [
   { name: 'metrics', type: 'string', help: 'metrics .jsonl file(s), comma-separated (or list them as arguments: remax plot a.jsonl b.jsonl)' },

@@ -11,7 +11,7 @@ import { loadRewardModule } from '../reward-module';
 import { resolveTrainOptions, trainFlagSpecs, type TrainValues } from '../train-options';
 import { TrainProgress } from '../train-progress';
 import { RemaxInputError } from '../../core/errors';
-import { Tokenizer } from '../../core/tokenizer';
+import { Tokenizer } from '../../core/tokenizers/llama2c';
 import { setUpRun } from '../../core/rl/run-setup';
 import { ReMaxTrainer, type ReMaxOptions, type StepMetrics } from '../../core/rl/trainer';
 import { HelperError } from '../../core/parallel/helper-client';

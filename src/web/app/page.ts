@@ -1,6 +1,6 @@
 // The trainer page: reads the form, starts the Web Worker that trains, and draws what it reports (charts with the
 // same renderer as `remax plot`, a table of recent completions, a checkpoint download).
-import { renderChart } from '../../core/svg-chart';
+import { renderChart } from '../../report/svg-chart';
 import type { SampleRow, StepMetrics } from '../../core/rl/trainer';
 import type { Estimator } from '../../core/rl/advantages';
 import type { TrainRequest, WorkerMessage } from './protocol';

@@ -2,7 +2,7 @@
 // every step's metrics and a few completions; between steps (the reward call is async) it takes Stop and Download.
 import type { RemaxEngine } from '../../core/engine';
 import { RemaxInputError } from '../../core/errors';
-import { Tokenizer } from '../../core/tokenizer';
+import { Tokenizer } from '../../core/tokenizers/llama2c';
 import { setUpRun } from '../../core/rl/run-setup';
 import { ReMaxTrainer, DEFAULT_REMAX_OPTIONS } from '../../core/rl/trainer';
 import { scoreSamples } from '../../core/rewards';

@@ -11,9 +11,9 @@
 import {
   LLAMA2C_NORM_EPS, LLAMA2C_ROPE_THETA, elementCount, headSize, weightShapes,
   type ModelConfig, type ModelWeights, type WeightName,
-} from './config';
-import { requireInput } from './errors';
-import { Prng } from './prng';
+} from '../config';
+import { requireInput } from '../errors';
+import { Prng } from '../prng';
 
 export type CheckpointFormat = 'llama2c-v0' | 'llama2c-v1';
 

@@ -8,7 +8,7 @@
  * one colour) to compare them, e.g. estimators. Missing fields leave out a series or a chart with a note; null, NaN
  * and absent values are gaps in the lines.
  */
-import { RemaxInputError } from './errors';
+import { RemaxInputError } from '../core/errors';
 import {
   renderChart, escapeXml, formatValue, isFiniteValue, DECIMATE_ABOVE, type ChartSpec, type LineSeries, type StackLayer,
 } from './svg-chart';

@@ -7,8 +7,8 @@
  * its start. Like the reference implementation we require the tensors to tile the data section exactly (no gaps, no
  * overlaps, no trailing bytes), so every file we accept is one Hugging Face's loader accepts too.
  */
-import { elementCount } from './config';
-import { RemaxInputError, requireInput } from './errors';
+import { elementCount } from '../config';
+import { RemaxInputError, requireInput } from '../errors';
 
 export interface SafetensorsTensor {
   name: string;

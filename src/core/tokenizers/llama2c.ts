@@ -5,7 +5,7 @@
  * File format (little-endian): int32 max_token_length; then per token: float32 score, int32 length, `length` bytes.
  * The file does not store the vocabulary size: it is the number of records, so check it with assertFitsModel().
  */
-import { RemaxInputError, requireInput } from './errors';
+import { RemaxInputError, requireInput } from '../errors';
 
 export const BOS_ID = 1;
 export const EOS_ID = 2;
