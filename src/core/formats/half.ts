@@ -1,0 +1,80 @@
+// 16-bit floats to and from float32: IEEE half (F16) and bfloat16 (BF16, the upper half of a float32).
+// Widening is exact; narrowing rounds to nearest, ties to even, as numpy, PyTorch and ggml do.
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** float32 value of bfloat16 bits. */
+export function bf16ToF32(bits: number): number {
+  u32[0] = (bits & 0xffff) << 16;
+  return f32[0]!;
+}
+
+/** bfloat16 bits of a float32 value (round to nearest even; NaN stays a quiet NaN). */
+export function f32ToBf16(value: number): number {
+  f32[0] = value;
+  const x = u32[0]!;
+  if ((x & 0x7fffffff) > 0x7f800000) return ((x >>> 16) | 0x0040) & 0xffff;
+  return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+/** float32 value of IEEE half bits. */
+export function f16ToF32(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exponent = (bits >>> 10) & 0x1f;
+  const mantissa = bits & 0x3ff;
+  if (exponent === 0) return sign * mantissa * 2 ** -24;
+  if (exponent === 31) return mantissa === 0 ? sign * Infinity : NaN;
+  return sign * (1024 + mantissa) * 2 ** (exponent - 25);
+}
+
+/** IEEE half bits of a float32 value (round to nearest even; overflow to ±infinity). */
+export function f32ToF16(value: number): number {
+  f32[0] = value;
+  const x = u32[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  const exponent = (x >>> 23) & 0xff;
+  const mantissa = x & 0x7fffff;
+  if (exponent === 0xff) return sign | 0x7c00 | (mantissa ? 0x200 : 0);
+  const e = exponent - 127 + 15;
+  if (e >= 31) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign; // below half the smallest subnormal: ±0
+    const m = mantissa | 0x800000; // the implicit bit
+    const shift = 14 - e;
+    const half = 1 << (shift - 1);
+    const rest = m & ((1 << shift) - 1);
+    let out = m >>> shift;
+    if (rest > half || (rest === half && (out & 1))) out++;
+    return sign | out;
+  }
+  let out = sign | (e << 10) | (mantissa >>> 13);
+  const rest = mantissa & 0x1fff;
+  if (rest > 0x1000 || (rest === 0x1000 && (out & 1))) out++; // may carry into the exponent: correct, up to infinity
+  return out;
+}
+
+/** Widens n little-endian 16-bit values at bytes[offset…] to float32. */
+export function widen16(bytes: Uint8Array, offset: number, n: number, kind: 'F16' | 'BF16', out = new Float32Array(n)): Float32Array {
+  if (kind === 'BF16' && LITTLE_ENDIAN && (bytes.byteOffset + offset) % 2 === 0) {
+    // Fast path: each output's bits are the input's shifted up.
+    const src = new Uint16Array(bytes.buffer, bytes.byteOffset + offset, n);
+    const dst = new Uint32Array(out.buffer, out.byteOffset, n);
+    for (let i = 0; i < n; i++) dst[i] = src[i]! << 16;
+    return out;
+  }
+  const convert = kind === 'F16' ? f16ToF32 : bf16ToF32;
+  for (let i = 0; i < n; i++) out[i] = convert(bytes[offset + 2 * i]! | (bytes[offset + 2 * i + 1]! << 8));
+  return out;
+}
+
+/** Narrows float32 values to little-endian 16-bit values at out[offset…]. */
+export function narrow16(values: Float32Array, kind: 'F16' | 'BF16', out: Uint8Array, offset: number): void {
+  const convert = kind === 'F16' ? f32ToF16 : f32ToBf16;
+  for (let i = 0; i < values.length; i++) {
+    const bits = convert(values[i]!);
+    out[offset + 2 * i] = bits & 0xff;
+    out[offset + 2 * i + 1] = bits >>> 8;
+  }
+}
