@@ -5,12 +5,13 @@ import { forwardTokens } from "./model/forward";
 import { generate as generateBatch } from "./model/generate";
 import { logprobs as logprobsBatch } from "./model/logprobs";
 import { trainStep as trainStepBatch } from "./model/backward";
-import { ropeTablesInit } from "./kernels/rope";
+import { ropeTablesFromFrequencies } from "./kernels/rope";
 
 export { matmulForward, matmulBackwardInput, matmulBackwardWeight } from "./kernels/matmul";
 export { transpose } from "./kernels/transpose";
 export { rmsnormForward, rmsnormBackward } from "./kernels/rmsnorm";
-export { ropeForward, ropeBackward, ropeTablesInit } from "./kernels/rope";
+export { ropeForward, ropeBackward, ropeTablesInit, ropeInverseFrequencies } from "./kernels/rope";
+export { biasForward, biasBackward } from "./kernels/bias";
 export { attentionForward } from "./kernels/attention";
 export { causalAttentionForward, causalAttentionBackward, causalProbsFloats, causalScratchFloats } from "./kernels/causal-attention";
 export { swigluForward, swigluBackward } from "./kernels/swiglu";
@@ -30,9 +31,10 @@ export function generateJobBytes(): i32 { return offsetof<GenerateJob>(); }
 export function logprobsJobBytes(): i32 { return offsetof<LogprobsJob>(); }
 export function trainJobBytes(): i32 { return offsetof<TrainJob>(); }
 
-export function initRope(model: usize): void {
+/** Fills the model's RoPE tables from freqs[headSize/2] (ropeInverseFrequencies', rescaled by the host if the model says so). */
+export function initRope(model: usize, freqs: usize): void {
   const m = changetype<Model>(model);
-  ropeTablesInit(m.ropeCos, m.ropeSin, m.seqLen, m.dim / m.nHeads, m.ropeTheta);
+  ropeTablesFromFrequencies(m.ropeCos, m.ropeSin, m.seqLen, m.headSize, freqs);
 }
 
 export function forward(model: usize, workspace: usize, n: i32, nLogitRows: i32): void {

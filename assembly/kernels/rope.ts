@@ -1,19 +1,38 @@
-// Rotary position embedding on interleaved pairs (2i, 2i+1) of every head, as llama2.c:
-// angle = pos · theta^(−2i/headSize). The tables hold, per position, cos duplicated over each pair
+// Rotary position embedding on interleaved pairs (2i, 2i+1) of every head, as llama2.c: angle = pos · freq_i, with
+// freq_i = theta^(−2i/headSize) unless the model rescales them (Llama 3.1's RoPE scaling: the host adjusts the
+// frequencies before the tables are filled). The tables hold, per position, cos duplicated over each pair
 // (c0, c0, c1, c1, …) and sin with the pair's signs (−s0, s0, −s1, s1, …), so one row rotates as
-// x·cos + swap_pairs(x)·sin with whole vectors.
+// x·cos + swap_pairs(x)·sin with whole vectors. (Rotate-half checkpoints have their q/k rows permuted at load.)
 
-/** Fills the tables [seqLen, headSize]. The angle is computed in f32 as llama2.c and PyTorch do, cos/sin in f64. */
+/** theta^(−i/headSize) for the pair starting at channel i, in f32 as llama2.c and PyTorch compute it. */
+// @ts-ignore: decorator
+@inline function inverseFrequency(i: i32, headSize: i32, theta: f32): f32 {
+  return <f32>1.0 / <f32>Math.pow(<f64>theta, <f64>(<f32>i / <f32>headSize));
+}
+
+/** freqs[i] = theta^(−2i/headSize) for i < headSize/2: the host may rescale them (RoPE scaling) before the tables. */
+export function ropeInverseFrequencies(freqs: usize, headSize: i32, theta: f32): void {
+  for (let i = 0; i < headSize; i += 2) store<f32>(freqs + (<usize>(i >> 1) << 2), inverseFrequency(i, headSize, theta));
+}
+
+/** Fills the tables [seqLen, headSize] with the unscaled frequencies of theta. */
 export function ropeTablesInit(cosTable: usize, sinTable: usize, seqLen: i32, headSize: i32, theta: f32): void {
-  for (let i = 0; i < headSize; i += 2) {
-    const freq: f32 = <f32>1.0 / <f32>Math.pow(<f64>theta, <f64>(<f32>i / <f32>headSize));
-    for (let pos = 0; pos < seqLen; pos++) {
-      const angle: f32 = <f32>pos * freq;
-      const c = <f32>Math.cos(<f64>angle), s = <f32>Math.sin(<f64>angle);
-      const p = (<usize>pos * headSize + i) << 2;
-      store<f32>(cosTable + p, c); store<f32>(cosTable + p + 4, c);
-      store<f32>(sinTable + p, -s); store<f32>(sinTable + p + 4, s);
-    }
+  for (let i = 0; i < headSize; i += 2) fillPair(cosTable, sinTable, seqLen, headSize, i, inverseFrequency(i, headSize, theta));
+}
+
+/** Fills the tables [seqLen, headSize] from freqs[headSize/2] (ropeInverseFrequencies', perhaps rescaled). */
+export function ropeTablesFromFrequencies(cosTable: usize, sinTable: usize, seqLen: i32, headSize: i32, freqs: usize): void {
+  for (let i = 0; i < headSize; i += 2) fillPair(cosTable, sinTable, seqLen, headSize, i, load<f32>(freqs + (<usize>(i >> 1) << 2)));
+}
+
+/** The table entries of the pair at channel i, every position. The angle is computed in f32 as llama2.c and PyTorch do, cos/sin in f64. */
+function fillPair(cosTable: usize, sinTable: usize, seqLen: i32, headSize: i32, i: i32, freq: f32): void {
+  for (let pos = 0; pos < seqLen; pos++) {
+    const angle: f32 = <f32>pos * freq;
+    const c = <f32>Math.cos(<f64>angle), s = <f32>Math.sin(<f64>angle);
+    const p = (<usize>pos * headSize + i) << 2;
+    store<f32>(cosTable + p, c); store<f32>(cosTable + p + 4, c);
+    store<f32>(sinTable + p, -s); store<f32>(sinTable + p + 4, s);
   }
 }
 

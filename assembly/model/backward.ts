@@ -8,6 +8,7 @@ import { swigluBackward } from "../kernels/swiglu";
 import { embeddingBackward } from "../kernels/embedding";
 import { crossEntropyForwardBackward } from "../kernels/cross-entropy";
 import { transpose } from "../kernels/transpose";
+import { biasBackward } from "../kernels/bias";
 import { getI32, setI32 } from "./generate";
 
 // Gradients of the weighted token log-likelihood loss L = −Σ_rows w·log π(target | prefix) for one micro-batch of
@@ -92,11 +93,11 @@ function classifierChunk(m: Model, grads: Model, ws: Workspace, count: i32): f64
 
 /** Backward through layer l: ws.dx holds ∂L/∂(layer output) on entry and ∂L/∂(layer input) on return. */
 function layerBackward(m: Model, grads: Model, ws: Workspace, n: i32, l: i32): void {
-  const dim = m.dim, hidden = m.hiddenDim, headSize = dim / m.nHeads, kvDim = m.nKvHeads * headSize;
-  const dimBytes = <usize>dim << 2;
+  const dim = m.dim, hidden = m.hiddenDim, headSize = m.headSize, qDim = m.nHeads * headSize, kvDim = m.nKvHeads * headSize;
+  const dimBytes = <usize>dim << 2, qRowBytes = <usize>qDim << 2;
   const L = <usize>l;
-  const D = L * ws.layerStride, H = L * ws.layerStrideHidden;
-  const wDim = L * <usize>dim * dimBytes, wKv = L * <usize>kvDim * dimBytes, wHidden = L * <usize>hidden * dimBytes;
+  const D = L * ws.layerStride, H = L * ws.layerStrideHidden, Q = L * ws.layerStrideQ;
+  const wQ = L * <usize>qDim * dimBytes, wKv = L * <usize>kvDim * dimBytes, wHidden = L * <usize>hidden * dimBytes;
 
   // Feed-forward block: out = xMid + w2·(silu(w1·xbFfn) ⊙ w3·xbFfn), xbFfn = rmsnorm(xMid).
   matmulBackwardInput(ws.dGated, ws.dx, m.w2 + wHidden, n, hidden, dim, false, ws.transposeA);
@@ -108,9 +109,10 @@ function layerBackward(m: Model, grads: Model, ws: Workspace, n: i32, l: i32): v
   matmulBackwardWeight(grads.w3 + wHidden, ws.dh3, ws.xbFfn + D, n, dim, hidden, ws.transposeA, ws.transposeB);
   rmsnormBackward(ws.dx, grads.rmsFfn + L * dimBytes, ws.dxb, ws.xMid + D, m.rmsFfn + L * dimBytes, n, dim, m.normEps, true);
 
-  // Attention block: xMid = xIn + wo·attention(rope(wq·xb), rope(wk·xb), wv·xb), xb = rmsnorm(xIn).
-  matmulBackwardInput(ws.dxb, ws.dx, m.wo + wDim, n, dim, dim, false, ws.transposeA);
-  matmulBackwardWeight(grads.wo + wDim, ws.dx, ws.attOut + D, n, dim, dim, ws.transposeA, ws.transposeB);
+  // Attention block: xMid = xIn + wo·attention(q, k, v) with q = rope(norm(wq·xb + bq)), k likewise, v = wv·xb + bv,
+  // xb = rmsnorm(xIn) (the biases and per-head norms where the model has them). ws.dxb first holds ∂L/∂(attention out).
+  matmulBackwardInput(ws.dxb, ws.dx, m.wo + wQ, n, qDim, dim, false, ws.transposeA);
+  matmulBackwardWeight(grads.wo + wQ, ws.dx, ws.attOut + Q, n, qDim, dim, ws.transposeA, ws.transposeB);
   const kvRowBytes = <usize>kvDim << 2;
   memory.fill(ws.dk, 0, <usize>n * kvRowBytes);
   memory.fill(ws.dv, 0, <usize>n * kvRowBytes);
@@ -118,19 +120,30 @@ function layerBackward(m: Model, grads: Model, ws: Workspace, n: i32, l: i32): v
   let probs = layerProbs(ws, l);
   for (let r0 = 0; r0 < n;) {
     const r1 = sequenceEnd(ws, r0, n), len = r1 - r0;
-    const cache = layerCache + cacheRow(ws, r0, m.seqLen, kvRowBytes), rows = <usize>r0 * dimBytes;
+    const cache = layerCache + cacheRow(ws, r0, m.seqLen, kvRowBytes), rows = <usize>r0 * qRowBytes;
     causalAttentionBackward(ws.dq + rows, ws.dk + <usize>r0 * kvRowBytes, ws.dv + <usize>r0 * kvRowBytes, ws.dxb + rows,
-      ws.q + D + rows, ws.kCache + cache, ws.vCache + cache, ws.attOut + D + rows, probs, len, dimBytes, kvRowBytes, m.nHeads, m.nKvHeads, headSize,
+      ws.q + Q + rows, ws.kCache + cache, ws.vCache + cache, ws.attOut + Q + rows, probs, len, qRowBytes, kvRowBytes, m.nHeads, m.nKvHeads, headSize,
       ws.attScratch);
     probs += <usize>causalProbsFloats(len, m.nHeads) << 2;
     r0 = r1;
   }
-  ropeBackward(ws.dq, n, dim, ws.positions, m.nHeads, headSize, m.ropeCos, m.ropeSin);
+  ropeBackward(ws.dq, n, qDim, ws.positions, m.nHeads, headSize, m.ropeCos, m.ropeSin);
   ropeBackward(ws.dk, n, kvDim, ws.positions, m.nKvHeads, headSize, m.ropeCos, m.ropeSin);
-  matmulBackwardInput(ws.dxb, ws.dq, m.wq + wDim, n, dim, dim, false, ws.transposeA);
+  if (m.rmsQ != 0) {
+    // Through the per-head norms, in place: dq and dk become the gradients of the projections' outputs.
+    const normBytes = L * (<usize>headSize << 2);
+    rmsnormBackward(ws.dq, grads.rmsQ + normBytes, ws.dq, ws.qPre + Q, m.rmsQ + normBytes, n * m.nHeads, headSize, m.normEps, false);
+    rmsnormBackward(ws.dk, grads.rmsK + normBytes, ws.dk, ws.kPre + L * ws.layerStrideKv, m.rmsK + normBytes, n * m.nKvHeads, headSize, m.normEps, false);
+  }
+  if (m.bq != 0) {
+    biasBackward(grads.bq + L * qRowBytes, ws.dq, n, qDim);
+    biasBackward(grads.bk + L * kvRowBytes, ws.dk, n, kvDim);
+    biasBackward(grads.bv + L * kvRowBytes, ws.dv, n, kvDim);
+  }
+  matmulBackwardInput(ws.dxb, ws.dq, m.wq + wQ, n, dim, qDim, false, ws.transposeA);
   matmulBackwardInput(ws.dxb, ws.dk, m.wk + wKv, n, dim, kvDim, true, ws.transposeA);
   matmulBackwardInput(ws.dxb, ws.dv, m.wv + wKv, n, dim, kvDim, true, ws.transposeA);
-  matmulBackwardWeight(grads.wq + wDim, ws.dq, ws.xb + D, n, dim, dim, ws.transposeA, ws.transposeB);
+  matmulBackwardWeight(grads.wq + wQ, ws.dq, ws.xb + D, n, dim, qDim, ws.transposeA, ws.transposeB);
   matmulBackwardWeight(grads.wk + wKv, ws.dk, ws.xb + D, n, dim, kvDim, ws.transposeA, ws.transposeB);
   matmulBackwardWeight(grads.wv + wKv, ws.dv, ws.xb + D, n, dim, kvDim, ws.transposeA, ws.transposeB);
   rmsnormBackward(ws.dx, grads.rmsAtt + L * dimBytes, ws.dxb, layerInput(ws, l), m.rmsAtt + L * dimBytes, n, dim, m.normEps, true);

@@ -7,6 +7,7 @@ import { attentionForward } from "../kernels/attention";
 import { causalAttentionForward, causalProbsFloats } from "../kernels/causal-attention";
 import { swigluForward } from "../kernels/swiglu";
 import { embeddingForward } from "../kernels/embedding";
+import { biasForward } from "../kernels/bias";
 
 // The transformer over n packed token rows (ws.tokens / ws.slots / ws.positions), any mix of sequences and
 // positions: prefill of many prompts, one decode step of many sequences, or teacher forcing all come here.
@@ -29,39 +30,55 @@ export function forwardTokens(m: Model, ws: Workspace, n: i32, nLogitRows: i32):
 
 /** Layer l on the residual stream ws.x (updated in place); a training workspace keeps its input and activations. */
 export function layerForward(m: Model, ws: Workspace, n: i32, l: i32): void {
-  const dim = m.dim, hidden = m.hiddenDim, headSize = dim / m.nHeads, kvDim = m.nKvHeads * headSize;
+  const dim = m.dim, hidden = m.hiddenDim, headSize = m.headSize, qDim = m.nHeads * headSize, kvDim = m.nKvHeads * headSize;
   const dimBytes = <usize>dim << 2;
   const rowsBytes = <usize>n * dimBytes;
   const L = <usize>l;
-  const D = L * ws.layerStride, H = L * ws.layerStrideHidden;
+  const D = L * ws.layerStride, H = L * ws.layerStrideHidden, Q = L * ws.layerStrideQ;
   const wT: usize = ws.weightsT == 0 ? 0 : layerWeightsT(m, ws, l);
-  const dimSq = <usize>dim * dim << 2, dimKv = <usize>dim * kvDim << 2, dimHidden = <usize>dim * hidden << 2;
+  const dimQ = <usize>dim * qDim << 2, dimKv = <usize>dim * kvDim << 2, dimHidden = <usize>dim * hidden << 2;
   // Attention block.
   if (ws.xIn != 0) memory.copy(layerInput(ws, l), ws.x, rowsBytes);
   rmsnormForward(ws.xb + D, ws.x, m.rmsAtt + L * dimBytes, n, dim, m.normEps);
-  project(ws.q + D, ws.xb + D, m.wq + L * dimSq, wT, offsetT(m, WQ), n, dim, dim, false);
+  project(ws.q + Q, ws.xb + D, m.wq + L * dimQ, wT, offsetT(m, WQ), n, dim, qDim, false);
   project(ws.k, ws.xb + D, m.wk + L * dimKv, wT, offsetT(m, WK), n, dim, kvDim, false);
   project(ws.v, ws.xb + D, m.wv + L * dimKv, wT, offsetT(m, WV), n, dim, kvDim, false);
-  ropeForward(ws.q + D, n, dim, ws.positions, m.nHeads, headSize, m.ropeCos, m.ropeSin);
+  if (m.bq != 0) {
+    biasForward(ws.q + Q, m.bq + L * (<usize>qDim << 2), n, qDim);
+    biasForward(ws.k, m.bk + L * (<usize>kvDim << 2), n, kvDim);
+    biasForward(ws.v, m.bv + L * (<usize>kvDim << 2), n, kvDim);
+  }
+  if (m.rmsQ != 0) {
+    // Per-head RMSNorm of queries and keys (Qwen3): each head is a row of headSize; training keeps the inputs.
+    if (ws.qPre != 0) {
+      memory.copy(ws.qPre + Q, ws.q + Q, <usize>n * qDim << 2);
+      memory.copy(ws.kPre + L * ws.layerStrideKv, ws.k, <usize>n * kvDim << 2);
+    }
+    const normBytes = L * (<usize>headSize << 2);
+    rmsnormForward(ws.q + Q, ws.q + Q, m.rmsQ + normBytes, n * m.nHeads, headSize, m.normEps);
+    rmsnormForward(ws.k, ws.k, m.rmsK + normBytes, n * m.nKvHeads, headSize, m.normEps);
+  }
+  ropeForward(ws.q + Q, n, qDim, ws.positions, m.nHeads, headSize, m.ropeCos, m.ropeSin);
   ropeForward(ws.k, n, kvDim, ws.positions, m.nKvHeads, headSize, m.ropeCos, m.ropeSin);
   const layerCache = layerCacheOffset(m, ws, l);
   storeKeysValues(ws, n, kvDim, m.seqLen, ws.kCache + layerCache, ws.vCache + layerCache);
+  const qRowBytes = <usize>qDim << 2;
   if (ws.attProbs != 0) {
     // Training: the rows are whole sequences (see trainStep), each attending over itself.
     let probs = layerProbs(ws, l);
     for (let r0 = 0; r0 < n;) {
       const r1 = sequenceEnd(ws, r0, n), len = r1 - r0;
       const cache = layerCache + cacheRow(ws, r0, m.seqLen, <usize>kvDim << 2);
-      causalAttentionForward(ws.attOut + D + <usize>r0 * dimBytes, probs, ws.q + D + <usize>r0 * dimBytes, ws.kCache + cache,
-        ws.vCache + cache, len, dimBytes, <usize>kvDim << 2, m.nHeads, m.nKvHeads, headSize, ws.attScratch);
+      causalAttentionForward(ws.attOut + Q + <usize>r0 * qRowBytes, probs, ws.q + Q + <usize>r0 * qRowBytes, ws.kCache + cache,
+        ws.vCache + cache, len, qRowBytes, <usize>kvDim << 2, m.nHeads, m.nKvHeads, headSize, ws.attScratch);
       probs += <usize>causalProbsFloats(len, m.nHeads) << 2;
       r0 = r1;
     }
   } else {
-    attentionForward(ws.attOut + D, ws.q + D, ws.kCache + layerCache, ws.vCache + layerCache, n, ws.slots, ws.positions,
+    attentionForward(ws.attOut + Q, ws.q + Q, ws.kCache + layerCache, ws.vCache + layerCache, n, ws.slots, ws.positions,
       m.nHeads, m.nKvHeads, headSize, m.seqLen, ws.scores);
   }
-  project(ws.x, ws.attOut + D, m.wo + L * dimSq, wT, offsetT(m, WO), n, dim, dim, true);
+  project(ws.x, ws.attOut + Q, m.wo + L * dimQ, wT, offsetT(m, WO), n, qDim, dim, true);
   // Feed-forward block.
   if (ws.xMid != 0) memory.copy(ws.xMid + D, ws.x, rowsBytes);
   rmsnormForward(ws.xbFfn + D, ws.x, m.rmsFfn + L * dimBytes, n, dim, m.normEps);
@@ -83,12 +100,12 @@ const WQ = 0, WK = 1, WV = 2, WO = 3, W1 = 4, W3 = 5, W2 = 6, LAYER_END = 7;
 
 /** Byte offset of matrix `which` within a layer's part of ws.weightsT (LAYER_END: the size of that part). */
 function offsetT(m: Model, which: i32): usize {
-  const dim = <usize>m.dim, kvDim = <usize>(m.nKvHeads * (m.dim / m.nHeads)), hidden = <usize>m.hiddenDim;
+  const dim = <usize>m.dim, qDim = <usize>(m.nHeads * m.headSize), kvDim = <usize>(m.nKvHeads * m.headSize), hidden = <usize>m.hiddenDim;
   let at: usize = 0;
-  if (which > WQ) at += dim * dim;
+  if (which > WQ) at += dim * qDim;
   if (which > WK) at += dim * kvDim;
   if (which > WV) at += dim * kvDim;
-  if (which > WO) at += dim * dim;
+  if (which > WO) at += dim * qDim;
   if (which > W1) at += dim * hidden;
   if (which > W3) at += dim * hidden;
   if (which > W2) at += dim * hidden;
@@ -102,14 +119,14 @@ export function layerWeightsT(m: Model, ws: Workspace, l: i32): usize {
 
 /** Fills ws.weightsT from the model's weights (once per training step: the weights change only between steps). */
 export function transposeLayerWeights(m: Model, ws: Workspace): void {
-  const dim = m.dim, kvDim = m.nKvHeads * (m.dim / m.nHeads), hidden = m.hiddenDim;
-  const dimSq = <usize>dim * dim << 2, dimKv = <usize>dim * kvDim << 2, dimHidden = <usize>dim * hidden << 2;
+  const dim = m.dim, qDim = m.nHeads * m.headSize, kvDim = m.nKvHeads * m.headSize, hidden = m.hiddenDim;
+  const dimQ = <usize>dim * qDim << 2, dimKv = <usize>dim * kvDim << 2, dimHidden = <usize>dim * hidden << 2;
   for (let l = 0; l < m.nLayers; l++) {
     const L = <usize>l, at = layerWeightsT(m, ws, l);
-    transpose(at + offsetT(m, WQ), m.wq + L * dimSq, dim, dim);
+    transpose(at + offsetT(m, WQ), m.wq + L * dimQ, qDim, dim);
     transpose(at + offsetT(m, WK), m.wk + L * dimKv, kvDim, dim);
     transpose(at + offsetT(m, WV), m.wv + L * dimKv, kvDim, dim);
-    transpose(at + offsetT(m, WO), m.wo + L * dimSq, dim, dim);
+    transpose(at + offsetT(m, WO), m.wo + L * dimQ, dim, qDim);
     transpose(at + offsetT(m, W1), m.w1 + L * dimHidden, hidden, dim);
     transpose(at + offsetT(m, W3), m.w3 + L * dimHidden, hidden, dim);
     transpose(at + offsetT(m, W2), m.w2 + L * dimHidden, dim, hidden);
@@ -135,7 +152,7 @@ export function layerProbs(ws: Workspace, l: i32): usize {
 
 /** Byte offset of layer l's part of the KV cache ([nLayers, maxSeqs, seqLen, kvDim]). */
 export function layerCacheOffset(m: Model, ws: Workspace, l: i32): usize {
-  const kvDim = m.nKvHeads * (m.dim / m.nHeads);
+  const kvDim = m.nKvHeads * m.headSize;
   return (<usize>l * <usize>ws.maxSeqs * <usize>m.seqLen * <usize>kvDim) << 2;
 }
 

@@ -7,7 +7,7 @@ import { logSumExp, sumValues } from "../kernels/softmax";
 // 1. Prefill: all prompt tokens of all sequences are packed into rows (chunks of ws.maxTokens) and run as
 //    matrix-matrix work; the last prompt row of each sequence yields its first sampled token.
 // 2. Decode: each step packs one row per still-active sequence, so the weights are read once per step for the
-//    whole batch. A sequence stops after emitting EOS (kept), after maxNewTokens, or when its context is full.
+//    whole batch. A sequence stops after emitting a stop token (kept), after maxNewTokens, or when its context is full.
 // Sequences with the same tokens so far (ReMax's sampled and greedy responses of a prompt, or its k samples) share
 // rows: only the first of them is computed, the others sample from its logits and copy its keys and values. The
 // prompt is shared that way, and decoding too for as long as their tokens agree (a trained policy's samples often
@@ -117,7 +117,7 @@ function copySharedPrompts(m: Model, ws: Workspace, job: GenerateJob): void {
 
 /** Copies the keys and values of `count` positions from `position` on, every layer, from slot `from` to slot `to`. */
 function copyCacheRows(m: Model, ws: Workspace, from: i32, to: i32, position: i32, count: i32): void {
-  const rowBytes = <usize>(m.nKvHeads * (m.dim / m.nHeads)) << 2;
+  const rowBytes = <usize>(m.nKvHeads * m.headSize) << 2;
   const slotBytes = <usize>m.seqLen * rowBytes;
   const offset = <usize>position * rowBytes, bytes = <usize>count * rowBytes;
   for (let l = 0; l < m.nLayers; l++) {
@@ -147,13 +147,18 @@ function appendToken(m: Model, ws: Workspace, job: GenerateJob, s: i32, j: i32):
   setI32(job.outLengths, s, len + 1);
 }
 
-/** Still generating: the last token is not EOS, the budget is not spent and the context has room for one more. */
+/** Still generating: the last token is not a stop token, the budget is not spent and the context has room for one more. */
 function isActive(m: Model, job: GenerateJob, s: i32): bool {
   const len = getI32(job.outLengths, s);
   if (len == 0) return false;
   if (len >= getI32(job.maxNewTokens, s)) return false;
   if (promptLength(job, s) + len >= m.seqLen) return false;
-  return lastToken(job, s) != job.eosId;
+  return !isStopToken(job, lastToken(job, s));
+}
+
+function isStopToken(job: GenerateJob, token: i32): bool {
+  for (let i = 0; i < job.nStopIds; i++) if (getI32(job.stopIds, i) == token) return true;
+  return false;
 }
 
 // @ts-ignore: decorator

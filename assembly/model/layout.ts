@@ -2,7 +2,11 @@
 // Every field is 4 bytes; pointers are byte offsets into the one shared memory. Kernels keep no global state:
 // everything they touch is reached from these descriptors, so several workers could share one memory.
 
-/** Config and weight pointers (llama2.c's Config + TransformerWeights). Layer tensors are stacked per layer. */
+/**
+ * Config and weight pointers (llama2.c's Config + TransformerWeights, and the optional tensors of other Llama-family
+ * architectures). Layer tensors are stacked per layer; wq is [nLayers, nHeads·headSize, dim], wo [nLayers, dim,
+ * nHeads·headSize]. One forward and one backward read every architecture from these fields.
+ */
 @unmanaged export class Model {
   dim: i32;
   hiddenDim: i32;
@@ -27,6 +31,12 @@
   wcls: usize;
   ropeCos: usize;
   ropeSin: usize;
+  headSize: i32;     // channels per head; queries are nHeads·headSize wide (may differ from dim: Qwen3)
+  bq: usize;         // [nLayers, nHeads·headSize] query bias (Qwen2), 0 = none
+  bk: usize;         // [nLayers, kvDim] key bias, 0 = none
+  bv: usize;         // [nLayers, kvDim] value bias, 0 = none
+  rmsQ: usize;       // [nLayers, headSize] RMSNorm weights over each query head before RoPE (Qwen3), 0 = none
+  rmsK: usize;       // [nLayers, headSize] the same for keys, 0 = none
 }
 
 /**
@@ -50,10 +60,10 @@
   x: usize;          // f32[maxTokens, dim] residual stream
   xIn: usize;        // per layer f32[maxTokens, dim]: residual entering the layer (training)
   xb: usize;         // per layer f32[maxTokens, dim]: attention RMSNorm output
-  q: usize;          // per layer f32[maxTokens, dim]: queries after RoPE
+  q: usize;          // per layer f32[maxTokens, qDim]: queries after RoPE (qDim = nHeads·headSize)
   k: usize;          // f32[maxTokens, kvDim] (scratch: keys go to the cache)
   v: usize;          // f32[maxTokens, kvDim]
-  attOut: usize;     // per layer f32[maxTokens, dim]: attention output before wo
+  attOut: usize;     // per layer f32[maxTokens, qDim]: attention output before wo
   xMid: usize;       // per layer f32[maxTokens, dim]: residual after attention (training)
   xbFfn: usize;      // per layer f32[maxTokens, dim]: feed-forward RMSNorm output
   h1: usize;         // per layer f32[maxTokens, hidden]: w1·x
@@ -70,8 +80,8 @@
   targets: usize;    // i32[maxTokens]: token each row predicts, −1 = none
   weights: usize;    // f32[maxTokens]: loss weight of each row's prediction
   dx: usize;         // f32[maxTokens, dim] gradient of the residual stream
-  dxb: usize;        // f32[maxTokens, dim]
-  dq: usize;         // f32[maxTokens, dim]
+  dxb: usize;        // f32[maxTokens, max(dim, qDim)]: ∂L/∂(norm output), and first ∂L/∂(attention output)
+  dq: usize;         // f32[maxTokens, qDim]
   dk: usize;         // f32[maxTokens, kvDim]
   dv: usize;         // f32[maxTokens, kvDim]
   dh1: usize;        // f32[maxTokens, hidden]
@@ -93,6 +103,10 @@
   layerStrideIn: usize; // bytes between layers of xIn (training): every layer's input is always kept
   recomputeLayers: i32; // 1 = activation checkpointing: one layer's activations are kept (layerStride 0) and the
                         // backward pass recomputes each layer's from its input
+  layerStrideQ: usize;  // bytes between layers of the [maxTokens, qDim] buffers (q, attOut, qPre), 0 = not saved
+  layerStrideKv: usize; // bytes between layers of kPre, 0 = not saved
+  qPre: usize;       // per layer f32[maxTokens, qDim]: queries before their RMSNorm (training with q/k norms), else 0
+  kPre: usize;       // per layer f32[maxTokens, kvDim]: keys before their RMSNorm (training with q/k norms), else 0
 }
 
 /** A batched generation request and its outputs. Arrays are indexed by sequence. */
@@ -105,7 +119,8 @@
   topK: usize;           // i32[nSeqs] (0 = off)
   topP: usize;           // f32[nSeqs] (1 = off)
   rngStates: usize;      // u64[nSeqs], advanced in place
-  eosId: i32;            // stop token (kept in the output), −1 = none
+  stopIds: usize;        // i32[nStopIds]: tokens that end a sequence (kept in the output)
+  nStopIds: i32;
   outIds: usize;         // i32[nSeqs, outStride] new tokens
   outStride: i32;
   outLengths: usize;     // i32[nSeqs]

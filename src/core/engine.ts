@@ -1,5 +1,7 @@
-import { parseCheckpoint, serializeCheckpoint, type Checkpoint } from './formats/llama2c';
-import { headSize, weightShapes, elementCount, type ModelConfig, type ModelWeights, type WeightName } from './config';
+import { parseCheckpoint, serializeCheckpoint } from './formats/llama2c';
+import type { LoadedModel } from './formats/model';
+import { decays, headSize, weightShapes, elementCount, type ModelConfig, type ModelWeights, type WeightName } from './config';
+import { scaleInverseFrequencies } from './rope-scaling';
 import { RemaxInputError, requireInput } from './errors';
 import { Arena } from './arena';
 import { instantiateKernels, ensureMemory, type BuildChoice, type BuildName, type Kernels, type WasmBuilds } from './kernels';
@@ -7,14 +9,14 @@ import { GENERATE_JOB_FIELDS, LOGPROBS_JOB_FIELDS, MODEL_FIELDS, TRAIN_JOB_FIELD
 import { planModel, planOptimizer, planWorkspace, type ModelPlan, type OptimizerPlan, type WorkspacePlan, type WorkspaceSpec } from './memory-plan';
 import { packMicroBatches, tensorViews, type AdamWOptions, type TrainingExample, type TrainingOptions } from './training';
 import { samplerState } from './seed';
-import { EOS_ID, Tokenizer } from './tokenizers/llama2c';
+import { BOS_ID, EOS_ID, Tokenizer } from './tokenizers/llama2c';
 import { wasmBuilds } from '../wasm-builds';
 
 export interface EngineOptions {
   /** The kernel builds (bytes or compiled modules); default: the builds embedded in this bundle. */
   wasm?: WasmBuilds;
-  /** A llama2.c checkpoint (bytes), or one already parsed. */
-  model: Uint8Array | Checkpoint;
+  /** A llama2.c checkpoint (bytes), or a model already loaded from any format (formats/load.ts). */
+  model: Uint8Array | LoadedModel;
   /** Name of the model for error messages (e.g. its file path). */
   modelSource?: string;
   /** A llama2.c tokenizer.bin (bytes), or one already loaded; required for text prompts. */
@@ -54,7 +56,9 @@ export interface GenerateOptions extends SamplingOptions {
   seed?: number | bigint;
   /** Index of this batch's first sequence in a larger batch cut into parts (default 0), so each keeps its stream. */
   firstIndex?: number;
-  /** Token that ends a sequence (kept in the output); null = none. Default EOS = 2. */
+  /** Tokens that end a sequence (kept in the output); [] = none. Default: the model's stop tokens (stopIds). */
+  stopIds?: readonly number[];
+  /** One stop token, or null for none (the older form of stopIds; stopIds wins when both are given). */
   eosId?: number | null;
   /** Also return log π of each new token (a log-sum-exp over the vocabulary per token). Default false. */
   logprobs?: boolean;
@@ -79,6 +83,8 @@ const DEFAULTS = { temperature: 1, topK: 0, topP: 0.9, maxNewTokens: 256, maxTok
  */
 export class RemaxEngine {
   readonly config: ModelConfig;
+  /** The model as it was loaded (format, architecture, stop tokens, origin): what exporting it back needs. */
+  readonly model: Omit<LoadedModel, 'weights' | 'tokenizer'>;
   readonly tokenizer?: Tokenizer;
   readonly build: BuildName;
   private readonly kernels: Kernels;
@@ -88,10 +94,12 @@ export class RemaxEngine {
   private trainWorkspace?: WorkspacePlan;
   private adamStep = 0;
 
-  private constructor(kernels: Kernels, checkpoint: Checkpoint, tokenizer: Tokenizer | undefined, maxBatch: number, maxTokens: number) {
+  private constructor(kernels: Kernels, model: LoadedModel, tokenizer: Tokenizer | undefined, maxBatch: number, maxTokens: number) {
     this.kernels = kernels;
     this.build = kernels.build;
-    this.config = checkpoint.config;
+    this.config = model.config;
+    const { weights: _w, tokenizer: _t, ...description } = model;
+    this.model = description;
     this.tokenizer = tokenizer;
     const k = kernels.exports;
     checkDescriptor('Model', k.modelDescBytes(), MODEL_FIELDS.length);
@@ -100,26 +108,36 @@ export class RemaxEngine {
     checkDescriptor('LogprobsJob', k.logprobsJobBytes(), LOGPROBS_JOB_FIELDS.length);
     checkDescriptor('TrainJob', k.trainJobBytes(), TRAIN_JOB_FIELDS.length);
     this.modelPlan = planModel(this.config, k.heapBase());
-    this.loadWeights(checkpoint);
+    this.loadWeights(model.weights);
     this.reserveWorkspace(maxBatch, maxTokens);
   }
 
   static async create(options: EngineOptions): Promise<RemaxEngine> {
     const modelSource = options.modelSource ?? 'model';
-    const checkpoint = options.model instanceof Uint8Array ? parseCheckpoint(options.model, modelSource) : options.model;
+    const model = options.model instanceof Uint8Array ? parseCheckpoint(options.model, modelSource) : options.model;
     let tokenizer: Tokenizer | undefined;
     if (options.tokenizer) {
       tokenizer = options.tokenizer instanceof Tokenizer
         ? options.tokenizer
         : Tokenizer.fromBytes(options.tokenizer, options.tokenizerSource ?? 'tokenizer');
-      tokenizer.assertFitsModel(checkpoint.config.vocabSize, modelSource);
+      tokenizer.assertFitsModel(model.config.vocabSize, modelSource);
     }
     const maxBatch = options.maxBatch ?? 1;
     const maxTokens = options.maxTokens ?? DEFAULTS.maxTokens;
     requireInput(Number.isInteger(maxBatch) && maxBatch >= 1, `maxBatch must be a positive integer, got ${maxBatch}`);
     requireInput(Number.isInteger(maxTokens) && maxTokens >= 1, `maxTokens must be a positive integer, got ${maxTokens}`);
     const kernels = await instantiateKernels(options.wasm ?? wasmBuilds, options.build ?? 'auto');
-    return new RemaxEngine(kernels, checkpoint, tokenizer, maxBatch, maxTokens);
+    return new RemaxEngine(kernels, model, tokenizer, maxBatch, maxTokens);
+  }
+
+  /**
+   * The tokens that end a response unless a call says otherwise: the model's own (generation_config.json's
+   * eos_token_id, the GGUF EOS) and its tokenizer's end tokens; for a llama2.c model EOS = 2 and BOS = 1, which
+   * llama2.c's data puts between texts (its run.c stops there too).
+   */
+  get stopIds(): number[] {
+    const ids = new Set<number>(this.model.stopIds ?? (this.model.format.startsWith('llama2c') ? [BOS_ID, EOS_ID] : []));
+    return [...ids].filter((id) => id < this.config.vocabSize).sort((a, b) => a - b);
   }
 
   /** Bytes of linear memory in use (it only grows, so this is also the peak). */
@@ -150,7 +168,10 @@ export class RemaxEngine {
   generate(requests: GenerateRequest[], options: GenerateOptions = {}): Generation[] {
     requireInput(requests.length > 0, 'generate needs at least one prompt');
     const c = this.config;
-    const eosId = options.eosId === undefined ? EOS_ID : options.eosId ?? -1;
+    const stopIds = options.stopIds ?? (options.eosId === undefined ? this.stopIds : options.eosId === null ? [] : [options.eosId]);
+    stopIds.forEach((id) => requireInput(Number.isInteger(id) && id >= 0 && id < c.vocabSize,
+      `stop token ${id} is outside the vocabulary [0, ${c.vocabSize})`));
+    const stopSet = new Set(stopIds);
     const specs = requests.map((r, i) => {
       const promptIds = r.promptIds;
       this.checkIds(promptIds, `prompt ${i}`);
@@ -180,7 +201,7 @@ export class RemaxEngine {
       temperature: io.take(4 * n), topK: io.take(4 * n), topP: io.take(4 * n), rngStates: io.take(8 * n),
       outIds: io.take(4 * n * stride), outLengths: io.take(4 * n),
       outLogprobs: specs.some((s) => s.logprobs) ? io.take(4 * n * stride) : 0,
-      sharedWith: io.take(4 * n), wantLogprobs: io.take(4 * n),
+      sharedWith: io.take(4 * n), wantLogprobs: io.take(4 * n), stopIds: io.take(4 * Math.max(1, stopIds.length)),
     };
     ensureMemory(this.kernels.memory, io.end);
     const buffer = this.kernels.memory.buffer;
@@ -193,6 +214,7 @@ export class RemaxEngine {
     f32(at.topP, n).set(specs.map((s) => s.topP));
     new BigUint64Array(buffer, at.rngStates, n).set(specs.map((s) => s.state));
     i32(at.wantLogprobs, n).set(specs.map((s) => (s.logprobs ? 1 : 0)));
+    i32(at.stopIds, stopIds.length).set(stopIds);
     // Requests with the same prompt share one prefill (computed for the first of them).
     const firstWithPrompt = new Map<string, number>();
     i32(at.sharedWith, n).set(specs.map((s, i) => {
@@ -201,7 +223,7 @@ export class RemaxEngine {
       return firstWithPrompt.get(key)!;
     }));
     writeDescriptor(buffer, this.modelPlan.jobDesc, GENERATE_JOB_FIELDS, {
-      nSeqs: n, ...at, eosId, outStride: stride,
+      nSeqs: n, ...at, nStopIds: stopIds.length, outStride: stride,
     });
 
     this.kernels.exports.generate(this.modelPlan.modelDesc, this.modelPlan.workspaceDesc, this.modelPlan.jobDesc);
@@ -212,7 +234,7 @@ export class RemaxEngine {
       const len = lengths[i]!;
       const ids = Array.from(new Int32Array(out, at.outIds + 4 * i * stride, len));
       const logprobs = s.logprobs ? Array.from(new Float32Array(out, at.outLogprobs + 4 * i * stride, len)) : undefined;
-      const finishReason: FinishReason = len > 0 && ids[len - 1] === eosId ? 'eos'
+      const finishReason: FinishReason = len > 0 && stopSet.has(ids[len - 1]!) ? 'eos'
         : len >= s.maxNew && s.promptIds.length + len < c.seqLen ? 'length' : 'context';
       return { promptIds: s.promptIds, ids, logprobs, finishReason };
     });
@@ -260,21 +282,17 @@ export class RemaxEngine {
     requireInput(bad < 0, `${what}: token id ${ids[bad]} at index ${bad} is outside the vocabulary [0, ${this.config.vocabSize})`);
   }
 
-  private loadWeights(checkpoint: Checkpoint): void {
+  private loadWeights(weights: ModelWeights): void {
     const c = this.config, plan = this.modelPlan;
     ensureMemory(this.kernels.memory, plan.end);
-    const buffer = this.kernels.memory.buffer;
-    for (const [name, data] of Object.entries(checkpoint.weights)) {
-      if (!data) continue;
-      new Float32Array(buffer, plan.weights[name as keyof typeof plan.weights], data.length).set(data);
-    }
-    const w = plan.weights;
-    this.writeModelDescriptor(plan.modelDesc, {
-      tokenEmbedding: w.token_embedding_table, rmsAtt: w.rms_att_weight, wq: w.wq, wk: w.wk, wv: w.wv, wo: w.wo,
-      rmsFfn: w.rms_ffn_weight, w1: w.w1, w2: w.w2, w3: w.w3, rmsFinal: w.rms_final_weight, wcls: w.wcls,
-    });
-    if (headSize(c) % 2 !== 0) throw new RemaxInputError(`head size ${headSize(c)} is odd: RoPE needs an even head size`);
-    this.kernels.exports.initRope(plan.modelDesc);
+    this.writeWeights(weights);
+    this.writeModelDescriptor(plan.modelDesc, tensorPointers(plan.weights));
+    const hs = headSize(c);
+    if (hs % 2 !== 0) throw new RemaxInputError(`head size ${hs} is odd: RoPE needs an even head size`);
+    // The inverse frequencies come from the kernels' formula; a model with RoPE scaling rescales them here.
+    this.kernels.exports.ropeInverseFrequencies(plan.ropeFreqs, hs, c.ropeTheta);
+    if (c.ropeScaling) scaleInverseFrequencies(new Float32Array(this.kernels.memory.buffer, plan.ropeFreqs, hs / 2), c.ropeScaling);
+    this.kernels.exports.initRope(plan.modelDesc, plan.ropeFreqs);
   }
 
   /** Lays out the inference workspace for at least `maxSeqs` sequences and `maxTokens` rows (never shrinks). */
@@ -301,7 +319,8 @@ export class RemaxEngine {
       writeDescriptor(buffer, at, WORKSPACE_FIELDS, {
         maxTokens: plan.maxTokens, maxSeqs: plan.maxSeqs, maxLogitRows: plan.maxLogitRows,
         layerStride: plan.layerStride, layerStrideHidden: plan.layerStrideHidden, layerStrideProbs: plan.layerStrideProbs,
-        layerStrideIn: plan.layerStrideIn, recomputeLayers: plan.recompute ? 1 : 0, ...plan.offsets,
+        layerStrideIn: plan.layerStrideIn, layerStrideQ: plan.layerStrideQ, layerStrideKv: plan.layerStrideKv,
+        recomputeLayers: plan.recompute ? 1 : 0, ...plan.offsets,
       });
     }
     this.workspace = ws;
@@ -335,11 +354,10 @@ export class RemaxEngine {
       this.optimizer = planOptimizer(this.modelPlan, options.optimizerState ?? true);
       ensureMemory(this.kernels.memory, this.optimizer.end);
       new Uint8Array(this.kernels.memory.buffer, this.modelPlan.end, this.optimizer.end - this.modelPlan.end).fill(0);
-      const grads: Record<string, number> = {};
-      for (const key of ['tokenEmbedding', 'rmsAtt', 'wq', 'wk', 'wv', 'wo', 'rmsFfn', 'w1', 'w2', 'w3', 'rmsFinal', 'wcls'] as const) {
-        grads[key] = this.modelDescriptorValue(key) + this.optimizer.gradDelta;
-      }
-      this.writeModelDescriptor(this.modelPlan.gradDesc, grads);
+      // The gradients' descriptor: every tensor a fixed offset from its weight (absent tensors stay 0).
+      const pointers = tensorPointers(this.modelPlan.weights);
+      for (const key of Object.keys(pointers) as (keyof typeof pointers)[]) if (pointers[key] !== 0) pointers[key] += this.optimizer.gradDelta;
+      this.writeModelDescriptor(this.modelPlan.gradDesc, pointers);
     }
     const current = this.trainWorkspace;
     const recompute = options.activationCheckpointing ?? current?.recompute ?? false;
@@ -417,8 +435,8 @@ export class RemaxEngine {
     this.adamStep++;
     const bc1 = 1 - beta1 ** this.adamStep, bc2 = 1 - beta2 ** this.adamStep;
     for (const { name, shape } of weightShapes(this.config)) {
-      const p = this.modelPlan.weights[name];
-      const decay = name.startsWith('rms_') ? 0 : weightDecay;
+      const p = this.modelPlan.weights[name]!;
+      const decay = decays(name) ? weightDecay : 0;
       this.kernels.exports.adamwStep(p, p + opt.gradDelta, p + moments.mDelta, p + moments.vDelta, elementCount(shape),
         lr, beta1, beta2, eps, decay, gradScale, bc1, bc2);
     }
@@ -445,7 +463,7 @@ export class RemaxEngine {
     for (const { name, shape } of weightShapes(this.config)) {
       const data = weights[name];
       requireInput(data && data.length === elementCount(shape), `weights: tensor ${name} must have ${elementCount(shape)} values`);
-      new Float32Array(this.kernels.memory.buffer, this.modelPlan.weights[name], data.length).set(data);
+      new Float32Array(this.kernels.memory.buffer, this.modelPlan.weights[name]!, data.length).set(data);
     }
   }
 
@@ -507,8 +525,13 @@ export class RemaxEngine {
     return serializeCheckpoint(this.config, this.readWeights());
   }
 
+  /** The model with its current weights (copies), ready for a format's writer or another engine. */
+  exportModel(): LoadedModel {
+    return { ...this.model, weights: this.readWeights() };
+  }
+
   private copyTensors(delta: number): ModelWeights {
-    return tensorViews(this.kernels.memory.buffer, this.config, (name: WeightName) => this.modelPlan.weights[name] + delta, true);
+    return tensorViews(this.kernels.memory.buffer, this.config, (name: WeightName) => this.modelPlan.weights[name]! + delta, true);
   }
 
   private checkSlots(length: number, what: string): number {
@@ -526,21 +549,26 @@ export class RemaxEngine {
     return this.optimizer;
   }
 
-  private modelDescriptorValue(field: (typeof MODEL_FIELDS)[number]): number {
-    return new DataView(this.kernels.memory.buffer).getInt32(this.modelPlan.modelDesc + 4 * MODEL_FIELDS.indexOf(field), true);
-  }
-
-  private writeModelDescriptor(at: number, pointers: Record<string, number>): void {
+  private writeModelDescriptor(at: number, pointers: TensorPointers): void {
     const c = this.config, plan = this.modelPlan;
     writeDescriptor(this.kernels.memory.buffer, at, MODEL_FIELDS, {
       dim: c.dim, hiddenDim: c.hiddenDim, nLayers: c.nLayers, nHeads: c.nHeads, nKvHeads: c.nKvHeads,
-      vocabSize: c.vocabSize, seqLen: c.seqLen, normEps: c.normEps, ropeTheta: c.ropeTheta,
-      ropeCos: plan.ropeCos, ropeSin: plan.ropeSin,
-      tokenEmbedding: pointers.tokenEmbedding!, rmsAtt: pointers.rmsAtt!, wq: pointers.wq!, wk: pointers.wk!, wv: pointers.wv!,
-      wo: pointers.wo!, rmsFfn: pointers.rmsFfn!, w1: pointers.w1!, w2: pointers.w2!, w3: pointers.w3!,
-      rmsFinal: pointers.rmsFinal!, wcls: pointers.wcls!,
+      vocabSize: c.vocabSize, seqLen: c.seqLen, normEps: c.normEps, ropeTheta: c.ropeTheta, headSize: headSize(c),
+      ropeCos: plan.ropeCos, ropeSin: plan.ropeSin, ...pointers,
     });
   }
+}
+
+type TensorPointers = Record<'tokenEmbedding' | 'rmsAtt' | 'wq' | 'wk' | 'wv' | 'wo' | 'rmsFfn' | 'w1' | 'w2' | 'w3' | 'rmsFinal' | 'wcls'
+  | 'bq' | 'bk' | 'bv' | 'rmsQ' | 'rmsK', number>;
+
+/** The Model descriptor's tensor fields from the plan's offsets (0 for a tensor the model does not have). */
+function tensorPointers(w: Partial<Record<WeightName, number>>): TensorPointers {
+  return {
+    tokenEmbedding: w.token_embedding_table!, rmsAtt: w.rms_att_weight!, wq: w.wq!, wk: w.wk!, wv: w.wv!, wo: w.wo!,
+    rmsFfn: w.rms_ffn_weight!, w1: w.w1!, w2: w.w2!, w3: w.w3!, rmsFinal: w.rms_final_weight!, wcls: w.wcls!,
+    bq: w.bq ?? 0, bk: w.bk ?? 0, bv: w.bv ?? 0, rmsQ: w.rms_q_weight ?? 0, rmsK: w.rms_k_weight ?? 0,
+  };
 }
 
 /** Writes sequences packed one after another at idsAt, and their n + 1 start offsets at offsetsAt (the jobs' layout). */

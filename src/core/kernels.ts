@@ -21,7 +21,8 @@ export interface KernelExports {
   generateJobBytes(): number;
   logprobsJobBytes(): number;
   trainJobBytes(): number;
-  initRope(model: number): void;
+  initRope(model: number, freqs: number): void;
+  ropeInverseFrequencies(freqs: number, headSize: number, theta: number): void;
   forward(model: number, workspace: number, n: number, nLogitRows: number): void;
   generate(model: number, workspace: number, job: number): number;
   logprobs(model: number, workspace: number, job: number): void;

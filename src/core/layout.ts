@@ -4,7 +4,7 @@
 export const MODEL_FIELDS = [
   'dim', 'hiddenDim', 'nLayers', 'nHeads', 'nKvHeads', 'vocabSize', 'seqLen', 'normEps', 'ropeTheta',
   'tokenEmbedding', 'rmsAtt', 'wq', 'wk', 'wv', 'wo', 'rmsFfn', 'w1', 'w2', 'w3', 'rmsFinal', 'wcls',
-  'ropeCos', 'ropeSin',
+  'ropeCos', 'ropeSin', 'headSize', 'bq', 'bk', 'bv', 'rmsQ', 'rmsK',
 ] as const;
 
 export const WORKSPACE_FIELDS = [
@@ -14,10 +14,11 @@ export const WORKSPACE_FIELDS = [
   'targets', 'weights', 'dx', 'dxb', 'dq', 'dk', 'dv', 'dh1', 'dh3', 'dGated', 'attScratch',
   'headRows', 'headTargets', 'headWeights', 'headX', 'headDx', 'layerStrideProbs', 'attProbs',
   'transposeA', 'transposeB', 'classifierT', 'weightsT', 'layerStrideIn', 'recomputeLayers',
+  'layerStrideQ', 'layerStrideKv', 'qPre', 'kPre',
 ] as const;
 
 export const GENERATE_JOB_FIELDS = [
-  'nSeqs', 'promptIds', 'promptOffsets', 'maxNewTokens', 'temperature', 'topK', 'topP', 'rngStates', 'eosId',
+  'nSeqs', 'promptIds', 'promptOffsets', 'maxNewTokens', 'temperature', 'topK', 'topP', 'rngStates', 'stopIds', 'nStopIds',
   'outIds', 'outStride', 'outLengths', 'outLogprobs', 'sharedWith', 'wantLogprobs',
 ] as const;
 

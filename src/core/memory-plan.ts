@@ -1,8 +1,8 @@
 import { Arena } from './arena';
-import { headSize, kvDim, weightShapes, elementCount, type ModelConfig, type WeightName } from './config';
+import { headSize, kvDim, qDim, weightShapes, elementCount, type ModelConfig, type WeightName } from './config';
 
 // The one memory plan. Linear memory, from low to high addresses:
-//   [module static data] [descriptors] [weights] [RoPE tables] [gradients, Adam m, Adam v: training only]
+//   [module static data] [descriptors] [weights] [RoPE frequencies and tables] [gradients, Adam m, Adam v: training only]
 //   [inference workspace] [training workspace] [job I/O]
 // The first part is laid out once per model. Gradients and the two Adam moments mirror the weights' layout byte
 // for byte (a fixed offset apart), so one Model descriptor can point at the gradients and the optimizer can walk
@@ -15,10 +15,13 @@ export interface ModelPlan {
   workspaceDesc: number;
   trainWorkspaceDesc: number;
   jobDesc: number;
-  weights: Record<WeightName, number>;
+  /** Offset of each of the model's tensors (the optional ones it lacks are absent). */
+  weights: Partial<Record<WeightName, number>>;
   /** [paramStart, paramEnd) holds every weight tensor (and the alignment gaps between them, kept at 0). */
   paramStart: number;
   paramEnd: number;
+  /** headSize/2 inverse frequencies, from which the tables are filled. */
+  ropeFreqs: number;
   ropeCos: number;
   ropeSin: number;
   /** First free byte after the model part. */
@@ -47,7 +50,8 @@ export type WorkspaceBuffer =
   | 'tokens' | 'slots' | 'positions' | 'logitRows' | 'x' | 'xIn' | 'xb' | 'q' | 'k' | 'v' | 'attOut' | 'xMid' | 'xbFfn'
   | 'h1' | 'h3' | 'gated' | 'sigmoid' | 'scores' | 'logits' | 'kCache' | 'vCache' | 'probs' | 'ids'
   | 'classifierT' | 'targets' | 'weights' | 'dx' | 'dxb' | 'dq' | 'dk' | 'dv' | 'dh1' | 'dh3' | 'dGated' | 'attScratch'
-  | 'headRows' | 'headTargets' | 'headWeights' | 'headX' | 'headDx' | 'attProbs' | 'transposeA' | 'transposeB' | 'weightsT';
+  | 'headRows' | 'headTargets' | 'headWeights' | 'headX' | 'headDx' | 'attProbs' | 'transposeA' | 'transposeB' | 'weightsT'
+  | 'qPre' | 'kPre';
 
 export interface WorkspacePlan extends WorkspaceSpec {
   /** Byte offsets; 0 for a buffer this kind of workspace does not have. */
@@ -56,6 +60,8 @@ export interface WorkspacePlan extends WorkspaceSpec {
   layerStrideHidden: number;
   layerStrideProbs: number;
   layerStrideIn: number;
+  layerStrideQ: number;
+  layerStrideKv: number;
   start: number;
   end: number;
 }
@@ -66,15 +72,16 @@ export function planModel(config: ModelConfig, heapBase: number): ModelPlan {
   const arena = new Arena(heapBase);
   const [modelDesc, gradDesc, workspaceDesc, trainWorkspaceDesc, jobDesc] =
     [0, 1, 2, 3, 4].map(() => arena.take(DESCRIPTOR_BYTES)) as [number, number, number, number, number];
-  const weights = {} as Record<WeightName, number>;
+  const weights: Partial<Record<WeightName, number>> = {};
   for (const { name, shape } of weightShapes(config)) weights[name] = arena.take(4 * elementCount(shape));
-  const paramStart = weights.token_embedding_table;
+  const paramStart = weights.token_embedding_table!;
   const paramEnd = arena.take(0);
   if (config.sharedClassifier) weights.wcls = weights.token_embedding_table;
+  const ropeFreqs = arena.take(2 * headSize(config));
   const tableBytes = 4 * config.seqLen * headSize(config);
   const ropeCos = arena.take(tableBytes);
   const ropeSin = arena.take(tableBytes);
-  return { modelDesc, gradDesc, workspaceDesc, trainWorkspaceDesc, jobDesc, weights, paramStart, paramEnd, ropeCos, ropeSin, end: arena.end };
+  return { modelDesc, gradDesc, workspaceDesc, trainWorkspaceDesc, jobDesc, weights, paramStart, paramEnd, ropeFreqs, ropeCos, ropeSin, end: arena.end };
 }
 
 export function planOptimizer(model: ModelPlan, withMoments = true): OptimizerPlan {
@@ -92,10 +99,11 @@ export function workspaceSizes(c: ModelConfig, spec: WorkspaceSpec): Record<Work
   const layers = spec.training && !spec.recompute ? c.nLayers : 1;
   const cacheLayer = 4 * spec.maxSeqs * c.seqLen * kvDim(c);
   const train = (bytes: number) => (spec.training ? bytes : 0);
+  const Q = qDim(c), KV = kvDim(c);
   return {
     tokens: rows, slots: rows, positions: rows, logitRows: rows,
-    x: rows * c.dim, xIn: train(c.nLayers * rows * c.dim), xb: layers * rows * c.dim, q: layers * rows * c.dim,
-    k: rows * kvDim(c), v: rows * kvDim(c), attOut: layers * rows * c.dim, xMid: train(layers * rows * c.dim),
+    x: rows * c.dim, xIn: train(c.nLayers * rows * c.dim), xb: layers * rows * c.dim, q: layers * rows * Q,
+    k: rows * KV, v: rows * KV, attOut: layers * rows * Q, xMid: train(layers * rows * c.dim),
     xbFfn: train(layers * rows * c.dim), // inference reuses xb
     h1: layers * rows * c.hiddenDim, h3: layers * rows * c.hiddenDim,
     gated: train(layers * rows * c.hiddenDim), // inference gates h1 in place
@@ -105,19 +113,21 @@ export function workspaceSizes(c: ModelConfig, spec: WorkspaceSpec): Record<Work
     kCache: c.nLayers * cacheLayer, vCache: c.nLayers * cacheLayer,
     probs: 4 * c.vocabSize, ids: 4 * c.vocabSize,
     targets: train(rows), weights: train(rows),
-    dx: train(rows * c.dim), dxb: train(rows * c.dim), dq: train(rows * c.dim),
-    dk: train(rows * kvDim(c)), dv: train(rows * kvDim(c)),
+    dx: train(rows * c.dim), dxb: train(rows * Math.max(c.dim, Q)), dq: train(rows * Q),
+    dk: train(rows * KV), dv: train(rows * KV),
     dh1: train(rows * c.hiddenDim), dh3: train(rows * c.hiddenDim), dGated: train(rows * c.hiddenDim),
-    attScratch: train(4 * causalScratchFloats(c.seqLen, c.dim / c.nHeads)),
+    attScratch: train(4 * causalScratchFloats(c.seqLen, headSize(c))),
     headRows: train(heads), headTargets: train(heads), headWeights: train(heads),
     headX: train(heads * c.dim), headDx: train(heads * c.dim),
     attProbs: train(layers * attentionProbsLayerBytes(c, spec.maxTokens)),
     // Backward matmuls transpose one layer weight matrix, or n×out gradients, into A and n×in activations into B.
-    transposeA: train(4 * Math.max(c.hiddenDim * c.dim, c.dim * c.dim,
-      spec.maxTokens * Math.max(c.dim, c.hiddenDim), spec.maxLogitRows * c.vocabSize)),
-    transposeB: train(4 * Math.max(spec.maxTokens * Math.max(c.dim, c.hiddenDim), spec.maxLogitRows * c.dim)),
+    transposeA: train(4 * Math.max(c.hiddenDim * c.dim, Q * c.dim,
+      spec.maxTokens * Math.max(c.dim, c.hiddenDim, Q), spec.maxLogitRows * c.vocabSize)),
+    transposeB: train(4 * Math.max(spec.maxTokens * Math.max(c.dim, c.hiddenDim, Q), spec.maxLogitRows * c.dim)),
     classifierT: train(4 * c.vocabSize * c.dim),
     weightsT: train(narrowLayers(c) ? 4 * c.nLayers * layerMatrixFloats(c) : 0),
+    // The inputs of the per-head q/k norms, for their backward pass.
+    qPre: train(c.qkNorm ? layers * rows * Q : 0), kPre: train(c.qkNorm ? layers * rows * KV : 0),
   };
 }
 
@@ -128,12 +138,12 @@ export function attentionScratchFloats(seqLen: number): number {
 
 /** Layers whose inputs are at most 256 wide train with transposed weights (assembly/model/forward.ts). */
 export function narrowLayers(c: ModelConfig): boolean {
-  return c.dim <= 256 && c.hiddenDim <= 256;
+  return c.dim <= 256 && c.hiddenDim <= 256 && qDim(c) <= 256;
 }
 
 /** Floats of one layer's matrices: wq, wk, wv, wo, w1, w3, w2. */
 function layerMatrixFloats(c: ModelConfig): number {
-  return 2 * c.dim * c.dim + 2 * c.dim * kvDim(c) + 3 * c.dim * c.hiddenDim;
+  return 2 * c.dim * qDim(c) + 2 * c.dim * kvDim(c) + 3 * c.dim * c.hiddenDim;
 }
 
 /** Floats of training attention scratch (assembly/kernels/causal-attention.ts) for sequences of up to seqLen. */
@@ -170,5 +180,7 @@ export function planWorkspace(c: ModelConfig, start: number, spec: WorkspaceSpec
     layerStrideHidden: saved ? 4 * spec.maxTokens * c.hiddenDim : 0,
     layerStrideProbs: saved ? attentionProbsLayerBytes(c, spec.maxTokens) : 0,
     layerStrideIn: spec.training ? 4 * spec.maxTokens * c.dim : 0,
+    layerStrideQ: saved ? 4 * spec.maxTokens * qDim(c) : 0,
+    layerStrideKv: saved && c.qkNorm ? 4 * spec.maxTokens * kvDim(c) : 0,
   };
 }

@@ -56,8 +56,27 @@ const EXAMPLES = [
   { ids: [1, 7], weights: [0, 1.5] },
 ];
 
-for (const config of [tiny({}), tiny({ sharedClassifier: false, nKvHeads: 2, dim: 20, nHeads: 2, hiddenDim: 9 })]) {
-  test(`finite differences of a float64 model agree with the gradients (dim ${config.dim}, ${config.nHeads}/${config.nKvHeads} heads, ${config.sharedClassifier ? 'shared' : 'own'} classifier)`, async () => {
+const LLAMA3_SCALING = { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 256 } as const;
+
+const FD_CONFIGS: [string, ModelConfig][] = [
+  ['llama2.c', tiny({})],
+  ['own classifier', tiny({ sharedClassifier: false, nKvHeads: 2, dim: 20, nHeads: 2, hiddenDim: 9 })],
+  ['q/k/v biases (Qwen2)', tiny({ qkvBias: true })],
+  // Queries wider than the model (head size 8 × 4 heads = 32 > dim 24), as Qwen3-0.6B's 16 × 128 > 1024.
+  ['per-head q/k norms, head size 8 ≠ dim/heads (Qwen3)', tiny({ qkNorm: true, headSize: 8 })],
+  // theta 500000, head size 8: frequency 0 is kept, 1 interpolated, 2 and 3 divided by the factor.
+  ['llama3 RoPE scaling, head size 4 < dim/heads', tiny({ headSize: 4, ropeTheta: 500000, ropeScaling: LLAMA3_SCALING, sharedClassifier: false })],
+  ['RoPE frequency factors (GGUF rope_freqs), biases and norms together', tiny({ headSize: 8, ropeScaling: { type: 'factors', factors: [1, 1.5, 3, 8] }, qkvBias: true, qkNorm: true })],
+];
+
+test('the llama3 test scaling exercises all three regimes of the rule', () => {
+  const hs = 8, theta = 500000, { originalMaxPositionEmbeddings: ctx, lowFreqFactor, highFreqFactor } = LLAMA3_SCALING;
+  const wavelens = [0, 1, 2, 3].map((i) => 2 * Math.PI * Math.pow(theta, (2 * i) / hs));
+  assert.ok(wavelens[0]! < ctx / highFreqFactor && wavelens[1]! > ctx / highFreqFactor && wavelens[1]! < ctx / lowFreqFactor && wavelens[2]! > ctx / lowFreqFactor);
+});
+
+for (const [what, config] of FD_CONFIGS) {
+  test(`finite differences of a float64 model agree with the gradients: ${what} (dim ${config.dim}, ${config.nHeads}/${config.nKvHeads} heads)`, async () => {
     const weights = randomWeights(config, 3);
     const engine = await RemaxEngine.create({ model: { config, weights, format: 'llama2c-v0' } });
     engine.enableTraining({ maxTokens: config.seqLen, maxSeqs: 2 });
@@ -91,6 +110,20 @@ for (const config of [tiny({}), tiny({ sharedClassifier: false, nKvHeads: 2, dim
   });
 }
 
+test('the inference forward (KV cache, chunked prefill) of every configuration gives the float64 log-likelihood', async () => {
+  for (const [what, config] of FD_CONFIGS) {
+    const weights = randomWeights(config, 4);
+    const w64: Weights64 = {};
+    for (const { name } of weightShapes(config)) w64[name] = Float64Array.from(weights[name]!);
+    // maxTokens 5 cuts the sequences into several prefill chunks that share the cache.
+    const engine = await RemaxEngine.create({ model: { config, weights, format: 'llama2c-v0' }, maxTokens: 5 });
+    const logprobs = engine.logprobs(EXAMPLES.map((e) => e.ids));
+    const loss = -EXAMPLES.reduce((sum, e, i) => sum + logprobs[i]!.reduce((s, lp, t) => s + lp * e.weights[t + 1]!, 0), 0);
+    const reference = referenceLoss(config, w64, EXAMPLES);
+    assert.ok(Math.abs(loss - reference) <= 1e-5 * Math.abs(reference), `${what}: log-likelihood ${loss} vs float64 ${reference}`);
+  }
+});
+
 test('gradient accumulation over micro-batches equals one big batch', async () => {
   const config = tiny({});
   const weights = randomWeights(config, 5);
@@ -112,7 +145,8 @@ test('gradient accumulation over micro-batches equals one big batch', async () =
 });
 
 test('activation checkpointing: the recomputed layers give bit-identical loss and gradients in less memory', async () => {
-  for (const config of [tiny({ nLayers: 3 }), tiny({ nLayers: 1 }), tiny({ sharedClassifier: false, nLayers: 4, dim: 20, nHeads: 2, hiddenDim: 9 })]) {
+  for (const config of [tiny({ nLayers: 3 }), tiny({ nLayers: 1 }), tiny({ sharedClassifier: false, nLayers: 4, dim: 20, nHeads: 2, hiddenDim: 9 }),
+    tiny({ nLayers: 3, qkNorm: true, qkvBias: true, headSize: 8 })]) {
     const weights = randomWeights(config, 7);
     const run = async (activationCheckpointing: boolean) => {
       const engine = await RemaxEngine.create({ model: { config, weights, format: 'llama2c-v0' } });

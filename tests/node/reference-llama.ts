@@ -1,6 +1,7 @@
-// An independent, plain float64 Llama forward (llama2.c's architecture) for gradient checks: scalar loops, no
+// An independent, plain float64 Llama forward (llama2.c's architecture, and the optional parts of the others: head
+// size ≠ dim/heads, q/k/v biases, per-head q/k RMSNorm, RoPE frequency scaling) for gradient checks: scalar loops, no
 // sharing with the WASM kernels. loss = −Σ_examples Σ_t weights[t]·log p(ids[t] | ids[<t]).
-import { headSize, kvDim, type ModelConfig, type WeightName } from '../../src/core/config';
+import { headSize, kvDim, qDim, type ModelConfig, type WeightName } from '../../src/core/config';
 
 export type Weights64 = Partial<Record<WeightName, Float64Array>>;
 
@@ -22,12 +23,29 @@ const matvec = (w: Float64Array, offset: number, rows: number, cols: number, x: 
   return y;
 };
 
-function rope(v: Float64Array, pos: number, nHeads: number, hs: number, theta: number): void {
+/** RoPE frequencies: theta^(−i/hs) rounded to float32 as llama2.c and the kernels form them, then scaled if asked. */
+function frequencies(c: ModelConfig): number[] {
+  const hs = headSize(c);
+  return Array.from({ length: hs / 2 }, (_, j) => {
+    const freq = Math.fround(1 / Math.fround(Math.pow(c.ropeTheta, (2 * j) / hs)));
+    const s = c.ropeScaling;
+    if (!s) return freq;
+    if (s.type === 'factors') return Math.fround(freq / s.factors[j]!);
+    // transformers' llama3 rule, written out per regime.
+    const wavelen = (2 * Math.PI) / freq;
+    const lo = s.originalMaxPositionEmbeddings / s.lowFreqFactor, hi = s.originalMaxPositionEmbeddings / s.highFreqFactor;
+    if (wavelen < hi) return freq;
+    if (wavelen > lo) return Math.fround(freq / s.factor);
+    const t = (s.originalMaxPositionEmbeddings / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
+    return Math.fround((1 - t) * (freq / s.factor) + t * freq);
+  });
+}
+
+function rope(v: Float64Array, pos: number, nHeads: number, hs: number, freqs: number[]): void {
   for (let h = 0; h < nHeads; h++) {
     for (let i = 0; i < hs; i += 2) {
-      // The angle as llama2.c and the kernels form it: frequency and angle rounded to float32.
-      const freq = Math.fround(1 / Math.fround(Math.pow(theta, i / hs)));
-      const angle = Math.fround(pos * freq);
+      // The angle as llama2.c and the kernels form it: rounded to float32.
+      const angle = Math.fround(pos * freqs[i / 2]!);
       const c = Math.cos(angle), s = Math.sin(angle);
       const a = v[h * hs + i]!, b = v[h * hs + i + 1]!;
       v[h * hs + i] = a * c - b * s;
@@ -37,8 +55,17 @@ function rope(v: Float64Array, pos: number, nHeads: number, hs: number, theta: n
 }
 
 export function referenceLoss(c: ModelConfig, w: Weights64, examples: { ids: number[]; weights: number[] }[]): number {
-  const D = c.dim, H = c.hiddenDim, hs = headSize(c), KV = kvDim(c), group = c.nHeads / c.nKvHeads;
+  const D = c.dim, H = c.hiddenDim, hs = headSize(c), KV = kvDim(c), Q = qDim(c), group = c.nHeads / c.nKvHeads;
   const wcls = c.sharedClassifier ? w.token_embedding_table! : w.wcls!;
+  const freqs = frequencies(c);
+  /** Adds layer l's bias to a projection and applies the per-head norm, when the model has them. */
+  const finish = (y: Float64Array, l: number, heads: number, bias: WeightName, norm: WeightName): Float64Array => {
+    if (c.qkvBias) y = y.map((v, i) => v + w[bias]![l * y.length + i]!);
+    if (!c.qkNorm || bias === 'bv') return y;
+    const out = new Float64Array(y.length);
+    for (let h = 0; h < heads; h++) out.set(rmsnorm(y.slice(h * hs, (h + 1) * hs), w[norm]!, l * hs, c.normEps), h * hs);
+    return out;
+  };
   let loss = 0;
   for (const ex of examples) {
     const keys: Float64Array[][] = Array.from({ length: c.nLayers }, () => []);
@@ -47,14 +74,14 @@ export function referenceLoss(c: ModelConfig, w: Weights64, examples: { ids: num
       let x = w.token_embedding_table!.slice(ex.ids[pos]! * D, (ex.ids[pos]! + 1) * D);
       for (let l = 0; l < c.nLayers; l++) {
         const xb = rmsnorm(x, w.rms_att_weight!, l * D, c.normEps);
-        const q = matvec(w.wq!, l * D * D, D, D, xb);
-        const k = matvec(w.wk!, l * KV * D, KV, D, xb);
-        const v = matvec(w.wv!, l * KV * D, KV, D, xb);
-        rope(q, pos, c.nHeads, hs, c.ropeTheta);
-        rope(k, pos, c.nKvHeads, hs, c.ropeTheta);
+        const q = finish(matvec(w.wq!, l * Q * D, Q, D, xb), l, c.nHeads, 'bq', 'rms_q_weight');
+        const k = finish(matvec(w.wk!, l * KV * D, KV, D, xb), l, c.nKvHeads, 'bk', 'rms_k_weight');
+        const v = finish(matvec(w.wv!, l * KV * D, KV, D, xb), l, c.nKvHeads, 'bv', 'rms_k_weight');
+        rope(q, pos, c.nHeads, hs, freqs);
+        rope(k, pos, c.nKvHeads, hs, freqs);
         keys[l]!.push(k);
         values[l]!.push(v);
-        const att = new Float64Array(D);
+        const att = new Float64Array(Q);
         for (let h = 0; h < c.nHeads; h++) {
           const g = Math.floor(h / group);
           const scores = keys[l]!.map((kt) => {
@@ -69,7 +96,7 @@ export function referenceLoss(c: ModelConfig, w: Weights64, examples: { ids: num
             for (let i = 0; i < hs; i++) att[h * hs + i]! += (e[t]! / sum) * values[l]![t]![g * hs + i]!;
           }
         }
-        const o = matvec(w.wo!, l * D * D, D, D, att);
+        const o = matvec(w.wo!, l * D * Q, D, Q, att);
         x = x.map((xi, i) => xi + o[i]!);
         const xf = rmsnorm(x, w.rms_ffn_weight!, l * D, c.normEps);
         const h1 = matvec(w.w1!, l * H * D, H, D, xf);

@@ -18,10 +18,10 @@ export function serveHelper(transport: Transport, wasm?: WasmBuilds): void {
     return state;
   };
   const handlers: { [K in keyof HelperOps]: (args: HelperOps[K]['args']) => Promise<HelperOps[K]['result']> | HelperOps[K]['result'] } = {
-    async init({ policy: bytes, reference: referenceBytes, build, maxBatch, training, parameters, gradients }) {
-      const policy = await RemaxEngine.create({ model: bytes, build, maxBatch, wasm });
+    async init({ policy: policyModel, reference: referenceModel, build, maxBatch, training, parameters, gradients }) {
+      const policy = await RemaxEngine.create({ model: policyModel, build, maxBatch, wasm });
       if (training) policy.enableTraining({ ...training, optimizerState: false }); // the main engine steps the optimizer
-      const reference = referenceBytes ? await RemaxEngine.create({ model: referenceBytes, build, maxBatch, wasm }) : undefined;
+      const reference = referenceModel ? await RemaxEngine.create({ model: referenceModel, build, maxBatch, wasm }) : undefined;
       state = { policy, reference, parameters: new Float32Array(parameters), gradients: new Float32Array(gradients) };
       return { memoryBytes: policy.memoryBytes + (reference?.memoryBytes ?? 0) };
     },

@@ -9,6 +9,7 @@ import type { GenerateOptions, GenerateRequest, Generation, RemaxEngine } from '
 import type { TrainingExample, TrainingOptions } from '../training';
 import type { HelperEngine } from './helper-client';
 import { RemaxInputError } from '../errors';
+import type { LoadedModel } from '../formats/model';
 
 export class PolicyGroup {
   private started: Promise<void> | undefined;
@@ -42,8 +43,8 @@ export class PolicyGroup {
       const bytes = 4 * this.policy.parameterSlots;
       const parameters = new SharedArrayBuffer(bytes);
       this.sharedParameters = new Float32Array(parameters);
-      const policy = this.policy.exportCheckpoint();
-      const reference = this.reference?.exportCheckpoint();
+      const policy = portableModel(this.policy);
+      const reference = this.reference && portableModel(this.reference);
       this.helperMemoryBytes = (await Promise.all(this.helpers.map((h, i) => {
         const gradients = new SharedArrayBuffer(bytes);
         this.sharedGradients[i] = new Float32Array(gradients);
@@ -131,4 +132,10 @@ export class PolicyGroup {
     });
     return parts;
   }
+}
+
+/** What a helper's engine is created from: the engine's model with its current weights, without the origin's files. */
+function portableModel(engine: RemaxEngine): LoadedModel {
+  const { origin: _origin, ...model } = engine.exportModel();
+  return model;
 }

@@ -3,6 +3,7 @@
 import type { BuildName } from '../kernels';
 import type { GenerateOptions, GenerateRequest, Generation } from '../engine';
 import type { TrainingExample, TrainingOptions } from '../training';
+import type { LoadedModel } from '../formats/model';
 
 /** A message channel to or from a worker (structured-clone messages). */
 export interface Transport {
@@ -14,11 +15,11 @@ export interface Transport {
 
 /** What a helper does, by operation: arguments in, result out. */
 export interface HelperOps {
-  /** Creates the helper's policy (and reference) engine from checkpoint bytes, built as the main engine is. */
+  /** Creates the helper's policy (and reference) engine from the main engine's model, built as the main engine is. */
   init: {
     args: {
       /** training: the policy's training workspace (null: the helper only decodes). */
-      policy: Uint8Array; reference?: Uint8Array; build: BuildName; maxBatch: number; training: TrainingOptions | null;
+      policy: LoadedModel; reference?: LoadedModel; build: BuildName; maxBatch: number; training: TrainingOptions | null;
       /** Shared with the main thread: the policy's parameters (read at setParameters) and this helper's gradients. */
       parameters: SharedArrayBuffer; gradients: SharedArrayBuffer;
     };
