@@ -4,8 +4,14 @@
  *
  * File format (little-endian): int32 max_token_length; then per token: float32 score, int32 length, `length` bytes.
  * The file does not store the vocabulary size: it is the number of records, so check it with assertFitsModel().
+ *
+ * It is also a TextTokenizer (types.ts): BOS 1, EOS 2, prompts start with BOS, no chat template and no special-token
+ * strings ("<s>" in a text is plain text: the file spells BOS "\n<s>\n"). The merge algorithm is
+ * SentencePieceMerger (sentencepiece.ts), shared with GGUF `llama` vocabularies.
  */
 import { RemaxInputError, requireInput } from '../errors';
+import { binaryString, SentencePieceMerger } from './sentencepiece';
+import type { DecodeTextOptions, EncodeTextOptions, SpecialTokenStrings, TextTokenizer } from './types';
 
 export const BOS_ID = 1;
 export const EOS_ID = 2;
@@ -17,17 +23,6 @@ const BYTE_PIECE = /^<0x([0-9A-Fa-f]{2})>$/;
 const utf8Encoder = new TextEncoder();
 // Non-fatal: invalid UTF-8 (e.g. a lone byte-fallback token) becomes U+FFFD instead of throwing.
 const utf8Decoder = new TextDecoder('utf-8', { fatal: false });
-
-/**
- * Pieces are byte strings, so the lookup map is keyed by a "binary" string (one char per byte, code 0..255).
- * This keeps concatenation of pieces equal to concatenation of their bytes, which is what llama2.c merges on,
- * even when a piece holds only part of a multi-byte UTF-8 character.
- */
-function binaryString(bytes: Uint8Array, start = 0, end = bytes.length): string {
-  let s = '';
-  for (let i = start; i < end; i++) s += String.fromCharCode(bytes[i]!);
-  return s;
-}
 
 export interface EncodeOptions {
   /** Prepend BOS (id 1). Default true. */
@@ -41,21 +36,25 @@ export interface DecodeOptions {
   afterBos?: boolean;
 }
 
-export class Tokenizer {
+export class Tokenizer implements TextTokenizer {
   readonly vocabSize: number;
   readonly maxTokenLength: number;
   /** Where the tokenizer came from (a file name), for error messages. */
   readonly source: string;
+  readonly description = 'llama2.c tokenizer.bin';
+  readonly bosId = BOS_ID;
+  readonly eosIds: readonly number[] = [EOS_ID];
+  readonly addBos = true;
+  readonly chatTemplate: string | undefined = undefined;
+  readonly specialTokenStrings: SpecialTokenStrings = {};
 
   private readonly pieceBytes: Uint8Array[];
   private readonly pieceTexts: string[];
   private readonly scores: Float32Array;
   /** Byte value of a `<0xXX>` piece, or -1 for ordinary pieces. */
   private readonly byteValue: Int16Array;
-  /** Binary-string key of each piece, used for merge lookups. */
-  private readonly keys: string[];
-  /** Binary-string key -> id (the first id wins if a piece repeats). */
-  private readonly ids: Map<string, number>;
+  /** The merges over every piece's binary-string key (the first id wins if a piece repeats). */
+  private readonly merger: SentencePieceMerger;
 
   private constructor(source: string, maxTokenLength: number, pieces: Uint8Array[], scores: Float32Array) {
     this.source = source;
@@ -64,14 +63,13 @@ export class Tokenizer {
     this.pieceBytes = pieces;
     this.scores = scores;
     this.pieceTexts = pieces.map((p) => utf8Decoder.decode(p));
-    this.keys = pieces.map((p) => binaryString(p));
+    const keys = pieces.map((p) => binaryString(p));
     this.byteValue = new Int16Array(pieces.length);
-    this.ids = new Map();
     for (let id = 0; id < pieces.length; id++) {
-      const m = BYTE_PIECE.exec(this.keys[id]!);
+      const m = BYTE_PIECE.exec(keys[id]!);
       this.byteValue[id] = m ? parseInt(m[1]!, 16) : -1;
-      if (!this.ids.has(this.keys[id]!)) this.ids.set(this.keys[id]!, id);
     }
+    this.merger = new SentencePieceMerger(keys, scores);
   }
 
   /** Parses a llama2.c `tokenizer.bin`; `source` (a file name) is named in every error message. */
@@ -137,34 +135,27 @@ export class Tokenizer {
   /**
    * Encodes text as llama2.c's `encode`: optional BOS, a dummy-prefix space before non-empty text, each UTF-8
    * character looked up (else its bytes as byte-fallback ids), then greedy merges of the best-scoring adjacent pair.
+   * As a TextTokenizer, `{ specialTokens }` stands for `bos` (an explicit `bos` wins).
    */
-  encode(text: string, options: EncodeOptions = {}): number[] {
+  encode(text: string, options: EncodeOptions & EncodeTextOptions = {}): number[] {
     requireInput(typeof text === 'string', `Tokenizer.encode: text must be a string, got ${typeof text}`);
-    const { bos = true, eos = false } = options;
+    const { bos = options.specialTokens ?? true, eos = false } = options;
     const tokens: number[] = [];
     if (bos) tokens.push(BOS_ID);
 
     if (text.length > 0) {
-      // The dummy prefix " " is ASCII, so prepending it makes it its own character, as in llama2.c.
-      const bytes = utf8Encoder.encode(' ' + text);
-      let start = 0;
-      while (start < bytes.length) {
-        // A character = a lead byte plus its continuation bytes (10xxxxxx), at most 4 bytes (llama2.c's grouping).
-        let end = start + 1;
-        while (end < bytes.length && (bytes[end]! & 0xc0) === 0x80 && end - start < 4) end++;
-        const id = this.ids.get(binaryString(bytes, start, end));
-        if (id !== undefined) {
-          tokens.push(id);
-        } else {
-          for (let i = start; i < end; i++) tokens.push(this.byteFallbackId(bytes[i]!, text));
-        }
-        start = end;
-      }
-      this.mergePairs(tokens, bos ? 1 : 0);
+      // The dummy prefix " " is ASCII, so prepending it makes it its own character, as in llama2.c. Merges never
+      // involve the BOS before it (llama2.c also scans the BOS, but no piece starts with "\n<s>\n").
+      this.merger.encodeBytes(utf8Encoder.encode(' ' + text), (b) => this.byteFallbackId(b, text), tokens);
     }
 
     if (eos) tokens.push(EOS_ID);
     return tokens;
+  }
+
+  /** The prompt's ids: BOS then the text (= encode(text)). */
+  encodePrompt(text: string): number[] {
+    return this.encode(text);
   }
 
   /**
@@ -172,7 +163,7 @@ export class Tokenizer {
    * `<0xXX>` pieces become raw bytes. All bytes are gathered first and decoded once, so a multi-byte character split
    * across byte-fallback tokens comes out whole.
    */
-  decode(ids: number[], options: DecodeOptions = {}): string {
+  decode(ids: readonly number[], options: DecodeOptions & DecodeTextOptions = {}): string {
     requireInput(Array.isArray(ids), `Tokenizer.decode: ids must be an array of token ids`);
     const out: number[] = [];
     let afterBos = options.afterBos ?? false;
@@ -198,6 +189,27 @@ export class Tokenizer {
     return utf8Decoder.decode(Uint8Array.from(out));
   }
 
+  /**
+   * The text of ids generated after `promptIds`, as the engine has always decoded it: only a prompt of just BOS
+   * changes anything (the first piece loses its leading space). BOS and EOS are always left out.
+   */
+  decodeContinuation(promptIds: readonly number[], ids: readonly number[], _options?: DecodeTextOptions): string {
+    return this.decode(ids, { afterBos: promptIds.length === 1 && promptIds[0] === BOS_ID });
+  }
+
+  /** Each id's raw piece (see piece()). */
+  tokenStrings(ids: readonly number[]): string[] {
+    return ids.map((id, i) => {
+      this.checkId(id, `ids[${i}]`);
+      return this.pieceTexts[id]!;
+    });
+  }
+
+  /** BOS and EOS (which decode always leaves out). */
+  isSpecial(id: number): boolean {
+    return id === BOS_ID || id === EOS_ID;
+  }
+
   /** Throws RemaxInputError when this tokenizer's vocabulary size differs from the model's. */
   assertFitsModel(modelVocabSize: number, modelSource = 'the model'): void {
     if (modelVocabSize === this.vocabSize) return;
@@ -205,29 +217,6 @@ export class Tokenizer {
       `tokenizer ${this.source} has ${this.vocabSize} tokens but ${modelSource} has vocab_size ${modelVocabSize}: ` +
         `use the tokenizer.bin that was trained with this model`,
     );
-  }
-
-  /**
-   * llama2.c's merge loop: repeatedly merge the adjacent pair whose concatenation is a piece with the highest score
-   * (first such pair on ties). O(n^2) in the token count, which is fine for prompts of a few thousand characters.
-   * Tokens before `from` (the BOS) never take part: llama2.c also scans the BOS, but no piece starts with "\n<s>\n".
-   */
-  private mergePairs(tokens: number[], from: number): void {
-    for (;;) {
-      let bestScore = -Infinity;
-      let bestId = -1;
-      let bestIndex = -1;
-      for (let i = from; i < tokens.length - 1; i++) {
-        const id = this.ids.get(this.keys[tokens[i]!]! + this.keys[tokens[i + 1]!]!);
-        if (id !== undefined && this.scores[id]! > bestScore) {
-          bestScore = this.scores[id]!;
-          bestId = id;
-          bestIndex = i;
-        }
-      }
-      if (bestIndex < 0) return;
-      tokens.splice(bestIndex, 2, bestId);
-    }
   }
 
   private byteFallbackId(byte: number, text: string): number {

@@ -40,11 +40,17 @@ export interface TextTokenizer {
   readonly chatTemplate?: string;
   readonly specialTokenStrings: SpecialTokenStrings;
 
-  /** Token ids of `text`, as Hugging Face's encode (special-token strings in the text become their ids). */
+  /**
+   * Token ids of `text`, as Hugging Face's encode: special-token strings written in the text ("<|im_start|>",
+   * "<s>") become their ids whatever `specialTokens` says, which only decides the tokens the tokenizer adds itself.
+   */
   encode(text: string, options?: EncodeTextOptions): number[];
-  /** Token ids of a prompt or training text for the model: the text's tokens with BOS in front when addBos. */
+  /**
+   * Token ids of a prompt or training text for the model: the text's tokens (without the tokens the tokenizer adds
+   * itself) with BOS in front when addBos, and never a second BOS when the text already starts with it.
+   */
   encodePrompt(text: string): number[];
-  /** Text of `ids`. */
+  /** Text of `ids`: the decoder's output as it is (no clean-up of spaces before punctuation). */
   decode(ids: readonly number[], options?: DecodeTextOptions): string;
   /**
    * Text of `ids` when they follow `promptIds`: what decoding the whole sequence adds to decoding the prompt (so a
