@@ -32,11 +32,13 @@ export interface HfOrigin {
   files: Record<string, Uint8Array>;
 }
 
-/** A GGUF file's metadata (key → value), kept to write it back. */
+/** A GGUF file's metadata (key → value, and each key's GGUF type), kept to write it back. */
 export interface GgufOrigin {
   kind: 'gguf';
   architecture: string;
   metadata: Map<string, unknown>;
+  /** The GGUF type of each key ('u32', 'f32', 'array<string>', …), so a file written back keeps them. */
+  types?: Map<string, string>;
 }
 
 /**
