@@ -117,7 +117,7 @@ export async function benchDefaultTask(build: BuildName, warmSteps = 60): Promis
   const tokenizer = Tokenizer.fromBytes(new Uint8Array(readFileSync(`${dir}/tokenizer.bin`)), 'tokenizer.bin');
   const modelBytes = new Uint8Array(readFileSync(`${dir}/model.bin`));
   const seqLen = parseCheckpoint(modelBytes, 'model.bin').config.seqLen;
-  const prompts = loadPrompts(new Uint8Array(readFileSync(`${dir}/train.jsonl`)), 'train.jsonl', tokenizer, seqLen, 64);
+  const prompts = loadPrompts(new Uint8Array(readFileSync(`${dir}/train.jsonl`)), 'train.jsonl', tokenizer, { seqLen, maxNewTokens: 64 });
   const reward = builtinReward('exact-match');
   const score = (groups: RewardSample[][]) => scoreSamples(reward, groups, { timeoutMs: 10_000, onError: 'abort', concurrency: 8 });
   const trainers = [];

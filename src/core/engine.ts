@@ -9,7 +9,9 @@ import { GENERATE_JOB_FIELDS, LOGPROBS_JOB_FIELDS, MODEL_FIELDS, TRAIN_JOB_FIELD
 import { planModel, planOptimizer, planWorkspace, type ModelPlan, type OptimizerPlan, type WorkspacePlan, type WorkspaceSpec } from './memory-plan';
 import { packMicroBatches, tensorViews, type AdamWOptions, type TrainingExample, type TrainingOptions } from './training';
 import { samplerState } from './seed';
-import { BOS_ID, EOS_ID, Tokenizer } from './tokenizers/llama2c';
+import { BOS_ID, EOS_ID } from './tokenizers/llama2c';
+import type { TextTokenizer } from './tokenizers/types';
+import { checkTokenizerForModel, loadTokenizerFile } from './formats/load';
 import { wasmBuilds } from '../wasm-builds';
 
 export interface EngineOptions {
@@ -19,8 +21,11 @@ export interface EngineOptions {
   model: Uint8Array | LoadedModel;
   /** Name of the model for error messages (e.g. its file path). */
   modelSource?: string;
-  /** A llama2.c tokenizer.bin (bytes), or one already loaded; required for text prompts. */
-  tokenizer?: Uint8Array | Tokenizer;
+  /**
+   * A tokenizer file's bytes (tokenizer.json, a GGUF, llama2.c's tokenizer.bin) or one already loaded; default: the
+   * model's own (a Hugging Face folder's or a GGUF's). Text prompts need one.
+   */
+  tokenizer?: Uint8Array | TextTokenizer;
   tokenizerSource?: string;
   /** Which kernel build to run: 'auto' (default) prefers relaxed SIMD where the engine accepts it. */
   build?: BuildChoice;
@@ -85,7 +90,7 @@ export class RemaxEngine {
   readonly config: ModelConfig;
   /** The model as it was loaded (format, architecture, stop tokens, origin): what exporting it back needs. */
   readonly model: Omit<LoadedModel, 'weights' | 'tokenizer'>;
-  readonly tokenizer?: Tokenizer;
+  readonly tokenizer?: TextTokenizer;
   readonly build: BuildName;
   private readonly kernels: Kernels;
   private readonly modelPlan: ModelPlan;
@@ -94,7 +99,7 @@ export class RemaxEngine {
   private trainWorkspace?: WorkspacePlan;
   private adamStep = 0;
 
-  private constructor(kernels: Kernels, model: LoadedModel, tokenizer: Tokenizer | undefined, maxBatch: number, maxTokens: number) {
+  private constructor(kernels: Kernels, model: LoadedModel, tokenizer: TextTokenizer | undefined, maxBatch: number, maxTokens: number) {
     this.kernels = kernels;
     this.build = kernels.build;
     this.config = model.config;
@@ -114,14 +119,10 @@ export class RemaxEngine {
 
   static async create(options: EngineOptions): Promise<RemaxEngine> {
     const modelSource = options.modelSource ?? 'model';
-    const model = options.model instanceof Uint8Array ? parseCheckpoint(options.model, modelSource) : options.model;
-    let tokenizer: Tokenizer | undefined;
-    if (options.tokenizer) {
-      tokenizer = options.tokenizer instanceof Tokenizer
-        ? options.tokenizer
-        : Tokenizer.fromBytes(options.tokenizer, options.tokenizerSource ?? 'tokenizer');
-      tokenizer.assertFitsModel(model.config.vocabSize, modelSource);
-    }
+    const model: LoadedModel = options.model instanceof Uint8Array ? parseCheckpoint(options.model, modelSource) : options.model;
+    const given = options.tokenizer;
+    const tokenizer = given instanceof Uint8Array ? loadTokenizerFile(given, options.tokenizerSource ?? 'tokenizer') : given ?? model.tokenizer;
+    if (tokenizer) checkTokenizerForModel(tokenizer, model.config.vocabSize, modelSource);
     const maxBatch = options.maxBatch ?? 1;
     const maxTokens = options.maxTokens ?? DEFAULTS.maxTokens;
     requireInput(Number.isInteger(maxBatch) && maxBatch >= 1, `maxBatch must be a positive integer, got ${maxBatch}`);
@@ -136,7 +137,8 @@ export class RemaxEngine {
    * llama2.c's data puts between texts (its run.c stops there too).
    */
   get stopIds(): number[] {
-    const ids = new Set<number>(this.model.stopIds ?? (this.model.format.startsWith('llama2c') ? [BOS_ID, EOS_ID] : []));
+    const llama2c = this.model.format.startsWith('llama2c');
+    const ids = new Set<number>([...(this.model.stopIds ?? (llama2c ? [BOS_ID, EOS_ID] : [])), ...(this.tokenizer?.eosIds ?? [])]);
     return [...ids].filter((id) => id < this.config.vocabSize).sort((a, b) => a - b);
   }
 
@@ -150,15 +152,17 @@ export class RemaxEngine {
     return { maxSeqs: this.workspace.maxSeqs, maxTokens: this.workspace.maxTokens };
   }
 
-  /** Encodes text with the model's tokenizer (BOS first). */
+  /** A prompt's ids: the text's tokens, with BOS first when the model's prompts start with it. */
   encode(text: string): number[] {
-    return this.requireTokenizer().encode(text);
+    return this.requireTokenizer().encodePrompt(text);
   }
 
-  /** Decodes new tokens; pass the prompt ids so the space after BOS is handled as llama2.c does. */
+  /**
+   * The text of new tokens after `promptIds` (as they read in the whole text: a leading space, a character split
+   * across the boundary), without special tokens (BOS, EOS, a chat template's end of turn).
+   */
   decode(ids: number[], promptIds: number[] = []): string {
-    const afterBos = promptIds.length === 1 && promptIds[0] === 1;
-    return this.requireTokenizer().decode(ids, { afterBos });
+    return this.requireTokenizer().decodeContinuation(promptIds, ids, { skipSpecialTokens: true });
   }
 
   /**
@@ -271,7 +275,7 @@ export class RemaxEngine {
     });
   }
 
-  private requireTokenizer(): Tokenizer {
+  private requireTokenizer(): TextTokenizer {
     if (!this.tokenizer) throw new RemaxInputError('this engine has no tokenizer: load one (e.g. --tokenizer tokenizer.bin) to use text');
     return this.tokenizer;
   }
@@ -515,6 +519,11 @@ export class RemaxEngine {
     this.adamStep = state.step;
   }
 
+  /** Number of weights (a shared classifier counted once). */
+  get parameterCount(): number {
+    return weightShapes(this.config).reduce((n, { shape }) => n + elementCount(shape), 0);
+  }
+
   /** Length of the flat parameter region the optimizer state covers. */
   get parameterSlots(): number {
     return (this.modelPlan.paramEnd - this.modelPlan.paramStart) / 4;
@@ -527,7 +536,7 @@ export class RemaxEngine {
 
   /** The model with its current weights (copies), ready for a format's writer or another engine. */
   exportModel(): LoadedModel {
-    return { ...this.model, weights: this.readWeights() };
+    return { ...this.model, weights: this.readWeights(), ...(this.tokenizer ? { tokenizer: this.tokenizer } : {}) };
   }
 
   private copyTensors(delta: number): ModelWeights {

@@ -11,6 +11,7 @@
  * Under skip and zero every failed group adds one line to `errors` for the logs.
  */
 import { RemaxInputError, requireInput } from './errors';
+import type { ChatMessage } from './tokenizers/chat-template';
 
 export interface RewardSample {
   prompt: string;
@@ -19,6 +20,8 @@ export interface RewardSample {
   completionIds: number[];
   /** The prompt line's other fields (an "answer", a "pattern", …), passed through to the reward function. */
   meta: Record<string, unknown>;
+  /** A chat prompt's messages (the line's "messages"); `prompt` is then their rendering by the chat template. */
+  messages?: ChatMessage[];
 }
 
 /** Returns one finite reward per sample, in the order of `samples`. May be async. */

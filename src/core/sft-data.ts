@@ -5,8 +5,8 @@
  * An example's weights[t] is the loss weight of predicting ids[t] from ids[<t]; weights[0] is always 0 (nothing
  * predicts the first token).
  *
- * .txt: documents separated by one or more blank (or whitespace-only) lines, each trimmed, encoded with BOS and
- *   followed by EOS, all concatenated into one stream and cut into windows of seqLen tokens. Consecutive windows share
+ * .txt: documents separated by one or more blank (or whitespace-only) lines, each trimmed, encoded as a prompt (with
+ *   BOS when the model's prompts start with it) and followed by the tokenizer's EOS, all concatenated into one stream and cut into windows of seqLen tokens. Consecutive windows share
  *   one token (window k starts at k·(seqLen−1), as llama2.c cuts its chunks), so every token after the first is a
  *   target exactly once. The last, shorter window is kept when it predicts at least one token (2+ tokens). Weights
  *   are 1 from t = 1 on, also across document boundaries.
@@ -16,12 +16,15 @@
  *     for the whole text). BPE merges may join the last prompt characters with the first completion characters, so
  *     the boundary is where encode(prompt) stops being a prefix of those ids: tokens from there on (a token straddling
  *     the boundary counts as completion) and the EOS get weight 1, the prompt tokens 0. The prompt may be empty.
+ *   {"messages": [{"role": "user", …}, …, {"role": "assistant", "content": "..."}]}  the conversation through the
+ *     tokenizer's chat template; weight 1 on the last (assistant) turn's tokens (chatExample).
  *   Other keys (an "id", say) are ignored.
  */
 import { RemaxInputError, requireInput } from './errors';
 import { Prng } from './prng';
 import { samplerState } from './seed';
-import { EOS_ID, type Tokenizer } from './tokenizers/llama2c';
+import type { TextTokenizer } from './tokenizers/types';
+import { renderChat, type ChatMessage } from './tokenizers/chat-template';
 import type { TrainingExample } from './training';
 
 export type { TrainingExample };
@@ -35,7 +38,7 @@ const ACCEPTED = 'a .txt file (documents separated by blank lines) or a .jsonl f
 
 /** Reads training examples from the bytes of `fileName` (its extension picks the format); every error names the file. */
 export function loadSftExamples(
-  bytes: Uint8Array, fileName: string, tokenizer: Tokenizer, seqLen: number, options: SftLoadOptions = {},
+  bytes: Uint8Array, fileName: string, tokenizer: TextTokenizer, seqLen: number, options: SftLoadOptions = {},
 ): TrainingExample[] {
   requireInput(Number.isSafeInteger(seqLen) && seqLen >= 2,
     `--seq must be an integer ≥ 2 (a sequence needs a token to predict from and one to predict), got ${seqLen}`);
@@ -56,17 +59,25 @@ export function loadSftExamples(
   return examples;
 }
 
-/** tokenizer.encode with the file position prepended to its errors (a character the tokenizer cannot encode). */
-function encodeAt(tokenizer: Tokenizer, text: string, where: string): number[] {
+/** The token that ends a text: the tokenizer's EOS (llama2.c: 2), or nothing for a tokenizer without one. */
+const endOfText = (tokenizer: TextTokenizer): number[] => tokenizer.eosIds.slice(0, 1);
+
+/** tokenizer.encodePrompt with the file position prepended to its errors (a character the tokenizer cannot encode). */
+function encodeAt(tokenizer: TextTokenizer, text: string, where: string): number[] {
+  return atLine(where, () => tokenizer.encodePrompt(text));
+}
+
+/** Runs an encoder with the file position prepended to its errors. */
+function atLine(where: string, encode: () => number[]): number[] {
   try {
-    return tokenizer.encode(text);
+    return encode();
   } catch (error) {
     if (error instanceof RemaxInputError) throw new RemaxInputError(`${where}: ${error.message}`);
     throw error;
   }
 }
 
-function textWindows(lines: string[], fileName: string, tokenizer: Tokenizer, seqLen: number): TrainingExample[] {
+function textWindows(lines: string[], fileName: string, tokenizer: TextTokenizer, seqLen: number): TrainingExample[] {
   // Documents: runs of non-blank lines; remember where each starts for error messages.
   const stream: number[] = [];
   let doc: string[] = [], docLine = 0;
@@ -75,7 +86,7 @@ function textWindows(lines: string[], fileName: string, tokenizer: Tokenizer, se
     doc = [];
     if (body === '') return;
     for (const id of encodeAt(tokenizer, body, `${fileName} line ${docLine}`)) stream.push(id); // no spread: documents can be long
-    stream.push(EOS_ID);
+    stream.push(...endOfText(tokenizer));
   };
   lines.forEach((line, i) => {
     if (line.trim() === '') return flush();
@@ -92,7 +103,7 @@ function textWindows(lines: string[], fileName: string, tokenizer: Tokenizer, se
   return examples;
 }
 
-function jsonlExamples(lines: string[], fileName: string, tokenizer: Tokenizer, seqLen: number, truncate: boolean): TrainingExample[] {
+function jsonlExamples(lines: string[], fileName: string, tokenizer: TextTokenizer, seqLen: number, truncate: boolean): TrainingExample[] {
   const examples: TrainingExample[] = [];
   lines.forEach((line, i) => {
     if (line.trim() === '') return;
@@ -124,7 +135,7 @@ function jsonlExamples(lines: string[], fileName: string, tokenizer: Tokenizer, 
   return examples;
 }
 
-function toExample(object: Record<string, unknown>, where: string, tokenizer: Tokenizer): TrainingExample {
+function toExample(object: Record<string, unknown>, where: string, tokenizer: TextTokenizer): TrainingExample {
   const has = (key: string): boolean => Object.prototype.hasOwnProperty.call(object, key);
   const field = (key: string): string => {
     const value = object[key];
@@ -135,10 +146,14 @@ function toExample(object: Record<string, unknown>, where: string, tokenizer: To
   requireInput(!(has('text') && isPair),
     `${where}: the object has both "text" and "prompt"/"completion"; use {"text": ...} or {"prompt": ..., "completion": ...}, not both`);
 
+  if (has('messages')) {
+    requireInput(!has('text') && !isPair, `${where}: the object has "messages" and also "text" or "prompt"/"completion"; give one form`);
+    return chatExample(object.messages, where, tokenizer);
+  }
   if (has('text')) {
     const text = field('text');
     requireInput(text !== '', `${where}: "text" is empty; remove the line or give it some text`);
-    const ids = [...encodeAt(tokenizer, text, where), EOS_ID];
+    const ids = [...encodeAt(tokenizer, text, where), ...endOfText(tokenizer)];
     return { ids, weights: ids.map((_, t) => (t === 0 ? 0 : 1)) };
   }
   requireInput(isPair,
@@ -150,9 +165,34 @@ function toExample(object: Record<string, unknown>, where: string, tokenizer: To
   requireInput(completion !== '', `${where}: "completion" is empty; give the text the model should learn to produce`);
 
   const promptIds = encodeAt(tokenizer, prompt, where);
-  const ids = [...encodeAt(tokenizer, prompt + completion, where), EOS_ID];
+  const ids = [...encodeAt(tokenizer, prompt + completion, where), ...endOfText(tokenizer)];
   let boundary = 0;
   while (boundary < promptIds.length && promptIds[boundary] === ids[boundary]) boundary++;
+  return { ids, weights: ids.map((_, t) => (t >= boundary && t > 0 ? 1 : 0)) };
+}
+
+/**
+ * {"messages": [..., {"role": "assistant", "content": "..."}]}: the whole conversation through the chat template; the
+ * loss is on the last (assistant) turn: the tokens after the prompt the template renders for the turns before it with
+ * the generation prompt (as apply_chat_template), end-of-turn tokens included. No EOS is added: the template ends turns.
+ */
+function chatExample(messages: unknown, where: string, tokenizer: TextTokenizer): TrainingExample {
+  requireInput(Array.isArray(messages) && messages.length >= 1 && messages.every((m) =>
+    typeof m === 'object' && m !== null && typeof m.role === 'string' && typeof m.content === 'string'),
+  `${where}: "messages" must be a list of {"role": "...", "content": "..."} objects`);
+  const turns = messages as ChatMessage[];
+  requireInput(turns.at(-1)!.role === 'assistant',
+    `${where}: the last message is a "${turns.at(-1)!.role}" message; an SFT conversation ends with the "assistant" reply to learn`);
+  const template = tokenizer.chatTemplate;
+  requireInput(template !== undefined, `${where}: "messages" need a chat template, and tokenizer ${tokenizer.source} has none; use {"prompt", "completion"}`);
+  const render = (part: ChatMessage[], addGenerationPrompt: boolean) => atLine(where, () => tokenizer.encode(
+    renderChat(template, part, { addGenerationPrompt, specialTokenStrings: tokenizer.specialTokenStrings, source: `the chat template of ${tokenizer.source}` }),
+    { specialTokens: false }));
+  const promptIds = render(turns.slice(0, -1), true);
+  const ids = render(turns, false);
+  let boundary = 0;
+  while (boundary < promptIds.length && promptIds[boundary] === ids[boundary]) boundary++;
+  requireInput(boundary < ids.length, `${where}: the chat template renders the assistant turn as nothing; check the messages`);
   return { ids, weights: ids.map((_, t) => (t >= boundary && t > 0 ? 1 : 0)) };
 }
 

@@ -9,13 +9,17 @@ import { sftCommand } from './commands/sft';
 import { trainCommand } from './commands/train';
 import { plotCommand } from './commands/plot';
 import { serveCommand } from './commands/serve';
+import { tokenizeCommand } from './commands/tokenize';
+import { exportCommand } from './commands/export';
 
 type Command = (argv: string[], out: (line: string) => void, err: (line: string) => void) => Promise<void>;
 
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
   train: { run: trainCommand, summary: 'ReMax training against a reward (no flags: the built-in default task)' },
   plot: { run: plotCommand, summary: "self-contained HTML report (charts) of one or more training runs' metrics" },
-  generate: { run: generateCommand, summary: 'generate text or token ids from a llama2.c model (batched, seeded)' },
+  generate: { run: generateCommand, summary: 'generate text or token ids from a model (Hugging Face, GGUF or llama2.c; batched, seeded)' },
+  tokenize: { run: tokenizeCommand, summary: "token ids and pieces of a text or a chat prompt with a model's tokenizer" },
+  export: { run: exportCommand, summary: 'write a model as a Hugging Face folder, a GGUF file or a llama2.c checkpoint' },
   logprobs: { run: logprobsCommand, summary: 'teacher-forced per-token log-probabilities of a sequence' },
   init: { run: initCommand, summary: 'write a randomly initialised llama2.c model' },
   sft: { run: sftCommand, summary: 'fine-tune or pre-train with the token cross-entropy, checkpoints that resume exactly' },

@@ -1,7 +1,7 @@
 // Node adapter: an engine from file paths. The core only ever sees bytes.
 import v8 from 'node:v8';
 import { RemaxEngine, type EngineOptions } from '../core/engine';
-import { readInputFile } from './files';
+import { loadModelFromPath, loadTokenizerFromPath } from './model-io';
 
 /**
  * Node 20 ships relaxed SIMD behind a V8 flag; setting it before the first compile lets 'auto' pick the
@@ -16,17 +16,21 @@ export function enableRelaxedSimd(): void {
 }
 
 export interface FileEngineOptions extends Omit<EngineOptions, 'model' | 'tokenizer' | 'modelSource' | 'tokenizerSource'> {
+  /** A Hugging Face folder (or its config.json), a .gguf file or a llama2.c checkpoint. */
   model: string;
+  /** tokenizer.json, a .gguf's vocabulary or llama2.c's tokenizer.bin; default: the model's own. */
   tokenizer?: string;
+  /** The context to plan for (Hugging Face and GGUF models; default 2048, at most the model's). */
+  context?: number;
 }
 
 export async function loadEngineFromFiles(options: FileEngineOptions): Promise<RemaxEngine> {
-  const { model, tokenizer, ...rest } = options;
+  const { model, tokenizer, context, ...rest } = options;
   return RemaxEngine.create({
     ...rest,
-    model: readInputFile(model, '--model'),
+    model: await loadModelFromPath(model, '--model', context === undefined ? {} : { context }),
     modelSource: model,
-    tokenizer: tokenizer === undefined ? undefined : readInputFile(tokenizer, '--tokenizer'),
+    tokenizer: tokenizer === undefined ? undefined : loadTokenizerFromPath(tokenizer, '--tokenizer'),
     tokenizerSource: tokenizer,
   });
 }

@@ -1,37 +1,61 @@
-// A training checkpoint on disk: the model as a llama2.c file at PATH and the training state at PATH.state, written
-// together (both temp files first, then the two renames: a full disk leaves the previous pair as it was). The state
-// records a hash of the model bytes, so a model and state that do not belong together (a crash between the two
-// renames, or a hand-copied file) are refused on resume instead of mixed.
+// A training checkpoint on disk: the model in its format at PATH (a llama2.c or GGUF file, or a Hugging Face folder)
+// and the training state at PATH.state, written together (every temp file first, then the renames: a full disk leaves
+// the previous checkpoint as it was). The state records a hash of the model's weights, so a model and state that do
+// not belong together (a crash between the renames, or a hand-copied file) are refused on resume instead of mixed.
 import { existsSync } from 'node:fs';
-import { readInputFile, writeFilesAtomic } from './files';
+import { readInputFile } from './files';
+import { modelFiles, writeModel, type SaveFormat } from './model-io';
+import type { RemaxEngine } from '../core/engine';
 import { parseTrainingState, serializeTrainingState, type TrainingState } from '../core/training-state';
 import { RemaxInputError } from '../core/errors';
-import type { ModelConfig } from '../core/config';
+import { weightShapes, type ModelConfig, type ModelWeights } from '../core/config';
 
-export const statePath = (modelPath: string): string => `${modelPath}.state`;
+export const statePath = (modelPath: string): string => `${modelPath.replace(/[/\\]+$/, '')}.state`;
 
-/** FNV-1a 32-bit over the bytes: enough to tell two checkpoints apart, fast on megabytes. */
+/** FNV-1a 32-bit over the bytes: enough to tell two checkpoints apart, fast on megabytes (the llama2.c runs of before). */
 export function bytesHash(bytes: Uint8Array): string {
   let h = 0x811c9dc5;
   for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
   return (h >>> 0).toString(16).padStart(8, '0');
 }
 
-export function saveRunCheckpoint(modelPath: string, modelBytes: Uint8Array, state: TrainingState): void {
-  const withHash = { ...state, extra: { ...state.extra, modelHash: bytesHash(modelBytes) } };
-  writeFilesAtomic([{ path: modelPath, bytes: modelBytes }, { path: statePath(modelPath), bytes: serializeTrainingState(withHash) }], '--out');
+/** FNV-1a over the 32-bit words of every tensor in the engine's order: the same for a model in any format. */
+export function weightsHash(config: ModelConfig, weights: ModelWeights): string {
+  let h = 0x811c9dc5;
+  for (const { name } of weightShapes(config)) {
+    const t = weights[name]!;
+    const words = new Uint32Array(t.buffer, t.byteOffset, t.length);
+    for (let i = 0; i < words.length; i++) h = Math.imul(h ^ words[i]!, 0x01000193);
+  }
+  return (h >>> 0).toString(16).padStart(8, '0');
 }
 
-export function loadRunState(modelPath: string, modelBytes: Uint8Array, expect: { config: ModelConfig; parameterCount: number }): TrainingState {
+/** Writes the model's files (modelFiles() of model-io.ts) at modelPath and the state beside them, all or none. */
+export function saveRunCheckpoint(modelPath: string, files: Record<string, Uint8Array>, state: TrainingState, hash: string): void {
+  const withHash = { ...state, extra: { ...state.extra, weightsHash: hash } };
+  writeModel(modelPath, files, '--out', [{ path: statePath(modelPath), bytes: serializeTrainingState(withHash) }]);
+}
+
+/** The state saved beside the model at modelPath, checked to belong to the loaded weights. */
+export function loadRunState(modelPath: string, model: { config: ModelConfig; weights: ModelWeights }, expect: { parameterCount: number }): TrainingState {
   const path = statePath(modelPath);
   if (!existsSync(path)) {
-    throw new RemaxInputError(`--resume ${modelPath}: no training state ${path} beside it; resume from a checkpoint written by remax sft`);
+    throw new RemaxInputError(`--resume ${modelPath}: no training state ${path} beside it; resume from a checkpoint written by remax sft or remax train`);
   }
-  const state = parseTrainingState(readInputFile(path, '--resume'), path, expect);
-  const hash = bytesHash(modelBytes);
-  if (state.extra.modelHash !== hash) {
+  const state = parseTrainingState(readInputFile(path, '--resume'), path, { config: model.config, parameterCount: expect.parameterCount });
+  // States written before weightsHash hashed the llama2.c file's bytes.
+  const [saved, actual] = typeof state.extra.weightsHash === 'string'
+    ? [state.extra.weightsHash, weightsHash(model.config, model.weights)]
+    : [state.extra.modelHash, bytesHash(readInputFile(modelPath, '--resume'))];
+  if (saved !== actual) {
     throw new RemaxInputError(`--resume: ${path} belongs to a different model file than ${modelPath} ` +
-      `(hash ${String(state.extra.modelHash)} vs ${hash}); resume from a model and state saved together`);
+      `(hash ${String(saved)} vs ${actual}); resume from a model and state saved together`);
   }
   return state;
+}
+
+/** Saves an engine's current model in `format` at modelPath, with the trainer's state beside it. */
+export function saveEngineCheckpoint(modelPath: string, engine: RemaxEngine, format: SaveFormat, state: TrainingState): void {
+  const model = engine.exportModel();
+  saveRunCheckpoint(modelPath, modelFiles(model, { format }), state, weightsHash(model.config, model.weights));
 }

@@ -117,7 +117,7 @@ test('bad input gets one clear line and exit code 2', { skip: skipShared }, () =
     assertBadInput(remax('generate', '--model', AIDREAMS, '--prompt-ids', '1', '--temperature', 'hot'), /--temperature must be a number.*"hot"/);
     assertBadInput(remax('generate', '--model', AIDREAMS, '--prompt-ids', '1', '--top-p', '1.5'), /--top-p/);
     assertBadInput(remax('generate', '--model', AIDREAMS, '--prompt-ids', '1,x'), /--prompt-ids.*"x"/);
-    assertBadInput(remax('generate', '--model', AIDREAMS, '--prompt', 'hi'), /--prompt needs --tokenizer/);
+    assertBadInput(remax('generate', '--model', AIDREAMS, '--prompt', 'hi'), /--prompt needs a tokenizer: .*aidreams260K\.bin carries none, so give --tokenizer/);
     assertBadInput(remax('generate', '--model', AIDREAMS, '--prompt-ids', '1', '--frobnicate', '3'), /--frobnicate/);
     assertBadInput(remax('generate', '--prompt-ids', '1'), /--model is required/);
     assertBadInput(remax('logprobs', '--model', AIDREAMS, '--ids', '1'), /at least two/);

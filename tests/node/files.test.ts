@@ -8,9 +8,9 @@ import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, statfsSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { appendToFile, writeFileAtomic } from '../../src/node/files';
-import { saveRunCheckpoint, loadRunState } from '../../src/node/run-checkpoint';
+import { saveRunCheckpoint, loadRunState, weightsHash } from '../../src/node/run-checkpoint';
 import { randomInitWeights, serializeCheckpoint } from '../../src/core/formats/llama2c';
-import { LLAMA2C_NORM_EPS, LLAMA2C_ROPE_THETA, type ModelConfig } from '../../src/core/config';
+import { LLAMA2C_NORM_EPS, LLAMA2C_ROPE_THETA, type ModelConfig, type ModelWeights } from '../../src/core/config';
 import type { TrainingState } from '../../src/core/training-state';
 import { RemaxInputError } from '../../src/core/errors';
 
@@ -20,11 +20,12 @@ const config: ModelConfig = {
 };
 const HEADER_BYTES = 28; // llama2.c v0 header: seven int32
 
-function checkpointPair(seed: number): { model: Uint8Array; state: TrainingState } {
-  const model = serializeCheckpoint(config, randomInitWeights(config, seed));
+function checkpointPair(seed: number): { model: Uint8Array; weights: ModelWeights; state: TrainingState } {
+  const weights = randomInitWeights(config, seed);
+  const model = serializeCheckpoint(config, weights);
   const count = (model.length - HEADER_BYTES) / 4;
   return {
-    model,
+    model, weights,
     state: {
       step: seed, schedule: { kind: 'constant', lr: 1e-3, warmupSteps: 0, totalSteps: 10, minLr: 0 },
       optimizer: { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, clipNorm: 1 },
@@ -83,16 +84,16 @@ test('a full disk: writeFileAtomic keeps the old file, a checkpoint save keeps t
     const stateBytes = one.model.length * 2 + 1024; // the moments m, v and a JSON section: more than a model's size
     mkdirSync(join(dir, 'run'));
     const modelPath = join(dir, 'run', 'model.bin');
-    saveRunCheckpoint(modelPath, one.model, one.state);
+    saveRunCheckpoint(modelPath, { '': one.model }, one.state, weightsHash(config, one.weights));
     const expect = { config, parameterCount: one.state.m.length };
-    assert.equal(loadRunState(modelPath, one.model, expect).step, 1);
+    assert.equal(loadRunState(modelPath, { config, weights: one.weights }, expect).step, 1);
 
     // Room for neither temp file, then room for the model's temp but not the state's: the save fails either way.
     for (const free of [one.model.length / 2, one.model.length + stateBytes / 2]) {
       fillUntil(dir, free);
-      throwsDiskFull(() => saveRunCheckpoint(modelPath, two.model, two.state), modelPath.slice(0, -'model.bin'.length), /none of .* was replaced/);
+      throwsDiskFull(() => saveRunCheckpoint(modelPath, { '': two.model }, two.state, weightsHash(config, two.weights)), modelPath.slice(0, -'model.bin'.length), /none of .* was replaced/);
       assert.deepEqual(new Uint8Array(readFileSync(modelPath)), one.model, 'the previous model is kept');
-      assert.equal(loadRunState(modelPath, one.model, expect).step, 1, 'the previous state still belongs to it');
+      assert.equal(loadRunState(modelPath, { config, weights: one.weights }, expect).step, 1, 'the previous state still belongs to it');
       assert.deepEqual(temps(dir), [], 'no temp file is left behind');
     }
 

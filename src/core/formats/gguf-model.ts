@@ -85,6 +85,22 @@ function slots(arch: GgufArchitecture, c: ModelConfig, withRopeFreqs: boolean): 
   return out;
 }
 
+/** The GGUF architecture that stores a model of `c`: qwen3 (q/k norms), qwen2 (q/k/v biases) or llama. */
+const architectureFor = (c: ModelConfig): GgufArchitecture => (c.qkNorm ? 'qwen3' : c.qkvBias ? 'qwen2' : 'llama');
+
+/**
+ * The model's tensors under their GGUF names, shapes in row-major order ([rows, cols]: ggml's ne reversed) and rows
+ * in the file's RoPE order. `weights` may be anything with the weights' layout (gradients: `remax grad`).
+ */
+export function ggufTensors(c: ModelConfig, weights: Partial<Record<WeightName, Float32Array>>): { name: string; shape: number[]; data: Float32Array }[] {
+  return slots(architectureFor(c), c, false).map((s) => {
+    const count = elementCount(s.ne);
+    let data = weights[s.weight as WeightName]!.subarray(s.layer * count, (s.layer + 1) * count);
+    if (s.permuteHeads) data = interleavedToHalf(data, ...permutation(s));
+    return { name: s.gguf, shape: [...s.ne].reverse(), data };
+  });
+}
+
 // ---------------------------------------------------------------------------------------------------------------------
 // Reading
 
@@ -319,7 +335,7 @@ export function modelToGguf(model: LoadedModel, options: GgufExportOptions): Uin
   if (c.qkvBias && c.qkNorm) {
     throw new RemaxInputError('this model has both q/k/v biases and q/k norms, which no GGUF architecture (qwen2: biases, qwen3: norms) stores; it cannot be written as GGUF');
   }
-  const arch: GgufArchitecture = c.qkNorm ? 'qwen3' : c.qkvBias ? 'qwen2' : 'llama';
+  const arch = architectureFor(c);
   const hs = headSize(c);
   const origin = model.origin?.kind === 'gguf' ? model.origin as Partial<GgufModelOrigin> & GgufOrigin : undefined;
   const sameArch = origin?.architecture === arch;

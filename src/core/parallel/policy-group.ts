@@ -134,8 +134,8 @@ export class PolicyGroup {
   }
 }
 
-/** What a helper's engine is created from: the engine's model with its current weights, without the origin's files. */
+/** What a helper's engine is created from: the engine's model with its current weights (no tokenizer, no origin files). */
 function portableModel(engine: RemaxEngine): LoadedModel {
-  const { origin: _origin, ...model } = engine.exportModel();
+  const { origin: _origin, tokenizer: _tokenizer, ...model } = engine.exportModel();
   return model;
 }

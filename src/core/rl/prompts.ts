@@ -1,21 +1,47 @@
 import { RemaxInputError } from '../errors';
-import type { Tokenizer } from '../tokenizers/llama2c';
+import type { TextTokenizer } from '../tokenizers/types';
+import { renderChat, type ChatMessage } from '../tokenizers/chat-template';
 
 /** One line of a prompts file: the prompt text, its tokens, and every other field of the line (e.g. the answer). */
 export interface PromptRecord {
+  /** The text the model is prompted with (for a chat line: the rendered template). */
   prompt: string;
   promptIds: number[];
+  /** A chat line's messages, as given. */
+  messages?: ChatMessage[];
   meta: Record<string, unknown>;
 }
 
+/** How lines with "messages" become prompts. */
+export interface ChatSettings {
+  /** A template instead of the tokenizer's own (--chat-template FILE). */
+  template?: string;
+  templateSource?: string;
+  /** --no-chat-template: the messages' contents are joined as plain text instead. */
+  disabled?: boolean;
+}
+
+export interface PromptLoadOptions {
+  seqLen: number;
+  maxNewTokens: number;
+  /** Keep a too-long prompt's last tokens instead of stopping with an error. */
+  truncate?: boolean;
+  chat?: ChatSettings;
+}
+
 /**
- * Reads JSONL prompts, one {"prompt": "...", ...meta} per non-empty line. A prompt that leaves no room for
- * maxNewTokens in the model's context is an error naming the line, or with `truncate` keeps its last tokens.
+ * Reads JSONL prompts, one {"prompt": "...", ...meta} or {"messages": [{"role", "content"}, …], ...meta} per
+ * non-empty line. Messages go through the chat template with the generation prompt added (the template's own BOS and
+ * special tokens; the tokenizer adds none), or with chat.disabled are joined by newlines and encoded as a prompt. A
+ * prompt that leaves no room for maxNewTokens in the model's context is an error naming the line, or with `truncate`
+ * keeps its last tokens.
  */
-export function loadPrompts(bytes: Uint8Array, source: string, tokenizer: Tokenizer, seqLen: number, maxNewTokens: number, truncate = false): PromptRecord[] {
+export function loadPrompts(bytes: Uint8Array, source: string, tokenizer: TextTokenizer, options: PromptLoadOptions): PromptRecord[] {
+  const { seqLen, maxNewTokens, truncate = false, chat = {} } = options;
   const text = new TextDecoder('utf-8', { fatal: false }).decode(bytes);
   const records: PromptRecord[] = [];
   const room = seqLen - Math.max(1, Math.min(maxNewTokens, seqLen - 1));
+  const shape = 'each line must be {"prompt": "...", ...} or {"messages": [{"role": "user", "content": "..."}], ...}';
   text.split('\n').forEach((raw, i) => {
     const line = raw.trim();
     if (line === '') return;
@@ -24,22 +50,58 @@ export function loadPrompts(bytes: Uint8Array, source: string, tokenizer: Tokeni
     try {
       value = JSON.parse(line);
     } catch {
-      throw new RemaxInputError(`${where} is not valid JSON: ${JSON.stringify(line.slice(0, 60))}; each line must be {"prompt": "...", ...}`);
+      throw new RemaxInputError(`${where} is not valid JSON: ${JSON.stringify(line.slice(0, 60))}; ${shape}`);
     }
-    if (typeof value !== 'object' || value === null || typeof (value as { prompt?: unknown }).prompt !== 'string') {
-      throw new RemaxInputError(`${where} has no "prompt" string; each line must be {"prompt": "...", ...}`);
-    }
-    const { prompt, ...meta } = value as { prompt: string };
-    let promptIds = tokenizer.encode(prompt);
-    if (promptIds.length > room) {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new RemaxInputError(`${where} is not a JSON object; ${shape}`);
+    const record = toRecord(value as Record<string, unknown>, where, shape, tokenizer, chat);
+    if (record.promptIds.length > room) {
       if (!truncate) {
-        throw new RemaxInputError(`${where}: the prompt has ${promptIds.length} tokens, but with --max-new-tokens ${maxNewTokens} ` +
+        throw new RemaxInputError(`${where}: the prompt has ${record.promptIds.length} tokens, but with --max-new-tokens ${maxNewTokens} ` +
           `only ${room} fit the model's context of ${seqLen}; shorten it, lower --max-new-tokens, or pass --truncate`);
       }
-      promptIds = [promptIds[0]!, ...promptIds.slice(promptIds.length - room + 1)];
+      // The first token (BOS, or a chat template's first) stays: the model expects its text to start that way.
+      record.promptIds = [record.promptIds[0]!, ...record.promptIds.slice(record.promptIds.length - room + 1)];
     }
-    records.push({ prompt, promptIds, meta });
+    records.push(record);
   });
   if (records.length === 0) throw new RemaxInputError(`${source} has no prompts: give one {"prompt": "..."} per line`);
   return records;
+}
+
+function toRecord(value: Record<string, unknown>, where: string, shape: string, tokenizer: TextTokenizer, chat: ChatSettings): PromptRecord {
+  const { prompt, messages, ...meta } = value;
+  if (prompt !== undefined && messages !== undefined) throw new RemaxInputError(`${where} has both "prompt" and "messages"; give one of them`);
+  if (typeof prompt === 'string') return { prompt, promptIds: encodeAt(() => tokenizer.encodePrompt(prompt), where), meta };
+  if (messages === undefined) throw new RemaxInputError(`${where} has no "prompt" string and no "messages"; ${shape}`);
+  const turns = checkMessages(messages, where);
+  if (chat.disabled) {
+    const plain = turns.map((m) => m.content).join('\n');
+    return { prompt: plain, promptIds: encodeAt(() => tokenizer.encodePrompt(plain), where), messages: turns, meta };
+  }
+  const template = chat.template ?? tokenizer.chatTemplate;
+  if (template === undefined) {
+    throw new RemaxInputError(`${where} has "messages" but tokenizer ${tokenizer.source} has no chat template: ` +
+      'give one with --chat-template FILE, send the contents as plain text with --no-chat-template, or use "prompt"');
+  }
+  const templateSource = chat.templateSource ?? `the chat template of ${tokenizer.source}`;
+  const rendered = encodeAt(() => renderChat(template, turns, { addGenerationPrompt: true, specialTokenStrings: tokenizer.specialTokenStrings, source: templateSource }), where);
+  // As apply_chat_template: the rendered text without the tokenizer's own special tokens (the template has its BOS).
+  return { prompt: rendered, promptIds: encodeAt(() => tokenizer.encode(rendered, { specialTokens: false }), where), messages: turns, meta };
+}
+
+function checkMessages(messages: unknown, where: string): ChatMessage[] {
+  const ok = Array.isArray(messages) && messages.length > 0 && messages.every((m) =>
+    typeof m === 'object' && m !== null && typeof (m as ChatMessage).role === 'string' && typeof (m as ChatMessage).content === 'string');
+  if (!ok) throw new RemaxInputError(`${where}: "messages" must be a non-empty list of {"role": "user", "content": "..."} objects`);
+  return messages as ChatMessage[];
+}
+
+/** Runs an encoder, with the line prepended to its errors (a character the tokenizer cannot encode, a failing template). */
+function encodeAt<T>(encode: () => T, where: string): T {
+  try {
+    return encode();
+  } catch (error) {
+    if (error instanceof RemaxInputError) throw new RemaxInputError(`${where}: ${error.message}`);
+    throw error;
+  }
 }

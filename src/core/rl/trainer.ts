@@ -10,6 +10,7 @@ import type { OptimizerSettings, TrainingState } from '../training-state';
 import type { RewardSample } from '../rewards';
 import { ESTIMATORS, computeAdvantages, minSamplesPerPrompt, tokenReturns, usesGreedy, type Estimator, type GroupRewards } from './advantages';
 import type { PromptRecord } from './prompts';
+import { findStopString } from '../stop-strings';
 
 // The ReMax training loop (Li et al. 2023), and the estimators it is compared with. One step:
 //   1. B prompts in the seeded data order; K sampled responses each, plus (ReMax) one greedy response, all decoded
@@ -42,8 +43,12 @@ export interface ReMaxOptions {
   maxNewTokens: number;
   /** Moving-average decay of the reinforce-ema baseline. */
   emaDecay: number;
-  /** Token that ends a response (kept in it); null = responses always run to maxNewTokens. Default EOS = 2. */
+  /** Tokens that end a response (kept in it); [] = none. Default: the model's stop tokens (RemaxEngine.stopIds). */
+  stopIds?: number[];
+  /** One stop token, or null for none (the older form of stopIds; stopIds wins when both are given). */
   eosId?: number | null;
+  /** Strings that end a response where its text first contains one (the text before it is the response's). */
+  stopStrings?: string[];
   /** Recompute activations layer by layer in the backward pass (less memory for one more forward pass of the layers). */
   activationCheckpointing?: boolean;
 }
@@ -114,6 +119,7 @@ export interface SampleRow {
 
 interface Response {
   prompt: PromptRecord;
+  /** Up to and with the stop token or the token that completed a stop string. */
   ids: number[];
   /** Of sampled responses (the KL term reads them); a greedy baseline has none. */
   logprobs: number[];
@@ -224,17 +230,13 @@ export class ReMaxTrainer {
       }
     });
     let started = performance.now();
-    const generated = await this.group.generate(requests, { eosId: o.eosId }, perPrompt);
+    const generated = await this.group.generate(requests, this.stopOptions(), perPrompt);
     const timeSampling = seconds(started);
-    const responses: Response[] = generated.map((g, k) => ({
-      prompt: batch[Math.floor(k / perPrompt)]!, ids: g.ids, logprobs: g.logprobs ?? [], text: this.text(g.ids, g.promptIds),
-    }));
+    const responses: Response[] = generated.map((g, k) => this.response(batch[Math.floor(k / perPrompt)]!, g.ids, g.logprobs ?? []));
 
     // 2. Rewards, one call per prompt with all of its responses.
     started = performance.now();
-    const groups = batch.map((_, i) => responses.slice(i * perPrompt, (i + 1) * perPrompt).map((r) => ({
-      prompt: r.prompt.prompt, completion: r.text, promptIds: r.prompt.promptIds, completionIds: r.ids, meta: r.prompt.meta,
-    })));
+    const groups = batch.map((_, i) => responses.slice(i * perPrompt, (i + 1) * perPrompt).map((r) => rewardSample(r.prompt, r.ids, r.text)));
     const scored = await this.score(groups);
     const timeReward = seconds(started);
     const groupRewards: GroupRewards[] = scored.groupRewards.map((rs) => ({
@@ -327,10 +329,11 @@ export class ReMaxTrainer {
   /** Mean reward of greedy responses to `prompts` (held-out evaluation); no state changes. */
   async evaluate(prompts: PromptRecord[]): Promise<number> {
     await this.startHelpers();
-    const generated = await this.group.generate(prompts.map((p) => ({ promptIds: p.promptIds, maxNewTokens: this.options.maxNewTokens })), { temperature: 0, eosId: this.options.eosId });
-    const groups = generated.map((g, i) => [{
-      prompt: prompts[i]!.prompt, completion: this.text(g.ids, g.promptIds), promptIds: g.promptIds, completionIds: g.ids, meta: prompts[i]!.meta,
-    }]);
+    const generated = await this.group.generate(prompts.map((p) => ({ promptIds: p.promptIds, maxNewTokens: this.options.maxNewTokens })), { temperature: 0, ...this.stopOptions() });
+    const groups = generated.map((g, i) => {
+      const r = this.response(prompts[i]!, g.ids, []);
+      return [rewardSample(r.prompt, r.ids, r.text)];
+    });
     const { groupRewards } = await this.score(groups);
     return mean(groupRewards.map((r) => r[0]).filter((r): r is number => typeof r === 'number'));
   }
@@ -350,9 +353,22 @@ export class ReMaxTrainer {
     return this.group.start(o.batchSize * (o.samplesPerPrompt + (usesGreedy(o.estimator) ? 1 : 0)), this.training);
   }
 
-  /** A response's text; an engine without a tokenizer (rewards that read ids only) gets ''. */
-  private text(ids: number[], promptIds: number[]): string {
-    return this.policy.tokenizer ? this.policy.decode(ids, promptIds) : '';
+  private stopOptions(): { stopIds?: number[]; eosId?: number | null } {
+    const { stopIds, eosId } = this.options;
+    return { ...(stopIds !== undefined ? { stopIds } : {}), ...(eosId !== undefined ? { eosId } : {}) };
+  }
+
+  /**
+   * A generated response cut at the first stop string (the token that completed it is kept, as a stop token is), with
+   * its text: without special tokens or the stop string. An engine without a tokenizer (rewards that read ids only)
+   * gives ''.
+   */
+  private response(prompt: PromptRecord, ids: number[], logprobs: number[]): Response {
+    if (!this.policy.tokenizer) return { prompt, ids, logprobs, text: '' };
+    const textOf = (part: readonly number[]) => this.policy.decode([...part], prompt.promptIds);
+    const stop = findStopString(ids, textOf, this.options.stopStrings ?? []);
+    if (!stop) return { prompt, ids, logprobs, text: textOf(ids) };
+    return { prompt, ids: ids.slice(0, stop.length), logprobs: logprobs.slice(0, stop.length), text: stop.text };
   }
 
   /** Everything a resumed run needs besides the policy weights (and the reference, saved once at the start). */
@@ -360,6 +376,14 @@ export class ReMaxTrainer {
     return captureRun(this.policy, this.nextStep, this.order, this.options.schedule, this.options.optimizer,
       { trainer: 'remax', estimator: this.options.estimator, ...(this.emaBaseline !== undefined ? { emaBaseline: this.emaBaseline } : {}) });
   }
+}
+
+/** What a reward function sees of one response. */
+function rewardSample(prompt: PromptRecord, ids: number[], text: string): RewardSample {
+  return {
+    prompt: prompt.prompt, completion: text, promptIds: prompt.promptIds, completionIds: ids, meta: prompt.meta,
+    ...(prompt.messages ? { messages: prompt.messages } : {}),
+  };
 }
 
 /** The seed of one response's sampler: a function of the run seed, the step and the response's place in the batch. */

@@ -36,6 +36,15 @@ export interface DecodeOptions {
   afterBos?: boolean;
 }
 
+/** A tokenizer.bin's vocabulary as the file stores it (see Tokenizer.vocabulary()). */
+export interface Llama2cVocabulary {
+  /** Each piece's raw bytes: a literal space (not "▁"), "<0xXX>" byte pieces, BOS "\n<s>\n", EOS "\n</s>\n". */
+  pieces: Uint8Array[];
+  /** Each piece's merge score (higher merges first). */
+  scores: Float32Array;
+  maxTokenLength: number;
+}
+
 export class Tokenizer implements TextTokenizer {
   readonly vocabSize: number;
   readonly maxTokenLength: number;
@@ -130,6 +139,18 @@ export class Tokenizer implements TextTokenizer {
   score(id: number): number {
     this.checkId(id, 'piece id');
     return this.scores[id]!;
+  }
+
+  /**
+   * The whole vocabulary (for converters such as tokenizer-json.ts): raw piece bytes, scores and max_token_length.
+   * Copies, so changing them changes nothing here.
+   */
+  vocabulary(): Llama2cVocabulary {
+    return {
+      pieces: this.pieceBytes.map((p) => p.slice()),
+      scores: this.scores.slice(),
+      maxTokenLength: this.maxTokenLength,
+    };
   }
 
   /**

@@ -5,12 +5,17 @@ import { loadEngineFromFiles } from '../load';
 import { startHelperWorkers, threadsFlag } from '../helper-workers';
 import { RemaxInputError } from '../../core/errors';
 import { PolicyGroup } from '../../core/parallel/policy-group';
-import type { Generation } from '../../core/engine';
+import type { Generation, RemaxEngine } from '../../core/engine';
+import { checkStopIds, contextFlag, loadedLine, parseStopIds } from '../model-io';
+import { chatPromptIds } from '../../core/tokenizers/chat-template';
+import { findStopString } from '../../core/stop-strings';
 
 export const generateFlags: FlagSpec[] = [
-  { name: 'model', type: 'string', help: 'llama2.c checkpoint (.bin)' },
-  { name: 'tokenizer', type: 'string', help: 'llama2.c tokenizer.bin (needed for --prompt and for text output)' },
-  { name: 'prompt', type: 'string', help: 'prompt text (BOS is added)' },
+  { name: 'model', type: 'string', help: 'a Hugging Face folder (or its config.json), a .gguf file or a llama2.c checkpoint' },
+  { name: 'tokenizer', type: 'string', help: 'tokenizer.json, tokenizer.bin or .gguf (needed for --prompt and text output when the model carries none)', default: "the model's own" },
+  { name: 'context', type: 'string', help: 'context length to plan for (Hugging Face and GGUF models)', default: "2048, at most the model's" },
+  { name: 'prompt', type: 'string', help: 'prompt text (with BOS when the model\'s prompts start with it)' },
+  { name: 'chat', type: 'boolean', help: 'send --prompt as a user message through the chat template, with the generation prompt' },
   { name: 'prompt-ids', type: 'string', help: 'prompt token ids, comma-separated, BOS included (e.g. 1,429,479)' },
   { name: 'max-new-tokens', type: 'string', help: 'new tokens per sequence, at most up to the context', default: '256' },
   { name: 'temperature', type: 'string', help: 'sampling temperature; 0 = greedy', default: '1.0' },
@@ -19,14 +24,16 @@ export const generateFlags: FlagSpec[] = [
   { name: 'seed', type: 'string', help: 'sampler seed; sequence i of the batch uses stream (seed, i)', default: '0' },
   { name: 'batch', type: 'string', help: 'number of sequences decoded together from the same prompt', default: '1' },
   { name: 'threads', type: 'string', help: 'threads that share the batch (N − 1 helper workers), or auto = every core; the tokens are the same on any number', default: '1' },
-  { name: 'eos', type: 'string', help: 'stop token id, or "none" to always run to --max-new-tokens', default: '2' },
+  { name: 'stop-ids', type: 'string', help: 'token ids that end a sequence (kept), comma-separated, or none to always run to --max-new-tokens', default: "the model's end tokens (llama2.c: 1,2)" },
+  { name: 'eos', type: 'string', help: 'one stop token id, or "none" (the older form of --stop-ids)' },
+  { name: 'stop', type: 'string', help: 'a string that ends a sequence: the text is cut before it' },
   { name: 'build', type: 'string', help: 'kernel build: auto, simd or relaxed-simd', default: 'auto' },
   { name: 'json', type: 'boolean', help: 'print one JSON object per sequence' },
 ];
 
 export async function generateCommand(argv: string[], out: (line: string) => void, err: (line: string) => void): Promise<void> {
   const flags = parseFlags('generate', argv, generateFlags);
-  if (flags.help) return out(helpText('generate', 'Generate text with a llama2.c model, batched, in WASM.', generateFlags));
+  if (flags.help) return out(helpText('generate', 'Generate text with a model (Hugging Face, GGUF or llama2.c), batched, in WASM.', generateFlags));
   const model = requiredString(flags, 'model', 'the llama2.c checkpoint to generate with');
   const tokenizerPath = optionalString(flags, 'tokenizer');
   const promptText = optionalString(flags, 'prompt');
@@ -34,32 +41,34 @@ export async function generateCommand(argv: string[], out: (line: string) => voi
   if ((promptText === undefined) === (promptIdsFlag === undefined)) {
     throw new RemaxInputError('give exactly one of --prompt TEXT or --prompt-ids 1,2,3');
   }
-  if (promptText !== undefined && tokenizerPath === undefined) {
-    throw new RemaxInputError('--prompt needs --tokenizer to encode the text (or pass token ids with --prompt-ids)');
-  }
   const maxNewTokens = numberFlag(flags, 'max-new-tokens', 256, { integer: true, min: 0 });
   const temperature = numberFlag(flags, 'temperature', 1, { min: 0 });
   const topK = numberFlag(flags, 'top-k', 0, { integer: true, min: 0 });
   const topP = numberFlag(flags, 'top-p', 0.9, { min: 0, minExclusive: true, max: 1 });
   const seed = numberFlag(flags, 'seed', 0, { integer: true, min: 0 });
   const batch = numberFlag(flags, 'batch', 1, { integer: true, min: 1, max: 4096 });
-  const eosRaw = optionalString(flags, 'eos');
-  const eosId = eosRaw === 'none' ? null : numberFlag(flags, 'eos', 2, { integer: true, min: 0 });
+  const stopIdsRaw = optionalString(flags, 'stop-ids') ?? optionalString(flags, 'eos');
+  if (flags['stop-ids'] !== undefined && flags.eos !== undefined) throw new RemaxInputError('give --stop-ids or --eos, not both');
+  const stopIds = stopIdsRaw === undefined ? undefined : parseStopIds(stopIdsRaw, flags.eos !== undefined ? '--eos' : '--stop-ids');
+  const stop = optionalString(flags, 'stop');
   const build = buildFlag(flags);
   const threads = threadsFlag(flags);
 
-  const engine = await loadEngineFromFiles({ model, tokenizer: tokenizerPath, build, maxBatch: batch });
-  if (eosId !== null && eosId >= engine.config.vocabSize) {
-    throw new RemaxInputError(`--eos ${eosId} is outside the vocabulary of ${model} (size ${engine.config.vocabSize})`);
-  }
-  const promptIds = promptIdsFlag ?? engine.encode(promptText!);
+  const engine = await loadEngineFromFiles({ model, tokenizer: tokenizerPath, build, maxBatch: batch, ...contextFlag(flags) });
+  checkStopIds(stopIds, engine.config.vocabSize, flags.eos !== undefined ? '--eos' : '--stop-ids');
+  if (promptText !== undefined && !engine.tokenizer) throw new RemaxInputError(`--prompt needs a tokenizer: ${model} carries none, so give --tokenizer (or pass --prompt-ids)`);
+  if (stop !== undefined && !engine.tokenizer) throw new RemaxInputError(`--stop needs a tokenizer: ${model} carries none, so give --tokenizer`);
+  if (flags.chat && promptText === undefined) throw new RemaxInputError('--chat needs --prompt (the user message)');
+  const promptIds = promptIdsFlag ?? (flags.chat
+    ? chatPromptIds(engine.tokenizer!, [{ role: 'user', content: promptText! }])
+    : engine.encode(promptText!));
   // --threads: helper engines decode their share of the batch on worker threads.
   const group = new PolicyGroup(engine, undefined, startHelperWorkers(Math.min(threads, batch)));
   let results: Generation[], seconds: number;
   try {
     await group.start(batch, null);
     const started = performance.now();
-    results = await group.generate(Array.from({ length: batch }, () => ({ promptIds })), { maxNewTokens, temperature, topK, topP, seed, eosId });
+    results = await group.generate(Array.from({ length: batch }, () => ({ promptIds })), { maxNewTokens, temperature, topK, topP, seed, ...(stopIds ? { stopIds } : {}) });
     seconds = (performance.now() - started) / 1000;
   } finally {
     group.close();
@@ -67,18 +76,28 @@ export async function generateCommand(argv: string[], out: (line: string) => voi
   const newTokens = results.reduce((sum, r) => sum + r.ids.length, 0);
   const tokensPerSecond = newTokens / seconds;
 
-  for (const r of results) {
-    const text = engine.tokenizer ? engine.decode(r.ids, r.promptIds) : null;
+  for (const generated of results) {
+    const { generation: r, text } = withText(engine, generated, stop);
     if (flags.json) {
       out(JSON.stringify({ prompt_ids: r.promptIds, ids: r.ids, text, tokens_per_second: tokensPerSecond }));
     } else if (text !== null) {
-      out((promptText ?? engine.tokenizer!.decode(r.promptIds)) + text);
+      out((flags.chat || promptText === undefined ? engine.tokenizer!.decode(r.promptIds) : promptText) + text);
     } else {
       out(r.ids.join(' '));
     }
   }
   if (!flags.json) {
+    err(loadedLine(engine, model));
     err(`${newTokens} new tokens in ${seconds.toFixed(3)} s: ${tokensPerSecond.toFixed(1)} tokens/s ` +
       `(batch ${batch}, ${group.threads} thread${group.threads === 1 ? '' : 's'}, ${engine.build} build, ${(engine.memoryBytes / 2 ** 20).toFixed(1)} MiB of WASM memory)`);
   }
+}
+
+/** A generation and its text, cut at the first occurrence of the stop string (the token that completed it kept, the text before it). */
+function withText(engine: RemaxEngine, r: Generation, stop: string | undefined): { generation: Generation; text: string | null } {
+  if (!engine.tokenizer) return { generation: r, text: null };
+  const found = stop === undefined ? null : findStopString(r.ids, (ids) => engine.decode([...ids], r.promptIds), [stop]);
+  if (!found) return { generation: r, text: engine.decode(r.ids, r.promptIds) };
+  const ids = r.ids.slice(0, found.length);
+  return { generation: { ...r, ids, ...(r.logprobs ? { logprobs: r.logprobs.slice(0, found.length) } : {}), finishReason: 'eos' }, text: found.text };
 }

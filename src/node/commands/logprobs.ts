@@ -3,24 +3,27 @@ import { buildFlag } from '../args';
 import { parseFlags, helpText, requiredString, idListFlag } from '../args';
 import { loadEngineFromFiles } from '../load';
 import { RemaxInputError } from '../../core/errors';
+import { contextFlag, loadedLine } from '../model-io';
 
 export const logprobsFlags: FlagSpec[] = [
-  { name: 'model', type: 'string', help: 'llama2.c checkpoint (.bin)' },
+  { name: 'model', type: 'string', help: 'a Hugging Face folder (or its config.json), a .gguf file or a llama2.c checkpoint' },
+  { name: 'context', type: 'string', help: 'context length to plan for (Hugging Face and GGUF models)', default: "2048, at most the model's" },
   { name: 'ids', type: 'string', help: 'token ids of the sequence, comma-separated (e.g. 1,429,479)' },
   { name: 'build', type: 'string', help: 'kernel build: auto, simd or relaxed-simd', default: 'auto' },
   { name: 'json', type: 'boolean', help: 'print {"ids":[...],"logprobs":[...]}' },
 ];
 
-export async function logprobsCommand(argv: string[], out: (line: string) => void): Promise<void> {
+export async function logprobsCommand(argv: string[], out: (line: string) => void, err: (line: string) => void): Promise<void> {
   const flags = parseFlags('logprobs', argv, logprobsFlags);
   if (flags.help) return out(helpText('logprobs', 'Teacher-forced log-probabilities: logprobs[t-1] = log p(ids[t] | ids[<t]).', logprobsFlags));
-  const model = requiredString(flags, 'model', 'the llama2.c checkpoint');
+  const model = requiredString(flags, 'model', 'the model (a Hugging Face folder, a .gguf or a llama2.c checkpoint)');
   const ids = idListFlag(flags, 'ids');
   if (!ids || ids.length < 2) throw new RemaxInputError('--ids needs at least two token ids (the first is the context for the second)');
   const build = buildFlag(flags);
-  const engine = await loadEngineFromFiles({ model, build });
+  const engine = await loadEngineFromFiles({ model, build, ...contextFlag(flags) });
   const [logprobs] = engine.logprobs([ids]);
   if (flags.json) return out(JSON.stringify({ ids, logprobs }));
+  err(loadedLine(engine, model));
   logprobs!.forEach((lp, i) => out(`${i + 1}\t${ids[i + 1]}\t${lp.toFixed(6)}`));
   out(`sum\t\t${logprobs!.reduce((a, b) => a + b, 0).toFixed(6)}`);
 }

@@ -4,7 +4,8 @@ import { loadEngineFromFiles } from '../load';
 import { appendToFile, checkOutputFolder, readInputFile } from '../files';
 import { withInterruptFlag } from '../interrupt';
 import { startHelperWorkers, threadsFlag } from '../helper-workers';
-import { loadRunState, saveRunCheckpoint } from '../run-checkpoint';
+import { loadRunState, saveEngineCheckpoint, statePath } from '../run-checkpoint';
+import { contextFlag, formatFlag, loadedLine } from '../model-io';
 import { RemaxInputError } from '../../core/errors';
 import { loadSftExamples } from '../../core/sft-data';
 import { SftTrainer, type SftStep } from '../../core/sft-trainer';
@@ -12,10 +13,12 @@ import { HelperError } from '../../core/parallel/helper-client';
 import { SCHEDULE_KINDS, type ScheduleKind } from '../../core/schedule';
 
 export const sftFlags: FlagSpec[] = [
-  { name: 'model', type: 'string', help: 'llama2.c checkpoint to start from (e.g. one written by remax init)' },
-  { name: 'tokenizer', type: 'string', help: 'llama2.c tokenizer.bin matching the model' },
+  { name: 'model', type: 'string', help: 'model to start from: a Hugging Face folder (or its config.json), a .gguf file or a llama2.c checkpoint (e.g. one written by remax init)' },
+  { name: 'tokenizer', type: 'string', help: 'tokenizer.json, tokenizer.bin or .gguf matching the model', default: "the model's own" },
+  { name: 'context', type: 'string', help: 'context length to plan for (Hugging Face and GGUF models)', default: '2048, at most the model\'s' },
   { name: 'data', type: 'string', help: '.txt (documents separated by blank lines) or .jsonl ({"text"} or {"prompt","completion"} per line)' },
-  { name: 'out', type: 'string', help: 'checkpoint to write (llama2.c model; the training state goes to OUT.state)' },
+  { name: 'out', type: 'string', help: 'checkpoint to write, in the format of --model (a folder for a Hugging Face model; the training state goes to OUT.state)' },
+  { name: 'format', type: 'string', help: 'write the checkpoint as llama2c, hf (a folder) or gguf instead', default: 'the format of --model' },
   { name: 'steps', type: 'string', help: 'optimizer steps in the whole run', default: '100' },
   { name: 'batch', type: 'string', help: 'sequences per step', default: '8' },
   { name: 'seq', type: 'string', help: 'tokens per sequence (at most the model context)', default: 'the model context' },
@@ -40,10 +43,10 @@ export const sftFlags: FlagSpec[] = [
 
 export async function sftCommand(argv: string[], out: (line: string) => void, err: (line: string) => void): Promise<void> {
   const flags = parseFlags('sft', argv, sftFlags);
-  if (flags.help) return out(helpText('sft', 'Fine-tune (or pre-train) a llama2.c model with the token cross-entropy.', sftFlags));
+  if (flags.help) return out(helpText('sft', 'Fine-tune (or pre-train) a model with the token cross-entropy.', sftFlags));
   const resumePath = optionalString(flags, 'resume');
-  const modelPath = resumePath ?? requiredString(flags, 'model', 'the llama2.c checkpoint to train');
-  const tokenizer = requiredString(flags, 'tokenizer', 'the tokenizer.bin that matches the model');
+  const modelPath = resumePath ?? requiredString(flags, 'model', 'the model to train (a Hugging Face folder, a .gguf or a llama2.c checkpoint)');
+  const tokenizer = optionalString(flags, 'tokenizer');
   const dataPath = requiredString(flags, 'data', 'the training text (.txt or .jsonl)');
   const outPath = requiredString(flags, 'out', 'where to write the trained checkpoint');
   const steps = numberFlag(flags, 'steps', 100, { integer: true, min: 1 });
@@ -69,19 +72,22 @@ export async function sftCommand(argv: string[], out: (line: string) => void, er
   };
 
   const threads = threadsFlag(flags);
-  const engine = await loadEngineFromFiles({ model: modelPath, tokenizer });
+  const engine = await loadEngineFromFiles({ model: modelPath, tokenizer, ...contextFlag(flags) });
+  if (!engine.tokenizer) throw new RemaxInputError(`${modelPath} carries no tokenizer: give --tokenizer (tokenizer.bin, tokenizer.json or a .gguf)`);
+  const format = formatFlag(flags, engine);
   const seqLen = numberFlag(flags, 'seq', engine.config.seqLen, { integer: true, min: 2, max: engine.config.seqLen });
   const examples = loadSftExamples(readInputFile(dataPath, '--data'), dataPath, engine.tokenizer!, seqLen, { truncate: Boolean(flags.truncate) });
   const resume = resumePath === undefined ? undefined
-    : loadRunState(resumePath, readInputFile(resumePath, '--resume'), { config: engine.config, parameterCount: engine.parameterSlots });
+    : loadRunState(resumePath, { config: engine.config, weights: engine.readWeights() }, { parameterCount: engine.parameterSlots });
   const trainer = new SftTrainer(engine, examples, options, resume, startHelperWorkers(threads));
   const tokensInData = examples.reduce((sum, e) => sum + e.ids.length, 0);
+  err(loadedLine(engine, modelPath));
   err(`sft: ${examples.length} sequences (${tokensInData} tokens) from ${dataPath}, ${engine.build} build, ` +
     `${resume ? `resuming at step ${trainer.step} of ${steps}` : `${steps} steps`} of ${batchSize} × ≤${seqLen} tokens`);
 
   let lastSaved: number | undefined = resume?.step;
   const save = () => {
-    saveRunCheckpoint(outPath, engine.exportCheckpoint(), trainer.state());
+    saveEngineCheckpoint(outPath, engine, format, trainer.state());
     lastSaved = trainer.step;
   };
   // What an error leaves behind, for its message.
@@ -115,7 +121,7 @@ export async function sftCommand(argv: string[], out: (line: string) => void, er
         if (checkpointEvery > 0 && result.step % checkpointEvery === 0 && result.step < steps) save();
       }
       save();
-      err(trainer.done ? `wrote ${outPath} and ${outPath}.state (step ${trainer.step})`
+      err(trainer.done ? `wrote ${outPath} and ${statePath(outPath)} (step ${trainer.step})`
         : `${interrupt.received ? 'interrupted' : 'stopped'}: saved step ${trainer.step} to ${outPath} (continue with --resume ${outPath})`);
     });
   } finally {

@@ -6,12 +6,12 @@ import { appendToFile, makeFolder, readInputFile, writeFileAtomic } from '../fil
 import { enableRelaxedSimd } from '../load';
 import { withInterruptFlag } from '../interrupt';
 import { startHelperWorkers, threadCount } from '../helper-workers';
-import { loadRunState, saveRunCheckpoint } from '../run-checkpoint';
+import { loadRunState, saveEngineCheckpoint } from '../run-checkpoint';
+import { checkStopIds, findRunModel, formatOf, loadModelFromPath, loadTokenizerFromPath, loadedLine, modelFiles, parseStopIds, runModelPath, writeModel } from '../model-io';
 import { loadRewardModule } from '../reward-module';
 import { resolveTrainOptions, trainFlagSpecs, type TrainValues } from '../train-options';
 import { TrainProgress } from '../train-progress';
 import { RemaxInputError } from '../../core/errors';
-import { Tokenizer } from '../../core/tokenizers/llama2c';
 import { setUpRun } from '../../core/rl/run-setup';
 import { ReMaxTrainer, type ReMaxOptions, type StepMetrics } from '../../core/rl/trainer';
 import { HelperError } from '../../core/parallel/helper-client';
@@ -45,26 +45,33 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
   const promptsPath = file('prompts', 'train.jsonl');
   const evalPath = file('eval-prompts', 'eval.jsonl');
   if (!modelPath) throw new RemaxInputError('--model is required when --prompts is given (or give neither to run the built-in default task)');
-  if (!tokenizerPath) throw new RemaxInputError('--tokenizer is required: rewards see text, so the trainer decodes every response');
   if (!promptsPath) throw new RemaxInputError('--prompts is required: a JSONL file with one {"prompt": "...", ...} per line');
   const outDir = resumeDir ?? (v.out as string);
 
   const options = trainerOptions(v);
   const reward = await makeReward(v);
-  const policyBytes = readInputFile(resumeDir ? path.join(resumeDir, 'model.bin') : modelPath, resumeDir ? '--resume' : '--model');
-  const referencePath = path.join(outDir, 'reference.bin');
+  const loadOptions = v.context === undefined ? {} : { context: v.context as number };
+  // A resumed run continues from its own last checkpoint, in the format the run started with.
+  const resumed = resumeDir ? findRunModel(resumeDir) : undefined;
+  const policyModel = await loadModelFromPath(resumed?.model ?? modelPath, resumeDir ? '--resume' : '--model', loadOptions);
+  const format = resumed?.format ?? formatOf(policyModel);
+  const modelOut = runModelPath(outDir, format, 'model'), referencePath = runModelPath(outDir, format, 'reference');
+  const chatTemplate = v['chat-template'] as string | undefined;
   const { policy, reference, prompts, evalPrompts, maxNewTokens: maxNew } = await setUpRun({
-    policy: { bytes: policyBytes, source: modelPath },
+    policy: { model: policyModel, source: modelPath },
     // A resumed run keeps the reference it started from; a new one starts from the policy.
-    reference: resumeDir && options.klCoef > 0 ? { bytes: readInputFile(referencePath, '--resume'), source: referencePath } : undefined,
-    tokenizer: Tokenizer.fromBytes(readInputFile(tokenizerPath, '--tokenizer'), tokenizerPath),
+    reference: resumeDir && options.klCoef > 0 ? { model: await loadModelFromPath(referencePath, '--resume', loadOptions), source: referencePath } : undefined,
+    tokenizer: tokenizerPath === undefined ? undefined : loadTokenizerFromPath(tokenizerPath, '--tokenizer'),
     prompts: { bytes: readInputFile(promptsPath, '--prompts'), source: promptsPath },
     evalPrompts: evalPath ? { bytes: readInputFile(evalPath, '--eval-prompts'), source: evalPath, limit: v['eval-size'] as number } : undefined,
     truncate: v.truncate === true,
+    chat: {
+      disabled: v['no-chat-template'] === true,
+      ...(chatTemplate ? { template: new TextDecoder().decode(readInputFile(chatTemplate, '--chat-template')), templateSource: chatTemplate } : {}),
+    },
   }, options);
-  const state = resumeDir
-    ? loadRunState(path.join(resumeDir, 'model.bin'), policyBytes, { config: policy.config, parameterCount: policy.parameterSlots })
-    : undefined;
+  checkStopIds(options.stopIds, policy.config.vocabSize, '--stop-ids');
+  const state = resumed ? loadRunState(resumed.model, policyModel, { parameterCount: policy.parameterSlots }) : undefined;
   // A reward server's call may take all its attempts (each with the timeout) and the back-off between them.
   const attemptMs = v['reward-timeout'] as number, retries = v['reward-url'] !== undefined ? v['reward-retries'] as number : 0;
   const callTimeoutMs = (retries + 1) * attemptMs + retries * 10_000;
@@ -81,18 +88,20 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
     const metricsPath = path.join(outDir, 'metrics.jsonl'), samplesPath = path.join(outDir, 'samples.jsonl');
     if (!resumeDir) {
       const { resume: _r, config: _c, 'stop-at': _s, quiet: _q, ...toSave } = v;
-      writeFileAtomic(path.join(outDir, 'config.json'), JSON.stringify({ ...toSave, model: modelPath, tokenizer: tokenizerPath, prompts: promptsPath, ...(evalPath ? { 'eval-prompts': evalPath } : {}) }, null, 2) + '\n');
-      if (options.klCoef > 0) writeFileAtomic(referencePath, policyBytes);
+      writeFileAtomic(path.join(outDir, 'config.json'), JSON.stringify({
+        ...toSave, model: modelPath, ...(tokenizerPath ? { tokenizer: tokenizerPath } : {}), prompts: promptsPath, ...(evalPath ? { 'eval-prompts': evalPath } : {}),
+      }, null, 2) + '\n');
+      // The reference in float32, so a resumed run's KL term is that of the start.
+      if (options.klCoef > 0) writeModel(referencePath, modelFiles(policyModel, { format }), '--out');
       writeFileSync(metricsPath, '');
       writeFileSync(samplesPath, '');
     } else {
       keepLinesUpTo(metricsPath, trainer.step);
       keepLinesUpTo(samplesPath, trainer.step);
     }
-    const modelOut = path.join(outDir, 'model.bin');
     let lastSaved: number | undefined = resumeDir ? trainer.step : undefined;
     const save = () => {
-      saveRunCheckpoint(modelOut, policy.exportCheckpoint(), trainer.state());
+      saveEngineCheckpoint(modelOut, policy, format, trainer.state());
       lastSaved = trainer.step;
     };
     // A log line that cannot be written (a full disk) stops the run; the message says what is kept.
@@ -106,6 +115,7 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
     };
 
     const progress = new TrainProgress(options.steps, trainer.step, err, v.quiet === true);
+    if (v.quiet !== true) err(loadedLine(policy, resumed?.model ?? modelPath));
     progress.start(`remax train: ${options.estimator}, ${prompts.length} prompt${prompts.length === 1 ? '' : 's'} from ${promptsPath}, batch ${options.batchSize} × ` +
       `${options.samplesPerPrompt} sample(s), ${options.steps} steps, ${policy.build} build → ${outDir}` +
       (resumeDir ? ` (resuming at step ${trainer.step})` : ''));
@@ -141,7 +151,7 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
         if (checkpointEvery > 0 && metrics.step % checkpointEvery === 0 && !trainer.done) save();
       }
       save();
-      progress.finish(trainer.done ? `done: ${outDir}/model.bin (step ${trainer.step}); metrics in ${metricsPath}; report: remax plot ${metricsPath}`
+      progress.finish(trainer.done ? `done: ${modelOut} (step ${trainer.step}); metrics in ${metricsPath}; report: remax plot ${metricsPath}`
         : `${interrupt.received ? 'interrupted' : 'stopped'} at step ${trainer.step}: saved to ${outDir} (continue with --resume ${outDir})`);
     });
   } finally {
@@ -160,6 +170,8 @@ function trainerOptions(v: TrainValues): ReMaxOptions {
     lossAggregation: v['loss-aggregation'] as ReMaxOptions['lossAggregation'],
     temperature: v.temperature as number, topP: v['top-p'] as number, topK: v['top-k'] as number,
     maxNewTokens: v['max-new-tokens'] as number, emaDecay: v['ema-decay'] as number,
+    ...(v['stop-ids'] !== undefined ? { stopIds: parseStopIds(v['stop-ids'] as string) } : {}),
+    ...(v.stop !== undefined ? { stopStrings: [v.stop as string] } : {}),
     activationCheckpointing: v['activation-checkpointing'] === true,
   };
 }

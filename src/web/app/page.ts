@@ -53,6 +53,20 @@ const fileBytes = async (id: string, what: string, required: boolean): Promise<U
   return new Uint8Array(await file.arrayBuffer());
 };
 
+/** Every file picked for the model (a Hugging Face folder's files, or one file). */
+const modelFiles = async (): Promise<{ name: string; bytes: Uint8Array }[]> => {
+  const files = Array.from(input('model-file').files ?? []);
+  if (files.length === 0) throw new Error('choose the model file (or a Hugging Face folder\'s files)');
+  return Promise.all(files.map(async (f) => ({ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) })));
+};
+
+/** What messages call the picked model: its file, or the folder its files came from. */
+const modelName = (): string => {
+  const files = Array.from(input('model-file').files!);
+  const folder = (files[0] as File & { webkitRelativePath?: string }).webkitRelativePath?.split('/')[0];
+  return files.length === 1 ? files[0]!.name : folder || `${files.length} picked files (${files.map((f) => f.name).join(', ')})`;
+};
+
 const numberField = (id: string, name: string, integer: boolean, min: number): number => {
   const value = Number(input(id).value);
   if (!Number.isFinite(value) || value < min || (integer && !Number.isInteger(value))) {
@@ -74,9 +88,9 @@ async function start(): Promise<void> {
     };
     request = {
       type: 'start', settings, rewardSource: ui.reward.value,
-      model: own ? await fileBytes('model-file', 'model', true) : null,
-      modelName: own ? input('model-file').files![0]!.name : 'built-in',
-      tokenizer: own ? await fileBytes('tokenizer-file', 'tokenizer', true) : null,
+      model: own ? await modelFiles() : null,
+      modelName: own ? modelName() : 'built-in',
+      tokenizer: own ? await fileBytes('tokenizer-file', 'tokenizer', false) : null,
       prompts: own ? await fileBytes('prompts-file', 'prompts', true) : null,
     };
   } catch (error) {
@@ -124,7 +138,9 @@ function onWorkerMessage(message: WorkerMessage): void {
       setRunning(false);
       return setStatus(`${message.stopped ? 'stopped' : 'done'} at step ${message.step}: download the checkpoint, or press Train to start again`);
     case 'checkpoint':
-      return saveFile(message.bytes, `remax-step${message.step}.bin`);
+      // A Hugging Face model downloads as its folder's files, prefixed with the step.
+      for (const file of message.files) saveFile(file.bytes, `remax-step${message.step}${file.name.startsWith('.') ? '' : '-'}${file.name}`);
+      return;
     case 'error':
       setRunning(false);
       return setStatus(message.message, true);

@@ -5,8 +5,11 @@ import type { Estimator } from '../../core/rl/advantages';
 /** What to train: the built-in task (files served beside the page), or the user's own files. */
 export interface TrainRequest {
   type: 'start';
-  /** llama2.c model, tokenizer and prompts JSONL; null = the built-in default task's file. */
-  model: Uint8Array | null;
+  /**
+   * The model's files (a Hugging Face folder's files picked together, one .gguf, or one llama2.c checkpoint), the
+   * tokenizer (optional when the model carries one) and prompts JSONL; null = the built-in default task's file.
+   */
+  model: { name: string; bytes: Uint8Array }[] | null;
   modelName: string;
   tokenizer: Uint8Array | null;
   prompts: Uint8Array | null;
@@ -38,5 +41,6 @@ export type WorkerMessage =
   | { type: 'eval'; step: number; reward: number }
   | { type: 'step'; metrics: StepMetrics; samples: SampleRow[] }
   | { type: 'done'; step: number; stopped: boolean }
-  | { type: 'checkpoint'; bytes: Uint8Array; step: number }
+  /** The policy in the format it was loaded in: one file (model.bin, model.gguf) or a Hugging Face folder's files. */
+  | { type: 'checkpoint'; files: { name: string; bytes: Uint8Array }[]; step: number }
   | { type: 'error'; message: string };

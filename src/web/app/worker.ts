@@ -2,7 +2,9 @@
 // every step's metrics and a few completions; between steps (the reward call is async) it takes Stop and Download.
 import type { RemaxEngine } from '../../core/engine';
 import { RemaxInputError } from '../../core/errors';
-import { Tokenizer } from '../../core/tokenizers/llama2c';
+import { loadModel, loadTokenizerFile } from '../../core/formats/load';
+import { memoryFileSet } from '../../core/formats/file-set';
+import { formatOf, modelFiles } from '../../core/formats/save';
 import { setUpRun } from '../../core/rl/run-setup';
 import { ReMaxTrainer, DEFAULT_REMAX_OPTIONS } from '../../core/rl/trainer';
 import { scoreSamples } from '../../core/rewards';
@@ -40,8 +42,10 @@ self.onmessage = (event: MessageEvent<PageMessage>) => {
     stopRequested = true;
   } else if (message.type === 'download') {
     if (!policy) return post({ type: 'error', message: 'no model yet: press Train first' });
-    const bytes = policy.exportCheckpoint();
-    post({ type: 'checkpoint', bytes, step: trainer?.step ?? 0 }, [bytes.buffer as ArrayBuffer]);
+    const model = policy.exportModel();
+    const format = formatOf(model);
+    const files = Object.entries(modelFiles(model, { format })).map(([name, bytes]) => ({ name: name || (format === 'gguf' ? '.gguf' : '.bin'), bytes }));
+    post({ type: 'checkpoint', files, step: trainer?.step ?? 0 }, files.map((f) => f.bytes.buffer as ArrayBuffer));
   }
 };
 
@@ -51,17 +55,18 @@ async function train(request: TrainRequest): Promise<void> {
   const s = request.settings;
   post({ type: 'status', text: 'loading the model…' });
   const builtIn = request.model === null;
-  const [modelBytes, tokenizerBytes, promptBytes, evalBytes] = await Promise.all([
-    request.model ?? task('model.bin'),
-    request.tokenizer ?? task('tokenizer.bin'),
+  const [modelFiles, tokenizerBytes, promptBytes, evalBytes] = await Promise.all([
+    request.model ?? task('model.bin').then((bytes) => [{ name: 'model.bin', bytes }]),
+    request.tokenizer ?? (builtIn ? task('tokenizer.bin') : undefined),
     request.prompts ?? task('train.jsonl'),
     builtIn ? task('eval.jsonl') : undefined,
   ]);
   const modelName = builtIn ? 'the built-in model' : request.modelName;
   const reward = compileReward(request.rewardSource);
+  const model = await loadModel(memoryFileSet(modelName, Object.fromEntries(modelFiles.map((f) => [f.name, f.bytes]))));
   const run = await setUpRun({
-    policy: { bytes: modelBytes, source: modelName },
-    tokenizer: Tokenizer.fromBytes(tokenizerBytes, request.tokenizer ? 'the tokenizer file' : 'the built-in tokenizer'),
+    policy: { model, source: modelName },
+    tokenizer: tokenizerBytes && loadTokenizerFile(tokenizerBytes, request.tokenizer ? 'the tokenizer file' : 'the built-in tokenizer'),
     prompts: { bytes: promptBytes, source: request.prompts ? 'the prompts file' : 'the built-in prompts' },
     evalPrompts: evalBytes ? { bytes: evalBytes, source: 'eval.jsonl', limit: 100 } : undefined,
   }, s);

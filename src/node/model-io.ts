@@ -1,0 +1,93 @@
+// Models and tokenizers from paths, and models written back to paths, for the commands (Node, Deno, Bun): the
+// core's loaders over files, and each format's files written atomically.
+import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { loadModel, loadTokenizerFile, describeModel, type ModelLoadOptions } from '../core/formats/load';
+import type { LoadedModel } from '../core/formats/model';
+export { modelFiles, formatOf, SAVE_FORMATS, type SaveFormat } from '../core/formats/save';
+import { SAVE_FORMATS, formatOf, type SaveFormat } from '../core/formats/save';
+import type { TextTokenizer } from '../core/tokenizers/types';
+import type { RemaxEngine } from '../core/engine';
+import { RemaxInputError } from '../core/errors';
+import { readInputFile, writeFilesAtomic, makeFolder } from './files';
+import { modelFileSet } from './model-files';
+import { numberFlag, optionalString, type Flags } from './args';
+
+/** A model from any format at `input` (a folder, its config.json or a .safetensors in it, a .gguf, a llama2.c file). */
+export async function loadModelFromPath(input: string, flag: string, options: ModelLoadOptions = {}): Promise<LoadedModel> {
+  return loadModel(modelFileSet(input, flag), options);
+}
+
+/**
+ * A tokenizer at `input`: a tokenizer.json (with the tokenizer_config.json beside it), a folder holding one, a
+ * GGUF file's vocabulary, or llama2.c's tokenizer.bin.
+ */
+export function loadTokenizerFromPath(input: string, flag: string): TextTokenizer {
+  const file = existsSync(input) && statSync(input).isDirectory() ? path.join(input, 'tokenizer.json') : input;
+  if (file !== input && !existsSync(file)) throw new RemaxInputError(`${flag} ${input} is a folder without a tokenizer.json`);
+  const config = path.join(path.dirname(file), 'tokenizer_config.json');
+  const bytes = readInputFile(file, flag);
+  return loadTokenizerFile(bytes, file, existsSync(config) && bytes[0] !== 0x47 ? readInputFile(config, flag) : undefined);
+}
+
+/** The line each command prints (on stderr) when it has loaded its model. */
+export const loadedLine = (engine: RemaxEngine, source: string): string =>
+  `loaded ${describeModel({ ...engine.model, ...(engine.tokenizer ? { tokenizer: engine.tokenizer } : {}) }, engine.parameterCount, source)}`;
+
+/**
+ * Writes the files of modelFiles() at `target` (a file, or a folder for a Hugging Face model), together with
+ * `extra` files (a training state) beside it, all or none replaced (files.ts: temps first, then renames).
+ */
+export function writeModel(target: string, files: Record<string, Uint8Array>, flag: string, extra: { path: string; bytes: Uint8Array }[] = []): void {
+  const names = Object.keys(files);
+  const isFolder = !(names.length === 1 && names[0] === '');
+  if (isFolder) makeFolder(target, flag);
+  writeFilesAtomic([...names.map((name) => ({ path: isFolder ? path.join(target, name) : target, bytes: files[name]! })), ...extra], flag);
+}
+
+/** The bytes that identify a saved model's weights (for the training state's hash): its weight files in name order. */
+export function weightBytes(files: Record<string, Uint8Array>): Uint8Array[] {
+  return Object.keys(files).filter((n) => n === '' || /\.(safetensors|gguf|bin)$/.test(n)).sort().map((n) => files[n]!);
+}
+
+/** --context: the context to plan for (Hugging Face and GGUF models), when given. */
+export function contextFlag(flags: Flags): { context?: number } {
+  return flags.context === undefined ? {} : { context: numberFlag(flags, 'context', 0, { integer: true, min: 2 }) };
+}
+
+/** --format: the format to write, default the one the model came in. */
+export function formatFlag(flags: Flags, engine: RemaxEngine): SaveFormat {
+  const value = optionalString(flags, 'format');
+  if (value === undefined) return formatOf(engine.model);
+  if (!SAVE_FORMATS.includes(value as SaveFormat)) throw new RemaxInputError(`--format must be one of ${SAVE_FORMATS.join(', ')}, got "${value}"`);
+  return value as SaveFormat;
+}
+
+/** A list of stop token ids ("1,2"), or "none" for no stop token. */
+export function parseStopIds(raw: string, flag = '--stop-ids'): number[] {
+  if (raw.trim() === 'none') return [];
+  const parts = raw.split(',').map((p) => p.trim());
+  const bad = parts.find((p) => !/^\d+$/.test(p));
+  if (bad !== undefined) throw new RemaxInputError(`${flag} must be comma-separated token ids like 1,2 (or none); "${bad}" is not one`);
+  return parts.map(Number);
+}
+
+/** Stop ids must be ids of the model. */
+export function checkStopIds(ids: number[] | undefined, vocabSize: number, flag: string): void {
+  const bad = ids?.find((id) => id >= vocabSize);
+  if (bad !== undefined) throw new RemaxInputError(`${flag}: token id ${bad} is outside the model's vocabulary [0, ${vocabSize})`);
+}
+
+/** Where a run folder keeps a model of `format`: model.bin (llama2.c), model.gguf, or the folder model/ (Hugging Face). */
+export function runModelPath(dir: string, format: SaveFormat, name: 'model' | 'reference'): string {
+  return path.join(dir, format === 'llama2c' ? `${name}.bin` : format === 'gguf' ? `${name}.gguf` : name);
+}
+
+/** The policy checkpoint of a run folder, in whichever format the run saves. */
+export function findRunModel(dir: string): { model: string; format: SaveFormat } {
+  for (const format of SAVE_FORMATS) {
+    const model = runModelPath(dir, format, 'model');
+    if (existsSync(model)) return { model, format };
+  }
+  throw new RemaxInputError(`--resume ${dir}: no model checkpoint in it (model.bin, model.gguf or model/); is it a remax train run folder?`);
+}
