@@ -93,7 +93,7 @@ export function checkTokenizerForModel(tokenizer: TextTokenizer, vocabSize: numb
 export function describeModel(model: Omit<LoadedModel, 'weights'>, parameters: number, source: string): string {
   const c = model.config;
   const format = model.format === 'hf' ? 'Hugging Face folder' : model.format === 'gguf' ? 'GGUF' : `llama2.c checkpoint (${model.format.slice(8)})`;
-  return `${source}: ${format}, ${model.architecture ?? 'Llama'}${model.dtype ? ` ${model.dtype}` : ''}, ` +
+  return `${source}: ${format}, ${model.architecture?.replace(/^gguf /, '') ?? 'Llama'}${model.dtype ? ` ${model.dtype}` : ''}, ` +
     `${(parameters / 1e6).toFixed(parameters < 1e7 ? 2 : 1)}M parameters, ${c.nLayers} layers, dim ${c.dim}, vocab ${c.vocabSize}, context ${c.seqLen}` +
     (model.tokenizer ? `; tokenizer: ${model.tokenizer.description}` : '');
 }

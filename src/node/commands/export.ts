@@ -20,12 +20,12 @@ export async function exportCommand(argv: string[], out: (line: string) => void,
   const modelPath = requiredString(flags, 'model', 'the model to export');
   const outPath = requiredString(flags, 'out', 'where to write the model');
   const engine = await loadEngineFromFiles({ model: modelPath, tokenizer: optionalString(flags, 'tokenizer'), ...contextFlag(flags) });
-  err(loadedLine(engine, modelPath));
   const model = engine.exportModel();
   const format = formatFlag(flags, engine);
   const dtype = optionalString(flags, 'dtype') ?? defaultDtype(model, format);
   const files = modelFiles(model, { format, dtype });
   writeModel(outPath, files, '--out');
+  err(loadedLine(engine, modelPath));
   const bytes = Object.values(files).reduce((n, f) => n + f.length, 0);
   err(`wrote ${outPath}: ${format === 'hf' ? `Hugging Face folder (${Object.keys(files).sort().join(', ')})` : format === 'gguf' ? 'GGUF' : 'llama2.c checkpoint'}, ` +
     `${dtype.toUpperCase()}, ${(bytes / 2 ** 20).toFixed(1)} MiB`);
