@@ -2,6 +2,22 @@
 export { RemaxEngine } from './core/engine';
 export type { EngineOptions, GenerateOptions, GenerateRequest, Generation, SamplingOptions, FinishReason } from './core/engine';
 export { Tokenizer, BOS_ID, EOS_ID } from './core/tokenizers/llama2c';
+export type { TextTokenizer, EncodeTextOptions, DecodeTextOptions } from './core/tokenizers/types';
+export { HfTokenizer, tokenizerFromHfFiles } from './core/tokenizers/hf-tokenizer';
+export { tokenizerFromGguf } from './core/tokenizers/gguf-vocab';
+export { renderChat, chatPromptIds } from './core/tokenizers/chat-template';
+export type { ChatMessage } from './core/tokenizers/chat-template';
+
+// Model formats: Hugging Face folders, GGUF, llama2.c; detected from their content.
+export { loadModel, loadTokenizerFile, sniffFile } from './core/formats/load';
+export type { ModelLoadOptions } from './core/formats/load';
+export type { LoadedModel, ModelFileSet, ModelFormat } from './core/formats/model';
+export { memoryFileSet } from './core/formats/file-set';
+export { modelFiles, formatOf, SAVE_FORMATS } from './core/formats/save';
+export type { SaveFormat, SaveOptions } from './core/formats/save';
+export { loadHfModel, hfModelFiles, hfTensors } from './core/formats/hf-model';
+export { parseGguf, serializeGguf } from './core/formats/gguf';
+export { loadGguf, modelToGguf, ggufTensors } from './core/formats/gguf-model';
 export { parseCheckpoint, serializeCheckpoint, randomInitWeights, validateConfig } from './core/formats/llama2c';
 export type { Checkpoint } from './core/formats/llama2c';
 export type { ModelConfig, ModelWeights } from './core/config';

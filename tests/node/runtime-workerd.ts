@@ -7,10 +7,12 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { build } from 'esbuild';
 import { sharedPath } from './shared-data';
+// @ts-expect-error: a plain ES module without types, shared with the runtimes' scripts
+import { REAL_MODEL_FILES } from '../runtimes/checks.mjs';
 
 export const WORKERD_BIN = path.resolve('node_modules', '.bin', 'workerd');
 const DIR = path.resolve('build', 'workerd-check');
-const SHARED_FILES = { stories: 'models/stories260K.bin', aidreams: 'models/aidreams260K.bin', greedyJson: 'reference/greedy.json' };
+const SHARED_FILES: Record<string, string> = { stories: 'models/stories260K.bin', aidreams: 'models/aidreams260K.bin', greedyJson: 'reference/greedy.json', ...REAL_MODEL_FILES };
 
 /** A TCP port that was free a moment ago. */
 function freePort(): Promise<number> {

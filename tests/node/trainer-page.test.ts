@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { chromiumUnavailable, launchChromium } from './chromium';
@@ -113,6 +113,30 @@ test('the trainer page trains a llama2.c model, tokenizer and prompts file the u
   assert.match(await page.textContent('#status') ?? '', /^done at step 3/);
   const completions = await page.$$eval('#samples-body tr', (rows) => rows.length);
   assert.ok(completions >= 4, `${completions} completions shown`);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('the trainer page trains a Hugging Face folder (its files picked together, chat prompts) and downloads it as a folder', { timeout: 180_000,
+  skip: skip ?? skipUnlessShared('models/hf/qwen2-tiny/config.json') }, async () => {
+  const { page, errors } = await openPage();
+  await page.selectOption('#source', 'files');
+  const folder = sharedPath('models/hf/qwen2-tiny');
+  await page.setInputFiles('#model-file', readdirSync(folder).map((f) => path.join(folder, f)));
+  const prompts = ['Hi', 'Name a color'].map((q) => JSON.stringify({ messages: [{ role: 'user', content: q }] })).join('\n');
+  await page.setInputFiles('#prompts-file', { name: 'prompts.jsonl', mimeType: 'application/x-ndjson', buffer: Buffer.from(prompts) });
+  await page.fill('#reward', "(samples) => samples.map((s) => (s.prompt.startsWith('<|im_start|>user') ? 1 : -1) * Math.min(s.completion.length, 40) / 40)");
+  await page.fill('#steps', '2');
+  await page.fill('#batch', '2');
+  await page.fill('#max-new', '8');
+  await page.click('#train');
+  await page.waitForFunction(() => document.body.dataset.running === 'false' && Number(document.body.dataset.steps) === 2, undefined, { timeout: 150_000 });
+  assert.match(await page.textContent('#status') ?? '', /^done at step 2/);
+  const downloads: string[] = [];
+  page.on('download', (d) => downloads.push(d.suggestedFilename()));
+  await page.click('#download');
+  for (let i = 0; i < 50 && !downloads.includes('remax-step2-model.safetensors'); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(downloads.includes('remax-step2-model.safetensors') && downloads.includes('remax-step2-config.json'), `downloads: ${downloads.join(', ')}`);
   assert.deepEqual(errors, []);
   await page.close();
 });

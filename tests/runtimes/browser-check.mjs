@@ -4,7 +4,7 @@
 // under /shared/ (404 when ../shared is absent). With ?speed in the URL it times decoding and training instead
 // (speed.mjs), for `npm run bench -- --only=runtimes`, and publishes those results.
 import * as remax from '../../dist/browser.js';
-import { runChecks } from './checks.mjs';
+import { runChecks, REAL_MODEL_FILES } from './checks.mjs';
 import { runSpeed } from './speed.mjs';
 
 const version = navigator.userAgent.match(/Chrome\/([\d.]+)/)?.[1] ?? navigator.userAgent;
@@ -15,7 +15,10 @@ async function sharedData() {
     return response.ok ? new Uint8Array(await response.arrayBuffer()) : null;
   };
   const [stories, aidreams, greedyJson] = await Promise.all([get('models/stories260K.bin'), get('models/aidreams260K.bin'), get('reference/greedy.json')]);
-  return stories && aidreams && greedyJson ? { stories, aidreams, greedyJson } : null;
+  const realFiles = Object.entries(REAL_MODEL_FILES);
+  const realBytes = await Promise.all(realFiles.map(([, file]) => get(file)));
+  const real = realBytes.every(Boolean) ? Object.fromEntries(realFiles.map(([key], i) => [key, realBytes[i]])) : {};
+  return stories && aidreams && greedyJson ? { stories, aidreams, greedyJson, ...real } : null;
 }
 
 const speedMode = new URL(import.meta.url).searchParams.has('speed') || (typeof location !== 'undefined' && new URLSearchParams(location.search).has('speed'));

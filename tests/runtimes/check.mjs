@@ -6,7 +6,7 @@
 // (prefixed with "RESULT "). Exits non-zero when a check fails.
 // With the argument --speed it times decoding and training instead (speed.mjs) and prints a "SPEED " line.
 import * as remax from '../../dist/index.js';
-import { runChecks } from './checks.mjs';
+import { runChecks, REAL_MODEL_FILES } from './checks.mjs';
 import { runSpeed } from './speed.mjs';
 
 const runtime = globalThis.Deno ? 'deno' : globalThis.Bun ? 'bun' : 'node';
@@ -42,12 +42,15 @@ const SHARED = '../shared';
 const [stories, aidreams, greedyJson] = await Promise.all([
   readBytes(`${SHARED}/models/stories260K.bin`), readBytes(`${SHARED}/models/aidreams260K.bin`), readBytes(`${SHARED}/reference/greedy.json`),
 ]);
+const realFiles = Object.entries(REAL_MODEL_FILES);
+const realBytes = await Promise.all(realFiles.map(([, file]) => readBytes(`${SHARED}/${file}`)));
 const args = globalThis.Deno ? globalThis.Deno.args : globalThis.process.argv.slice(2);
 if (args.includes('--speed')) {
   console.log('SPEED ' + JSON.stringify(await runSpeed(remax, { runtime, version, stories })));
   exit(0);
 }
-const data = stories && aidreams && greedyJson ? { stories, aidreams, greedyJson } : null;
+const real = realBytes.every(Boolean) ? Object.fromEntries(realFiles.map(([key], i) => [key, realBytes[i]])) : {};
+const data = stories && aidreams && greedyJson ? { stories, aidreams, greedyJson, ...real } : null;
 // Helper engines on worker threads (node:worker_threads, which Deno and Bun provide too) for the thread check.
 const { startHelperWorkers } = await import('../../dist/node.js');
 const result = await runChecks(remax, { runtime, version, data, log: (line) => console.error(line), startHelpers: startHelperWorkers });

@@ -28,6 +28,13 @@ const hashWeights = (weights) => hex(Object.keys(weights).sort()
   .reduce((h, name) => fnv1a(bytesOf(weights[name]), fnv1a(new TextEncoder().encode(name), h)), 0x811c9dc5));
 
 // The tiny model of the sampled generation when the shared data is absent, and the policy of the ReMax step.
+/** The shared files of the real-model check (a'), by the key runChecks reads them under in `data`. */
+export const REAL_MODEL_FILES = {
+  qwenConfig: 'models/hf/qwen2-tiny/config.json', qwenWeights: 'models/hf/qwen2-tiny/model.safetensors',
+  qwenTokenizer: 'models/hf/qwen2-tiny/tokenizer.json', qwenTokenizerConfig: 'models/hf/qwen2-tiny/tokenizer_config.json',
+  qwenGeneration: 'models/hf/qwen2-tiny/generation_config.json', q8: 'models/gguf/stories260K-q8_0.gguf', hfJson: 'reference/hf.json',
+};
+
 const TINY = {
   dim: 32, hiddenDim: 64, nLayers: 2, nHeads: 4, nKvHeads: 2, vocabSize: 64, seqLen: 48,
   sharedClassifier: true, normEps: 1e-5, ropeTheta: 10000,
@@ -70,6 +77,37 @@ export async function runChecks(lib, { runtime, version, data, wasm = lib.wasmBu
         if (!same) fail(`${name} (${build}) greedy case ${i}: got [${got.join(',')}], expected [${c.expected_ids.join(',')}]`);
       });
       cases += refCases.length;
+    }
+    return cases;
+  }
+
+  /**
+   * (a') the real-model formats: a Hugging Face folder (qwen2-tiny: BF16, q/k/v biases, its Qwen tokenizer.json) from
+   * its files' bytes, its text prompt encoded to the reference ids and its greedy ids; and a Q8_0 GGUF's greedy ids.
+   */
+  const real = data?.hfJson ? await loadRealModels() : null;
+  async function loadRealModels() {
+    const { loadModel, memoryFileSet } = lib;
+    const qwen = await loadModel(memoryFileSet('qwen2-tiny', {
+      'config.json': data.qwenConfig, 'model.safetensors': data.qwenWeights, 'tokenizer.json': data.qwenTokenizer,
+      'tokenizer_config.json': data.qwenTokenizerConfig, 'generation_config.json': data.qwenGeneration,
+    }), { context: 64 });
+    const q8 = await loadModel(memoryFileSet('stories260K-q8_0.gguf', { 'stories260K-q8_0.gguf': data.q8 }));
+    const ref = JSON.parse(new TextDecoder().decode(data.hfJson)).models;
+    return [['hf/qwen2-tiny', qwen, ref['hf/qwen2-tiny']], ['gguf/stories260K-q8_0.gguf', q8, ref['gguf/stories260K-q8_0.gguf']]];
+  }
+  async function checkRealModels(build) {
+    if (!real) return 0;
+    let cases = 0;
+    for (const [name, model, ref] of real) {
+      const engine = await RemaxEngine.create({ model, modelSource: name, build, wasm });
+      for (const [i, c] of ref.greedy.entries()) {
+        const promptIds = c.prompt_text === null ? c.prompt_ids : engine.encode(c.prompt_text);
+        if (promptIds.join(',') !== c.prompt_ids.join(',')) fail(`${name} greedy case ${i}: the prompt encodes to [${promptIds}], expected [${c.prompt_ids}]`);
+        const [r] = engine.generate([{ promptIds: c.prompt_ids }], { temperature: 0, maxNewTokens: 32, stopIds: [] });
+        if (r.ids.join(',') !== c.expected_ids.join(',')) fail(`${name} (${build}) greedy case ${i}: got [${r.ids.join(',')}], expected [${c.expected_ids.join(',')}]`);
+        cases++;
+      }
     }
     return cases;
   }
@@ -125,7 +163,7 @@ export async function runChecks(lib, { runtime, version, data, wasm = lib.wasmBu
   for (const build of BUILDS) {
     try {
       const cases = await checkGreedy(build);
-      if (cases !== null) greedyCases = cases;
+      if (cases !== null) greedyCases = cases + await checkRealModels(build);
       const s = await sampled(build);
       const r = await remaxStep(build);
       const threadsWeightsHash = startHelpers ? await threadedStep(build, r) : null;
