@@ -1,6 +1,6 @@
 // npm run bench: throughput of the inference and training cores, single thread, for each kernel build this engine
 // accepts. Figures are medians (p50) of tinybench samples; the machine is shared, so compare ratios, not single runs.
-// Flags: --only=matmul|decode|15m|train|remax|threads|profile|runtimes, --quick (a smoke pass).
+// Flags: --only=matmul|decode|15m|train|remax|threads|formats|load|profile|runtimes, --quick (a smoke pass).
 import v8 from 'node:v8';
 import os from 'node:os';
 import { existsSync, readFileSync } from 'node:fs';
@@ -14,6 +14,14 @@ import { benchTraining, benchTrainingThreads } from './lib/training';
 import { profileTraining } from './lib/profile';
 import { benchRuntimes } from './lib/runtimes';
 import { benchReMax, benchReMaxThreads, benchDefaultTask } from './lib/remax';
+import { benchFormats, benchLoad, loadChild } from './lib/formats';
+
+// The child process of the load benchmark (a fresh process per load: its peak memory is the load's).
+const loadChildAt = process.argv.indexOf('--load-child');
+if (loadChildAt >= 0) {
+  await loadChild(process.argv[loadChildAt + 1]!);
+  process.exit(0);
+}
 
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
 const builds: BuildName[] = supportsRelaxedSimd(wasmBuilds) ? ['simd', 'relaxed-simd'] : ['simd'];
@@ -79,6 +87,7 @@ for (const build of builds) {
     await benchReMax(build, '15M config', CONFIG_15M);
     await benchDefaultTask(build);
   }
+  if (want('formats')) await benchFormats(build);
   if (want('threads')) {
     await benchTrainingThreads(build, 'stories260K config', CONFIG_260K, 2);
     await benchTrainingThreads(build, '15M config', CONFIG_15M, 2);
@@ -92,6 +101,9 @@ console.table(rows);
 if (want('profile') || want('train')) {
   for (const line of await profileTraining('stories260K config', CONFIG_260K, 10)) console.log(line);
   for (const line of await profileTraining('15M config', CONFIG_15M, 2)) console.log(line);
+}
+if (want('load')) {
+  for (const line of await benchLoad(process.argv[1]!)) console.log(line);
 }
 if (want('runtimes')) {
   for (const line of await benchRuntimes()) console.log(line);

@@ -141,6 +141,19 @@ test('export: Hugging Face ↔ GGUF ↔ llama2.c round trips keep the weights an
     const weights = (file: string) => parseCheckpoint(new Uint8Array(readFileSync(file)), file).weights;
     assert.deepEqual(weights(bin), weights(sharedPath('models/stories260K.bin')));
     assert.deepEqual(greedyIds(folder, stories.prompt_ids), stories.expected_ids);
+    // A llama2.c model with its tokenizer.bin, and a GGUF with its SentencePiece vocabulary, become folders with a
+    // tokenizer.json that encodes prompts as the originals do.
+    const aidreams = path.join(dir, 'aidreams'), tiny = path.join(dir, 'tiny-random');
+    ok(remax('export', '--model', sharedPath('models/aidreams260K.bin'), '--tokenizer', sharedPath('models/aidreams260K.tok512.bin'), '--format', 'hf', '--out', aidreams));
+    ok(remax('export', '--model', sharedPath('models/gguf/llama-2-tiny-random.gguf'), '--format', 'hf', '--out', tiny));
+    for (const [original, folder, tokenizer] of [[sharedPath('models/aidreams260K.bin'), aidreams, ['--tokenizer', sharedPath('models/aidreams260K.tok512.bin')]],
+      [sharedPath('models/gguf/llama-2-tiny-random.gguf'), tiny, []]] as const) {
+      assert.ok(existsSync(path.join(folder, 'tokenizer.json')), `${folder} has a tokenizer.json`);
+      const run = (model: string, extra: readonly string[]) => JSON.parse(ok(remax('generate', '--model', model, ...extra, '--prompt', 'Lily went to the park',
+        '--temperature', '0', '--max-new-tokens', '16', '--stop-ids', 'none', '--json')).stdout);
+      const a = run(original, tokenizer), b = run(folder, []);
+      assert.deepEqual([b.prompt_ids, b.ids], [a.prompt_ids, a.ids], folder);
+    }
     // What llama2.c cannot hold is refused by name, and nothing is written.
     assertBadInput(remax('export', '--model', sharedPath('models/hf/qwen2-tiny'), '--format', 'llama2c', '--out', path.join(dir, 'q.bin')),
       /cannot be written as a llama2\.c checkpoint.*q\/k\/v biases/);

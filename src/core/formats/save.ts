@@ -6,6 +6,7 @@ import { serializeCheckpoint } from './llama2c';
 import { RemaxInputError } from '../errors';
 import { ggufTokenizerMetadata } from '../tokenizers/gguf-vocab';
 import { HfTokenizer } from '../tokenizers/hf-tokenizer';
+import { sentencePieceTokenizerFiles } from '../tokenizers/tokenizer-json';
 import type { TextTokenizer } from '../tokenizers/types';
 
 export const SAVE_FORMATS: readonly SaveFormat[] = ['llama2c', 'hf', 'gguf'];
@@ -27,7 +28,7 @@ export function modelFiles(model: LoadedModel, options: SaveOptions): Record<str
   if (options.format === 'hf') {
     if (!['F32', 'BF16', 'F16'].includes(dtype)) throw new RemaxInputError(`--dtype ${options.dtype}: a Hugging Face folder stores f32, bf16 or f16`);
     // A model from another format brings its tokenizer as tokenizer.json files (a folder's own are kept as they were).
-    const tokenizer = model.origin?.kind !== 'hf' && model.tokenizer ? hfTokenizerFiles(model.tokenizer) : {};
+    const tokenizer = model.origin?.kind !== 'hf' && model.tokenizer ? hfTokenizerFiles(model.tokenizer, model.config.seqLen) : {};
     return { ...hfModelFiles(model, { dtype: dtype as 'F32' | 'BF16' | 'F16' }), ...tokenizer };
   }
   if (options.format === 'gguf') {
@@ -57,7 +58,7 @@ function llama2cBytes(model: LoadedModel): Uint8Array {
 
 
 /** A tokenizer as a Hugging Face folder's files: tokenizer.json and tokenizer_config.json. */
-function hfTokenizerFiles(tokenizer: TextTokenizer): Record<string, Uint8Array> {
+function hfTokenizerFiles(tokenizer: TextTokenizer, modelMaxLength?: number): Record<string, Uint8Array> {
   const encoder = new TextEncoder();
   if (tokenizer instanceof HfTokenizer) {
     return {
@@ -65,6 +66,6 @@ function hfTokenizerFiles(tokenizer: TextTokenizer): Record<string, Uint8Array> 
       'tokenizer_config.json': encoder.encode(JSON.stringify(tokenizer.config, null, 2)),
     };
   }
-  throw new RemaxInputError(`the tokenizer ${tokenizer.source} (${tokenizer.description}) cannot be written as a Hugging Face tokenizer.json yet; ` +
-    'export without it (no --tokenizer) and copy a matching tokenizer.json into the folder');
+  // SentencePiece vocabularies (llama2.c's tokenizer.bin, a GGUF's llama vocabulary) as LlamaTokenizerFast files.
+  return sentencePieceTokenizerFiles(tokenizer, modelMaxLength === undefined ? {} : { modelMaxLength });
 }

@@ -290,7 +290,8 @@ function tokenizerJsonText(model: SpmModel): string {
   if (model.metaspace) decoders.push({ type: 'Replace', pattern: { String: SPACE_SYMBOL }, content: ' ' });
   decoders.push({ type: 'ByteFallback' }, { type: 'Fuse' });
   if (model.addSpacePrefix) decoders.push({ type: 'Strip', content: ' ', start: 1, stop: 0 });
-  const byteFallback = Array.from({ length: 256 }, (_, b) => byteName(b)).every((b) => model.names.includes(b));
+  const spelled = new Set(model.names);
+  const byteFallback = Array.from({ length: 256 }, (_, b) => byteName(b)).every((b) => spelled.has(b));
 
   const merges = sortedMerges(model);
   const names = model.names;
@@ -313,7 +314,6 @@ function tokenizerJsonText(model: SpmModel): string {
       end_of_word_suffix: null,
       fuse_unk: true,
       byte_fallback: byteFallback,
-      ignore_merges: false,
       vocab: '\u0001',
       merges: '\u0002',
     },
