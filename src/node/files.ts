@@ -9,7 +9,7 @@ export function readInputFile(path: string, flag: string): Uint8Array {
   try {
     const stat = statSync(path);
     if (stat.isDirectory()) throw new RemaxInputError(`${flag} ${path} is a directory; give the path of a file`);
-    return new Uint8Array(readFileSync(path));
+    return readFileSync(path); // a Buffer is a Uint8Array: no copy (a model file can be gigabytes)
   } catch (error) {
     if (error instanceof RemaxInputError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
