@@ -9,7 +9,10 @@ export function readInputFile(path: string, flag: string): Uint8Array {
   try {
     const stat = statSync(path);
     if (stat.isDirectory()) throw new RemaxInputError(`${flag} ${path} is a directory; give the path of a file`);
-    return readFileSync(path); // a Buffer is a Uint8Array: no copy (a model file can be gigabytes)
+    // A plain Uint8Array over the Buffer's memory: no copy (a model file can be gigabytes), and unlike a Buffer its
+    // slice() copies, as the parsers expect.
+    const data = readFileSync(path);
+    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   } catch (error) {
     if (error instanceof RemaxInputError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
