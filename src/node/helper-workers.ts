@@ -32,3 +32,17 @@ export function threadCount(value: number | 'auto'): number {
 export function threadsFlag(flags: Flags): number {
   return threadCount(flags.threads === 'auto' ? 'auto' : numberFlag(flags, 'threads', 1, { integer: true, min: 1, max: 256, orWord: 'auto' }));
 }
+
+/**
+ * Starts `threads − 1` helper engines and hands them to `make` (a trainer's constructor): when it throws (a state
+ * that does not fit, bad options), the helpers are ended, or their threads would keep the process alive forever.
+ */
+export function withHelperWorkers<T>(threads: number, make: (helpers: HelperEngine[]) => T): T {
+  const helpers = startHelperWorkers(threads);
+  try {
+    return make(helpers);
+  } catch (error) {
+    for (const helper of helpers) helper.terminate();
+    throw error;
+  }
+}

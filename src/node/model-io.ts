@@ -11,7 +11,7 @@ import type { RemaxEngine } from '../core/engine';
 import { RemaxInputError } from '../core/errors';
 import { readInputFile, writeFilesAtomic, makeFolder } from './files';
 import { modelFileSet } from './model-files';
-import { numberFlag, optionalString, type Flags } from './args';
+import { numberFlag, optionalString, type FlagSpec, type Flags } from './args';
 
 /** A model from any format at `input` (a folder, its config.json or a .safetensors in it, a .gguf, a llama2.c file). */
 export async function loadModelFromPath(input: string, flag: string, options: ModelLoadOptions = {}): Promise<LoadedModel> {
@@ -91,3 +91,7 @@ export function findRunModel(dir: string): { model: string; format: SaveFormat }
   }
   throw new RemaxInputError(`--resume ${dir}: no model checkpoint in it (model.bin, model.gguf or model/); is it a remax train run folder?`);
 }
+
+/** The flags every model command shares, with one wording. */
+export const MODEL_FLAG: FlagSpec = { name: 'model', type: 'string', help: 'a Hugging Face folder (or its config.json), a .gguf file or a llama2.c checkpoint' };
+export const CONTEXT_FLAG: FlagSpec = { name: 'context', type: 'string', help: 'context length to plan for (Hugging Face and GGUF models)', default: "2048, at most the model's" };

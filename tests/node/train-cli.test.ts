@@ -117,6 +117,21 @@ test('--threads 2: the same samples as one thread, close losses, and a run that 
   }
 });
 
+test('--threads 2: a resume the trainer refuses (other prompts) ends with the error instead of hanging on its helper threads', () => {
+  const s = setup();
+  try {
+    const out = path.join(s.dir, 'run'), fewer = path.join(s.dir, 'fewer.jsonl');
+    assert.equal(remax('train', ...s.common, '--reward', s.reward, '--steps', '4', '--stop-at', '2', '--threads', '2', '--out', out).code, 0);
+    writeFileSync(fewer, readFileSync(s.prompts, 'utf8').split('\n').slice(0, 5).join('\n') + '\n');
+    const r = spawnSync(process.execPath, [CLI, 'train', '--resume', out, '--prompts', fewer, '--quiet'], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.signal, null, 'the process ended by itself (the helper threads were stopped)');
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /trained on 24 prompts but there are now 5/);
+  } finally {
+    rmSync(s.dir, { recursive: true, force: true });
+  }
+});
+
 test('Ctrl-C (SIGINT) stops between steps and saves a checkpoint the run resumes from', async () => {
   const s = setup();
   try {

@@ -1,16 +1,17 @@
 import type { FlagSpec } from '../args';
 import { parseFlags, helpText, optionalString, requiredString } from '../args';
-import { contextFlag, formatFlag, loadedLine, modelFiles, writeModel } from '../model-io';
+import { CONTEXT_FLAG, MODEL_FLAG, contextFlag, formatFlag, loadedLine, modelFiles, writeModel } from '../model-io';
 import { loadEngineFromFiles } from '../load';
 import type { LoadedModel } from '../../core/formats/model';
 import type { SaveFormat } from '../../core/formats/save';
 
 export const exportFlags: FlagSpec[] = [
-  { name: 'model', type: 'string', help: 'the model: a Hugging Face folder (or its config.json), a .gguf file or a llama2.c checkpoint' },
+  MODEL_FLAG,
   { name: 'tokenizer', type: 'string', help: 'a tokenizer to write with it (tokenizer.json, tokenizer.bin or .gguf)', default: "the model's own" },
   { name: 'format', type: 'string', help: 'hf (a folder transformers, vLLM, verl and OpenRLHF load), gguf (llama.cpp) or llama2c', default: 'the format of --model' },
   { name: 'dtype', type: 'string', help: 'hf: f32, bf16 or f16; gguf: f32, f16 or q8_0; llama2c: f32', default: 'the stored type where the format has it, else f32' },
   { name: 'out', type: 'string', help: 'where to write: a folder for hf, a file for gguf and llama2c' },
+  CONTEXT_FLAG,
 ];
 
 /** Writes a model in another format (or the same with another dtype). */

@@ -6,14 +6,14 @@ import { startHelperWorkers, threadsFlag } from '../helper-workers';
 import { RemaxInputError } from '../../core/errors';
 import { PolicyGroup } from '../../core/parallel/policy-group';
 import type { Generation, RemaxEngine } from '../../core/engine';
-import { checkStopIds, contextFlag, loadedLine, parseStopIds } from '../model-io';
+import { CONTEXT_FLAG, MODEL_FLAG, checkStopIds, contextFlag, loadedLine, parseStopIds } from '../model-io';
 import { chatPromptIds } from '../../core/tokenizers/chat-template';
 import { findStopString } from '../../core/stop-strings';
 
 export const generateFlags: FlagSpec[] = [
-  { name: 'model', type: 'string', help: 'a Hugging Face folder (or its config.json), a .gguf file or a llama2.c checkpoint' },
+  MODEL_FLAG,
   { name: 'tokenizer', type: 'string', help: 'tokenizer.json, tokenizer.bin or .gguf (needed for --prompt and text output when the model carries none)', default: "the model's own" },
-  { name: 'context', type: 'string', help: 'context length to plan for (Hugging Face and GGUF models)', default: "2048, at most the model's" },
+  CONTEXT_FLAG,
   { name: 'prompt', type: 'string', help: 'prompt text (with BOS when the model\'s prompts start with it)' },
   { name: 'chat', type: 'boolean', help: 'send --prompt as a user message through the chat template, with the generation prompt' },
   { name: 'prompt-ids', type: 'string', help: 'prompt token ids, comma-separated, BOS included (e.g. 1,429,479)' },

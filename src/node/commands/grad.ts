@@ -7,13 +7,13 @@ import { weightShapes, type ModelConfig, type ModelWeights } from '../../core/co
 import { hfTensors } from '../../core/formats/hf-model';
 import { ggufTensors } from '../../core/formats/gguf-model';
 import type { LoadedModel } from '../../core/formats/model';
-import { contextFlag, loadedLine } from '../model-io';
+import { CONTEXT_FLAG, MODEL_FLAG, contextFlag, loadedLine } from '../model-io';
 import { serializeSafetensors } from '../../core/formats/safetensors';
 import type { TrainingExample } from '../../core/training';
 
 export const gradFlags: FlagSpec[] = [
-  { name: 'model', type: 'string', help: 'a Hugging Face folder (or its config.json), a .gguf file or a llama2.c checkpoint' },
-  { name: 'context', type: 'string', help: 'context length to plan for (Hugging Face and GGUF models)', default: "2048, at most the model's" },
+  MODEL_FLAG,
+  CONTEXT_FLAG,
   { name: 'batch', type: 'string', help: 'JSON file: [{"prompt_ids":[...],"response_ids":[...],"advantage":0.7}, ...]' },
   { name: 'out', type: 'string', help: "safetensors file for the gradients (float32, with the model's own tensor names and shapes: transformers', GGUF's or llama2.c's)" },
   { name: 'json', type: 'boolean', help: 'print {"loss":...,"grad_norm":...} instead of a sentence' },

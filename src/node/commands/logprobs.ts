@@ -3,11 +3,11 @@ import { buildFlag } from '../args';
 import { parseFlags, helpText, requiredString, idListFlag } from '../args';
 import { loadEngineFromFiles } from '../load';
 import { RemaxInputError } from '../../core/errors';
-import { contextFlag, loadedLine } from '../model-io';
+import { CONTEXT_FLAG, MODEL_FLAG, contextFlag, loadedLine } from '../model-io';
 
 export const logprobsFlags: FlagSpec[] = [
-  { name: 'model', type: 'string', help: 'a Hugging Face folder (or its config.json), a .gguf file or a llama2.c checkpoint' },
-  { name: 'context', type: 'string', help: 'context length to plan for (Hugging Face and GGUF models)', default: "2048, at most the model's" },
+  MODEL_FLAG,
+  CONTEXT_FLAG,
   { name: 'ids', type: 'string', help: 'token ids of the sequence, comma-separated (e.g. 1,429,479)' },
   { name: 'build', type: 'string', help: 'kernel build: auto, simd or relaxed-simd', default: 'auto' },
   { name: 'json', type: 'boolean', help: 'print {"ids":[...],"logprobs":[...]}' },

@@ -3,9 +3,9 @@ import { parseFlags, helpText, requiredString, optionalString, numberFlag } from
 import { loadEngineFromFiles } from '../load';
 import { appendToFile, checkOutputFolder, readInputFile } from '../files';
 import { withInterruptFlag } from '../interrupt';
-import { startHelperWorkers, threadsFlag } from '../helper-workers';
+import { threadsFlag, withHelperWorkers } from '../helper-workers';
 import { loadRunState, saveEngineCheckpoint, statePath } from '../run-checkpoint';
-import { contextFlag, formatFlag, loadedLine } from '../model-io';
+import { CONTEXT_FLAG, contextFlag, formatFlag, loadedLine } from '../model-io';
 import { RemaxInputError } from '../../core/errors';
 import { loadSftExamples } from '../../core/sft-data';
 import { SftTrainer, type SftStep } from '../../core/sft-trainer';
@@ -15,7 +15,7 @@ import { SCHEDULE_KINDS, type ScheduleKind } from '../../core/schedule';
 export const sftFlags: FlagSpec[] = [
   { name: 'model', type: 'string', help: 'model to start from: a Hugging Face folder (or its config.json), a .gguf file or a llama2.c checkpoint (e.g. one written by remax init)' },
   { name: 'tokenizer', type: 'string', help: 'tokenizer.json, tokenizer.bin or .gguf matching the model', default: "the model's own" },
-  { name: 'context', type: 'string', help: 'context length to plan for (Hugging Face and GGUF models)', default: '2048, at most the model\'s' },
+  CONTEXT_FLAG,
   { name: 'data', type: 'string', help: '.txt (documents separated by blank lines) or .jsonl ({"text"} or {"prompt","completion"} per line)' },
   { name: 'out', type: 'string', help: 'checkpoint to write, in the format of --model (a folder for a Hugging Face model; the training state goes to OUT.state)' },
   { name: 'format', type: 'string', help: 'write the checkpoint as llama2c, hf (a folder) or gguf instead', default: 'the format of --model' },
@@ -79,7 +79,7 @@ export async function sftCommand(argv: string[], out: (line: string) => void, er
   const examples = loadSftExamples(readInputFile(dataPath, '--data'), dataPath, engine.tokenizer!, seqLen, { truncate: Boolean(flags.truncate) });
   const resume = resumePath === undefined ? undefined
     : loadRunState(resumePath, { config: engine.config, weights: engine.readWeights() }, { parameterCount: engine.parameterSlots });
-  const trainer = new SftTrainer(engine, examples, options, resume, startHelperWorkers(threads));
+  const trainer = withHelperWorkers(threads, (helpers) => new SftTrainer(engine, examples, options, resume, helpers));
   const tokensInData = examples.reduce((sum, e) => sum + e.ids.length, 0);
   err(loadedLine(engine, modelPath));
   err(`sft: ${examples.length} sequences (${tokensInData} tokens) from ${dataPath}, ${engine.build} build, ` +

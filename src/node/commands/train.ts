@@ -5,7 +5,7 @@ import { parseFlags, helpText } from '../args';
 import { appendToFile, makeFolder, readInputFile, writeFileAtomic } from '../files';
 import { enableRelaxedSimd } from '../load';
 import { withInterruptFlag } from '../interrupt';
-import { startHelperWorkers, threadCount } from '../helper-workers';
+import { threadCount, withHelperWorkers } from '../helper-workers';
 import { loadRunState, saveEngineCheckpoint } from '../run-checkpoint';
 import { checkStopIds, findRunModel, formatOf, loadModelFromPath, loadTokenizerFromPath, loadedLine, modelFiles, parseStopIds, runModelPath, writeModel } from '../model-io';
 import { loadRewardModule } from '../reward-module';
@@ -79,8 +79,8 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
     timeoutMs: callTimeoutMs, onError: v['on-reward-error'] as RewardErrorPolicy, concurrency: v['reward-concurrency'] as number,
   });
   // --threads N: N − 1 helper engines on worker threads share each step's decoding and gradients.
-  const helpers = startHelperWorkers(threadCount(v.threads as number | 'auto'));
-  const trainer = new ReMaxTrainer(policy, reference, prompts, scorer, { ...options, maxNewTokens: maxNew }, state, helpers);
+  const trainer = withHelperWorkers(threadCount(v.threads as number | 'auto'),
+    (helpers) => new ReMaxTrainer(policy, reference, prompts, scorer, { ...options, maxNewTokens: maxNew }, state, helpers));
   try {
 
     // The run folder: options (so --resume needs no flags), the reference policy, metrics and samples.
