@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseSafetensors } from '../../src/core/formats/safetensors';
 import { parseCheckpoint } from '../../src/core/formats/llama2c';
+import { tokenizerFromHfFiles } from '../../src/core/tokenizers/hf-tokenizer';
 import { readSharedJson, sharedPath, skipUnlessShared } from './shared-data';
 
 const CLI = path.resolve('dist/cli.js');
@@ -64,6 +65,21 @@ test('generate --prompt: the text prompts encode to the reference ids (Llama 3 w
   assert.match(line, /Hugging Face folder, Qwen2ForCausalLM BF16, .*3 layers.*tokenizer: tokenizer\.json/);
   assert.match(ok(remax('generate', '--model', sharedPath('models/gguf/stories260K-q8_0.gguf'), '--prompt-ids', '1', '--max-new-tokens', '2')).stderr,
     /GGUF, llama Q8_0/);
+});
+
+test('generate --stop: the sequence ends at the token that completes the stop string, and its text before it', { skip }, () => {
+  const c = reference('hf/qwen2-tiny').greedy[0]!;
+  const folder = sharedPath('models/hf/qwen2-tiny');
+  const tokenizer = tokenizerFromHfFiles(readFileSync(path.join(folder, 'tokenizer.json')), readFileSync(path.join(folder, 'tokenizer_config.json')), { source: 'qwen' });
+  const full = tokenizer.decodeContinuation(c.prompt_ids, c.expected_ids);
+  const upTo = (k: number) => tokenizer.decodeContinuation(c.prompt_ids, c.expected_ids.slice(0, k));
+  const stop = full.slice(upTo(5).length - 1, upTo(5).length + 2); // its first character is the last of token 5's text
+  const r = JSON.parse(ok(remax('generate', '--model', folder, '--prompt-ids', c.prompt_ids.join(','), '--temperature', '0', '--max-new-tokens', '32',
+    '--stop', stop, '--json')).stdout);
+  const at = full.indexOf(stop);
+  const tokens = c.expected_ids.findIndex((_, k) => upTo(k + 1).includes(stop)) + 1;
+  assert.deepEqual(r.ids, c.expected_ids.slice(0, tokens));
+  assert.equal(r.text, full.slice(0, at));
 });
 
 test('logprobs: within 2e-4 of the reference for a Hugging Face and a GGUF model', { skip }, () => {

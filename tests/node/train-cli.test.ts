@@ -132,6 +132,26 @@ test('--threads 2: a resume the trainer refuses (other prompts) ends with the er
   }
 });
 
+test('--stop: responses end at a stop string; rewards see the text before it, and the ids up to the token that completed it', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'remax-stop-'));
+  try {
+    // The built-in task's answers are sums: many hold a "1". The reward refuses any completion with one.
+    const reward = path.join(dir, 'reward.mjs');
+    writeFileSync(reward, `export default (samples) => samples.map((s) => {
+      if (s.completion.includes('1')) throw new Error('the completion holds the stop string: ' + JSON.stringify(s.completion));
+      return s.completionIds.length;
+    });\n`);
+    const out = path.join(dir, 'run');
+    const r = remax('train', '--reward', reward, '--stop', '1', '--steps', '3', '--eval-every', '0', '--sample-every', '1', '--quiet', '--out', out);
+    assert.equal(r.code, 0, r.stderr);
+    const rows = lines(path.join(out, 'samples.jsonl'));
+    // (Without --stop this reward throws in the first steps: the model writes sums like 51.)
+    assert.ok(rows.every((row) => !String(row.completion).includes('1') && !String(row.greedy_completion).includes('1')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('Ctrl-C (SIGINT) stops between steps and saves a checkpoint the run resumes from', async () => {
   const s = setup();
   try {
