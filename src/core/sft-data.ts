@@ -24,7 +24,7 @@ import { RemaxInputError, requireInput } from './errors';
 import { Prng } from './prng';
 import { samplerState } from './seed';
 import type { TextTokenizer } from './tokenizers/types';
-import { renderChat, type ChatMessage } from './tokenizers/chat-template';
+import { renderChat, type ChatMessage, type ChatSettings } from './tokenizers/chat-template';
 import type { TrainingExample } from './training';
 
 export type { TrainingExample };
@@ -32,6 +32,8 @@ export type { TrainingExample };
 export interface SftLoadOptions {
   /** Cut .jsonl examples longer than seqLen to their first seqLen tokens instead of rejecting them. Default false. */
   truncate?: boolean;
+  /** How {"messages"} conversations are rendered. */
+  chat?: ChatSettings;
 }
 
 const ACCEPTED = 'a .txt file (documents separated by blank lines) or a .jsonl file (one {"text": ...} or {"prompt": ..., "completion": ...} object per line)';
@@ -54,7 +56,7 @@ export function loadSftExamples(
   const lines = text.split('\n').map((line) => line.replace(/\r$/, ''));
   const examples = extension === '.txt'
     ? textWindows(lines, fileName, tokenizer, seqLen)
-    : jsonlExamples(lines, fileName, tokenizer, seqLen, options.truncate ?? false);
+    : jsonlExamples(lines, fileName, tokenizer, seqLen, options.truncate ?? false, options.chat ?? {});
   requireInput(examples.length > 0, `${fileName} holds no training examples (it is empty or blank); use ${ACCEPTED}`);
   return examples;
 }
@@ -103,7 +105,7 @@ function textWindows(lines: string[], fileName: string, tokenizer: TextTokenizer
   return examples;
 }
 
-function jsonlExamples(lines: string[], fileName: string, tokenizer: TextTokenizer, seqLen: number, truncate: boolean): TrainingExample[] {
+function jsonlExamples(lines: string[], fileName: string, tokenizer: TextTokenizer, seqLen: number, truncate: boolean, chat: ChatSettings): TrainingExample[] {
   const examples: TrainingExample[] = [];
   lines.forEach((line, i) => {
     if (line.trim() === '') return;
@@ -119,7 +121,7 @@ function jsonlExamples(lines: string[], fileName: string, tokenizer: TextTokeniz
     requireInput(typeof value === 'object' && value !== null && !Array.isArray(value),
       `${where} is ${Array.isArray(value) ? 'an array' : `a JSON ${value === null ? 'null' : typeof value}`}, not an object: ${start}; ` +
         `write {"text": "..."} or {"prompt": "...", "completion": "..."}`);
-    const example = toExample(value as Record<string, unknown>, where, tokenizer);
+    const example = toExample(value as Record<string, unknown>, where, tokenizer, chat);
     if (example.ids.length > seqLen) {
       requireInput(truncate,
         `${where}: the example has ${example.ids.length} tokens (with BOS and EOS) but the sequence length is ${seqLen}; ` +
@@ -135,7 +137,7 @@ function jsonlExamples(lines: string[], fileName: string, tokenizer: TextTokeniz
   return examples;
 }
 
-function toExample(object: Record<string, unknown>, where: string, tokenizer: TextTokenizer): TrainingExample {
+function toExample(object: Record<string, unknown>, where: string, tokenizer: TextTokenizer, chat: ChatSettings): TrainingExample {
   const has = (key: string): boolean => Object.prototype.hasOwnProperty.call(object, key);
   const field = (key: string): string => {
     const value = object[key];
@@ -148,7 +150,7 @@ function toExample(object: Record<string, unknown>, where: string, tokenizer: Te
 
   if (has('messages')) {
     requireInput(!has('text') && !isPair, `${where}: the object has "messages" and also "text" or "prompt"/"completion"; give one form`);
-    return chatExample(object.messages, where, tokenizer);
+    return chatExample(object.messages, where, tokenizer, chat);
   }
   if (has('text')) {
     const text = field('text');
@@ -164,11 +166,21 @@ function toExample(object: Record<string, unknown>, where: string, tokenizer: Te
   const prompt = field('prompt'), completion = field('completion');
   requireInput(completion !== '', `${where}: "completion" is empty; give the text the model should learn to produce`);
 
+  return pairExample(prompt, completion, where, tokenizer);
+}
+
+/** A prompt and its completion: the loss on the completion's tokens and EOS (see the file comment). */
+function pairExample(prompt: string, completion: string, where: string, tokenizer: TextTokenizer): TrainingExample {
   const promptIds = encodeAt(tokenizer, prompt, where);
   const ids = [...encodeAt(tokenizer, prompt + completion, where), ...endOfText(tokenizer)];
+  return { ids, weights: completionWeights(promptIds, ids) };
+}
+
+/** Weight 1 from where the prompt's ids stop being a prefix of the whole text's ids (a merged piece counts as completion). */
+function completionWeights(promptIds: number[], ids: number[]): number[] {
   let boundary = 0;
   while (boundary < promptIds.length && promptIds[boundary] === ids[boundary]) boundary++;
-  return { ids, weights: ids.map((_, t) => (t >= boundary && t > 0 ? 1 : 0)) };
+  return ids.map((_, t) => (t >= boundary && t > 0 ? 1 : 0));
 }
 
 /**
@@ -176,24 +188,27 @@ function toExample(object: Record<string, unknown>, where: string, tokenizer: Te
  * loss is on the last (assistant) turn: the tokens after the prompt the template renders for the turns before it with
  * the generation prompt (as apply_chat_template), end-of-turn tokens included. No EOS is added: the template ends turns.
  */
-function chatExample(messages: unknown, where: string, tokenizer: TextTokenizer): TrainingExample {
+function chatExample(messages: unknown, where: string, tokenizer: TextTokenizer, chat: ChatSettings): TrainingExample {
   requireInput(Array.isArray(messages) && messages.length >= 1 && messages.every((m) =>
     typeof m === 'object' && m !== null && typeof m.role === 'string' && typeof m.content === 'string'),
   `${where}: "messages" must be a list of {"role": "...", "content": "..."} objects`);
   const turns = messages as ChatMessage[];
   requireInput(turns.at(-1)!.role === 'assistant',
     `${where}: the last message is a "${turns.at(-1)!.role}" message; an SFT conversation ends with the "assistant" reply to learn`);
-  const template = tokenizer.chatTemplate;
-  requireInput(template !== undefined, `${where}: "messages" need a chat template, and tokenizer ${tokenizer.source} has none; use {"prompt", "completion"}`);
+  // --no-chat-template: the earlier turns' contents are the prompt, the reply the completion.
+  if (chat.disabled) return pairExample(turns.slice(0, -1).map((m) => m.content).join('\n'), turns.at(-1)!.content, where, tokenizer);
+  const template = chat.template ?? tokenizer.chatTemplate;
+  requireInput(template !== undefined, `${where}: "messages" need a chat template, and tokenizer ${tokenizer.source} has none; ` +
+    'give one with --chat-template FILE, or --no-chat-template, or use {"prompt", "completion"}');
+  const source = chat.templateSource ?? `the chat template of ${tokenizer.source}`;
   const render = (part: ChatMessage[], addGenerationPrompt: boolean) => atLine(where, () => tokenizer.encode(
-    renderChat(template, part, { addGenerationPrompt, specialTokenStrings: tokenizer.specialTokenStrings, source: `the chat template of ${tokenizer.source}` }),
+    renderChat(template, part, { addGenerationPrompt, specialTokenStrings: tokenizer.specialTokenStrings, source }),
     { specialTokens: false }));
   const promptIds = render(turns.slice(0, -1), true);
   const ids = render(turns, false);
-  let boundary = 0;
-  while (boundary < promptIds.length && promptIds[boundary] === ids[boundary]) boundary++;
-  requireInput(boundary < ids.length, `${where}: the chat template renders the assistant turn as nothing; check the messages`);
-  return { ids, weights: ids.map((_, t) => (t >= boundary && t > 0 ? 1 : 0)) };
+  const weights = completionWeights(promptIds, ids);
+  requireInput(weights.some((w) => w > 0), `${where}: the chat template renders the assistant turn as nothing; check the messages`);
+  return { ids, weights };
 }
 
 // ---------------------------------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import { BOS_ID, EOS_ID, Tokenizer } from '../../src/core/tokenizers/llama2c';
 import { RemaxInputError } from '../../src/core/errors';
 import { readShared, skipUnlessShared } from './shared-data';
 import { buildTokenizerBin, syntheticTokenizer } from './fixtures';
+import { tokenizerFromHfFiles } from '../../src/core/tokenizers/hf-tokenizer';
 
 
 // Without pieces every character is its byte-fallback token: encode(s) = BOS, then byte + 3 for each byte of " " + s.
@@ -204,3 +205,27 @@ test('DataOrder: bad arguments and positions are input errors', () => {
     /saved data position \(epoch 0, example 5\) does not fit a dataset of 5 examples; resume with the training data the run started with/);
   throwsInput(() => DataOrder.restore(5, 1, { epoch: -1, index: 0 }), /epoch -1/);
 });
+
+test('{"messages"} conversations: rendered by the chat template, the loss on the last assistant turn (with its end of turn)',
+  { skip: skipUnlessShared('models/hf/qwen2-tiny/tokenizer.json') }, () => {
+    const qwen = tokenizerFromHfFiles(readShared('models/hf/qwen2-tiny/tokenizer.json'), readShared('models/hf/qwen2-tiny/tokenizer_config.json'), { source: 'qwen' });
+    const line = JSON.stringify({ messages: [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello!' }] });
+    const [e] = loadSftExamples(new TextEncoder().encode(line + '\n'), 'chat.jsonl', qwen, 64);
+    const learned = e!.ids.filter((_, t) => e!.weights[t] === 1);
+    // What the model learns to write after the generation prompt: the reply and its end of turn, nothing of the prompt.
+    // (Qwen3's template writes an empty thinking block into the last assistant turn: that is part of the reply.)
+    assert.equal(qwen.decode(learned), '<think>\n\n</think>\n\nHello!<|im_end|>\n');
+    assert.ok(qwen.decode(e!.ids).startsWith('<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n'));
+    assert.ok(!e!.ids.slice(0, e!.weights.indexOf(1)).some((_, t) => e!.weights[t] === 1));
+    // --no-chat-template: the turns' text as prompt and completion; --chat-template: another template.
+    const [plain] = loadSftExamples(new TextEncoder().encode(line + '\n'), 'chat.jsonl', qwen, 64, { chat: { disabled: true } });
+    assert.equal(qwen.decode(plain!.ids.filter((_, t) => plain!.weights[t] === 1), { skipSpecialTokens: true }), 'Hello!');
+    const template = '{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}[assistant] {% endif %}';
+    const [own] = loadSftExamples(new TextEncoder().encode(line + '\n'), 'chat.jsonl', qwen, 64, { chat: { template, templateSource: 't.jinja' } });
+    assert.equal(qwen.decode(own!.ids), '[user] Hi\n[assistant] Hello!\n');
+    // The prompt ends with a space that BPE merges into ' Hello': a token across the boundary counts as completion.
+    assert.equal(qwen.decode(own!.ids.filter((_, t) => own!.weights[t] === 1)), ' Hello!\n');
+    // A conversation must end with the reply to learn.
+    const userLast = JSON.stringify({ messages: [{ role: 'user', content: 'Hi' }] });
+    assert.throws(() => loadSftExamples(new TextEncoder().encode(userLast + '\n'), 'chat.jsonl', qwen, 64), /chat\.jsonl line 1: the last message is a "user" message/);
+  });

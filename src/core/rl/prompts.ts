@@ -1,6 +1,8 @@
 import { RemaxInputError } from '../errors';
 import type { TextTokenizer } from '../tokenizers/types';
-import { renderChat, type ChatMessage } from '../tokenizers/chat-template';
+import { renderChat, type ChatMessage, type ChatSettings } from '../tokenizers/chat-template';
+
+export type { ChatSettings };
 
 /** One line of a prompts file: the prompt text, its tokens, and every other field of the line (e.g. the answer). */
 export interface PromptRecord {
@@ -10,15 +12,6 @@ export interface PromptRecord {
   /** A chat line's messages, as given. */
   messages?: ChatMessage[];
   meta: Record<string, unknown>;
-}
-
-/** How lines with "messages" become prompts. */
-export interface ChatSettings {
-  /** A template instead of the tokenizer's own (--chat-template FILE). */
-  template?: string;
-  templateSource?: string;
-  /** --no-chat-template: the messages' contents are joined as plain text instead. */
-  disabled?: boolean;
 }
 
 export interface PromptLoadOptions {

@@ -13,6 +13,15 @@ export interface ChatMessage {
   [field: string]: unknown;
 }
 
+/** How data given as chat messages is rendered (train's prompts, sft's conversations). */
+export interface ChatSettings {
+  /** A template instead of the tokenizer's own (--chat-template FILE). */
+  template?: string;
+  templateSource?: string;
+  /** --no-chat-template: the messages' contents are joined by newlines and used as plain text instead. */
+  disabled?: boolean;
+}
+
 export interface RenderChatOptions {
   /** End with the opening of the assistant's turn (transformers' add_generation_prompt). */
   addGenerationPrompt: boolean;

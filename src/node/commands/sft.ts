@@ -16,7 +16,7 @@ export const sftFlags: FlagSpec[] = [
   { name: 'model', type: 'string', help: 'model to start from: a Hugging Face folder (or its config.json), a .gguf file or a llama2.c checkpoint (e.g. one written by remax init)' },
   { name: 'tokenizer', type: 'string', help: 'tokenizer.json, tokenizer.bin or .gguf matching the model', default: "the model's own" },
   CONTEXT_FLAG,
-  { name: 'data', type: 'string', help: '.txt (documents separated by blank lines) or .jsonl ({"text"} or {"prompt","completion"} per line)' },
+  { name: 'data', type: 'string', help: '.txt (documents separated by blank lines) or .jsonl ({"text"}, {"prompt","completion"} or {"messages"} per line)' },
   { name: 'out', type: 'string', help: 'checkpoint to write, in the format of --model (a folder for a Hugging Face model; the training state goes to OUT.state)' },
   { name: 'format', type: 'string', help: 'write the checkpoint as llama2c, hf (a folder) or gguf instead', default: 'the format of --model' },
   { name: 'steps', type: 'string', help: 'optimizer steps in the whole run', default: '100' },
@@ -36,6 +36,8 @@ export const sftFlags: FlagSpec[] = [
   { name: 'log-every', type: 'string', help: 'print a progress line every N steps', default: 'about 20 lines per run' },
   { name: 'metrics', type: 'string', help: 'append one JSON line per step (step, loss, lr, grad_norm, tokens, seconds) to this file' },
   { name: 'resume', type: 'string', help: 'continue the run saved at this checkpoint (its .state beside it); other flags as in that run' },
+  { name: 'chat-template', type: 'string', help: 'Jinja chat template file for {"messages"} conversations', default: "the tokenizer's" },
+  { name: 'no-chat-template', type: 'boolean', help: 'train {"messages"} conversations as plain text: the earlier turns as the prompt, the last reply as the completion' },
   { name: 'truncate', type: 'boolean', help: 'cut .jsonl examples longer than --seq instead of stopping with an error' },
   { name: 'threads', type: 'string', help: 'threads whose engines share each step\'s gradient (N − 1 helper workers), or auto = every core; a run replays exactly with the same seed and thread count', default: '1' },
   { name: 'activation-checkpointing', type: 'boolean', help: 'recompute activations layer by layer in the backward pass: less memory for one more forward pass of the layers (15M: 534 → 416 MiB, about 8 % slower)' },
@@ -76,7 +78,14 @@ export async function sftCommand(argv: string[], out: (line: string) => void, er
   if (!engine.tokenizer) throw new RemaxInputError(`${modelPath} carries no tokenizer: give --tokenizer (tokenizer.bin, tokenizer.json or a .gguf)`);
   const format = formatFlag(flags, engine);
   const seqLen = numberFlag(flags, 'seq', engine.config.seqLen, { integer: true, min: 2, max: engine.config.seqLen });
-  const examples = loadSftExamples(readInputFile(dataPath, '--data'), dataPath, engine.tokenizer!, seqLen, { truncate: Boolean(flags.truncate) });
+  const chatTemplate = optionalString(flags, 'chat-template');
+  const examples = loadSftExamples(readInputFile(dataPath, '--data'), dataPath, engine.tokenizer!, seqLen, {
+    truncate: Boolean(flags.truncate),
+    chat: {
+      disabled: flags['no-chat-template'] === true,
+      ...(chatTemplate ? { template: new TextDecoder().decode(readInputFile(chatTemplate, '--chat-template')), templateSource: chatTemplate } : {}),
+    },
+  });
   const resume = resumePath === undefined ? undefined
     : loadRunState(resumePath, { config: engine.config, weights: engine.readWeights() }, { parameterCount: engine.parameterSlots });
   const trainer = withHelperWorkers(threads, (helpers) => new SftTrainer(engine, examples, options, resume, helpers));
