@@ -220,7 +220,7 @@ test('train: ReMax steps on qwen2-tiny (chat prompts) and on a GGUF save in the 
   }
 });
 
-test('sft: a chat conversation and text on qwen2-tiny, in its format, resumes exactly; the output folder loads', { skip, timeout: 300_000 }, () => {
+test('sft: a chat conversation and text on qwen2-tiny and on a GGUF, in their formats, resume exactly; the outputs load', { skip, timeout: 300_000 }, () => {
   const dir = scratch();
   try {
     const data = path.join(dir, 'data.jsonl');
@@ -241,6 +241,15 @@ test('sft: a chat conversation and text on qwen2-tiny, in its format, resumes ex
     assert.equal(config.architectures[0], 'Qwen2ForCausalLM');
     assert.equal(config.torch_dtype, 'float32', 'saved in float32, so that a run resumes exactly');
     ok(remax('generate', '--model', straight, '--prompt', 'Hi', '--max-new-tokens', '3'));
+    // The same on a GGUF (its SentencePiece vocabulary, no chat template: the conversations as plain text).
+    const gguf = ['--model', sharedPath('models/gguf/llama-2-tiny-random.gguf'), '--data', data, '--batch', '2', '--steps', '4', '--lr', '1e-3',
+      '--context', '64', '--no-chat-template'];
+    const [g1, g2] = [path.join(dir, 'g1.gguf'), path.join(dir, 'g2.gguf')];
+    ok(remax('sft', ...gguf, '--out', g1));
+    ok(remax('sft', ...gguf, '--out', g2, '--stop-at', '2'));
+    ok(remax('sft', ...gguf, '--resume', g2, '--out', g2));
+    assert.deepEqual(readFileSync(g2), readFileSync(g1));
+    assert.match(ok(remax('generate', '--model', g1, '--prompt', 'Hi', '--max-new-tokens', '3')).stderr, /GGUF, llama F32/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
