@@ -10,14 +10,18 @@
  *   u32 count         number of parameters
  *   count × f32       AdamW first moments m
  *   count × f32       AdamW second moments v
+ *   u32 hash          FNV-1a of every byte before it (version 2; version 1 files, which lack it, are still read)
  */
 import { validateConfig } from './formats/llama2c';
 import type { ModelConfig } from './config';
 import { RemaxInputError, requireInput } from './errors';
+import { fnv1aWords } from './hash';
 import { SCHEDULE_KINDS, validateSchedule, type ScheduleConfig, type ScheduleKind } from './schedule';
 import type { DataPosition } from './sft-data';
 
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
+/** The oldest version still read (no integrity hash). */
+const OLDEST_VERSION = 1;
 const MAGIC = 'RMXS';
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const MAX_U64 = (1n << 64n) - 1n;
@@ -151,7 +155,7 @@ export function serializeTrainingState(s: TrainingState): Uint8Array {
   }
   const json = new TextEncoder().encode(JSON.stringify(section));
   const countAt = align4(12 + json.length), count = s.m.length;
-  const out = new Uint8Array(countAt + 4 + 8 * count); // zero-filled: the padding
+  const out = new Uint8Array(countAt + 4 + 8 * count + 4); // zero-filled: the padding
   const view = new DataView(out.buffer);
   out.set(new TextEncoder().encode(MAGIC), 0);
   view.setUint32(4, FORMAT_VERSION, true);
@@ -164,7 +168,14 @@ export function serializeTrainingState(s: TrainingState): Uint8Array {
     else for (let i = 0; i < count; i++) view.setFloat32(at + 4 * i, values[i]!, true);
     at += 4 * count;
   }
+  view.setUint32(at, integrityHash(out, at), true);
   return out;
+}
+
+/** FNV-1a over the file's first `end` bytes as 32-bit words (every section is a multiple of 4 bytes long). */
+function integrityHash(bytes: Uint8Array, end: number): number {
+  const aligned = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice(0, end);
+  return fnv1aWords(new Uint32Array(aligned.buffer, aligned.byteOffset, end / 4));
 }
 
 /**
@@ -178,13 +189,24 @@ export function parseTrainingState(bytes: Uint8Array, source: string, expect?: {
   requireInput(bytes.length >= 12, truncated('shorter than its 12-byte header'));
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = view.getUint32(4, true);
-  requireInput(version === FORMAT_VERSION,
+  requireInput(version >= OLDEST_VERSION && version <= FORMAT_VERSION,
     version > FORMAT_VERSION
       ? `${source} has training-state format version ${version}, newer than this remax reads (${FORMAT_VERSION}); upgrade remax`
       : `${source} has unknown training-state format version ${version}; the file is corrupt`);
   const jsonLength = view.getUint32(8, true);
   const countAt = align4(12 + jsonLength);
   requireInput(countAt + 4 <= bytes.length, truncated(`its ${jsonLength}-byte JSON section and parameter count need ${countAt + 4}`));
+  const count = view.getUint32(countAt, true);
+  const momentsEnd = countAt + 4 + 8 * count, expectedLength = momentsEnd + (version >= 2 ? 4 : 0);
+  requireInput(bytes.length >= expectedLength, truncated(`the moments of ${count} parameters need ${expectedLength}`));
+  requireInput(bytes.length === expectedLength,
+    `${source} has ${bytes.length - expectedLength} bytes more than a state of ${count} parameters; it is corrupt, or not a remax training state`);
+  if (version >= 2) {
+    const stored = view.getUint32(momentsEnd, true), actual = integrityHash(bytes, momentsEnd);
+    requireInput(stored === actual,
+      `${source} is corrupt: its integrity hash is ${stored.toString(16)} but its bytes hash to ${actual.toString(16)} (a changed byte); ` +
+        'resume from an earlier checkpoint, or start the run again');
+  }
 
   let root: unknown;
   try {
@@ -194,11 +216,6 @@ export function parseTrainingState(bytes: Uint8Array, source: string, expect?: {
   }
   const fields = readJsonSection(root, source);
 
-  const count = view.getUint32(countAt, true);
-  const expectedLength = countAt + 4 + 8 * count;
-  requireInput(bytes.length >= expectedLength, truncated(`the moments of ${count} parameters need ${expectedLength}`));
-  requireInput(bytes.length === expectedLength,
-    `${source} has ${bytes.length - expectedLength} bytes after the moments of its ${count} parameters; the file is corrupt`);
 
   if (expect) {
     for (const [key, name] of CONFIG_FIELDS) {

@@ -1,9 +1,10 @@
 // File access for the Node adapter (also works under Deno and Bun's Node compatibility): reading inputs with
 // errors that name the flag and the path, and atomic writes (temp file, then rename) so a crash or a full disk
 // never leaves a half-written file where a good one was.
-import { accessSync, appendFileSync, constants, mkdirSync, readFileSync, writeFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { accessSync, appendFileSync, constants, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { RemaxInputError } from '../core/errors';
+import { commitFiles, completePendingCommit, writeDurably } from './commit';
 
 export function readInputFile(path: string, flag: string): Uint8Array {
   try {
@@ -21,33 +22,39 @@ export function readInputFile(path: string, flag: string): Uint8Array {
   }
 }
 
+/** Replaces one file atomically: temp, flush, rename. */
 export function writeFileAtomic(path: string, bytes: Uint8Array | string, flag = '--out'): void {
   writeFilesAtomic([{ path, bytes }], flag);
 }
 
 /**
- * Writes files that belong together (a model and its training state) so that a failure replaces none of them: every
- * temp file is written first, and only then is each renamed over its target. A full disk fails while the temps are
- * written, so the previous files stay as they were, still a pair.
+ * Writes files that belong together (a model and its training state) as one atomic step (commit.ts): a crash or a
+ * failure at any moment leaves either all of the previous files or all of the new ones, never a mix; readers call
+ * completePendingCommit(journal) first. `journal` names the set (default: a hidden file beside the first file).
+ * One file alone is written to a temp, flushed and renamed into place: already atomic, no journal.
  */
-export function writeFilesAtomic(files: { path: string; bytes: Uint8Array | string }[], flag = '--out'): void {
-  const temps = files.map(({ path }) => join(dirname(path), `.${basename(path)}.${process.pid}.tmp`));
-  let at = 0;
-  try {
-    for (; at < files.length; at++) writeFileSync(temps[at]!, files[at]!.bytes);
-  } catch (error) {
-    for (const temp of temps) rmSync(temp, { force: true });
-    const what = files.length > 1 ? `; none of ${files.map((f) => f.path).join(', ')} was replaced` : '; nothing was written';
-    throw new RemaxInputError(`cannot write ${flag} ${files[at]!.path}: ${writeFailure(error)}${what}`);
-  }
-  for (at = 0; at < files.length; at++) {
+export function writeFilesAtomic(files: { path: string; bytes: Uint8Array | string }[], flag = '--out', journal?: string): void {
+  if (files.length === 1 && journal === undefined) {
+    const { path, bytes } = files[0]!;
+    const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
     try {
-      renameSync(temps[at]!, files[at]!.path);
+      writeDurably(temp, bytes);
+      renameSync(temp, path);
     } catch (error) {
-      for (const temp of temps.slice(at)) rmSync(temp, { force: true });
-      throw new RemaxInputError(`cannot write ${flag} ${files[at]!.path}: ${writeFailure(error)}`);
+      rmSync(temp, { force: true });
+      throw new RemaxInputError(`cannot write ${flag} ${path}: ${writeFailure(error)}; nothing was written`);
     }
+    return;
   }
+  commitFiles(files, journal ?? commitJournal(files[0]!.path), flag, writeFailure);
+}
+
+/** The journal of a set of files whose first is `path` (writeFilesAtomic's default). */
+export const commitJournal = (path: string): string => join(dirname(path), `.${basename(path).replace(/[/\\]+$/, '')}.commit`);
+
+/** Finishes an interrupted writeFilesAtomic of the set `journal` names (before reading those files). */
+export function completeWrite(journal: string, flag: string): void {
+  completePendingCommit(journal, flag, writeFailure);
 }
 
 /** Creates a run folder (and its parents) if it is missing, with an error that names the flag, the path and the cause. */

@@ -9,12 +9,13 @@ import { SAVE_FORMATS, formatOf, type SaveFormat } from '../core/formats/save';
 import type { TextTokenizer } from '../core/tokenizers/types';
 import type { RemaxEngine } from '../core/engine';
 import { RemaxInputError } from '../core/errors';
-import { readInputFile, writeFilesAtomic, makeFolder } from './files';
+import { commitJournal, completeWrite, readInputFile, writeFilesAtomic, makeFolder } from './files';
 import { modelFileSet } from './model-files';
 import { numberFlag, optionalString, type FlagSpec, type Flags } from './args';
 
 /** A model from any format at `input` (a folder, its config.json or a .safetensors in it, a .gguf, a llama2.c file). */
 export async function loadModelFromPath(input: string, flag: string, options: ModelLoadOptions = {}): Promise<LoadedModel> {
+  completeWrite(commitJournal(input), flag); // a checkpoint a crash interrupted after its commit point is finished first
   return loadModel(modelFileSet(input, flag), options);
 }
 
@@ -42,7 +43,8 @@ export function writeModel(target: string, files: Record<string, Uint8Array>, fl
   const names = Object.keys(files);
   const isFolder = !(names.length === 1 && names[0] === '');
   if (isFolder) makeFolder(target, flag);
-  writeFilesAtomic([...names.map((name) => ({ path: isFolder ? path.join(target, name) : target, bytes: files[name]! })), ...extra], flag);
+  const all = [...names.map((name) => ({ path: isFolder ? path.join(target, name) : target, bytes: files[name]! })), ...extra];
+  writeFilesAtomic(all, flag, all.length > 1 ? commitJournal(target) : undefined);
 }
 
 /** The bytes that identify a saved model's weights (for the training state's hash): its weight files in name order. */
@@ -87,6 +89,7 @@ export function runModelPath(dir: string, format: SaveFormat, name: 'model' | 'r
 export function findRunModel(dir: string): { model: string; format: SaveFormat } {
   for (const format of SAVE_FORMATS) {
     const model = runModelPath(dir, format, 'model');
+    completeWrite(commitJournal(model), '--resume'); // a checkpoint a crash interrupted after its commit point
     if (existsSync(model)) return { model, format };
   }
   throw new RemaxInputError(`--resume ${dir}: no model checkpoint in it (model.bin, model.gguf or model/); is it a remax train run folder?`);

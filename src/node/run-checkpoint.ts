@@ -3,31 +3,27 @@
 // the previous checkpoint as it was). The state records a hash of the model's weights, so a model and state that do
 // not belong together (a crash between the renames, or a hand-copied file) are refused on resume instead of mixed.
 import { existsSync } from 'node:fs';
-import { readInputFile } from './files';
+import { commitJournal, completeWrite, readInputFile } from './files';
 import { modelFiles, writeModel, type SaveFormat } from './model-io';
 import type { RemaxEngine } from '../core/engine';
 import { parseTrainingState, serializeTrainingState, type TrainingState } from '../core/training-state';
 import { RemaxInputError } from '../core/errors';
 import { weightShapes, type ModelConfig, type ModelWeights } from '../core/config';
+import { fnv1a, fnv1aWords, hex8 } from '../core/hash';
 
 export const statePath = (modelPath: string): string => `${modelPath.replace(/[/\\]+$/, '')}.state`;
 
-/** FNV-1a 32-bit over the bytes: enough to tell two checkpoints apart, fast on megabytes (the llama2.c runs of before). */
-export function bytesHash(bytes: Uint8Array): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
-  return (h >>> 0).toString(16).padStart(8, '0');
-}
+/** FNV-1a of a file's bytes (how states written before weightsHash identified their llama2.c file). */
+export const bytesHash = (bytes: Uint8Array): string => hex8(fnv1a(bytes));
 
 /** FNV-1a over the 32-bit words of every tensor in the engine's order: the same for a model in any format. */
 export function weightsHash(config: ModelConfig, weights: ModelWeights): string {
-  let h = 0x811c9dc5;
+  let h = fnv1a();
   for (const { name } of weightShapes(config)) {
     const t = weights[name]!;
-    const words = new Uint32Array(t.buffer, t.byteOffset, t.length);
-    for (let i = 0; i < words.length; i++) h = Math.imul(h ^ words[i]!, 0x01000193);
+    h = fnv1aWords(new Uint32Array(t.buffer, t.byteOffset, t.length), h);
   }
-  return (h >>> 0).toString(16).padStart(8, '0');
+  return hex8(h);
 }
 
 /** Writes the model's files (modelFiles() of model-io.ts) at modelPath and the state beside them, all or none. */
@@ -38,6 +34,7 @@ export function saveRunCheckpoint(modelPath: string, files: Record<string, Uint8
 
 /** The state saved beside the model at modelPath, checked to belong to the loaded weights. */
 export function loadRunState(modelPath: string, model: { config: ModelConfig; weights: ModelWeights }, expect: { parameterCount: number }): TrainingState {
+  completeWrite(commitJournal(modelPath), '--resume');
   const path = statePath(modelPath);
   if (!existsSync(path)) {
     throw new RemaxInputError(`--resume ${modelPath}: no training state ${path} beside it; resume from a checkpoint written by remax sft or remax train`);

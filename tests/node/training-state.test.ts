@@ -33,7 +33,22 @@ function throwsInput(fn: () => unknown, ...patterns: RegExp[]): void {
   });
 }
 
-/** The file with its JSON section replaced by `json` (the moments kept). */
+/** FNV-1a over 32-bit words, written out independently of the module (the state's integrity hash). */
+function wordHash(bytes: Uint8Array, end: number): number {
+  const words = new Uint32Array(bytes.slice(0, end).buffer);
+  let h = 0x811c9dc5;
+  for (const w of words) h = Math.imul(h ^ w, 0x01000193);
+  return h >>> 0;
+}
+
+/** The file with its hash recomputed (after an edit the test makes on purpose). */
+function resealed(bytes: Uint8Array): Uint8Array {
+  const out = bytes.slice();
+  new DataView(out.buffer).setUint32(out.length - 4, wordHash(out, out.length - 4), true);
+  return out;
+}
+
+/** The file with its JSON section replaced by `json` (the moments kept, the hash recomputed). */
 function withJson(bytes: Uint8Array, edit: (json: Record<string, any>) => void): Uint8Array {
   const view = new DataView(bytes.buffer, bytes.byteOffset);
   const length = view.getUint32(8, true);
@@ -47,10 +62,10 @@ function withJson(bytes: Uint8Array, edit: (json: Record<string, any>) => void):
   new DataView(out.buffer).setUint32(8, text.length, true);
   out.set(text, 12);
   out.set(tail, at);
-  return out;
+  return resealed(out);
 }
 
-test('layout: "RMXS", version, JSON length, JSON, zero padding to 4, count, m, v', () => {
+test('layout: "RMXS", version, JSON length, JSON, zero padding to 4, count, m, v, hash', () => {
   const s = sampleState();
   const bytes = serializeTrainingState(s);
   const view = new DataView(bytes.buffer);
@@ -64,7 +79,22 @@ test('layout: "RMXS", version, JSON length, JSON, zero padding to 4, count, m, v
   assert.ok(bytes.subarray(12 + jsonLength, countAt).every((b) => b === 0), 'zero padding');
   assert.equal(view.getUint32(countAt, true), 7);
   assert.deepEqual(bytes.subarray(countAt + 4, countAt + 32), bytesOf(s.m));
-  assert.deepEqual(bytes.subarray(countAt + 32), bytesOf(s.v));
+  assert.deepEqual(bytes.subarray(countAt + 32, countAt + 60), bytesOf(s.v));
+  assert.equal(bytes.length, countAt + 64);
+  assert.equal(view.getUint32(countAt + 60, true), wordHash(bytes, countAt + 60), 'FNV-1a over the words before it');
+});
+
+test('integrity: any changed byte is refused, naming the file; a version 1 file (no hash) is still read', () => {
+  const bytes = serializeTrainingState(sampleState());
+  for (const at of [5, 12, bytes.length - 40, bytes.length - 5, bytes.length - 1]) {
+    const flipped = bytes.slice();
+    flipped[at]! ^= 0x10;
+    assert.throws(() => parseTrainingState(flipped, 'run/model.bin.state'), (e: unknown) => e instanceof RemaxInputError &&
+      /run\/model\.bin\.state (is corrupt: its integrity hash|has unknown training-state format|has training-state format version)/.test(e.message), `byte ${at}`);
+  }
+  const v1 = bytes.slice(0, bytes.length - 4);
+  new DataView(v1.buffer).setUint32(4, 1, true);
+  assert.deepEqual(bytesOf(parseTrainingState(v1, 'old.state').m), bytesOf(sampleState().m));
 });
 
 test('round trip: parse gives the state back and re-serializing is byte-exact', () => {
@@ -105,7 +135,7 @@ test('not a state file, another version, truncation and trailing bytes are error
   throwsInput(() => parseTrainingState(bytes.slice(0, 10), 'state.bin'), /^state\.bin is truncated \(10 bytes, shorter than its 12-byte header\)/);
   const newer = bytes.slice();
   new DataView(newer.buffer).setUint32(4, FORMAT_VERSION + 1, true);
-  throwsInput(() => parseTrainingState(newer, 'state.bin'), /^state\.bin has training-state format version 2, newer than this remax reads \(1\); upgrade remax/);
+  throwsInput(() => parseTrainingState(newer, 'state.bin'), /^state\.bin has training-state format version 3, newer than this remax reads \(2\); upgrade remax/);
   const zero = bytes.slice();
   new DataView(zero.buffer).setUint32(4, 0, true);
   throwsInput(() => parseTrainingState(zero, 'state.bin'), /^state\.bin has unknown training-state format version 0/);
@@ -114,14 +144,15 @@ test('not a state file, another version, truncation and trailing bytes are error
     new RegExp(`^state\\.bin is truncated \\(${bytes.length - 1} bytes, the moments of 7 parameters need ${bytes.length}\\); the save was interrupted`));
   const longer = new Uint8Array(bytes.length + 3);
   longer.set(bytes);
-  throwsInput(() => parseTrainingState(longer, 'state.bin'), /^state\.bin has 3 bytes after the moments of its 7 parameters/);
+  throwsInput(() => parseTrainingState(longer, 'state.bin'), /^state\.bin has 3 bytes more than a state of 7 parameters; it is corrupt/);
 });
 
 test('a corrupt JSON section: the error names the file and the field', () => {
   const bytes = serializeTrainingState(sampleState());
   const broken = bytes.slice();
   broken[13] = 0x7d; // the first key's opening quote becomes '}': invalid JSON
-  throwsInput(() => parseTrainingState(broken, 'state.bin'), /^state\.bin: the JSON section is not valid UTF-8 JSON/);
+  throwsInput(() => parseTrainingState(broken, 'state.bin'), /^state\.bin is corrupt: its integrity hash/);
+  throwsInput(() => parseTrainingState(resealed(broken), 'state.bin'), /^state\.bin: the JSON section is not valid UTF-8 JSON/);
   const cases: [(j: Record<string, any>) => void, RegExp][] = [
     [(j) => { j.step = -1; }, /^state\.bin: step is -1; expected a non-negative integer/],
     [(j) => { delete j.optimizer.beta2; }, /^state\.bin: optimizer\.beta2 is missing; expected a number in \[0, 1\)/],
