@@ -54,8 +54,9 @@ await Promise.all([
     outfile: 'dist/cli.js',
     banner: { js: '#!/usr/bin/env node' },
   }),
-  // The helper engines' worker thread (remax train --threads), beside every bundle that may start one.
-  ...['dist', 'build/tests', 'build/bench'].map((dir) => build({ ...common, entryPoints: ['src/node/helper-worker.ts'], outfile: `${dir}/helper-worker.js` })),
+  // The worker threads of the helper engines (remax train --threads) and of reward modules (--reward FILE), beside
+  // every bundle that may start one.
+  ...['dist', 'build/tests', 'build/bench'].map((dir) => build({ ...common, entryPoints: ['src/node/helper-worker.ts', 'src/node/reward-worker.ts'], outdir: dir })),
   build({ ...common, entryPoints: listTs('tests/node', '.test.ts'), outdir: 'build/tests' }),
   build({ ...common, entryPoints: listTs('bench', '.ts'), outdir: 'build/bench' }),
 ]);

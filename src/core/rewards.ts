@@ -9,6 +9,11 @@
  *   skip   its rewards are null (the trainer drops those samples) and it counts in `skipped`;
  *   zero   its rewards are 0.
  * Under skip and zero every failed group adds one line to `errors` for the logs.
+ *
+ * Each call gets its own copy of its samples (the ids, meta and messages of the trainer's prompt records): a reward
+ * function may change them in place without changing what the trainer trains on or shows the next call. A call also
+ * gets an AbortSignal, aborted when scoreSamples stops waiting for it (its timeout, or under abort another group's
+ * failure): a function that can stop its work (a reward module on its worker thread, a request) stops then.
  */
 import { RemaxInputError, requireInput } from './errors';
 import type { ChatMessage } from './tokenizers/chat-template';
@@ -24,8 +29,25 @@ export interface RewardSample {
   messages?: ChatMessage[];
 }
 
-/** Returns one finite reward per sample, in the order of `samples`. May be async. */
-export type RewardFunction = (samples: RewardSample[]) => number[] | Promise<number[]>;
+/**
+ * Returns one finite reward per sample, in the order of `samples`. May be async. The samples are the call's own
+ * copies. `call` is for remax's own wrappers (a user's reward module is called with the samples only).
+ */
+export type RewardFunction = (samples: RewardSample[], call?: RewardCall) => number[] | Promise<number[]>;
+
+/** What scoreSamples hands a reward function besides its samples. */
+export interface RewardCall {
+  /** Aborted when scoreSamples stops waiting for this call: its timeout, or under abort another group's failure. */
+  readonly signal: AbortSignal;
+  /** Set by a function that stopped its work when the signal was aborted (synchronously, in the abort listener): how, for the error line. */
+  stopped?: string;
+}
+
+/**
+ * A failed call whose message is the problem as it stands (a reward module that called process.exit, threw from a
+ * timer or returned what cannot leave its thread), where any other error is reported as "reward function threw: …".
+ */
+export class RewardCallError extends Error {}
 
 export type RewardErrorPolicy = 'abort' | 'skip' | 'zero';
 export const REWARD_ERROR_POLICIES: readonly RewardErrorPolicy[] = ['abort', 'skip', 'zero'];
@@ -65,6 +87,8 @@ export async function scoreSamples(fn: RewardFunction, groups: RewardSample[][],
   let skipped = 0;
   let next = 0;
   let aborted = false;
+  /** The calls in flight, stopped when an abort ends the scoring. */
+  const inFlight = new Set<AbortController>();
 
   // Each worker takes the next unscored group until none is left; `concurrency` workers = that many calls in flight.
   const worker = async (): Promise<void> => {
@@ -72,14 +96,23 @@ export async function scoreSamples(fn: RewardFunction, groups: RewardSample[][],
       const g = next++;
       const samples = groups[g]!;
       if (samples.length === 0) continue;
-      const outcome = await callOnce(fn, samples, timeoutMs);
+      const controller = new AbortController();
+      inFlight.add(controller);
+      let outcome: number[] | string;
+      try {
+        outcome = await callOnce(fn, copySamples(samples), timeoutMs, controller);
+      } finally {
+        inFlight.delete(controller);
+      }
+      if (aborted) return; // another group failed while this one was in flight: its result is not needed
       if (Array.isArray(outcome)) {
         groupRewards[g] = outcome;
         continue;
       }
       const line = `reward for prompt ${promptLabel(samples[0]!.prompt)}: ${outcome}`;
       if (onError === 'abort') {
-        aborted = true; // stop starting new calls; the ones in flight are abandoned
+        aborted = true; // stop starting new calls, and stop the ones in flight
+        for (const other of inFlight) other.abort(new Error('the scoring stopped: another group failed'));
         throw new RewardError(`${line} (fix the reward function, or let training continue past failures with the skip or zero policy)`);
       }
       errors.push(line);
@@ -91,20 +124,38 @@ export async function scoreSamples(fn: RewardFunction, groups: RewardSample[][],
   return { groupRewards, rewards: groupRewards.flat(), skipped, errors };
 }
 
-/** Calls fn on one group: its rewards, or the problem as a string. */
-async function callOnce(fn: RewardFunction, samples: RewardSample[], timeoutMs: number): Promise<number[] | string> {
+/**
+ * The samples of one call as copies the reward function may change: new arrays of ids, and meta and messages
+ * cloned deep (they are JSON data from the prompt line), so nothing of the trainer's prompt records is shared.
+ */
+function copySamples(samples: RewardSample[]): RewardSample[] {
+  return samples.map((s) => ({
+    prompt: s.prompt, completion: s.completion, promptIds: [...s.promptIds], completionIds: [...s.completionIds],
+    meta: structuredClone(s.meta), ...(s.messages ? { messages: structuredClone(s.messages) } : {}),
+  }));
+}
+
+/** Calls fn on one group: its rewards, or the problem as a string. At the timeout the call's signal is aborted. */
+async function callOnce(fn: RewardFunction, samples: RewardSample[], timeoutMs: number, controller: AbortController): Promise<number[] | string> {
+  const call: RewardCall = { signal: controller.signal };
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<typeof TIMED_OUT>((resolve) => { timer = setTimeout(() => resolve(TIMED_OUT), timeoutMs); });
+  const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
+    timer = setTimeout(() => {
+      resolve(TIMED_OUT);
+      controller.abort(new Error(`timed out after ${timeoutMs} ms`));
+    }, timeoutMs);
+  });
   let result: unknown;
   try {
     // new Promise(...) turns a synchronous throw into a rejection like an async one.
-    result = await Promise.race([new Promise<unknown>((resolve) => resolve(fn(samples))), timeout]);
+    result = await Promise.race([new Promise<unknown>((resolve) => resolve(fn(samples, call))), timeout]);
   } catch (error) {
+    if (error instanceof RewardCallError) return error.message;
     return `reward function threw: ${error instanceof Error ? error.message : String(error)}`;
   } finally {
     clearTimeout(timer);
   }
-  if (result === TIMED_OUT) return `timed out after ${timeoutMs} ms`;
+  if (result === TIMED_OUT) return `timed out after ${timeoutMs} ms${call.stopped ? `; ${call.stopped}` : ''}`;
   return checkRewards(result, samples.length) ?? (result as number[]).slice();
 }
 

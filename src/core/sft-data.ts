@@ -20,7 +20,7 @@
  *     tokenizer's chat template; weight 1 on the last (assistant) turn's tokens (chatExample).
  *   Other keys (an "id", say) are ignored.
  */
-import { RemaxInputError, requireInput } from './errors';
+import { RemaxInputError, preview, requireInput } from './errors';
 import { Prng } from './prng';
 import { samplerState } from './seed';
 import type { TextTokenizer } from './tokenizers/types';
@@ -141,7 +141,7 @@ function toExample(object: Record<string, unknown>, where: string, tokenizer: Te
   const has = (key: string): boolean => Object.prototype.hasOwnProperty.call(object, key);
   const field = (key: string): string => {
     const value = object[key];
-    requireInput(typeof value === 'string', `${where}: "${key}" must be a string, got ${JSON.stringify(value)}`);
+    requireInput(typeof value === 'string', `${where}: "${key}" must be a string, got ${preview(value)}`);
     return value;
   };
   const isPair = has('prompt') || has('completion');

@@ -1,5 +1,5 @@
-import type { RemaxEngine } from './engine';
-import { RemaxInputError, requireInput } from './errors';
+import { TrainingDivergedError, type RemaxEngine } from './engine';
+import { requireInput } from './errors';
 import { learningRate, validateSchedule, type ScheduleConfig } from './schedule';
 import { DataOrder } from './sft-data';
 import { captureRun, resumeRun } from './run-state';
@@ -86,12 +86,14 @@ export class SftTrainer {
     try {
       const { loss, tokens } = await this.group.gradients(scaled);
       if (!Number.isFinite(loss)) {
-        throw new RemaxInputError(`the loss became ${loss} at step ${this.nextStep + 1}: training diverged (lower --lr); the weights were not updated`);
+        throw new TrainingDivergedError(`the loss is ${loss}`,
+          this.nextStep === 0 ? 'the weights were not updated; the model gives non-finite log-probabilities from the start: check its weights'
+            : `the weights were not updated; lower --lr (now ${lr})`, this.nextStep + 1);
       }
       result = { loss, tokens, gradNorm: this.engine.optimizerStep({ lr, ...this.options.optimizer }).gradNorm };
     } catch (error) {
       this.order = DataOrder.restore(this.examples.length, this.order.seed, position);
-      throw error;
+      throw error instanceof TrainingDivergedError && error.step === undefined ? error.atStep(this.nextStep + 1) : error;
     }
     this.group.parametersChanged();
     this.nextStep++;

@@ -14,7 +14,7 @@
  */
 import { validateConfig } from './formats/llama2c';
 import type { ModelConfig } from './config';
-import { RemaxInputError, requireInput } from './errors';
+import { RemaxInputError, preview, requireInput, requireShallow } from './errors';
 import { fnv1aWords } from './hash';
 import { SCHEDULE_KINDS, validateSchedule, type ScheduleConfig, type ScheduleKind } from './schedule';
 import type { DataPosition } from './sft-data';
@@ -81,11 +81,12 @@ const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null 
 /** Checks the JSON section and turns it back into the state's fields; errors name `source` and the field path. */
 function readJsonSection(root: unknown, source: string): Omit<TrainingState, 'm' | 'v'> {
   const corrupt = 'the file is corrupt or was not written by remax';
+  requireShallow(root, `${source}: the JSON section`);
   requireInput(isObject(root), `${source}: the JSON section is not an object; ${corrupt}`);
   const get = (path: string): unknown => path.split('.').reduce<unknown>((o, key) => (isObject(o) ? o[key] : undefined), root);
   const bad = (path: string, expected: string): string => {
     const value = get(path);
-    return `${source}: ${path} is ${value === undefined ? 'missing' : JSON.stringify(value)}; expected ${expected}; ${corrupt}`;
+    return `${source}: ${path} is ${value === undefined ? 'missing' : preview(value)}; expected ${expected}; ${corrupt}`;
   };
   const num = (path: string, ok: (v: number) => boolean, expected: string): number => {
     const value = get(path);
@@ -176,6 +177,14 @@ export function serializeTrainingState(s: TrainingState): Uint8Array {
 function integrityHash(bytes: Uint8Array, end: number): number {
   const aligned = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice(0, end);
   return fnv1aWords(new Uint32Array(aligned.buffer, aligned.byteOffset, end / 4));
+}
+
+/**
+ * The `extra` object of a training-state file (the settings a run saved there), checked as parseTrainingState checks
+ * the file: what a command needs before it loads the model (sft --resume reads its options from it).
+ */
+export function trainingStateExtra(bytes: Uint8Array, source: string): Record<string, unknown> {
+  return parseTrainingState(bytes, source).extra;
 }
 
 /**

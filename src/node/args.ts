@@ -47,18 +47,22 @@ export function optionalString(flags: Flags, name: string): string | undefined {
 
 /**
  * A number flag, checked. `orWord` names a word the caller accepts instead (e.g. "auto"), for the error message: the
- * caller handles that word before calling.
+ * caller handles that word before calling. An integer flag is always bounded, and its message says by what: the
+ * caller's min and max, else the safe integers (±(2^53 − 1)), beyond which numbers are no longer exact (1e20 is an
+ * "integer" to JavaScript, but no count, seed or port).
  */
 export function numberFlag(flags: Flags, name: string, fallback: number,
   check: { integer?: boolean; min?: number; max?: number; minExclusive?: boolean; orWord?: string } = {}, label = `--${name}`): number {
   const raw = flags[name];
   if (raw === undefined) return fallback;
   const value = Number(raw);
-  const range = `${check.min !== undefined ? `${check.minExclusive ? '>' : '≥'} ${check.min}` : ''}${check.max !== undefined ? ` and ≤ ${check.max}` : ''}`;
+  const min = check.min ?? (check.integer ? -Number.MAX_SAFE_INTEGER : undefined);
+  const max = check.integer ? Math.min(check.max ?? Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER) : check.max;
+  const range = `${min !== undefined ? `${check.minExclusive ? '>' : '≥'} ${min}` : ''}${max !== undefined ? `${min !== undefined ? ' and ' : ''}≤ ${max}` : ''}`;
   const kind = check.integer ? 'an integer' : 'a number';
   const bad = typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(value) || (check.integer && !Number.isInteger(value))
-    || (check.min !== undefined && (check.minExclusive ? value <= check.min : value < check.min))
-    || (check.max !== undefined && value > check.max);
+    || (min !== undefined && (check.minExclusive ? value <= min : value < min))
+    || (max !== undefined && value > max);
   if (bad) throw new RemaxInputError(`${label} must be ${kind}${range ? ` ${range}` : ''}${check.orWord ? ` (or ${check.orWord})` : ''}, got "${raw}"`);
   return value;
 }

@@ -12,7 +12,8 @@ import { serveCommand } from './commands/serve';
 import { tokenizeCommand } from './commands/tokenize';
 import { exportCommand } from './commands/export';
 
-type Command = (argv: string[], out: (line: string) => void, err: (line: string) => void) => Promise<void>;
+/** A command; it may return its exit code (an interrupted run: 128 + the signal), else 0. */
+type Command = (argv: string[], out: (line: string) => void, err: (line: string) => void) => Promise<void | number>;
 
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
   train: { run: trainCommand, summary: 'ReMax training against a reward (no flags: the built-in default task)' },
@@ -30,7 +31,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
 const USAGE = `Usage: remax <command> [flags]   (remax <command> --help for its flags)\n\n` +
   Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`).join('\n') + '\n';
 
-/** Runs the CLI and returns the exit code: 0 ok, 2 bad input (one line on stderr), 1 internal error. */
+/** Runs the CLI and returns the exit code: 0 ok, 2 bad input (one line on stderr), 1 internal error, 128 + n after signal n. */
 export async function main(argv: string[], out = (l: string) => console.log(l), err = (l: string) => console.error(l)): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
@@ -43,8 +44,7 @@ export async function main(argv: string[], out = (l: string) => console.log(l), 
     return 2;
   }
   try {
-    await command.run(rest, out, err);
-    return 0;
+    return (await command.run(rest, out, err)) ?? 0;
   } catch (error) {
     if (error instanceof RemaxInputError) {
       err(`remax ${name}: error: ${error.message}`);

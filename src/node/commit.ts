@@ -23,7 +23,8 @@ export function writeDurably(path: string, bytes: Uint8Array | string): void {
   const fd = openSync(path, 'w');
   try {
     const data = typeof bytes === 'string' ? Buffer.from(bytes) : bytes;
-    for (let at = 0; at < data.length;) at += writeSync(fd, data, at, data.length - at);
+    // At most 1 GiB a call: Node refuses a single write of 2 GiB or more.
+    for (let at = 0; at < data.length;) at += writeSync(fd, data, at, Math.min(data.length - at, 2 ** 30));
     fsyncSync(fd);
   } finally {
     closeSync(fd);

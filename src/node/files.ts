@@ -95,5 +95,6 @@ export function appendToFile(path: string, text: string): void {
 function writeFailure(error: unknown): string {
   const code = (error as NodeJS.ErrnoException).code;
   return code === 'ENOSPC' ? 'the disk is full' : code === 'ENOENT' ? 'its folder does not exist'
+    : code === 'EISDIR' ? 'it is a folder (give the path of a file)'
     : code === 'EACCES' ? 'permission denied' : String((error as Error).message);
 }

@@ -85,14 +85,14 @@ export function runModelPath(dir: string, format: SaveFormat, name: 'model' | 'r
   return path.join(dir, format === 'llama2c' ? `${name}.bin` : format === 'gguf' ? `${name}.gguf` : name);
 }
 
-/** The policy checkpoint of a run folder, in whichever format the run saves. */
-export function findRunModel(dir: string): { model: string; format: SaveFormat } {
+/** The policy checkpoint of a run folder, in whichever format the run saves; undefined before its first one. */
+export function findRunModel(dir: string): { model: string; format: SaveFormat } | undefined {
   for (const format of SAVE_FORMATS) {
     const model = runModelPath(dir, format, 'model');
     completeWrite(commitJournal(model), '--resume'); // a checkpoint a crash interrupted after its commit point
     if (existsSync(model)) return { model, format };
   }
-  throw new RemaxInputError(`--resume ${dir}: no model checkpoint in it (model.bin, model.gguf or model/); is it a remax train run folder?`);
+  return undefined;
 }
 
 /** The flags every model command shares, with one wording. */

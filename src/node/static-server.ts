@@ -1,6 +1,6 @@
 // A small static file server for `remax serve` and the browser tests: GET only, bound to 127.0.0.1 by default,
 // files resolved by a caller-given mapping (so nothing outside the mapped folders is reachable).
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -45,33 +45,42 @@ export interface StaticServer {
   close(): Promise<void>;
 }
 
+export interface StaticServerOptions {
+  host?: string;
+  /** Port; 0 picks a free one (see `url`). */
+  port?: number;
+  /**
+   * Called with an error the server survived: a failing handler (answered 500) or the server's own 'error' event
+   * after it started listening. Default: ignored. No request and no error ends the server: only close() does.
+   */
+  onError?: (error: unknown) => void;
+}
+
 /** Starts serving; port 0 picks a free one (see `url`). */
-export function startStaticServer(resolve: FileResolver, { host = '127.0.0.1', port = 0 } = {}): Promise<StaticServer> {
-  const server = createServer(async (request, response) => {
-    const urlPath = decodeURIComponent(new URL(request.url ?? '/', 'http://localhost').pathname);
-    const file = request.method === 'GET' || request.method === 'HEAD' ? resolve(urlPath) : undefined;
-    if (!file) {
-      response.writeHead(request.method === 'GET' || request.method === 'HEAD' ? 404 : 405).end();
-      return;
-    }
+export function startStaticServer(resolve: FileResolver, { host = '127.0.0.1', port = 0, onError = () => {} }: StaticServerOptions = {}): Promise<StaticServer> {
+  const report = (error: unknown): void => {
     try {
-      const body = await readFile(file);
-      response.writeHead(200, {
-        'content-type': CONTENT_TYPES[path.extname(file)] ?? 'application/octet-stream',
-        'content-length': body.length,
-        'cache-control': 'no-cache',
-        // Cross-origin isolation: the trainer page's helper threads share memory through SharedArrayBuffer.
-        'cross-origin-opener-policy': 'same-origin',
-        'cross-origin-embedder-policy': 'require-corp',
-      });
-      response.end(request.method === 'HEAD' ? undefined : body);
+      onError(error);
     } catch {
-      response.writeHead(404).end();
+      // A failing error callback must not end the server either.
     }
+  };
+  const server = createServer((request, response) => {
+    // Whatever a request does (a malformed URL, a resolver that throws, a client that hangs up mid-answer), the
+    // answer is an error status for that request, never an exception that ends the server. (Requests that are not
+    // HTTP at all get Node's own clientError answer: 400 and the socket closed.)
+    serveRequest(resolve, request, response).catch((error: unknown) => {
+      report(error);
+      if (!response.headersSent) response.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('internal server error\n');
+      else response.destroy();
+    });
   });
   return new Promise((resolvePromise, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
+      server.off('error', reject);
+      // After listen: an 'error' event with no listener would throw and end the process.
+      server.on('error', report);
       const address = server.address() as { port: number };
       resolvePromise({
         server,
@@ -80,4 +89,39 @@ export function startStaticServer(resolve: FileResolver, { host = '127.0.0.1', p
       });
     });
   });
+}
+
+/** Answers one request: 400 for a path that is not a valid percent-encoded URL path, 404/405, or the file. */
+async function serveRequest(resolve: FileResolver, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  response.on('error', () => response.destroy()); // a write to a socket the client closed
+  const readable = request.method === 'GET' || request.method === 'HEAD';
+  let urlPath: string;
+  try {
+    urlPath = decodeURIComponent(new URL(request.url ?? '/', 'http://localhost').pathname);
+  } catch {
+    response.writeHead(400, { 'content-type': 'text/plain; charset=utf-8' }).end('bad request: the path is not a valid URL path\n');
+    return;
+  }
+  // A NUL byte is no file name (fs would throw): 404 like any other name that is not there.
+  const file = readable && !urlPath.includes('\0') ? resolve(urlPath) : undefined;
+  if (!file) {
+    response.writeHead(readable ? 404 : 405).end();
+    return;
+  }
+  let body: Buffer;
+  try {
+    body = await readFile(file);
+  } catch {
+    response.writeHead(404).end();
+    return;
+  }
+  response.writeHead(200, {
+    'content-type': CONTENT_TYPES[path.extname(file)] ?? 'application/octet-stream',
+    'content-length': body.length,
+    'cache-control': 'no-cache',
+    // Cross-origin isolation: the trainer page's helper threads share memory through SharedArrayBuffer.
+    'cross-origin-opener-policy': 'same-origin',
+    'cross-origin-embedder-policy': 'require-corp',
+  });
+  response.end(request.method === 'HEAD' ? undefined : body);
 }

@@ -1,6 +1,6 @@
 // The options of `remax train`: one table gives each option's flag (also its key in a --config JSON file), its type,
 // default and help, so the flags, the config file and --help never disagree.
-import { RemaxInputError } from '../core/errors';
+import { RemaxInputError, preview } from '../core/errors';
 import type { FlagSpec, Flags } from './args';
 import { numberFlag } from './args';
 
@@ -30,12 +30,13 @@ export const TRAIN_OPTIONS: TrainOption[] = [
   { name: 'eval-prompts', kind: 'string', help: 'held-out prompts for periodic greedy evaluation (JSONL)', defaultText: 'none (the default task: its eval set)' },
   { name: 'reward', kind: 'string', help: 'reward: a .ts/.js module (default export (samples) => number[]) or a built-in name', defaultText: 'exact-match' },
   { name: 'reward-url', kind: 'string', help: 'reward server: POST {"samples":[...]} → {"rewards":[...]} (instead of --reward)' },
-  { name: 'reward-timeout', kind: 'number', min: 1, help: 'milliseconds per reward call', default: 30000 },
-  { name: 'reward-retries', kind: 'integer', min: 0, help: 'retries of a failed reward server request', default: 2 },
+  { name: 'reward-timeout', kind: 'number', min: 1, max: 2147483647, help: 'milliseconds per reward call', default: 30000 },
+  { name: 'reward-retries', kind: 'integer', min: 0, max: 100, help: 'retries of a failed reward server request', default: 2 },
+  { name: 'reward-max-bytes', kind: 'integer', min: 1, help: 'largest reward server answer, in bytes: a longer one fails the call', default: 64 * 1024 * 1024 },
   { name: 'reward-concurrency', kind: 'integer', min: 1, help: 'reward calls in flight at once', default: 8 },
   { name: 'on-reward-error', kind: 'string', choices: ['abort', 'skip', 'zero'], help: 'a reward that throws, is not finite, has the wrong count or times out', default: 'abort' },
   { name: 'estimator', kind: 'string', choices: ['remax', 'reinforce', 'reinforce-ema', 'rloo', 'grpo'], help: 'advantage estimator', default: 'remax' },
-  { name: 'samples-per-prompt', kind: 'integer', min: 1, help: 'sampled responses per prompt (rloo and grpo need ≥ 2)', default: 1 },
+  { name: 'samples-per-prompt', kind: 'integer', min: 1, max: 255, help: 'sampled responses per prompt (rloo and grpo need ≥ 2)', default: 1 },
   { name: 'batch', kind: 'integer', min: 1, max: 4096, help: 'prompts per step', default: 16 },
   { name: 'steps', kind: 'integer', min: 1, help: 'optimizer steps in the whole run', default: 150 },
   { name: 'lr', kind: 'number', min: 0, help: 'peak learning rate', default: 3e-4 },
@@ -57,9 +58,11 @@ export const TRAIN_OPTIONS: TrainOption[] = [
   { name: 'stop-ids', kind: 'string', help: 'token ids that end a response, comma-separated (kept in it), or none', defaultText: "the model's end tokens (llama2.c: 1,2)" },
   { name: 'stop', kind: 'string', help: 'a string that ends a response (the text before it is the response)' },
   { name: 'ema-decay', kind: 'number', min: 0, max: 1, help: 'moving-average decay of the reinforce-ema baseline', default: 0.9 },
-  { name: 'seed', kind: 'integer', min: 0, help: 'seed of the prompt order and of every sampled token', default: 0 },
+  { name: 'seed', kind: 'integer', min: 0, max: 16777215, help: 'seed of the prompt order and of every sampled token', default: 0 },
   { name: 'out', kind: 'string', help: 'run folder: checkpoints, metrics.jsonl, samples.jsonl, config.json', default: 'remax-run' },
-  { name: 'resume', kind: 'string', help: 'continue the run saved in this folder (its config.json gives the options; flags override)' },
+  { name: 'resume', kind: 'string', help: 'continue the run saved in this folder (its config.json gives the options; flags given override them and are saved)' },
+  { name: 'overwrite', kind: 'boolean', help: 'start afresh in an --out folder that holds a run (its files are removed first); without it such a folder is refused' },
+  { name: 'accept-changed-inputs', kind: 'boolean', help: 'with --resume: go on although the prompts, tokenizer, reward or chat template changed since the run started' },
   { name: 'checkpoint-every', kind: 'integer', min: 0, help: 'write a checkpoint every N steps (and always at the end); 0 = only at the end', default: 50 },
   { name: 'eval-every', kind: 'integer', min: 0, help: 'evaluate on --eval-prompts every N steps; 0 = never', default: 25 },
   { name: 'eval-size', kind: 'integer', min: 1, help: 'held-out prompts per evaluation', default: 100 },
@@ -97,17 +100,17 @@ export function resolveTrainOptions(flags: Flags, config: Record<string, unknown
 
 function parseValue(o: TrainOption, raw: unknown, where: string): string | number | boolean {
   if (o.kind === 'boolean') {
-    if (typeof raw !== 'boolean') throw new RemaxInputError(`${where} must be true or false, got ${JSON.stringify(raw)}`);
+    if (typeof raw !== 'boolean') throw new RemaxInputError(`${where} must be true or false, got ${preview(raw)}`);
     return raw;
   }
   if (o.kind === 'string') {
-    if (typeof raw !== 'string' || raw === '') throw new RemaxInputError(`${where} must be a non-empty string, got ${JSON.stringify(raw)}`);
+    if (typeof raw !== 'string' || raw === '') throw new RemaxInputError(`${where} must be a non-empty string, got ${preview(raw)}`);
     if (o.choices && !o.choices.includes(raw)) throw new RemaxInputError(`${where} must be one of ${o.choices.join(', ')}, got "${raw}"`);
     return raw;
   }
   if (o.auto && raw === 'auto') return raw;
   const text = typeof raw === 'number' ? String(raw) : raw;
-  if (typeof text !== 'string') throw new RemaxInputError(`${where} must be a number, got ${JSON.stringify(raw)}`);
+  if (typeof text !== 'string') throw new RemaxInputError(`${where} must be a number, got ${preview(raw)}`);
   return numberFlag({ [o.name]: text }, o.name, 0, {
     integer: o.kind === 'integer', min: o.min, max: o.max, minExclusive: o.name === 'lr' || o.name === 'reward-timeout', orWord: o.auto ? 'auto' : undefined,
   }, where);

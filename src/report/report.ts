@@ -104,7 +104,13 @@ interface PreparedRun {
   fields: Set<string>;
 }
 
-const numeric = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+/**
+ * Values beyond ±1e300 count as missing, as NaN does: a chart over −1e308 … 1e308 (a corrupt line) spans more than a
+ * double holds, and its axis asked for ~1e308 ticks until V8 aborted the process. Sums and mean ± std of values within
+ * the bound stay finite.
+ */
+const MAX_MAGNITUDE = 1e300;
+const numeric = (v: unknown): number | null => (typeof v === 'number' && Math.abs(v) <= MAX_MAGNITUDE ? v : null);
 
 function prepareRun(run: MetricsRun): PreparedRun {
   const notes: string[] = [];

@@ -133,7 +133,71 @@ test('scoreSamples bounds the requests a server sees at once', async () => {
   assert.equal(most, 3);
 });
 
+/** A server whose answer streams `chunks` chunks of 64 KiB (a valid JSON start, then padding), with or without a Content-Length. */
+async function floodingServer(chunks: number, declareLength: boolean) {
+  const served = { bytes: 0, closedEarly: false };
+  const chunk = Buffer.alloc(64 * 1024, 0x20);
+  const { url, received } = await serve((_, __, res) => {
+    const head = '{"rewards":[1],"pad":"', tail = '"}';
+    res.writeHead(200, { 'content-type': 'application/json', ...(declareLength ? { 'content-length': String(head.length + chunks * chunk.length + tail.length) } : {}) });
+    res.write(head);
+    let sent = 0;
+    const more = () => {
+      while (sent < chunks) {
+        sent++;
+        served.bytes += chunk.length;
+        if (!res.write(chunk)) return void res.once('drain', more);
+      }
+      res.end(tail);
+    };
+    res.on('close', () => { if (sent < chunks) served.closedEarly = true; });
+    more();
+  });
+  return { url, received, served };
+}
+
+test('an answer past --reward-max-bytes fails at once, naming the URL and the limit; the download is cut short', async () => {
+  // 64 MiB of padding with a 1 MiB limit, sent without a Content-Length: the stream is counted.
+  const { url, received, served } = await floodingServer(1024, false);
+  const start = performance.now();
+  await rejectsInput(httpReward(url, { ...quick, maxBytes: 1024 * 1024 })([sample('x')]),
+    new RegExp(`^reward server ${url}: the answer is larger than the limit of 1 MiB \\(--reward-max-bytes 1048576\\)$`));
+  assert.ok(performance.now() - start < 1500, 'did not read the whole body');
+  assert.equal(received.length, 1, 'not retried');
+  await sleep(50);
+  assert.ok(served.closedEarly && served.bytes < 32 * 1024 * 1024, `the server sent ${served.bytes} bytes before the connection closed`);
+});
+
+test('a Content-Length past the limit fails before the body is read; an answer within the limit is read', async () => {
+  const { url } = await floodingServer(32, true); // 2 MiB declared
+  await rejectsInput(httpReward(url, { ...quick, maxBytes: 100_000 })([sample('x')]), /the answer is larger than the limit of 100000 bytes \(--reward-max-bytes 100000\)$/);
+  assert.deepEqual(await httpReward(url, { ...quick, maxBytes: 3 * 1024 * 1024 })([sample('x')]), [1]);
+  // The default limit, 64 MiB, lets a 2 MiB answer through.
+  assert.deepEqual(await httpReward(url, quick)([sample('x')]), [1]);
+  const { url: plain } = await floodingServer(32, false);
+  assert.deepEqual(await httpReward(plain, quick)([sample('x')]), [1]);
+});
+
+test('an error answer is capped too', async () => {
+  const { url } = await serve((_, __, res) => { res.writeHead(500); res.end('x'.repeat(5000)); });
+  await rejectsInput(httpReward(url, { ...quick, maxBytes: 4096, retries: 0 })([sample('x')]), /larger than the limit of 4 KiB \(--reward-max-bytes 4096\)$/);
+});
+
+test('a call scoreSamples gives up on (its timeout) cancels the request in flight and tries no more', async () => {
+  let closed = 0;
+  const { url, received } = await serve((_, req) => { req.socket.on('close', () => closed++); /* never answers */ });
+  const fn = httpReward(url, { ...quick, timeoutMs: 5000, retries: 3 });
+  const r = await scoreSamples(fn, [[sample('x')]], { timeoutMs: 100, onError: 'skip', concurrency: 1 });
+  assert.match(r.errors[0]!, /timed out after 100 ms/);
+  await sleep(100);
+  assert.equal(closed, 1, 'the request was cancelled');
+  assert.equal(received.length, 1, 'no retry after the call was given up');
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 test('bad options name the value', () => {
+  assert.throws(() => httpReward('http://x', { ...quick, maxBytes: 0 }), /answer limit must be an integer number of bytes ≥ 1, got 0/);
   assert.throws(() => httpReward('localhost:8000', quick), /reward URL localhost:8000 must start with http:\/\/ or https:\/\//);
   assert.throws(() => httpReward('http://x', { ...quick, retries: -1 }), /retries must be an integer ≥ 0, got -1/);
   assert.throws(() => httpReward('http://x', { ...quick, timeoutMs: 0 }), /timeout must be a number of milliseconds > 0, got 0/);

@@ -15,7 +15,8 @@ test('npm pack lists only what a user needs: the bundles, their types, the kerne
   const unexpected = files.filter((f) => !/^(dist\/|assets\/default-task\/|README\.md$|package\.json$|LICENSE)/.test(f));
   assert.deepEqual(unexpected, [], `unexpected files in the package: ${unexpected.join(', ')}`);
   for (const needed of ['dist/index.js', 'dist/browser.js', 'dist/workerd.js', 'dist/node.js', 'dist/cli.js', 'dist/web/index.html',
-    'dist/remax.simd.wasm', 'dist/remax.relaxed.wasm', 'dist/types/index.d.ts', 'assets/default-task/model.bin']) {
+    'dist/remax.simd.wasm', 'dist/remax.relaxed.wasm', 'dist/types/index.d.ts', 'assets/default-task/model.bin',
+    'dist/helper-worker.js', 'dist/reward-worker.js']) {
     assert.ok(files.includes(needed), `${needed} is missing from the package`);
   }
   assert.ok(!files.some((f) => f.startsWith('src/') || f.startsWith('tests/') || f.startsWith('assembly/')), 'sources leaked into the package');

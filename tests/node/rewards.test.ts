@@ -1,7 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RewardError, scoreSamples, type RewardFunction, type RewardSample, type ScoreOptions } from '../../src/core/rewards';
+import { RewardCallError, RewardError, scoreSamples, type RewardCall, type RewardFunction, type RewardSample, type ScoreOptions } from '../../src/core/rewards';
 import { RemaxInputError } from '../../src/core/errors';
+import { RemaxEngine } from '../../src/core/engine';
+import { randomInitWeights } from '../../src/core/formats/llama2c';
+import { ReMaxTrainer, DEFAULT_REMAX_OPTIONS } from '../../src/core/rl/trainer';
+import type { PromptRecord } from '../../src/core/rl/prompts';
+import type { ModelConfig } from '../../src/core/config';
 
 const sample = (prompt: string, completion: string): RewardSample =>
   ({ prompt, completion, promptIds: [1], completionIds: [5], meta: {} });
@@ -157,4 +162,110 @@ test('bad options are input errors naming the value', async () => {
   await assert.rejects(scoreSamples(byLength, g, options({ concurrency: 0 })), /concurrency must be an integer ≥ 1, got 0/);
   await assert.rejects(scoreSamples(byLength, g, options({ timeoutMs: -1 })), /timeout must be a number of milliseconds > 0, got -1/);
   await assert.rejects(scoreSamples(byLength, g, options({ onError: 'retry' as 'skip' })), /abort, skip, zero, got "retry"/);
+});
+
+// A reward that changes its samples in place: every array and object it is given, and the chat messages.
+const vandal: RewardFunction = (samples) => {
+  const rewards = samples.map((s) => s.completionIds.length % 3 + s.promptIds.length / 10);
+  for (const s of samples) {
+    s.promptIds.fill(0);
+    s.promptIds.push(99);
+    s.completionIds.reverse();
+    s.completionIds.length = 0;
+    (s.meta.answer as number[]).push(-1);
+    s.meta.extra = 'added';
+    if (s.messages) s.messages[0]!.content = 'rewritten';
+    s.prompt = 'changed';
+  }
+  return rewards;
+};
+
+test('a reward that changes its samples in place changes none of the caller\'s data, nor what the next call sees', async () => {
+  const promptIds = [1, 5, 9];
+  const meta = { answer: [4, 2] };
+  const messages = [{ role: 'user', content: 'hi' }];
+  // Two samples of one prompt share its arrays, as the trainer's do.
+  const original = (): RewardSample[] => [0, 1].map((i) => ({ prompt: 'p', completion: `c${i}`, promptIds, completionIds: [7, 8, i], meta, messages }));
+  const groups = [original(), original()];
+  const seen: string[] = [];
+  const recording: RewardFunction = (samples, call) => {
+    seen.push(JSON.stringify(samples.map((s) => [s.promptIds, s.completionIds, s.meta, s.messages])));
+    return vandal(samples, call);
+  };
+  const r = await scoreSamples(recording, groups, options({ concurrency: 1 }));
+  assert.deepEqual(r.groupRewards, [[0.3, 0.3], [0.3, 0.3]]);
+  assert.deepEqual(promptIds, [1, 5, 9]);
+  assert.deepEqual(meta, { answer: [4, 2] });
+  assert.deepEqual(messages, [{ role: 'user', content: 'hi' }]);
+  assert.deepEqual(groups, [original(), original()], 'prompt, completion and ids as they were');
+  assert.equal(seen[1], seen[0], 'the second call saw the data unchanged by the first');
+  assert.equal(seen[0], JSON.stringify([0, 1].map((i) => [[1, 5, 9], [7, 8, i], { answer: [4, 2] }, [{ role: 'user', content: 'hi' }]])));
+});
+
+const TINY: ModelConfig = {
+  dim: 32, hiddenDim: 64, nLayers: 2, nHeads: 4, nKvHeads: 2, vocabSize: 64, seqLen: 48,
+  sharedClassifier: true, normEps: 1e-5, ropeTheta: 10000,
+};
+
+/** Two ReMax steps of a tiny model (with the KL term) scored by `fn`: the metrics, the weights and the prompt records after. */
+async function trainWith(fn: RewardFunction) {
+  const policy = await RemaxEngine.create({ model: { config: TINY, weights: randomInitWeights(TINY, 3), format: 'llama2c-v0' }, build: 'simd' });
+  const reference = await RemaxEngine.create({ model: { config: TINY, weights: randomInitWeights(TINY, 3), format: 'llama2c-v0' }, build: 'simd' });
+  const prompts: PromptRecord[] = [[1, 7], [1, 12, 30], [1, 3], [1, 50, 2, 9]].map((promptIds, i) => ({ prompt: `p${i}`, promptIds, meta: { answer: [i] } }));
+  const scorer = (groups: RewardSample[][]) => scoreSamples(fn, groups, options());
+  const trainer = new ReMaxTrainer(policy, reference, prompts, scorer, {
+    ...DEFAULT_REMAX_OPTIONS, klCoef: 0.05, batchSize: 4, seed: 5, steps: 2, maxNewTokens: 8, eosId: null, samplesPerPrompt: 2,
+    schedule: { kind: 'constant', lr: 1e-2, warmupSteps: 0, totalSteps: 2 },
+  });
+  try {
+    const metrics = [await trainer.runStep(), await trainer.runStep()]
+      .map((m) => Object.fromEntries(Object.entries(m).filter(([k]) => !k.startsWith('time') && k !== 'tokens_per_second')));
+    return { metrics, weights: policy.readWeights(), prompts };
+  } finally {
+    trainer.close();
+  }
+}
+
+test('the trainer with a reward that changes its samples in place trains exactly as with one that does not', async () => {
+  const clean: RewardFunction = (samples) => samples.map((s) => s.completionIds.length % 3 + s.promptIds.length / 10);
+  const [vandalised, straight] = [await trainWith(vandal), await trainWith(clean)];
+  assert.deepEqual(vandalised.prompts.map((p) => p.promptIds), [[1, 7], [1, 12, 30], [1, 3], [1, 50, 2, 9]], "the trainer's prompt records are intact");
+  assert.deepEqual(vandalised.prompts.map((p) => p.meta), [0, 1, 2, 3].map((i) => ({ answer: [i] })));
+  assert.deepEqual(vandalised.metrics, straight.metrics);
+  assert.deepEqual(vandalised.weights, straight.weights, 'the same weights, bit for bit');
+});
+
+test("each call's signal is aborted at its timeout; a function that stops says how in the error line", async () => {
+  let signal: AbortSignal | undefined;
+  const stoppable: RewardFunction = (_samples, call?: RewardCall) => new Promise<number[]>((_, reject) => {
+    signal = call!.signal;
+    call!.signal.addEventListener('abort', () => {
+      call!.stopped = 'its worker was stopped';
+      reject(new Error('never reported: the timeout is'));
+    });
+  });
+  const r = await scoreSamples(stoppable, [group('slow', 1)], options({ timeoutMs: 50, onError: 'skip' }));
+  assert.deepEqual(r.errors, ['reward for prompt "slow": timed out after 50 ms; its worker was stopped']);
+  assert.equal(signal?.aborted, true);
+  // A call that finishes in time keeps its signal unaborted.
+  let inTime: AbortSignal | undefined;
+  await scoreSamples((samples, call) => { inTime = call!.signal; return byLength(samples); }, [group('a', 1)], options());
+  assert.equal(inTime?.aborted, false);
+});
+
+test('under abort the calls still in flight when a group fails are stopped (their signals aborted)', async () => {
+  const signals: AbortSignal[] = [];
+  const fn: RewardFunction = (samples, call) => {
+    signals.push(call!.signal);
+    if (samples[0]!.prompt === 'bad') return Promise.reject(new Error('bad group'));
+    return new Promise<number[]>(() => {}); // never answers
+  };
+  await rejectsWith(scoreSamples(fn, [group('slow', 1), group('bad', 1), group('slow', 1)], options({ concurrency: 3 })), /"bad": reward function threw: bad group/);
+  assert.equal(signals.length, 3);
+  assert.deepEqual(signals.map((s) => s.aborted), [true, false, true], 'the failed call itself had nothing left to stop');
+});
+
+test('a RewardCallError is the problem as it stands, not "reward function threw"', async () => {
+  const r = await scoreSamples(() => Promise.reject(new RewardCallError('the reward module called process.exit(0)')), [group('a', 1)], options({ onError: 'zero' }));
+  assert.deepEqual(r.errors, ['reward for prompt "a": the reward module called process.exit(0)']);
 });

@@ -60,11 +60,16 @@ function describe(c: ModelConfig): string {
   return INT_FIELDS.map(([key, name]) => `${name}=${c[key]}`).join(', ') + `, shared_classifier=${c.sharedClassifier}`;
 }
 
+/** A config value for a message: a config read from JSON (a training state's) may hold anything, even a list nested
+ *  too deep for String() (which recurses). */
+const shown = (v: unknown): string =>
+  typeof v === 'object' && v !== null ? (Array.isArray(v) ? `a list of ${v.length}` : 'an object') : typeof v === 'string' ? JSON.stringify(v.slice(0, 40)) : String(v);
+
 function checkConfig(c: ModelConfig, source: string, hint: string): void {
   for (const [key, name] of INT_FIELDS) {
     const v = c[key] as number;
     requireInput(Number.isInteger(v) && v > 0 && v <= MAX_DIM,
-      `${source}: ${name} is ${v}; it must be an integer from 1 to ${MAX_DIM}${hint}`);
+      `${source}: ${name} is ${shown(v)}; it must be an integer from 1 to ${MAX_DIM}${hint}`);
   }
   requireInput(c.dim % c.nHeads === 0,
     `${source}: dim ${c.dim} is not divisible by n_heads ${c.nHeads}; every head needs dim/n_heads channels, so choose n_heads dividing dim${hint}`);
@@ -73,11 +78,11 @@ function checkConfig(c: ModelConfig, source: string, hint: string): void {
   requireInput(headSize(c) % 2 === 0,
     `${source}: head size dim/n_heads = ${headSize(c)} is odd; RoPE rotates channel pairs, so choose dim and n_heads with an even quotient${hint}`);
   requireInput(typeof c.sharedClassifier === 'boolean',
-    `${source}: sharedClassifier is ${String(c.sharedClassifier)}; it must be true or false`);
+    `${source}: sharedClassifier is ${shown(c.sharedClassifier)}; it must be true or false`);
   requireInput(Number.isFinite(c.normEps) && c.normEps > 0,
-    `${source}: normEps is ${c.normEps}; it must be a positive number (llama2.c uses ${LLAMA2C_NORM_EPS})`);
+    `${source}: normEps is ${shown(c.normEps)}; it must be a positive number (llama2.c uses ${LLAMA2C_NORM_EPS})`);
   requireInput(Number.isFinite(c.ropeTheta) && c.ropeTheta > 0,
-    `${source}: ropeTheta is ${c.ropeTheta}; it must be a positive number (llama2.c uses ${LLAMA2C_ROPE_THETA})`);
+    `${source}: ropeTheta is ${shown(c.ropeTheta)}; it must be a positive number (llama2.c uses ${LLAMA2C_ROPE_THETA})`);
   requireInput(Number.isSafeInteger(checkpointByteLength(c, 'llama2c-v0')),
     `${source}: the model (${describe(c)}) is too large to address; use smaller dimensions${hint}`);
 }
@@ -147,9 +152,14 @@ export function parseCheckpoint(bytes: Uint8Array, source = 'checkpoint'): Check
   };
   checkConfig(config, source, notLlama2c);
   const expected = checkpointByteLength(config, format);
+  const kind = `a llama2.c ${isV1 ? 'version 1' : 'legacy (v0)'} checkpoint`;
+  requireInput(bytes.length >= expected,
+    `${source}: ${kind} with ${describe(config)} has ${expected} bytes, but the file has ${bytes.length} ` +
+    `(${expected - bytes.length} missing); the file is truncated or is not a llama2.c checkpoint (download or export it again)`);
+  // Too long is not "truncated": the header describes a smaller model than the file holds.
   requireInput(bytes.length === expected,
-    `${source}: a llama2.c ${isV1 ? 'version 1' : 'legacy (v0)'} checkpoint with ${describe(config)} has ${expected} bytes, but the file has ${bytes.length}; ` +
-    `the file is truncated or is not a llama2.c checkpoint (download or export it again)`);
+    `${source} has ${bytes.length - expected} bytes more than ${kind} of this config (${describe(config)}: ${expected} bytes); ` +
+    `it is not a llama2.c checkpoint of this model or it is corrupt`);
 
   const shapes = new Map(weightShapes(config).map(({ name, shape }) => [name, elementCount(shape)]));
   const weights: Partial<Record<WeightName, Float32Array>> = {};

@@ -20,6 +20,11 @@ export interface PromptLoadOptions {
   /** Keep a too-long prompt's last tokens instead of stopping with an error. */
   truncate?: boolean;
   chat?: ChatSettings;
+  /**
+   * Told once per file, with the line numbers, when some lines are not valid UTF-8 (their bad bytes are read as U+FFFD,
+   * which the model then sees): `remax train` prints it. Default: nothing is said.
+   */
+  onWarning?: (message: string) => void;
 }
 
 /**
@@ -30,8 +35,14 @@ export interface PromptLoadOptions {
  * keeps its last tokens.
  */
 export function loadPrompts(bytes: Uint8Array, source: string, tokenizer: TextTokenizer, options: PromptLoadOptions): PromptRecord[] {
-  const { seqLen, maxNewTokens, truncate = false, chat = {} } = options;
+  const { seqLen, maxNewTokens, truncate = false, chat = {}, onWarning } = options;
   const text = new TextDecoder('utf-8', { fatal: false }).decode(bytes);
+  const badLines = onWarning ? invalidUtf8Lines(bytes) : [];
+  if (badLines.length > 0) {
+    const shown = badLines.slice(0, 5).join(', ') + (badLines.length > 5 ? `, … (${badLines.length} lines)` : '');
+    onWarning!(`warning: ${source} is not valid UTF-8 on line${badLines.length === 1 ? '' : 's'} ${shown}: each invalid byte ` +
+      'was read as U+FFFD (the replacement character) and the prompts use it; save the file as UTF-8 to train on the text it meant');
+  }
   const records: PromptRecord[] = [];
   const room = seqLen - Math.max(1, Math.min(maxNewTokens, seqLen - 1));
   const shape = 'each line must be {"prompt": "...", ...} or {"messages": [{"role": "user", "content": "..."}], ...}';
@@ -47,6 +58,10 @@ export function loadPrompts(bytes: Uint8Array, source: string, tokenizer: TextTo
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new RemaxInputError(`${where} is not a JSON object; ${shape}`);
     const record = toRecord(value as Record<string, unknown>, where, shape, tokenizer, chat);
+    if (record.promptIds.length === 0) {
+      throw new RemaxInputError(`${where}: the prompt encodes to no tokens (an empty prompt, and tokenizer ${tokenizer.source} adds no BOS); ` +
+        'give it some text: a response needs at least one token to follow');
+    }
     if (record.promptIds.length > room) {
       if (!truncate) {
         throw new RemaxInputError(`${where}: the prompt has ${record.promptIds.length} tokens, but with --max-new-tokens ${maxNewTokens} ` +
@@ -96,5 +111,29 @@ function encodeAt<T>(encode: () => T, where: string): T {
   } catch (error) {
     if (error instanceof RemaxInputError) throw new RemaxInputError(`${where}: ${error.message}`);
     throw error;
+  }
+}
+
+/** 1-based numbers of the lines of `bytes` (split at "\n") that are not valid UTF-8; [] fast when the whole file is. */
+export function invalidUtf8Lines(bytes: Uint8Array): number[] {
+  const strict = new TextDecoder('utf-8', { fatal: true });
+  try {
+    strict.decode(bytes);
+    return [];
+  } catch {
+    // Some line is bad: find which (a newline byte never belongs to a multi-byte sequence, so lines decode alone).
+  }
+  const bad: number[] = [];
+  let start = 0, line = 1;
+  for (;;) {
+    const end = bytes.indexOf(0x0a, start);
+    try {
+      strict.decode(bytes.subarray(start, end < 0 ? bytes.length : end));
+    } catch {
+      bad.push(line);
+    }
+    if (end < 0) return bad;
+    start = end + 1;
+    line++;
   }
 }

@@ -34,6 +34,8 @@ export interface RunInputs {
   truncate?: boolean;
   /** How prompts given as chat messages are rendered. */
   chat?: ChatSettings;
+  /** Where warnings about the prompts go (invalid UTF-8). */
+  onWarning?: (message: string) => void;
 }
 
 export interface RunSetup {
@@ -55,7 +57,7 @@ export async function setUpRun(inputs: RunInputs, options: Pick<ReMaxOptions, 'm
   requireInput(options.maxNewTokens <= seqLen - 2, `--max-new-tokens ${options.maxNewTokens} leaves no room for a prompt in the context of ` +
     `${source} (seq_len ${seqLen}): use at most ${seqLen - 2}`);
   const maxNewTokens = options.maxNewTokens;
-  const load = (file: NamedBytes) => loadPrompts(file.bytes, file.source, tokenizer, { seqLen, maxNewTokens, truncate: inputs.truncate, chat: inputs.chat });
+  const load = (file: NamedBytes) => loadPrompts(file.bytes, file.source, tokenizer, { seqLen, maxNewTokens, truncate: inputs.truncate, chat: inputs.chat, onWarning: inputs.onWarning });
   const prompts = load(inputs.prompts);
   const evalPrompts = inputs.evalPrompts ? load(inputs.evalPrompts).slice(0, inputs.evalPrompts.limit) : [];
   const policy = await RemaxEngine.create({ model, tokenizer, modelSource: source });

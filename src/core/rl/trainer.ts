@@ -1,5 +1,5 @@
-import type { RemaxEngine, GenerateRequest } from '../engine';
-import { requireInput, RemaxInputError } from '../errors';
+import { TrainingDivergedError, type RemaxEngine, type GenerateRequest } from '../engine';
+import { requireInput } from '../errors';
 import { learningRate, validateSchedule, type ScheduleConfig } from '../schedule';
 import { DataOrder } from '../sft-data';
 import { captureRun, resumeRun } from '../run-state';
@@ -89,6 +89,8 @@ export interface StepMetrics {
    * their group's greedy baseline, or too many of their group's for RLOO/GRPO.
    */
   skipped: number;
+  /** Reward calls (one per prompt) that failed and were skipped or zeroed (--on-reward-error skip|zero). */
+  reward_errors: number;
   /** Generated tokens (sampled and greedy) per second of the whole step. */
   tokens_per_second: number;
   /**
@@ -144,6 +146,8 @@ export class ReMaxTrainer {
   private readonly group: PolicyGroup;
   /** The last step's sample rows (for samples.jsonl). */
   lastSamples: SampleRow[] = [];
+  /** The last step's failed reward calls (skipped or zeroed): one line each, naming the prompt and the problem. */
+  lastRewardErrors: string[] = [];
 
   constructor(
     private readonly policy: RemaxEngine,
@@ -238,6 +242,7 @@ export class ReMaxTrainer {
     started = performance.now();
     const groups = batch.map((_, i) => responses.slice(i * perPrompt, (i + 1) * perPrompt).map((r) => rewardSample(r.prompt, r.ids, r.text)));
     const scored = await this.score(groups);
+    this.lastRewardErrors = scored.errors;
     const timeReward = seconds(started);
     const groupRewards: GroupRewards[] = scored.groupRewards.map((rs) => ({
       samples: rs.slice(0, o.samplesPerPrompt), greedy: withGreedy ? rs[o.samplesPerPrompt] ?? null : undefined,
@@ -248,6 +253,22 @@ export class ReMaxTrainer {
     const sampled = batch.flatMap((_, i) => responses.slice(i * perPrompt, i * perPrompt + o.samplesPerPrompt)
       .map((r, j) => ({ response: r, advantage: advantages[i]![j]!, reward: groupRewards[i]!.samples[j]! })));
     const kept = sampled.filter((s) => s.advantage !== null && s.response.ids.length > 0);
+    // Whatever went non-finite is named here, at the step it happened, before it reaches the loss weights.
+    const step = this.nextStep + 1;
+    const lowerLr = `lower --lr (now ${learningRate(this.nextStep, o.schedule)}) and resume from the last checkpoint`;
+    const badAdvantage = kept.findIndex((s) => !Number.isFinite(s.advantage));
+    if (badAdvantage >= 0) {
+      const rewards = groupRewards.flatMap((g) => g.samples).filter((r): r is number => r !== null);
+      const widest = rewards.reduce((m, r) => Math.max(m, Math.abs(r)), 0);
+      throw new TrainingDivergedError(`the advantage of sample ${badAdvantage} is ${kept[badAdvantage]!.advantage} (${o.estimator}, rewards up to |${widest}|)`,
+        'the rewards must be finite numbers small enough to subtract and square: scale them down', step);
+    }
+    const badPolicy = kept.findIndex((s) => s.response.logprobs.some((lp) => !Number.isFinite(lp)));
+    if (badPolicy >= 0) {
+      const lp = kept[badPolicy]!.response.logprobs.find((v) => !Number.isFinite(v));
+      throw new TrainingDivergedError(`the policy's log-probability of a sampled token (response ${badPolicy}) is ${lp}: its weights no longer give finite logits`,
+        this.nextStep === 0 ? 'the model given is not usable: check its weights' : lowerLr, step);
+    }
     started = performance.now();
     let kl: number[][] | undefined;
     if (o.klCoef > 0 && kept.length > 0) {
@@ -256,6 +277,11 @@ export class ReMaxTrainer {
         const ref = refLogprobs[i]!.slice(s.response.prompt.promptIds.length - 1);
         return s.response.logprobs.map((lp, t) => lp - ref[t]!);
       });
+      const badKl = kl.findIndex((k) => k.some((v) => !Number.isFinite(v)));
+      if (badKl >= 0) {
+        throw new TrainingDivergedError(`the KL to the reference of response ${badKl} is ${kl[badKl]!.find((v) => !Number.isFinite(v))} ` +
+          '(the reference model gives non-finite log-probabilities)', 'check the reference model\'s weights (reference.bin of the run)', step);
+      }
     }
     const timeReference = seconds(started);
 
@@ -264,6 +290,11 @@ export class ReMaxTrainer {
     const denominator = o.lossAggregation === 'token-mean' ? Math.max(1, tokenCount) : Math.max(1, kept.length);
     const examples: TrainingExample[] = kept.map((s, i) => {
       const returns = tokenReturns(s.advantage!, kl?.[i], o.klCoef, o.gamma, s.response.ids.length);
+      const bad = returns.findIndex((r) => !Number.isFinite(r / denominator));
+      if (bad >= 0) {
+        throw new TrainingDivergedError(`the return of token ${bad} of response ${i} is ${returns[bad]! / denominator} ` +
+          `(advantage ${s.advantage}, --kl-coef ${o.klCoef}, summed KL ${kl?.[i]?.reduce((a, b) => a + b, 0) ?? 0})`, 'lower --kl-coef', step);
+      }
       const promptLength = s.response.prompt.promptIds.length;
       return {
         ids: [...s.response.prompt.promptIds, ...s.response.ids],
@@ -277,10 +308,12 @@ export class ReMaxTrainer {
     const lr = learningRate(this.nextStep, o.schedule);
     let gradNorm = 0;
     if (examples.length > 0 && update) {
-      if (!Number.isFinite(loss)) {
-        throw new RemaxInputError(`the loss became ${loss} at step ${this.nextStep + 1}: training diverged (lower --lr); the weights were not updated`);
+      if (!Number.isFinite(loss)) throw new TrainingDivergedError(`the loss is ${loss}`, `the weights were not updated; ${lowerLr}`, step);
+      try {
+        gradNorm = this.policy.optimizerStep({ lr, ...o.optimizer }).gradNorm;
+      } catch (error) {
+        throw error instanceof TrainingDivergedError ? error.atStep(step) : error;
       }
-      gradNorm = this.policy.optimizerStep({ lr, ...o.optimizer }).gradNorm;
       this.group.parametersChanged();
     }
     const timeOptimizer = seconds(started);
@@ -312,6 +345,7 @@ export class ReMaxTrainer {
       loss, grad_norm: gradNorm, lr,
       response_length_mean: mean(sampled.map((s) => s.response.ids.length)),
       skipped: sampled.filter((s) => s.advantage === null).length,
+      reward_errors: scored.errors.length,
       tokens_per_second: generatedTokens / timeStep,
       // Sampled and greedy responses are decoded in one batch: the batch's time is split by their share of tokens
       // (an upper bound for the greedy part: its rows are shared with a sample for as long as the two agree).

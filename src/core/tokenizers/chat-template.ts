@@ -3,7 +3,7 @@
  * tokenizer.chat_template) rendered with @huggingface/jinja, Hugging Face's own renderer for them. Portable.
  */
 import { Template } from '@huggingface/jinja';
-import { RemaxInputError, requireInput } from '../errors';
+import { RemaxInputError, preview, requireInput } from '../errors';
 import type { SpecialTokenStrings, TextTokenizer } from './types';
 
 /** A turn: role ("system", "user", "assistant", "tool") and text; templates may read more fields (tool_calls, …). */
@@ -33,13 +33,51 @@ export interface RenderChatOptions {
   variables?: Record<string, unknown>;
 }
 
+/** The most numbers a template's range() may produce: far above any chat (one per message or tool). */
+export const MAX_TEMPLATE_RANGE = 1_000_000;
+
+/**
+ * range() for templates, as Python's (integer arguments, step not zero) and bounded: @huggingface/jinja's own builds
+ * any array it is asked for, so `range(99999999999)` or a step of 1e-16 ran until V8 aborted the process.
+ */
+function boundedRange(...args: unknown[]): number[] {
+  requireInput(args.length >= 1 && args.length <= 3, `range() takes 1 to 3 arguments, got ${args.length}`);
+  requireInput(args.every((a) => Number.isSafeInteger(a)), `range() arguments must be integers, got ${args.map(String).join(', ')}`);
+  const [start, stop, step] = args.length === 1 ? [0, args[0] as number, 1] : [args[0] as number, args[1] as number, (args[2] ?? 1) as number];
+  requireInput(step !== 0, 'range() step must not be zero');
+  const length = Math.max(0, Math.ceil((stop - start) / step));
+  requireInput(length <= MAX_TEMPLATE_RANGE, `range(${args.join(', ')}) has ${length} numbers, more than the ${MAX_TEMPLATE_RANGE} a chat template may ask for`);
+  return Array.from({ length }, (_, i) => start + i * step);
+}
+
+/** What the template's `range` is renamed to (Template.render declares the library's range and refuses a second). */
+const BOUNDED_RANGE = '__remax_bounded_range__';
+
+/** Points every use of the name `range` in a parsed template (not `x.range`, not `f(range=…)`) at boundedRange. */
+function useBoundedRange(node: unknown): void {
+  if (Array.isArray(node)) {
+    for (const child of node) useBoundedRange(child);
+    return;
+  }
+  if (typeof node !== 'object' || node === null) return;
+  const n = node as Record<string, unknown>;
+  if (n.type === 'Identifier' && n.value === 'range') {
+    n.value = BOUNDED_RANGE;
+    return;
+  }
+  for (const [key, child] of Object.entries(n)) {
+    if ((n.type === 'MemberExpression' && key === 'property' && !n.computed) || (n.type === 'KeywordArgumentExpression' && key === 'key')) continue;
+    useBoundedRange(child);
+  }
+}
+
 function checkMessages(messages: readonly ChatMessage[], source: string): void {
   requireInput(Array.isArray(messages), `rendering the chat template of ${source}: messages must be a list of {role, content}`);
   messages.forEach((m, i) =>
     requireInput(
       typeof m === 'object' && m !== null && typeof m.role === 'string' && typeof m.content === 'string',
       `rendering the chat template of ${source}: messages[${i}] must be {"role": string, "content": string}, ` +
-        `got ${JSON.stringify(m)?.slice(0, 80)}`,
+        `got ${preview(m)}`,
     ),
   );
 }
@@ -47,7 +85,8 @@ function checkMessages(messages: readonly ChatMessage[], source: string): void {
 /**
  * Renders `template` for `messages` as transformers' apply_chat_template(tokenize=False) does. The template sees
  * `messages`, `add_generation_prompt`, the special token strings (bos_token, eos_token, pad_token, unk_token),
- * `options.variables`, and the globals `raise_exception(message)`, `strftime_now(format)`, `range`, `namespace`.
+ * `options.variables`, and the globals `raise_exception(message)`, `strftime_now(format)`, `range` (Python's, at most
+ * MAX_TEMPLATE_RANGE numbers), `namespace`.
  * A template that does not parse, or fails or raises while rendering, is a RemaxInputError naming `source` and the
  * template's message.
  */
@@ -58,6 +97,7 @@ export function renderChat(template: string, messages: readonly ChatMessage[], o
   let parsed: Template;
   try {
     parsed = new Template(template);
+    useBoundedRange(parsed.parsed);
   } catch (e) {
     throw new RemaxInputError(`${source}: the chat template does not parse: ${(e as Error).message}; fix the template`);
   }
@@ -65,6 +105,7 @@ export function renderChat(template: string, messages: readonly ChatMessage[], o
     return parsed.render({
       ...options.specialTokenStrings,
       ...options.variables,
+      [BOUNDED_RANGE]: boundedRange,
       messages: messages.map((m) => ({ ...m })),
       add_generation_prompt: options.addGenerationPrompt,
     });

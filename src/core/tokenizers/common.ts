@@ -16,6 +16,7 @@ export const CHAT_END_TOKENS: readonly string[] = [
   '<end_of_turn>',
 ];
 
+
 /** `first` followed by the ids of `more` that are not in it yet (order kept). */
 export function uniqueIds(first: readonly number[], ...more: (readonly number[])[]): number[] {
   const out: number[] = [];

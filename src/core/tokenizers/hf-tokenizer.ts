@@ -11,7 +11,7 @@
  * - addBos (see HfTokenizer.addBos) and eosIds (the eos_token, the caller's extra ids, the chat end tokens).
  */
 import { Tokenizer as HfCoreTokenizer } from '@huggingface/tokenizers';
-import { RemaxInputError, requireInput } from '../errors';
+import { RemaxInputError, preview, requireInput, requireShallow } from '../errors';
 import { CHAT_END_TOKENS, continuationText, requireTokenIds, uniqueIds } from './common';
 import type { DecodeTextOptions, EncodeTextOptions, SpecialTokenStrings, TextTokenizer } from './types';
 
@@ -29,6 +29,9 @@ export interface HfTokenizerOptions {
   /** Overrides the description ("GGUF gpt2 vocabulary (byte-level BPE, pre qwen2)"). */
   description?: string;
 }
+
+/** The largest token id read: far above real vocabularies (256k), low enough that a corrupt id is caught at load. */
+const MAX_TOKEN_ID = (1 << 24) - 1;
 
 /** tokenizer_class values whose models start every prompt with BOS (their slow tokenizers add it). */
 const BOS_CLASSES = /^(LlamaTokenizer|LlamaTokenizerFast|CodeLlamaTokenizer|CodeLlamaTokenizerFast)$/;
@@ -62,6 +65,26 @@ function siblingPath(source: string, name: string): string {
   const slash = Math.max(source.lastIndexOf('/'), source.lastIndexOf('\\'));
   return slash >= 0 ? source.slice(0, slash + 1) + name : name;
 }
+
+/**
+ * Runs a call into @huggingface/tokenizers: it checks few of a component's options when it loads them, so a corrupt
+ * tokenizer.json (a Split whose "behavior" is a number) fails inside it later with a TypeError; that becomes a
+ * RemaxInputError naming the file.
+ */
+function library<T>(source: string, what: string, call: () => T): T {
+  try {
+    return call();
+  } catch (e) {
+    if (e instanceof RemaxInputError) throw e;
+    throw new RemaxInputError(
+      `${source}: @huggingface/tokenizers failed ${what}: ${(e as Error)?.message ?? String(e)}; ` +
+        `the tokenizer.json is corrupt or uses a component option it does not support`,
+    );
+  }
+}
+
+/** Text every tokenizer.json is tried on at load (letters, digits, punctuation, accents, CJK, an emoji, spaces). */
+const PROBE_TEXT = 'Hello, world! 12+7=19 \u00e9t\u00e9 \u65e5\u672c \ud83d\ude00\n\t  x';
 
 /** The `type`s of a component tree (a Sequence's parts included), for the description. */
 function componentTypes(component: unknown, out: Set<string> = new Set()): Set<string> {
@@ -116,12 +139,22 @@ export class HfTokenizer implements TextTokenizer {
       `${source}: model.vocab is ${model.vocab === undefined ? 'missing' : 'not an object or a list'}; ${hint}`,
     );
     if (model.type === 'BPE') requireInput(Array.isArray(model.merges), `${source}: the BPE model has no "merges" list; ${hint}`);
+    // Ids as the library would take them (it checks none): a negative, fractional or huge id would come out of encode.
+    if (isObject(model.vocab)) {
+      for (const token in model.vocab) {
+        const id = model.vocab[token];
+        requireInput(
+          typeof id === 'number' && Number.isInteger(id) && id >= 0 && id <= MAX_TOKEN_ID,
+          `${source}: model.vocab[${preview(token, 40)}] is ${preview(id, 40)}; a token id must be an integer from 0 to ${MAX_TOKEN_ID}; ${hint}`,
+        );
+      }
+    }
     const addedTokens = json.added_tokens ?? [];
     requireInput(Array.isArray(addedTokens), `${source}: added_tokens is not a list; ${hint}`);
     addedTokens.forEach((t, i) =>
       requireInput(
-        isObject(t) && Number.isInteger(t.id) && (t.id as number) >= 0 && typeof t.content === 'string',
-        `${source}: added_tokens[${i}] needs an integer "id" and a string "content", got ${JSON.stringify(t)?.slice(0, 80)}`,
+        isObject(t) && Number.isInteger(t.id) && (t.id as number) >= 0 && (t.id as number) <= MAX_TOKEN_ID && typeof t.content === 'string',
+        `${source}: added_tokens[${i}] needs an integer "id" (0 to ${MAX_TOKEN_ID}) and a string "content", got ${preview(t)}`,
       ),
     );
     // The library wants every component key present (null = none).
@@ -146,6 +179,13 @@ export class HfTokenizer implements TextTokenizer {
     requireInput(this.vocabSize > 0, `${source}: the vocabulary is empty; ${hint}`);
     const added = this.core.get_added_tokens_decoder();
     this.specialIds = new Set([...added].filter(([, t]) => t.special).map(([id]) => id));
+    // Components the library took can still fail on text (an option of the wrong type): find out now, not mid-run.
+    library(source, 'encoding and decoding a test text', () => {
+      for (const add_special_tokens of [true, false]) {
+        const ids = this.core.encode(PROBE_TEXT, { add_special_tokens }).ids.filter((id) => this.vocab[id] !== undefined);
+        if (ids.length > 0) this.core.decode(ids, { skip_special_tokens: !add_special_tokens, clean_up_tokenization_spaces: false });
+      }
+    });
 
     // Special token strings from tokenizer_config.json.
     const strings: SpecialTokenStrings = {};
@@ -156,12 +196,12 @@ export class HfTokenizer implements TextTokenizer {
       const text = typeof value === 'string' ? value : isObject(value) && typeof value.content === 'string' ? value.content : undefined;
       requireInput(
         text !== undefined,
-        `${configSource}: ${field} is ${JSON.stringify(value).slice(0, 60)}; expected a string, {"content": …} or null`,
+        `${configSource}: ${field} is ${preview(value, 60)}; expected a string, {"content": …} or null`,
       );
       const id = this.core.token_to_id(text);
       requireInput(
         id !== undefined || field === 'pad_token' || field === 'unk_token',
-        `${configSource}: ${field} ${JSON.stringify(text)} is not a token of ${source}; ` +
+        `${configSource}: ${field} ${preview(text, 60)} is not a token of ${source}; ` +
           `the two files must come from the same model`,
       );
       strings[field] = text;
@@ -174,7 +214,7 @@ export class HfTokenizer implements TextTokenizer {
     const explicit = options.addBos ?? config.add_bos_token;
     requireInput(
       explicit === undefined || typeof explicit === 'boolean',
-      `${configSource}: add_bos_token is ${JSON.stringify(explicit)}; expected true or false`,
+      `${configSource}: add_bos_token is ${preview(explicit, 60)}; expected true or false`,
     );
     if (explicit !== undefined) {
       requireInput(
@@ -186,9 +226,9 @@ export class HfTokenizer implements TextTokenizer {
       this.addBos = false;
     } else {
       const cls = typeof config.tokenizer_class === 'string' ? config.tokenizer_class : '';
-      const postProcessorAddsBos =
+      const postProcessorAddsBos = library(source, 'encoding a test text', () =>
         this.core.encode('a', { add_special_tokens: true }).ids[0] === this.bosId &&
-        this.core.encode('a', { add_special_tokens: false }).ids[0] !== this.bosId;
+        this.core.encode('a', { add_special_tokens: false }).ids[0] !== this.bosId);
       this.addBos = postProcessorAddsBos || BOS_CLASSES.test(cls) || cls === 'PreTrainedTokenizerFast';
     }
 
@@ -248,12 +288,20 @@ export class HfTokenizer implements TextTokenizer {
       `${configSource} is not a tokenizer_config.json: it holds ` +
         `${Array.isArray(tokenizerConfig) ? 'a list' : typeof tokenizerConfig}, not an object`,
     );
+    requireShallow(tokenizerJson, options.source);
+    requireShallow(tokenizerConfig, configSource);
     return new HfTokenizer(tokenizerJson, tokenizerConfig ?? {}, options);
   }
 
   encode(text: string, options: EncodeTextOptions = {}): number[] {
     requireInput(typeof text === 'string', `encoding with tokenizer ${this.source}: text must be a string, got ${typeof text}`);
-    return this.core.encode(text, { add_special_tokens: options.specialTokens ?? true }).ids;
+    const ids = library(this.source, 'encoding a text', () => this.core.encode(text, { add_special_tokens: options.specialTokens ?? true }).ids);
+    // A piece with no id (no token for it and no unk_token; a vocabulary with gaps) comes out as undefined.
+    const bad = ids.findIndex((id) => !Number.isInteger(id) || this.vocab[id] === undefined);
+    requireInput(bad < 0,
+      `encoding with tokenizer ${this.source}: the text ${preview(text, 40)} has a piece the vocabulary has no token for ` +
+        `(token ${bad} is ${String(ids[bad])}) and the tokenizer has no unk_token; use a tokenizer that covers the text`);
+    return ids;
   }
 
   encodePrompt(text: string): number[] {
@@ -265,10 +313,10 @@ export class HfTokenizer implements TextTokenizer {
   decode(ids: readonly number[], options: DecodeTextOptions = {}): string {
     requireTokenIds(ids, this.vocabSize, this.source, (id) => this.vocab[id] !== undefined);
     if (ids.length === 0) return ''; // the library throws on an empty list
-    return this.core.decode([...ids], {
+    return library(this.source, 'decoding', () => this.core.decode([...ids], {
       skip_special_tokens: options.skipSpecialTokens ?? false,
       clean_up_tokenization_spaces: false,
-    });
+    }));
   }
 
   decodeContinuation(promptIds: readonly number[], ids: readonly number[], options?: DecodeTextOptions): string {

@@ -1,4 +1,5 @@
-import { dirname, join, resolve } from 'node:path';
+import { statSync } from 'node:fs';
+import { dirname, join, resolve, sep } from 'node:path';
 import type { FlagSpec } from '../args';
 import { parseFlags, helpText, optionalString, numberFlag } from '../args';
 import { readInputFile, writeFileAtomic } from '../files';
@@ -7,7 +8,7 @@ import { parseMetricsJsonl, renderReport, type MetricsRun } from '../../report/r
 
 export const plotFlags: FlagSpec[] = [
   { name: 'metrics', type: 'string', help: 'metrics .jsonl file(s), comma-separated (or list them as arguments: remax plot a.jsonl b.jsonl)' },
-  { name: 'out', type: 'string', help: 'the HTML report to write', default: 'report.html beside the first metrics file' },
+  { name: 'out', type: 'string', help: 'the HTML report to write (a folder: report.html in it)', default: 'report.html beside the first metrics file' },
   { name: 'label', type: 'string', help: 'run names for the legend, comma-separated, one per metrics file', default: 'the file paths' },
   { name: 'title', type: 'string', help: 'title of the report', default: 'ReMax training report' },
   { name: 'smooth', type: 'string', help: 'moving-average window (logged steps) of the summary rewards and compared curves', default: 'a tenth of the run, 1 to 50' },
@@ -62,8 +63,14 @@ export async function plotCommand(argv: string[], out: (line: string) => void, e
     const blank = labels.findIndex((l) => l === '');
     if (blank >= 0) throw new RemaxInputError(`--label "${labelFlag}": name ${blank + 1} is empty; give one non-empty name per metrics file`);
   }
-  const outPath = optionalString(flags, 'out') ?? join(dirname(files[0]!), 'report.html');
-  if (outPath === '') throw new RemaxInputError('--out is empty: give the path of the HTML report to write, e.g. report.html');
+  const outFlag = optionalString(flags, 'out');
+  if (outFlag === '') throw new RemaxInputError('--out is empty: give the path of the HTML report to write, e.g. report.html');
+  // A folder (one that exists, or a path ending in a separator) gets report.html inside it, as cp puts a file in one.
+  const outPath = outFlag === undefined ? join(dirname(files[0]!), 'report.html')
+    : isFolder(outFlag) || outFlag.endsWith('/') || outFlag.endsWith(sep) ? join(outFlag, 'report.html') : outFlag;
+  if (outFlag !== undefined && outPath !== outFlag && isFolder(outPath)) {
+    throw new RemaxInputError(`--out ${outFlag} is a folder and ${outPath} in it is a folder too; give the path of the HTML file to write`);
+  }
   const clash = files.find((f) => resolve(f) === resolve(outPath));
   if (clash !== undefined) throw new RemaxInputError(`--out ${outPath} is also a metrics file to read; give another path such as report.html`);
   const smoothWindow = flags.smooth === undefined ? undefined : numberFlag(flags, 'smooth', 1, { integer: true, min: 1 });
@@ -83,4 +90,12 @@ export async function plotCommand(argv: string[], out: (line: string) => void, e
   const steps = runs.map((r) => r.rows.length).join(' + ');
   err(`wrote ${outPath}: ${runs.length === 1 ? '1 run' : `${runs.length} runs`} (${steps} lines), ${charts} ${charts === 1 ? 'chart' : 'charts'}, ` +
     `${(Buffer.byteLength(html) / 1024).toFixed(0)} KiB`);
+}
+
+function isFolder(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }

@@ -17,7 +17,7 @@ const serveFlags: FlagSpec[] = [
 const SUMMARY = 'Serve the in-browser trainer page: pick the built-in task or load a llama2.c model, edit the reward, ' +
   'train in a Web Worker, watch the charts, download the checkpoint. The page is static: dist/web can go on any host.';
 
-export async function serveCommand(argv: string[], out: (line: string) => void, _err: (line: string) => void): Promise<void> {
+export async function serveCommand(argv: string[], out: (line: string) => void, err: (line: string) => void): Promise<void> {
   const flags = parseFlags('serve', argv, serveFlags);
   if (flags.help) return out(helpText('serve', SUMMARY, serveFlags));
   const port = numberFlag(flags, 'port', 8080, { integer: true, min: 0, max: 65535 });
@@ -27,7 +27,9 @@ export async function serveCommand(argv: string[], out: (line: string) => void, 
   }
   let server;
   try {
-    server = await startStaticServer(folderUnder('/', WEB_DIR), { host, port });
+    // A request that fails is answered 500 and reported here, as any other error the server survives: it keeps serving.
+    const onError = (error: unknown) => err(`remax serve: ${error instanceof Error ? error.message : String(error)} (still serving)`);
+    server = await startStaticServer(folderUnder('/', WEB_DIR), { host, port, onError });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new RemaxInputError(`cannot listen on ${host}:${port} (${code ?? (error as Error).message})` +

@@ -1,7 +1,11 @@
-import type { FlagSpec } from '../args';
+import type { FlagSpec, Flags } from '../args';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { parseFlags, helpText, requiredString, optionalString, numberFlag } from '../args';
 import { loadEngineFromFiles } from '../load';
-import { appendToFile, checkOutputFolder, readInputFile } from '../files';
+import { appendToFile, checkOutputFolder, commitJournal, completeWrite, readInputFile } from '../files';
+import { acquireLock, keepLinesUpTo, refuseSpecialPath } from '../run-folder';
+import { trainingStateExtra } from '../../core/training-state';
 import { withInterruptFlag } from '../interrupt';
 import { threadsFlag, withHelperWorkers } from '../helper-workers';
 import { loadRunState, saveEngineCheckpoint, statePath } from '../run-checkpoint';
@@ -43,10 +47,17 @@ export const sftFlags: FlagSpec[] = [
   { name: 'activation-checkpointing', type: 'boolean', help: 'recompute activations layer by layer in the backward pass: less memory for one more forward pass of the layers (15M: 534 → 416 MiB, about 8 % slower)' },
 ];
 
-export async function sftCommand(argv: string[], out: (line: string) => void, err: (line: string) => void): Promise<void> {
-  const flags = parseFlags('sft', argv, sftFlags);
-  if (flags.help) return out(helpText('sft', 'Fine-tune (or pre-train) a model with the token cross-entropy.', sftFlags));
-  const resumePath = optionalString(flags, 'resume');
+export async function sftCommand(argv: string[], out: (line: string) => void, err: (line: string) => void): Promise<number | void> {
+  const given = parseFlags('sft', argv, sftFlags);
+  if (given.help) return out(helpText('sft', 'Fine-tune (or pre-train) a model with the token cross-entropy.', sftFlags));
+  const resumePath = optionalString(given, 'resume');
+  // A resumed run continues with the settings it saved; flags given now override them (and are saved with it).
+  const saved = resumePath === undefined ? {} : savedSettings(resumePath);
+  if (resumePath !== undefined && typeof given.model === 'string' && typeof saved.model === 'string' && path.resolve(given.model) !== saved.model) {
+    throw new RemaxInputError(`--resume ${resumePath} --model ${given.model}: the run continues from its checkpoint ${resumePath} ` +
+      `(it started from ${saved.model}); drop --model, or start a new run without --resume`);
+  }
+  const flags: Flags = { ...saved, ...given };
   const modelPath = resumePath ?? requiredString(flags, 'model', 'the model to train (a Hugging Face folder, a .gguf or a llama2.c checkpoint)');
   const tokenizer = optionalString(flags, 'tokenizer');
   const dataPath = requiredString(flags, 'data', 'the training text (.txt or .jsonl)');
@@ -61,8 +72,14 @@ export async function sftCommand(argv: string[], out: (line: string) => void, er
   const stopAt = numberFlag(flags, 'stop-at', steps, { integer: true, min: 1, max: steps });
   const logEvery = numberFlag(flags, 'log-every', Math.max(1, Math.round(steps / 20)), { integer: true, min: 1 });
   const metricsPath = optionalString(flags, 'metrics');
+  refuseSpecialPath(outPath, '--out');
   checkOutputFolder(outPath, '--out');
-  if (metricsPath) checkOutputFolder(metricsPath, '--metrics');
+  if (metricsPath) {
+    refuseSpecialPath(metricsPath, '--metrics');
+    checkOutputFolder(metricsPath, '--metrics');
+  }
+  // One process per checkpoint: a second sft on the same --out would interleave its saves with this one's.
+  const releaseLock = acquireLock(path.join(path.dirname(outPath), `.${path.basename(outPath)}.lock`), `--out ${outPath}`);
   const options = {
     steps, batchSize, seed: numberFlag(flags, 'seed', 0, { integer: true, min: 0 }),
     schedule: { kind, lr, warmupSteps: numberFlag(flags, 'warmup-steps', 0, { integer: true, min: 0 }), totalSteps: steps, minLr },
@@ -96,7 +113,7 @@ export async function sftCommand(argv: string[], out: (line: string) => void, er
 
   let lastSaved: number | undefined = resume?.step;
   const save = () => {
-    saveEngineCheckpoint(outPath, engine, format, trainer.state());
+    saveEngineCheckpoint(outPath, engine, format, trainer.state({ sftSettings: settingsToSave(flags, outPath) }));
     lastSaved = trainer.step;
   };
   // What an error leaves behind, for its message.
@@ -104,7 +121,8 @@ export async function sftCommand(argv: string[], out: (line: string) => void, er
   const started = performance.now();
   const firstStep = trainer.step;
   try {
-    await withInterruptFlag(async (interrupt) => {
+    if (resume && metricsPath) keepLinesUpTo(metricsPath, trainer.step); // lines of steps after the checkpoint come again
+    return await withInterruptFlag(async (interrupt) => {
       while (!trainer.done && trainer.step < stopAt && !(await interrupt.check())) {
         let result: SftStep;
         try {
@@ -131,9 +149,31 @@ export async function sftCommand(argv: string[], out: (line: string) => void, er
       }
       save();
       err(trainer.done ? `wrote ${outPath} and ${statePath(outPath)} (step ${trainer.step})`
-        : `${interrupt.received ? 'interrupted' : 'stopped'}: saved step ${trainer.step} to ${outPath} (continue with --resume ${outPath})`);
+        : `${interrupt.received ? `interrupted (${interrupt.signal})` : 'stopped'}: saved step ${trainer.step} to ${outPath} (continue with --resume ${outPath})`);
+      return interrupt.exitCode;
     });
   } finally {
     trainer.close(); // ends the helper threads, if any
+    releaseLock();
   }
+}
+
+/** The flags a run keeps for --resume: every one given but those of one invocation, with paths made absolute. */
+function settingsToSave(flags: Flags, outPath: string): Flags {
+  const { resume: _r, 'stop-at': _s, help: _h, ...kept } = flags;
+  for (const key of ['model', 'tokenizer', 'data', 'metrics', 'chat-template'] as const) {
+    if (typeof kept[key] === 'string') kept[key] = path.resolve(kept[key]);
+  }
+  kept.out = path.resolve(outPath);
+  return kept;
+}
+
+/** The settings saved with the checkpoint at `resumePath` (none in a state written before they were: the flags alone). */
+function savedSettings(resumePath: string): Flags {
+  const state = statePath(resumePath);
+  completeWrite(commitJournal(resumePath), '--resume');
+  if (!existsSync(state)) return {};
+  const settings = trainingStateExtra(readInputFile(state, '--resume'), state).sftSettings;
+  if (typeof settings !== 'object' || settings === null || Array.isArray(settings)) return {};
+  return settings as Flags; // its model is where the run started: the run continues from the checkpoint
 }

@@ -1,8 +1,9 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { parseFlags, helpText } from '../args';
-import { appendToFile, makeFolder, readInputFile, writeFileAtomic } from '../files';
+import { appendToFile, readInputFile, writeFileAtomic } from '../files';
+import { RunFolder, keepLinesUpTo, readJsonObject } from '../run-folder';
 import { enableRelaxedSimd } from '../load';
 import { withInterruptFlag } from '../interrupt';
 import { threadCount, withHelperWorkers } from '../helper-workers';
@@ -20,13 +21,14 @@ import { BUILTIN_REWARDS, builtinReward } from '../../core/builtin-rewards';
 import { httpReward } from '../../core/http-reward';
 import type { ScheduleKind } from '../../core/schedule';
 import type { Estimator } from '../../core/rl/advantages';
+import { headSize, weightShapes, type ModelConfig } from '../../core/config';
 
 /** The built-in default task, shipped in the package beside dist/. */
 const DEFAULT_TASK = fileURLToPath(new URL('../assets/default-task/', import.meta.url));
 
 const SUMMARY = 'Fine-tune a model with ReMax (or REINFORCE, RLOO, GRPO) against a reward. With no flags: the built-in default task.';
 
-export async function trainCommand(argv: string[], out: (line: string) => void, err: (line: string) => void): Promise<void> {
+export async function trainCommand(argv: string[], out: (line: string) => void, err: (line: string) => void): Promise<number | void> {
   const specs = trainFlagSpecs();
   const flags = parseFlags('train', argv, specs);
   if (flags.help) return out(helpText('train', SUMMARY, specs));
@@ -34,42 +36,60 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
 
   // Options: a resumed run's saved config, then --config, then the flags.
   const resumeDir = typeof flags.resume === 'string' ? flags.resume : undefined;
-  const saved = resumeDir ? readJson(path.join(resumeDir, 'config.json'), '--resume') : {};
+  const overwrite = flags.overwrite === true;
+  if (resumeDir && overwrite) throw new RemaxInputError('give --resume or --overwrite, not both: --overwrite starts the folder\'s run again from nothing');
+  // A resumed run's folder is locked before anything is read from it: no second process can mix in its steps.
+  const run = resumeDir ? RunFolder.open(resumeDir, 'resume') : undefined;
+  const saved = run ? run.readConfig() : {};
   const configPath = typeof flags.config === 'string' ? flags.config : undefined;
-  const fromFile = configPath ? readJson(configPath, '--config') : {};
+  const fromFile = configPath ? readJsonObject(configPath, '--config') : {};
   const v = resolveTrainOptions(flags, { ...saved, ...fromFile }, configPath ?? 'config');
+  if (run) refuseMoved(flags, saved, resumeDir!);
   const usingDefaultTask = v.model === undefined && v.prompts === undefined;
-  const file = (key: string, fallback: string) => (v[key] as string | undefined) ?? (usingDefaultTask ? path.join(DEFAULT_TASK, fallback) : undefined);
+  // Inputs by absolute path, so that a run resumes from any working directory.
+  const file = (key: string, fallback: string) => {
+    const given = (v[key] as string | undefined) ?? (usingDefaultTask ? path.join(DEFAULT_TASK, fallback) : undefined);
+    return given === undefined ? undefined : path.resolve(given);
+  };
   const modelPath = file('model', 'model.bin');
   const tokenizerPath = file('tokenizer', 'tokenizer.bin');
   const promptsPath = file('prompts', 'train.jsonl');
   const evalPath = file('eval-prompts', 'eval.jsonl');
+  const chatTemplate = v['chat-template'] === undefined ? undefined : path.resolve(v['chat-template'] as string);
   if (!modelPath) throw new RemaxInputError('--model is required when --prompts is given (or give neither to run the built-in default task)');
   if (!promptsPath) throw new RemaxInputError('--prompts is required: a JSONL file with one {"prompt": "...", ...} per line');
   const outDir = resumeDir ?? (v.out as string);
+  if (!run) RunFolder.check(outDir, overwrite ? 'overwrite' : 'new'); // before the model is loaded: a folder that holds a run is refused
+  const rewardFile = typeof v.reward === 'string' && existsSync(v.reward) ? path.resolve(v.reward) : undefined;
+  if (rewardFile) v.reward = rewardFile;
+  run?.checkInputs({ tokenizer: tokenizerPath, prompts: promptsPath, 'eval-prompts': evalPath, reward: rewardFile, 'chat-template': chatTemplate },
+    true, v['accept-changed-inputs'] === true);
 
   const options = trainerOptions(v);
   const reward = await makeReward(v);
   const loadOptions = v.context === undefined ? {} : { context: v.context as number };
-  // A resumed run continues from its own last checkpoint, in the format the run started with.
-  const resumed = resumeDir ? findRunModel(resumeDir) : undefined;
-  const policyModel = await loadModelFromPath(resumed?.model ?? modelPath, resumeDir ? '--resume' : '--model', loadOptions);
+  // A resumed run continues from its own last checkpoint, in the format the run started with (none yet: from the start).
+  const resumed = run ? findRunModel(run.dir) : undefined;
+  const policySource = resumed?.model ?? modelPath;
+  const policyModel = await loadModelFromPath(policySource, resumed ? '--resume' : '--model', loadOptions);
   const format = resumed?.format ?? formatOf(policyModel);
   const modelOut = runModelPath(outDir, format, 'model'), referencePath = runModelPath(outDir, format, 'reference');
-  const chatTemplate = v['chat-template'] as string | undefined;
+  const resumeReference = run !== undefined && options.klCoef > 0 && existsSync(referencePath);
   const { policy, reference, prompts, evalPrompts, maxNewTokens: maxNew } = await setUpRun({
-    policy: { model: policyModel, source: modelPath },
+    policy: { model: policyModel, source: policySource },
     // A resumed run keeps the reference it started from; a new one starts from the policy.
-    reference: resumeDir && options.klCoef > 0 ? { model: await loadModelFromPath(referencePath, '--resume', loadOptions), source: referencePath } : undefined,
+    reference: resumeReference ? { model: await loadModelFromPath(referencePath, '--resume', loadOptions), source: referencePath } : undefined,
     tokenizer: tokenizerPath === undefined ? undefined : loadTokenizerFromPath(tokenizerPath, '--tokenizer'),
     prompts: { bytes: readInputFile(promptsPath, '--prompts'), source: promptsPath },
     evalPrompts: evalPath ? { bytes: readInputFile(evalPath, '--eval-prompts'), source: evalPath, limit: v['eval-size'] as number } : undefined,
     truncate: v.truncate === true,
+    onWarning: (message) => err(message),
     chat: {
       disabled: v['no-chat-template'] === true,
       ...(chatTemplate ? { template: new TextDecoder().decode(readInputFile(chatTemplate, '--chat-template')), templateSource: chatTemplate } : {}),
     },
   }, options);
+  if (reference) checkSameModel(reference.config, policy.config, resumeReference ? referencePath : policySource, policySource);
   checkStopIds(options.stopIds, policy.config.vocabSize, '--stop-ids');
   const state = resumed ? loadRunState(resumed.model, policyModel, { parameterCount: policy.parameterSlots }) : undefined;
   // A reward server's call may take all its attempts (each with the timeout) and the back-off between them.
@@ -83,23 +103,30 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
     (helpers) => new ReMaxTrainer(policy, reference, prompts, scorer, { ...options, maxNewTokens: maxNew }, state, helpers));
   try {
 
-    // The run folder: options (so --resume needs no flags), the reference policy, metrics and samples.
-    makeFolder(outDir, resumeDir ? '--resume' : '--out');
-    const metricsPath = path.join(outDir, 'metrics.jsonl'), samplesPath = path.join(outDir, 'samples.jsonl');
-    if (!resumeDir) {
-      const { resume: _r, config: _c, 'stop-at': _s, quiet: _q, ...toSave } = v;
-      writeFileAtomic(path.join(outDir, 'config.json'), JSON.stringify({
-        ...toSave, model: modelPath, ...(tokenizerPath ? { tokenizer: tokenizerPath } : {}), prompts: promptsPath, ...(evalPath ? { 'eval-prompts': evalPath } : {}),
-      }, null, 2) + '\n');
-      // The reference in float32, so a resumed run's KL term is that of the start.
-      if (options.klCoef > 0) writeModel(referencePath, modelFiles(policyModel, { format }), '--out');
-      writeFileSync(metricsPath, '');
-      writeFileSync(samplesPath, '');
+    // The run folder: the reference policy, metrics and samples, then the options (config.json marks a complete start).
+    const folder = run ?? RunFolder.open(outDir, overwrite ? 'overwrite' : 'new');
+    const metricsPath = folder.file('metrics.jsonl'), samplesPath = folder.file('samples.jsonl'), errorsPath = folder.file('reward-errors.jsonl');
+    const { resume: _r, config: _c, 'stop-at': _s, quiet: _q, overwrite: _o, 'accept-changed-inputs': _a, ...toSave } = v;
+    const savedOptions = {
+      ...toSave, model: modelPath, ...(tokenizerPath ? { tokenizer: tokenizerPath } : {}), prompts: promptsPath,
+      ...(evalPath ? { 'eval-prompts': evalPath } : {}), ...(chatTemplate ? { 'chat-template': chatTemplate } : {}),
+    };
+    if (!resumed) {
+      // A new run (or a resumed one that had not saved a checkpoint yet) starts here.
+      if (options.klCoef > 0 && !resumeReference) writeModel(referencePath, modelFiles(policyModel, { format }), '--out');
+      writeFileAtomic(metricsPath, '');
+      writeFileAtomic(samplesPath, '');
+      writeFileAtomic(errorsPath, '');
+      folder.checkInputs({ tokenizer: tokenizerPath, prompts: promptsPath, 'eval-prompts': evalPath, reward: rewardFile, 'chat-template': chatTemplate },
+        false, true);
     } else {
       keepLinesUpTo(metricsPath, trainer.step);
       keepLinesUpTo(samplesPath, trainer.step);
+      keepLinesUpTo(errorsPath, trainer.step);
     }
-    let lastSaved: number | undefined = resumeDir ? trainer.step : undefined;
+    // The options, with the flags given at a resume merged in: a later plain --resume continues with them.
+    folder.writeConfig(savedOptions);
+    let lastSaved: number | undefined = resumed ? trainer.step : undefined;
     const save = () => {
       saveEngineCheckpoint(modelOut, policy, format, trainer.state());
       lastSaved = trainer.step;
@@ -115,13 +142,14 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
     };
 
     const progress = new TrainProgress(options.steps, trainer.step, err, v.quiet === true);
-    if (v.quiet !== true) err(loadedLine(policy, resumed?.model ?? modelPath));
+    if (v.quiet !== true) err(loadedLine(policy, policySource));
+    let rewardErrorsShown = 0;
     progress.start(`remax train: ${options.estimator}, ${prompts.length} prompt${prompts.length === 1 ? '' : 's'} from ${promptsPath}, batch ${options.batchSize} × ` +
       `${options.samplesPerPrompt} sample(s), ${options.steps} steps, ${policy.build} build → ${outDir}` +
       (resumeDir ? ` (resuming at step ${trainer.step})` : ''));
     const stopAt = (v['stop-at'] as number | undefined) ?? options.steps;
     const evalEvery = v['eval-every'] as number, sampleEvery = v['sample-every'] as number, checkpointEvery = v['checkpoint-every'] as number;
-    await withInterruptFlag(async (interrupt) => {
+    return await withInterruptFlag(async (interrupt) => {
       if (trainer.step === 0 && evalPrompts.length > 0 && evalEvery > 0) {
         const evalReward = await trainer.evaluate(evalPrompts);
         log(metricsPath, JSON.stringify({ step: 0, eval_reward_mean: evalReward }) + '\n');
@@ -144,6 +172,13 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
           metrics.eval_reward_mean = await trainer.evaluate(evalPrompts);
         }
         log(metricsPath, JSON.stringify(metrics) + '\n');
+        // Failed reward calls that --on-reward-error skip/zero let through: every one logged, the first few shown.
+        if (trainer.lastRewardErrors.length > 0) {
+          log(errorsPath, trainer.lastRewardErrors.map((error) => JSON.stringify({ step: metrics.step, error })).join('\n') + '\n');
+          for (const error of trainer.lastRewardErrors) {
+            if (rewardErrorsShown++ < 3) progress.note(`step ${metrics.step}: ${error} (${v['on-reward-error']}; every failure is logged in ${errorsPath})`);
+          }
+        }
         if (sampleEvery > 0 && metrics.step % sampleEvery === 0) {
           log(samplesPath, trainer.lastSamples.slice(0, 4).map((row) => JSON.stringify(row)).join('\n') + '\n');
         }
@@ -152,10 +187,12 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
       }
       save();
       progress.finish(trainer.done ? `done: ${modelOut} (step ${trainer.step}); metrics in ${metricsPath}; report: remax plot ${metricsPath}`
-        : `${interrupt.received ? 'interrupted' : 'stopped'} at step ${trainer.step}: saved to ${outDir} (continue with --resume ${outDir})`);
+        : `${interrupt.received ? `interrupted (${interrupt.signal})` : 'stopped'} at step ${trainer.step}: saved to ${outDir} (continue with --resume ${outDir})`);
+      return interrupt.exitCode;
     });
   } finally {
     trainer.close();
+    run?.release();
   }
 }
 
@@ -181,41 +218,35 @@ async function makeReward(v: TrainValues): Promise<RewardFunction> {
   const name = (v.reward as string | undefined) ?? 'exact-match';
   if (url !== undefined) {
     if (v.reward !== undefined) throw new RemaxInputError('give either --reward or --reward-url, not both');
-    return httpReward(url, { fetch: globalThis.fetch, timeoutMs: v['reward-timeout'] as number, retries: v['reward-retries'] as number });
+    return httpReward(url, {
+      fetch: globalThis.fetch, timeoutMs: v['reward-timeout'] as number, retries: v['reward-retries'] as number, maxBytes: v['reward-max-bytes'] as number,
+    });
   }
   if (Object.hasOwn(BUILTIN_REWARDS, name)) return builtinReward(name);
-  if (/\.(m?[jt]s)$/.test(name) || existsSync(name)) return loadRewardModule(name);
+  // On a worker thread of its own: a call past the timeout is stopped, and nothing the module does can end the run.
+  if (/\.(m?[jt]s)$/.test(name) || existsSync(name)) return loadRewardModule(name, { loadTimeoutMs: v['reward-timeout'] as number });
   return builtinReward(name); // an unknown name: the error lists the built-in ones
 }
 
-function readJson(file: string, flag: string): Record<string, unknown> {
-  const text = new TextDecoder().decode(readInputFile(file, flag));
-  try {
-    const value = JSON.parse(text);
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not an object');
-    return value as Record<string, unknown>;
-  } catch (error) {
-    throw new RemaxInputError(`${flag} ${file} is not a JSON object of options: ${(error as Error).message}`);
+/**
+ * --resume continues the run in its folder from its own checkpoint: an --out or --model that names something else
+ * would be silently ignored, so it is refused.
+ */
+function refuseMoved(flags: Record<string, unknown>, saved: Record<string, unknown>, dir: string): void {
+  if (typeof flags.out === 'string' && path.resolve(flags.out) !== path.resolve(dir)) {
+    throw new RemaxInputError(`--resume ${dir} --out ${flags.out}: a resumed run stays in its folder; to start a new run from it, use --model ${dir}/model… --out ${flags.out}`);
+  }
+  if (typeof flags.model === 'string' && typeof saved.model === 'string' && path.resolve(flags.model) !== path.resolve(saved.model)) {
+    throw new RemaxInputError(`--resume ${dir} --model ${flags.model}: the run continues from its own checkpoint (it started from ${saved.model}); ` +
+      'drop --model, or start a new run with --out');
   }
 }
 
-/**
- * Drops the lines of a JSONL file written after `step` (a resumed run rewrites them), and a last line cut short
- * (a run killed or out of disk while writing it). Any other line that is not JSON is an error naming it.
- */
-function keepLinesUpTo(file: string, step: number): void {
-  if (!existsSync(file)) return;
-  const text = readFileSync(file, 'utf8');
-  const lines = text.split('\n');
-  const torn = !text.endsWith('\n') ? lines.length - 1 : -1;
-  const kept = lines.filter((line, i) => {
-    if (line.trim() === '') return false;
-    try {
-      return (JSON.parse(line) as { step: number }).step <= step;
-    } catch {
-      if (i === torn) return false;
-      throw new RemaxInputError(`--resume: line ${i + 1} of ${file} is not JSON; remove it or the lines after step ${step}`);
-    }
-  });
-  writeFileAtomic(file, kept.length ? kept.join('\n') + '\n' : '');
+/** The reference must be a model of the policy's shape: a KL term against another model is meaningless. */
+function checkSameModel(reference: ModelConfig, policy: ModelConfig, referenceSource: string, policySource: string): void {
+  const a = weightShapes(reference).map((s) => `${s.name}[${s.shape}]`).join(' '), b = weightShapes(policy).map((s) => `${s.name}[${s.shape}]`).join(' ');
+  if (a === b && reference.ropeTheta === policy.ropeTheta && headSize(reference) === headSize(policy)) return;
+  throw new RemaxInputError(`the reference ${referenceSource} is not a model of the policy's shape (${policySource}): ` +
+    `dim ${reference.dim} vs ${policy.dim}, ${reference.nLayers} vs ${policy.nLayers} layers, vocab ${reference.vocabSize} vs ${policy.vocabSize}; ` +
+    'the run folder was mixed with another run\'s files: start again with --overwrite');
 }
