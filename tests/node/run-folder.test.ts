@@ -168,3 +168,21 @@ test('sft --resume alone continues with the settings the run saved', () => {
     rmSync(s.dir, { recursive: true, force: true });
   }
 });
+
+test('sft: a fresh run refuses an earlier checkpoint or metrics at its --out and --metrics; --overwrite starts afresh', () => {
+  const s = setup();
+  try {
+    writeFileSync(path.join(s.dir, 'data.txt'), Array.from({ length: 30 }, (_, i) => `story ${i}: the fox ran ${i} times.`).join('\n\n'));
+    const common = ['--model', 'init.bin', '--tokenizer', 'tok.bin', '--data', 'data.txt', '--steps', '3', '--batch', '3'];
+    ok(remax(['sft', ...common, '--out', 'a.bin', '--metrics', 'a.jsonl'], s.dir));
+    const before = readFileSync(path.join(s.dir, 'a.bin'));
+    bad(remax(['sft', ...common, '--out', 'a.bin', '--metrics', 'b.jsonl'], s.dir), /--out a\.bin already holds a checkpoint \(a\.bin\); continue that run with --resume a\.bin, or replace it with --overwrite/);
+    bad(remax(['sft', ...common, '--out', 'b.bin', '--metrics', 'a.jsonl'], s.dir), /--metrics a\.jsonl already holds lines of an earlier run; give --overwrite/);
+    assert.deepEqual(readFileSync(path.join(s.dir, 'a.bin')), before, 'the checkpoint was left as it was');
+    assert.equal(existsSync(path.join(s.dir, 'b.bin')), false);
+    ok(remax(['sft', ...common, '--out', 'a.bin', '--metrics', 'a.jsonl', '--overwrite', '--steps', '2'], s.dir));
+    assert.deepEqual(lines(path.join(s.dir, 'a.jsonl')).map((m) => m.step), [1, 2], 'the earlier run\'s metrics are gone');
+  } finally {
+    rmSync(s.dir, { recursive: true, force: true });
+  }
+});

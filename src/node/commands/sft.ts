@@ -1,5 +1,5 @@
 import type { FlagSpec, Flags } from '../args';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseFlags, helpText, requiredString, optionalString, numberFlag } from '../args';
 import { loadEngineFromFiles } from '../load';
@@ -39,6 +39,7 @@ export const sftFlags: FlagSpec[] = [
   { name: 'checkpoint-every', type: 'string', help: 'also write the checkpoint every N steps; 0 = only at the end', default: '0' },
   { name: 'log-every', type: 'string', help: 'print a progress line every N steps', default: 'about 20 lines per run' },
   { name: 'metrics', type: 'string', help: 'append one JSON line per step (step, loss, lr, grad_norm, tokens, seconds) to this file' },
+  { name: 'overwrite', type: 'boolean', help: 'start afresh although --out (or --metrics) holds an earlier run: its checkpoint is replaced and its metrics emptied' },
   { name: 'resume', type: 'string', help: 'continue the run saved at this checkpoint (its .state beside it); other flags as in that run' },
   { name: 'chat-template', type: 'string', help: 'Jinja chat template file for {"messages"} conversations', default: "the tokenizer's" },
   { name: 'no-chat-template', type: 'boolean', help: 'train {"messages"} conversations as plain text: the earlier turns as the prompt, the last reply as the completion' },
@@ -46,6 +47,27 @@ export const sftFlags: FlagSpec[] = [
   { name: 'threads', type: 'string', help: 'threads whose engines share each step\'s gradient (N − 1 helper workers), or auto = every core; a run replays exactly with the same seed and thread count', default: '1' },
   { name: 'activation-checkpointing', type: 'boolean', help: 'recompute activations layer by layer in the backward pass: less memory for one more forward pass of the layers (15M: 534 → 416 MiB, about 8 % slower)' },
 ];
+
+/**
+ * A fresh run (no --resume) never mixes with an earlier one: a checkpoint at --out (or its state, or a commit of it
+ * in progress) and lines in --metrics are refused unless --overwrite, which empties the metrics (the checkpoint is
+ * replaced by the first save).
+ */
+function refuseEarlierRun(outPath: string, metricsPath: string | undefined, overwrite: boolean): void {
+  const checkpoint = [outPath, statePath(outPath), commitJournal(outPath)].find((p) => existsSync(p));
+  const metricsUsed = metricsPath !== undefined && existsSync(metricsPath) && statSync(metricsPath).size > 0;
+  if (overwrite) {
+    if (metricsUsed) writeFileSync(metricsPath!, '');
+    return;
+  }
+  if (checkpoint !== undefined) {
+    throw new RemaxInputError(`--out ${outPath} already holds a checkpoint (${checkpoint}); continue that run with --resume ${outPath}, ` +
+      'or replace it with --overwrite, or choose another --out');
+  }
+  if (metricsUsed) {
+    throw new RemaxInputError(`--metrics ${metricsPath} already holds lines of an earlier run; give --overwrite to empty it, or choose another file`);
+  }
+}
 
 export async function sftCommand(argv: string[], out: (line: string) => void, err: (line: string) => void): Promise<number | void> {
   const given = parseFlags('sft', argv, sftFlags);
@@ -80,6 +102,14 @@ export async function sftCommand(argv: string[], out: (line: string) => void, er
   }
   // One process per checkpoint: a second sft on the same --out would interleave its saves with this one's.
   const releaseLock = acquireLock(path.join(path.dirname(outPath), `.${path.basename(outPath)}.lock`), `--out ${outPath}`);
+  if (resumePath === undefined) {
+    try {
+      refuseEarlierRun(outPath, metricsPath, flags.overwrite === true);
+    } catch (error) {
+      releaseLock();
+      throw error;
+    }
+  }
   const options = {
     steps, batchSize, seed: numberFlag(flags, 'seed', 0, { integer: true, min: 0 }),
     schedule: { kind, lr, warmupSteps: numberFlag(flags, 'warmup-steps', 0, { integer: true, min: 0 }), totalSteps: steps, minLr },
@@ -160,7 +190,7 @@ export async function sftCommand(argv: string[], out: (line: string) => void, er
 
 /** The flags a run keeps for --resume: every one given but those of one invocation, with paths made absolute. */
 function settingsToSave(flags: Flags, outPath: string): Flags {
-  const { resume: _r, 'stop-at': _s, help: _h, ...kept } = flags;
+  const { resume: _r, 'stop-at': _s, help: _h, overwrite: _o, ...kept } = flags;
   for (const key of ['model', 'tokenizer', 'data', 'metrics', 'chat-template'] as const) {
     if (typeof kept[key] === 'string') kept[key] = path.resolve(kept[key]);
   }
