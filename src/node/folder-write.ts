@@ -3,7 +3,8 @@
 // it was (the temp is debris, removed by the next write of that target); --overwrite moves the previous folder aside
 // just before the rename and removes it after, and a kill between those two renames is undone by the next write (the
 // previous folder comes back). So no half-written folder ever sits at the target.
-import { existsSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, statfsSync } from 'node:fs';
+import * as fs from 'node:fs';
+import { existsSync, readdirSync, renameSync, rmSync, rmdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { RemaxInputError } from '../core/errors';
 import { isAlive, syncFolder, writeChunksDurably, writeDurably } from './commit';
@@ -48,6 +49,10 @@ function recover(target: string): void {
  */
 export function checkFolderTarget(target: string, flag: string, overwrite: boolean): void {
   refuseSpecialPath(target, flag);
+  const relative = path.relative(path.resolve(target), process.cwd());
+  if (!relative.startsWith('..') && !path.isAbsolute(relative)) {
+    throw new RemaxInputError(`${flag} ${target} is the current folder or holds it; the folder is replaced whole, so give a new folder (e.g. ${path.join(target, 'model')})`);
+  }
   recover(target);
   if (!existsSync(target)) return;
   if (!statSync(target).isDirectory()) throw new RemaxInputError(`${flag} ${target} is a file; give the path of a folder to write (absent or empty)`);
@@ -68,10 +73,13 @@ export function checkFolderTarget(target: string, flag: string, overwrite: boole
 export function checkFreeSpace(target: string, bytes: number, flag: string): void {
   let free: number;
   try {
-    const s = statfsSync(path.dirname(path.resolve(target)));
+    // Looked up, not imported by name: a runtime without statfs (older Deno or Bun) still loads this module.
+    const statfs = (fs as { statfsSync?: (p: string) => { bavail: number; bsize: number } }).statfsSync;
+    if (!statfs) return;
+    const s = statfs(path.dirname(path.resolve(target)));
     free = s.bavail * s.bsize;
   } catch {
-    return; // no statfs here (or the parent is yet to be made): the write itself reports a full disk
+    return; // the parent is yet to be made: the write itself reports a full disk
   }
   if (bytes > free) {
     throw new RemaxInputError(`${flag} ${target}: the folder needs ${formatBytes(bytes)} and its disk has ${formatBytes(free)} free; ` +
@@ -83,8 +91,9 @@ export const formatBytes = (bytes: number): string =>
   bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(2)} GiB` : `${(bytes / 2 ** 20).toFixed(bytes >= 10 * 2 ** 20 ? 0 : 2)} MiB`;
 
 /** Writes `files` as the folder `target` in one step (see the file comment); checkFolderTarget first. */
-export function writeFolderAtomic(target: string, files: FolderFile[], flag: string, overwrite: boolean): void {
-  checkFolderTarget(target, flag, overwrite);
+export function writeFolderAtomic(given: string, files: FolderFile[], flag: string, overwrite: boolean): void {
+  checkFolderTarget(given, flag, overwrite);
+  const target = path.resolve(given); // "model/" and "./model" name the folder, not something inside it
   const parent = path.dirname(target);
   makeFolder(parent, flag);
   const temp = tempName(target, process.pid, 'partial'), old = tempName(target, process.pid, 'replaced');
@@ -113,7 +122,7 @@ export function writeFolderAtomic(target: string, files: FolderFile[], flag: str
     if (error instanceof RemaxInputError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     const why = code === 'ENOSPC' ? 'the disk is full' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (error as Error).message;
-    throw new RemaxInputError(`cannot write ${flag} ${target}${current ? ` (${current})` : ''}: ${why}; nothing was written`);
+    throw new RemaxInputError(`cannot write ${flag} ${given}${current ? ` (${current})` : ''}: ${why}; nothing was written`);
   }
   rmSync(old, { recursive: true, force: true });
 }

@@ -210,7 +210,9 @@ test('init --like with a small shard limit: shards and an index as transformers 
   const dir = scratch();
   try {
     const like = sharedPath(`${LLAMA3}/config.json`);
-    writeRandomHfFolder({ like, dtype: 'BF16', out: path.join(dir, 'one'), seed: 5 });
+    // --like a folder: its config.json, and its generation_config.json comes along unchanged.
+    writeRandomHfFolder({ like: sharedPath(LLAMA3), dtype: 'BF16', out: path.join(dir, 'one'), seed: 5 });
+    assert.ok(readFileSync(path.join(dir, 'one', 'generation_config.json')).equals(readFileSync(sharedPath(`${LLAMA3}/generation_config.json`))));
     // lm_head and the embedding are 16 MB each, the layers far less: at 10 MB a shard each of the two is a shard of
     // its own (a tensor over the limit is not split, as transformers does), the layers between them a third.
     writeRandomHfFolder({ like, dtype: 'BF16', out: path.join(dir, 'sharded'), seed: 5, maxShardBytes: 10_000_000 });
@@ -286,6 +288,11 @@ test('init --like refuses what it cannot write, naming what to fix, and writes n
     writeRandomHfFolder({ like: like('ok', base), dtype: 'F32', out: model, seed: 0, overwrite: true });
     assert.deepEqual(readdirSync(model).sort(), ['config.json', 'generation_config.json', 'model.safetensors']);
     assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('.')), [], 'no temp folder left');
+    // The folder is replaced whole: never the one the command runs in (or one holding it).
+    const inside = spawnSync(process.execPath, [CLI, 'init', '--like', like('ok', base), '--out', '.', '--overwrite'], { cwd: model, encoding: 'utf8' });
+    assert.equal(inside.status, 2, inside.stderr);
+    assert.match(inside.stderr, /--out \. is the current folder or holds it/);
+    assert.ok(existsSync(path.join(model, 'config.json')));
 
     // The CLI: exit code 2, one line naming the flag.
     const bad = (args: string[], pattern: RegExp) => {

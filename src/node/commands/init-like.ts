@@ -66,9 +66,14 @@ export function writeRandomHfFolder(options: RandomHfFolderOptions, note: (line:
   const shards = plan.weightFiles.length === 1 ? plan.weightFiles[0]!.name : `${plan.weightFiles.length} shards`;
   note(`writing ${out}: random ${plan.architecture}, ${parameters(plan.parameterCount)} parameters as ${dtype} ` +
     `(std ${plan.std}, seed ${options.seed}), ${formatBytes(totalBytes)} in ${shards}`);
-  if (4 * plan.parameterCount > WASM_MAX_PAGES * WASM_PAGE_BYTES) {
-    note(`note: its float32 weights (${formatBytes(4 * plan.parameterCount)}) exceed the 4 GiB a wasm32 engine can address: ` +
+  const weightBytes = 4 * plan.parameterCount, wasmBytes = WASM_MAX_PAGES * WASM_PAGE_BYTES;
+  if (weightBytes > wasmBytes) {
+    note(`note: its float32 weights (${formatBytes(weightBytes)}) exceed the 4 GiB a wasm32 engine can address: ` +
       'remax cannot load this model (transformers and other tools can)');
+  } else if (4 * weightBytes > wasmBytes) {
+    // As init's checkModelSize says of llama2.c models: weights, gradients and two Adam moments.
+    note(`note: remax train and sft need over 4 × its float32 weights (${formatBytes(4 * weightBytes)}), more than the 4 GiB ` +
+      'a wasm32 engine can address: remax can generate from this model but not train it');
   }
 
   const prng = new Prng(options.seed); // one stream through the weight files in order
