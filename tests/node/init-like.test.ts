@@ -263,6 +263,10 @@ test('init --like refuses what it cannot write, naming what to fix, and writes n
     refuses({ like: like('bad-std', { ...base, initializer_range: -1 }), dtype: 'BF16', out, seed: 0 }, /initializer_range is -1; it must be a positive number/);
     refuses({ like: like('bad-pad', { ...base, pad_token_id: 999999 }), dtype: 'BF16', out, seed: 0 }, /pad_token_id is 999999.*below vocab_size 151680/);
     refuses({ like: like('eos', { ...base, vocab_size: 512 }), dtype: 'BF16', out, seed: 0 }, /eos_token_id 151645 is not below vocab_size 512/);
+    refuses({ like: like('layers', { ...base, num_hidden_layers: 1_000_000 }), dtype: 'BF16', out, seed: 0 }, /num_hidden_layers 1000000 makes 12000000 tensors/);
+    // Petabytes: no disk has them free, so it is refused before the first byte (and names both sizes).
+    const huge = { ...base, hidden_size: 2 ** 24, intermediate_size: 1, num_attention_heads: 1, num_key_value_heads: 1, vocab_size: 2 ** 24 };
+    refuses({ like: like('huge', huge), dtype: 'BF16', out, seed: 0 }, /--out .*out: the folder needs [\d.]+ GiB and its disk has [\d.]+ (GiB|MiB) free/);
     refuses({ like: like('mlp-bias', { ...base, mlp_bias: true }), dtype: 'BF16', out, seed: 0 }, /mlp_bias is true/);
     refuses({ like: path.join(dir, 'absent.json'), dtype: 'BF16', out, seed: 0 }, /cannot read --like .*absent\.json: no such file/);
     // A tokenizer larger than the model's vocabulary.

@@ -19,6 +19,9 @@ import {
 } from './hf-model';
 import { encodeSafetensorValues, safetensorByteLength, safetensorsHeaderBytes, type SafetensorsDtype } from './safetensors';
 
+/** Tensors a folder may have: ~150 header bytes each stays far below safetensors' 100 MB header limit. */
+const MAX_TENSORS = 100_000;
+
 /** transformers' PretrainedConfig default for initializer_range. */
 export const DEFAULT_INITIALIZER_RANGE = 0.02;
 
@@ -82,6 +85,12 @@ export function planRandomHfModel(configJson: Record<string, unknown>, options: 
       `${source}: pad_token_id is ${preview(pad)}; it must be a token id below vocab_size ${config.vocabSize}, or null`);
     padRow = pad as number;
   }
+
+  // A corrupt num_hidden_layers (up to 2^24 passes parseHfConfig) would list more tensors than a header can hold.
+  const perLayer = 9 + (config.qkvBias ? 3 : 0) + (config.qkNorm ? 2 : 0);
+  requireInput(config.nLayers * perLayer <= MAX_TENSORS,
+    `${source}: num_hidden_layers ${config.nLayers} makes ${config.nLayers * perLayer} tensors, more than the ${MAX_TENSORS} ` +
+      'a safetensors header is made to list; no real model has that many layers: check the value');
 
   const tensors: RandomTensor[] = hfTensorSpecs(config).map(({ name, shape, weight }) => {
     const init: RandomInit = weight.startsWith('rms_') ? 'ones' : weight === 'bq' || weight === 'bk' || weight === 'bv' ? 'zeros' : 'normal';
