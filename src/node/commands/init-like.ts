@@ -61,18 +61,18 @@ export function writeRandomHfFolder(options: RandomHfFolderOptions, note: (line:
   }
   if (options.tokenizerFrom !== undefined) Object.assign(small, tokenizerFiles(options.tokenizerFrom, plan.config.vocabSize, configPath));
 
-  const totalBytes = plan.totalBytes - Object.values(plan.smallFiles).reduce((s, b) => s + b.length, 0) + Object.values(small).reduce((s, b) => s + b.length, 0);
+  const totalBytes = plan.weightFiles.reduce((sum, f) => sum + f.byteLength, 0) + Object.values(small).reduce((sum, b) => sum + b.length, 0);
   checkFreeSpace(out, totalBytes, '--out');
   const shards = plan.weightFiles.length === 1 ? plan.weightFiles[0]!.name : `${plan.weightFiles.length} shards`;
   note(`writing ${out}: random ${plan.architecture}, ${parameters(plan.parameterCount)} parameters as ${dtype} ` +
     `(std ${plan.std}, seed ${options.seed}), ${formatBytes(totalBytes)} in ${shards}`);
-  const weightBytes = 4 * plan.parameterCount, wasmBytes = WASM_MAX_PAGES * WASM_PAGE_BYTES;
-  if (weightBytes > wasmBytes) {
-    note(`note: its float32 weights (${formatBytes(weightBytes)}) exceed the 4 GiB a wasm32 engine can address: ` +
+  const float32Bytes = 4 * plan.parameterCount, wasmBytes = WASM_MAX_PAGES * WASM_PAGE_BYTES;
+  if (float32Bytes > wasmBytes) {
+    note(`note: its float32 weights (${formatBytes(float32Bytes)}) exceed the 4 GiB a wasm32 engine can address: ` +
       'remax cannot load this model (transformers and other tools can)');
-  } else if (4 * weightBytes > wasmBytes) {
+  } else if (4 * float32Bytes > wasmBytes) {
     // As init's checkModelSize says of llama2.c models: weights, gradients and two Adam moments.
-    note(`note: remax train and sft need over 4 × its float32 weights (${formatBytes(4 * weightBytes)}), more than the 4 GiB ` +
+    note(`note: remax train and sft need over 4 × its float32 weights (${formatBytes(4 * float32Bytes)}), more than the 4 GiB ` +
       'a wasm32 engine can address: remax can generate from this model but not train it');
   }
 
