@@ -22,7 +22,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   tokenize: { run: tokenizeCommand, summary: "token ids and pieces of a text or a chat prompt with a model's tokenizer" },
   export: { run: exportCommand, summary: 'write a model as a Hugging Face folder, a GGUF file or a llama2.c checkpoint' },
   logprobs: { run: logprobsCommand, summary: 'teacher-forced per-token log-probabilities of a sequence' },
-  init: { run: initCommand, summary: 'write a randomly initialised llama2.c model' },
+  init: { run: initCommand, summary: 'write a randomly initialised model: llama2.c of given sizes, or a Hugging Face folder --like a config.json' },
   sft: { run: sftCommand, summary: 'fine-tune or pre-train with the token cross-entropy, checkpoints that resume exactly' },
   serve: { run: serveCommand, summary: 'the in-browser trainer page on 127.0.0.1 (training runs in a Web Worker)' },
   grad: { run: gradCommand, summary: 'ReMax loss of a batch and the gradient of every weight (safetensors)' },

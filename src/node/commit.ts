@@ -31,8 +31,21 @@ export function writeDurably(path: string, bytes: Uint8Array | string): void {
   }
 }
 
+/** Writes chunks one after the other to `path` (a file of any size from a few MiB of memory), then flushes it. */
+export function writeChunksDurably(path: string, chunks: Iterable<Uint8Array>): void {
+  const fd = openSync(path, 'w');
+  try {
+    for (const chunk of chunks) {
+      for (let at = 0; at < chunk.length;) at += writeSync(fd, chunk, at, Math.min(chunk.length - at, 2 ** 30));
+    }
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Flushes a folder's entries (renames) to the disk; where the platform cannot, renames are still atomic. */
-function syncFolder(folder: string): void {
+export function syncFolder(folder: string): void {
   try {
     const fd = openSync(folder, 'r');
     try { fsyncSync(fd); } finally { closeSync(fd); }

@@ -386,6 +386,57 @@ function essentials(c: ModelConfig): string {
   ]);
 }
 
+/** The header metadata transformers writes (and checks for) in every weights file. */
+export const SAFETENSORS_METADATA = { format: 'pt' };
+
+/**
+ * How transformers' save_pretrained splits tensors (in order) into files: one model.safetensors when they fit in
+ * `maxShardBytes` (default 5·10⁹), else model-0000i-of-0000n.safetensors files filled in order, a tensor starting a
+ * new file when it would overflow the current one, with the index naming each tensor's file.
+ */
+export function planShards<T extends { name: string; shape: number[] }>(tensors: T[], dtype: SafetensorsDtype,
+  maxShardBytes = DEFAULT_MAX_SHARD_BYTES): { shards: { name: string; tensors: T[] }[]; index?: Uint8Array } {
+  const groups: T[][] = [[]];
+  let shardBytes = 0, total = 0;
+  for (const t of tensors) {
+    const size = safetensorByteLength(t.shape, dtype);
+    if (shardBytes > 0 && shardBytes + size > maxShardBytes) {
+      groups.push([]);
+      shardBytes = 0;
+    }
+    groups[groups.length - 1]!.push(t);
+    shardBytes += size;
+    total += size;
+  }
+  if (groups.length === 1) return { shards: [{ name: SINGLE_WEIGHTS_NAME, tensors: groups[0]! }] };
+  const n = String(groups.length).padStart(5, '0');
+  const shards = groups.map((part, i) => ({ name: `model-${String(i + 1).padStart(5, '0')}-of-${n}.safetensors`, tensors: part }));
+  const weightMap: Record<string, string> = {};
+  for (const shard of shards) for (const t of shard.tensors) weightMap[t.name] = shard.name;
+  const index = new TextEncoder().encode(configJsonText({ metadata: { total_size: total }, weight_map: weightMap }));
+  return { shards, index };
+}
+
+/**
+ * config.json saying the weights are stored as `dtype`: torch_dtype (and dtype, transformers ≥ 4.56's name, when the
+ * file uses it) set; everything else as it was.
+ */
+export function withTorchDtype(configJson: Record<string, unknown>, dtype: 'F32' | 'BF16' | 'F16'): Record<string, unknown> {
+  const out = { ...configJson };
+  if ('dtype' in out) out.dtype = TORCH_DTYPES[dtype];
+  if ('torch_dtype' in out || !('dtype' in out)) out.torch_dtype = TORCH_DTYPES[dtype];
+  return out;
+}
+
+/** generation_config.json as transformers derives it from a config (GenerationConfig.from_model_config), or none without ids. */
+export function generationConfigFrom(ids: { bosTokenId?: number; eosTokenIds?: number[] }): Uint8Array | undefined {
+  if (ids.bosTokenId === undefined && !ids.eosTokenIds?.length) return undefined;
+  const gen: Record<string, unknown> = { _from_model_config: true };
+  if (ids.bosTokenId !== undefined) gen.bos_token_id = ids.bosTokenId;
+  if (ids.eosTokenIds?.length) gen.eos_token_id = ids.eosTokenIds.length === 1 ? ids.eosTokenIds[0] : ids.eosTokenIds;
+  return new TextEncoder().encode(configJsonText(gen));
+}
+
 export interface HfExportOptions {
   /** How the tensors are stored. */
   dtype: 'F32' | 'BF16' | 'F16';
@@ -416,52 +467,24 @@ export function hfModelFiles(model: LoadedModel, options: HfExportOptions): Reco
     } catch (error) {
       if (!(error instanceof RemaxInputError)) throw error;
     }
-    if (same) {
-      configJson = { ...hfOrigin.config };
-      if ('dtype' in configJson) configJson.dtype = TORCH_DTYPES[dtype];
-      if ('torch_dtype' in configJson || !('dtype' in configJson)) configJson.torch_dtype = TORCH_DTYPES[dtype];
-    }
+    if (same) configJson = withTorchDtype(hfOrigin.config, dtype);
   }
   configJson ??= hfConfigFromModel(config, { dtype, ...ids });
   out['config.json'] = encoder.encode(configJsonText(configJson));
 
   // Weights, sharded as transformers does when they exceed maxShardBytes.
   const tensors: SafetensorsTensor[] = hfTensors(config, model.weights).map((t) => ({ ...t, dtype }));
-  const maxShard = options.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES;
-  const shards: SafetensorsTensor[][] = [[]];
-  let shardBytes = 0, total = 0;
-  for (const t of tensors) {
-    const size = safetensorByteLength(t.shape, dtype);
-    if (shardBytes > 0 && shardBytes + size > maxShard) {
-      shards.push([]);
-      shardBytes = 0;
-    }
-    shards[shards.length - 1]!.push(t);
-    shardBytes += size;
-    total += size;
-  }
-  if (shards.length === 1) {
-    out[SINGLE_WEIGHTS_NAME] = serializeSafetensors(tensors, { format: 'pt' });
-  } else {
-    const n = String(shards.length).padStart(5, '0');
-    const weightMap: Record<string, string> = {};
-    shards.forEach((part, i) => {
-      const name = `model-${String(i + 1).padStart(5, '0')}-of-${n}.safetensors`;
-      out[name] = serializeSafetensors(part, { format: 'pt' });
-      for (const t of part) weightMap[t.name] = name;
-    });
-    out[WEIGHTS_INDEX_NAME] = encoder.encode(configJsonText({ metadata: { total_size: total }, weight_map: weightMap }));
-  }
+  const plan = planShards(tensors, dtype, options.maxShardBytes);
+  for (const shard of plan.shards) out[shard.name] = serializeSafetensors(shard.tensors, SAFETENSORS_METADATA);
+  if (plan.index) out[WEIGHTS_INDEX_NAME] = plan.index;
 
   // generation_config.json and the other small files of the original.
   for (const [name, bytes] of Object.entries(hfOrigin?.files ?? {})) {
     if (!isWeightFile(name)) out[name] = bytes;
   }
-  if (!out['generation_config.json'] && (ids.bosTokenId !== undefined || ids.eosTokenIds)) {
-    const gen: Record<string, unknown> = { _from_model_config: true };
-    if (ids.bosTokenId !== undefined) gen.bos_token_id = ids.bosTokenId;
-    if (ids.eosTokenIds) gen.eos_token_id = ids.eosTokenIds.length === 1 ? ids.eosTokenIds[0] : ids.eosTokenIds;
-    out['generation_config.json'] = encoder.encode(configJsonText(gen));
+  if (!out['generation_config.json']) {
+    const gen = generationConfigFrom(ids);
+    if (gen) out['generation_config.json'] = gen;
   }
   return out;
 }

@@ -246,7 +246,7 @@ export function parseSafetensors(bytes: Uint8Array, source = 'safetensors', opti
 // Writing
 
 /** Narrows (or copies) float32 values into `out` at byte `at`, little-endian, rounding to nearest even. */
-function narrowInto(values: Float32Array, dtype: SafetensorsDtype, out: Uint8Array, at: number): void {
+export function encodeSafetensorValues(values: Float32Array, dtype: SafetensorsDtype, out: Uint8Array, at: number): void {
   const n = values.length;
   const view = new DataView(out.buffer, out.byteOffset + at, DTYPE_BYTES[dtype] * n);
   if (dtype === 'F32') {
@@ -273,43 +273,64 @@ function narrowInto(values: Float32Array, dtype: SafetensorsDtype, out: Uint8Arr
 /** Bytes of a tensor of `shape` stored as `dtype`. */
 export const safetensorByteLength = (shape: number[], dtype: SafetensorsDtype = 'F32'): number => DTYPE_BYTES[dtype] * elementCount(shape);
 
+/** A tensor's entry in a header: where its bytes go is decided by the order of the list. */
+export interface SafetensorsHeaderEntry {
+  name: string;
+  shape: number[];
+  dtype?: SafetensorsDtype;
+}
+
+/**
+ * The bytes before the data section of a file holding `entries` in this order (u64 length, JSON padded with spaces
+ * to 8 bytes) and the length of its data section: what a writer that streams the data needs first. A duplicate name
+ * or a bad shape or dtype is a caller bug and throws a plain Error.
+ */
+export function safetensorsHeaderBytes(entries: SafetensorsHeaderEntry[], metadata?: Record<string, string>): { bytes: Uint8Array; dataLength: number } {
+  const parts: string[] = [];
+  if (metadata && Object.keys(metadata).length > 0) {
+    for (const [key, value] of Object.entries(metadata)) {
+      if (typeof value !== 'string') throw new Error(`safetensors metadata ${key} is a ${typeof value}; values must be strings`);
+    }
+    parts.push(`${JSON.stringify(METADATA_KEY)}:${JSON.stringify(metadata)}`);
+  }
+  const names = new Set<string>();
+  let offset = 0;
+  for (const { name, shape, dtype = 'F32' } of entries) {
+    if (name === METADATA_KEY || names.has(name)) throw new Error(`safetensors tensor name ${JSON.stringify(name)} is reserved or repeated`);
+    if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new Error(`safetensors tensor ${name}: shape [${shape}] is not a list of sizes`);
+    if (!SAFETENSORS_DTYPES.includes(dtype)) throw new Error(`safetensors tensor ${name}: dtype ${String(dtype)} is not one of ${SAFETENSORS_DTYPES}`);
+    names.add(name);
+    const size = safetensorByteLength(shape, dtype);
+    const info = { dtype, shape, data_offsets: [offset, offset + size] };
+    parts.push(`${JSON.stringify(name)}:${JSON.stringify(info)}`); // built by hand to keep the caller's order
+    offset += size;
+  }
+  const json = new TextEncoder().encode(`{${parts.join(',')}}`);
+  const headerLength = Math.ceil(json.length / 8) * 8;
+  const bytes = new Uint8Array(8 + headerLength);
+  new DataView(bytes.buffer).setBigUint64(0, BigInt(headerLength), true);
+  bytes.set(json, 8);
+  bytes.fill(0x20, 8 + json.length); // space padding
+  return { bytes, dataLength: offset };
+}
+
 /**
  * Writes `tensors` (data in the given order, each as its dtype, default F32) and optional string `metadata` (omitted
  * from the header when empty). A duplicate name or a shape that does not match the data length is a caller bug and
  * throws a plain Error.
  */
 export function serializeSafetensors(tensors: SafetensorsTensor[], metadata?: Record<string, string>): Uint8Array {
-  const entries: string[] = [];
-  if (metadata && Object.keys(metadata).length > 0) {
-    for (const [key, value] of Object.entries(metadata)) {
-      if (typeof value !== 'string') throw new Error(`safetensors metadata ${key} is a ${typeof value}; values must be strings`);
-    }
-    entries.push(`${JSON.stringify(METADATA_KEY)}:${JSON.stringify(metadata)}`);
-  }
-  const names = new Set<string>();
-  let offset = 0;
-  for (const { name, shape, data, dtype = 'F32' } of tensors) {
-    if (name === METADATA_KEY || names.has(name)) throw new Error(`safetensors tensor name ${JSON.stringify(name)} is reserved or repeated`);
+  for (const { name, shape, data } of tensors) {
     if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0) || elementCount(shape) !== data.length) {
       throw new Error(`safetensors tensor ${name}: shape [${shape}] does not match its ${data.length} values`);
     }
-    if (!SAFETENSORS_DTYPES.includes(dtype)) throw new Error(`safetensors tensor ${name}: dtype ${String(dtype)} is not one of ${SAFETENSORS_DTYPES}`);
-    names.add(name);
-    const size = DTYPE_BYTES[dtype] * data.length;
-    const info = { dtype, shape, data_offsets: [offset, offset + size] };
-    entries.push(`${JSON.stringify(name)}:${JSON.stringify(info)}`); // built by hand to keep the caller's order
-    offset += size;
   }
-  const json = new TextEncoder().encode(`{${entries.join(',')}}`);
-  const headerLength = Math.ceil(json.length / 8) * 8;
-
-  const out = new Uint8Array(8 + headerLength + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(headerLength), true);
-  out.set(json, 8);
-  out.fill(0x20, 8 + json.length, 8 + headerLength); // space padding
-  let at = 8 + headerLength;
+  const header = safetensorsHeaderBytes(tensors, metadata);
+  const out = new Uint8Array(header.bytes.length + header.dataLength);
+  out.set(header.bytes);
+  let at = header.bytes.length;
   for (const { data, dtype = 'F32' } of tensors) {
-    narrowInto(data, dtype, out, at);
+    encodeSafetensorValues(data, dtype, out, at);
     at += DTYPE_BYTES[dtype] * data.length;
   }
   return out;

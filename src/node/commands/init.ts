@@ -2,7 +2,9 @@ import { statSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { FlagSpec, Flags } from '../args';
-import { parseFlags, helpText, requiredString, numberFlag } from '../args';
+import { parseFlags, helpText, requiredString, numberFlag, optionalString } from '../args';
+import { randomHfDtype } from '../../core/formats/random-hf-model';
+import { writeRandomHfFolder } from './init-like';
 import { checkOutputFolder, writeFileAtomic } from '../files';
 import { checkpointByteLength, randomInitWeights, serializeCheckpoint, validateConfig } from '../../core/formats/llama2c';
 import { LLAMA2C_NORM_EPS, LLAMA2C_ROPE_THETA, elementCount, weightShapes, type ModelConfig } from '../../core/config';
@@ -11,7 +13,11 @@ import { WASM_MAX_PAGES, WASM_PAGE_BYTES } from '../../core/arena';
 import { RemaxInputError } from '../../core/errors';
 
 export const initFlags: FlagSpec[] = [
-  { name: 'out', type: 'string', help: 'where to write the llama2.c checkpoint' },
+  { name: 'out', type: 'string', help: 'where to write the llama2.c checkpoint (with --like: the Hugging Face folder)' },
+  { name: 'like', type: 'string', help: "a Hugging Face config.json (or its folder): write a random Hugging Face folder of that model's shapes instead" },
+  { name: 'dtype', type: 'string', help: 'with --like: how the weights are stored, bf16, f16 or f32', default: 'bf16' },
+  { name: 'tokenizer-from', type: 'string', help: "with --like: a Hugging Face folder whose tokenizer files (tokenizer.json, tokenizer_config.json, …) are copied" },
+  { name: 'overwrite', type: 'boolean', help: 'with --like: replace an --out folder that holds a model (without it a non-empty --out is refused)' },
   { name: 'dim', type: 'string', help: 'model width' },
   { name: 'hidden', type: 'string', help: 'feed-forward width' },
   { name: 'layers', type: 'string', help: 'number of layers' },
@@ -25,7 +31,12 @@ export const initFlags: FlagSpec[] = [
 
 export async function initCommand(argv: string[], out: (line: string) => void, err: (line: string) => void): Promise<void> {
   const flags = parseFlags('init', argv, initFlags);
-  if (flags.help) return out(helpText('init', 'Write a randomly initialised model in llama2.c format.', initFlags));
+  if (flags.help) {
+    return out(helpText('init', 'Write a randomly initialised model: a llama2.c checkpoint of the given sizes, or (--like) a Hugging Face folder.', initFlags));
+  }
+  if (flags.like !== undefined) return initLike(flags, err);
+  const onlyWithLike = LIKE_ONLY.find((f) => flags[f] !== undefined);
+  if (onlyWithLike) throw new RemaxInputError(`--${onlyWithLike} goes with --like (a Hugging Face folder); a llama2.c checkpoint is float32 and has no tokenizer files`);
   const path = requiredString(flags, 'out', 'the path of the checkpoint to write');
   const positive = { integer: true, min: 1 };
   const need = (name: string) => {
@@ -48,6 +59,23 @@ export async function initCommand(argv: string[], out: (line: string) => void, e
   writeFileAtomic(path, bytes);
   err(`wrote ${path}: ${(bytes.length / 2 ** 20).toFixed(2)} MiB, dim ${config.dim}, hidden ${config.hiddenDim}, ` +
     `${config.nLayers} layers, ${config.nHeads} heads (${config.nKvHeads} kv), vocab ${config.vocabSize}, seq ${config.seqLen}`);
+}
+
+const SIZE_FLAGS = ['dim', 'hidden', 'layers', 'heads', 'kv-heads', 'vocab', 'seq', 'unshared-classifier'];
+const LIKE_ONLY = ['dtype', 'tokenizer-from', 'overwrite'];
+
+/** init --like: the shapes come from the config.json, so no size flag is taken. */
+function initLike(flags: Flags, err: (line: string) => void): void {
+  const sizeFlag = SIZE_FLAGS.find((f) => flags[f] !== undefined);
+  if (sizeFlag) throw new RemaxInputError(`--${sizeFlag} does not go with --like: the sizes come from the config.json (edit a copy of it to change them)`);
+  const like = requiredString(flags, 'like', 'a Hugging Face config.json');
+  const out = requiredString(flags, 'out', 'the folder to write the random Hugging Face model to');
+  const started = Date.now();
+  const written = writeRandomHfFolder({
+    like, out, dtype: randomHfDtype(optionalString(flags, 'dtype') ?? 'bf16'), seed: numberFlag(flags, 'seed', 0, { integer: true, min: 0 }),
+    overwrite: flags.overwrite === true, ...(flags['tokenizer-from'] !== undefined ? { tokenizerFrom: requiredString(flags, 'tokenizer-from', 'a Hugging Face tokenizer folder') } : {}),
+  }, err);
+  err(`wrote ${out} in ${((Date.now() - started) / 1000).toFixed(1)} s: ${written.files.join(', ')}`);
 }
 
 /** What the engine can address: wasm32 linear memory is at most 4 GiB. */
