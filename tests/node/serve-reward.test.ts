@@ -268,6 +268,23 @@ test('--max-concurrent 1 --max-queue 1: a second request waits its turn, a third
   });
 });
 
+test('SIGTERM: the request being scored is answered, the one waiting gets 503, then the server exits 0 and takes no more', async () => {
+  const served = await serveReward('--reward', REWARD, '--max-concurrent', '1');
+  const scored = post(`${served.url}get_reward`, { query: ['sleep'] });
+  await new Promise((r) => setTimeout(r, 300));
+  const waiting = post(`${served.url}get_reward`, { query: ['ab'] });
+  await new Promise((r) => setTimeout(r, 300));
+  const stopped = served.stop();
+  assert.deepEqual((await scored).json, { rewards: [5], scores: [5], extra_logs: {} });
+  const refused = await waiting;
+  assert.equal(refused.status, 503);
+  assert.deepEqual(refused.json, { error: 'the reward server is stopping' });
+  const { code, stdout } = await stopped;
+  assert.equal(code, 0, served.stderr());
+  assert.match(stdout, /remax reward server: stopped \(SIGTERM\)\n$/);
+  await assert.rejects(fetch(`${served.url}get_reward`, { method: 'POST', body: '{"query": []}' }), /fetch failed/);
+});
+
 test('serve-reward flags: --reward is required, a bad number and a taken port are refused by name (exit 2)', async () => {
   const run = (...args: string[]) => spawnSync(process.execPath, [CLI, 'serve-reward', ...args], { encoding: 'utf8' });
   const none = run();
