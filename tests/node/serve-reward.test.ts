@@ -5,6 +5,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -249,6 +250,31 @@ test('a reward that throws or runs past --reward-timeout gets a 500 JSON error, 
     const looped = await post(url, { samples: [{ prompt: 'P: ', completion: 'loop', meta: {} }] });
     assert.equal(looped.status, 500);
     assert.match(looped.json.error as string, /^timed out after 1000 ms; the reward module's worker thread was stopped/);
+    await stillServes(url);
+  });
+});
+
+test('clients that hang up (mid-body, mid-scoring) or speak no HTTP at all do not stop the server', async () => {
+  await withServer([], async ({ url }) => {
+    // Half a body, then the connection closed.
+    await new Promise<void>((resolve) => {
+      const request = httpRequest(`${url}get_reward`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': '1000' } });
+      request.on('error', () => resolve());
+      request.write('{"query": ["abc', () => setTimeout(() => { request.destroy(); resolve(); }, 100));
+    });
+    await stillServes(url);
+    // Gone while its reward runs: the reward module's call is stopped (its thread ended), and the next one works.
+    await assert.rejects(fetch(`${url}get_reward`, { method: 'POST', body: '{"query": ["sleep"]}', signal: AbortSignal.timeout(300) }));
+    await stillServes(url);
+    // Not HTTP: Node answers 400 and closes that connection.
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(new URL(url).port), '127.0.0.1', () => socket.write('hello\x00 there\r\n\r\n'));
+      let text = '';
+      socket.on('data', (d) => (text += d));
+      socket.on('close', () => resolve(text));
+      socket.on('error', reject);
+    });
+    assert.match(answer, /^HTTP\/1\.1 400 Bad Request/);
     await stillServes(url);
   });
 });
