@@ -1,7 +1,9 @@
 /**
- * A reward function served over HTTP: each call POSTs one group of samples as
- *   {"samples": [{"prompt": "...", "completion": "...", "meta": {...}}, ...]}
- * (content-type application/json) and expects {"rewards": [r0, r1, ...]} back, one number per sample.
+ * A reward function served over HTTP: each call POSTs one group of samples (content-type application/json) in the
+ * wire format of `protocol` (reward-protocols.ts):
+ *   remax (default)  {"samples": [{"prompt": "...", "completion": "...", "meta": {...}}, ...]}
+ *   openrlhf         {"query": [prompt + completion, ...], "prompts": [...], "labels": [meta.label or "", ...]}
+ * and expects {"rewards": [r0, r1, ...]} back (both formats), one number per sample.
  *
  * Transient failures are retried with exponential back-off (backoffMs · 2^attempt, capped at MAX_BACKOFF_MS):
  * network errors, attempts that time out, HTTP 5xx and 429. Other 4xx answers mean the request itself is wrong, so
@@ -15,6 +17,7 @@
  */
 import { RemaxInputError, requireInput } from './errors';
 import type { RewardCall, RewardSample } from './rewards';
+import { REWARD_PROTOCOLS, rewardRequestBody, type RewardProtocol } from './reward-protocols';
 
 export interface HttpRewardOptions {
   fetch: typeof fetch;
@@ -26,6 +29,8 @@ export interface HttpRewardOptions {
   backoffMs?: number;
   /** The largest answer body read, in bytes; default DEFAULT_MAX_ANSWER_BYTES. */
   maxBytes?: number;
+  /** The wire format; default 'remax'. */
+  protocol?: RewardProtocol;
 }
 
 export const DEFAULT_MAX_ANSWER_BYTES = 64 * 1024 * 1024;
@@ -36,15 +41,16 @@ const BODY_START = 200;
 /** An async RewardFunction that asks the server at `url`; see the file comment. */
 export function httpReward(url: string, options: HttpRewardOptions): (samples: RewardSample[], call?: RewardCall) => Promise<number[]> {
   // Called unbound: options.fetch(...) would run fetch with `this` = options, which browsers reject.
-  const { fetch: fetchFn, timeoutMs, retries, backoffMs = 250, maxBytes = DEFAULT_MAX_ANSWER_BYTES } = options;
+  const { fetch: fetchFn, timeoutMs, retries, backoffMs = 250, maxBytes = DEFAULT_MAX_ANSWER_BYTES, protocol = 'remax' } = options;
   requireInput(/^https?:\/\//i.test(url), `reward URL ${url} must start with http:// or https://`);
   requireInput(Number.isFinite(timeoutMs) && timeoutMs > 0, `the reward server timeout must be a number of milliseconds > 0, got ${timeoutMs}`);
   requireInput(Number.isSafeInteger(retries) && retries >= 0, `the reward server retries must be an integer ≥ 0, got ${retries}`);
   requireInput(Number.isFinite(backoffMs) && backoffMs >= 0, `the reward server back-off must be a number of milliseconds ≥ 0, got ${backoffMs}`);
   requireInput(Number.isSafeInteger(maxBytes) && maxBytes >= 1, `the reward server answer limit must be an integer number of bytes ≥ 1, got ${maxBytes}`);
+  requireInput(REWARD_PROTOCOLS.includes(protocol), `the reward server protocol must be one of ${REWARD_PROTOCOLS.join(', ')}, got "${String(protocol)}"`);
 
   return async (samples, call) => {
-    const body = JSON.stringify({ samples: samples.map((s) => ({ prompt: s.prompt, completion: s.completion, meta: s.meta })) });
+    const body = rewardRequestBody(protocol, samples);
     for (let attempt = 0; ; attempt++) {
       const outcome = await attemptOnce(body, call?.signal);
       if (Array.isArray(outcome)) return outcome;
@@ -125,7 +131,8 @@ export function httpReward(url: string, options: HttpRewardOptions): (samples: R
   }
 }
 
-function formatBytes(bytes: number): string {
+/** "64 MiB", "4 KiB", "100000 bytes": a byte limit as messages show it. */
+export function formatBytes(bytes: number): string {
   const mib = bytes / (1024 * 1024);
   if (bytes >= 1024 * 1024 && Number.isInteger(mib * 10)) return `${mib} MiB`;
   const kib = bytes / 1024;

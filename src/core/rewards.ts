@@ -100,7 +100,7 @@ export async function scoreSamples(fn: RewardFunction, groups: RewardSample[][],
       inFlight.add(controller);
       let outcome: number[] | string;
       try {
-        outcome = await callOnce(fn, copySamples(samples), timeoutMs, controller);
+        outcome = await callReward(fn, samples, timeoutMs, controller);
       } finally {
         inFlight.delete(controller);
       }
@@ -133,6 +133,15 @@ function copySamples(samples: RewardSample[]): RewardSample[] {
     prompt: s.prompt, completion: s.completion, promptIds: [...s.promptIds], completionIds: [...s.completionIds],
     meta: structuredClone(s.meta), ...(s.messages ? { messages: structuredClone(s.messages) } : {}),
   }));
+}
+
+/**
+ * One call of fn on copies of `samples`, with the timeout: its rewards (checked: one finite number per sample), or the
+ * problem as a string. Aborting `controller` (as the timeout does) tells fn to stop its work. scoreSamples makes one
+ * such call per group; a server that scores one request's samples at a time (remax serve-reward) makes it directly.
+ */
+export function callReward(fn: RewardFunction, samples: RewardSample[], timeoutMs: number, controller = new AbortController()): Promise<number[] | string> {
+  return callOnce(fn, copySamples(samples), timeoutMs, controller);
 }
 
 /** Calls fn on one group: its rewards, or the problem as a string. At the timeout the call's signal is aborted. */

@@ -9,6 +9,7 @@ import { sftCommand } from './commands/sft';
 import { trainCommand } from './commands/train';
 import { plotCommand } from './commands/plot';
 import { serveCommand } from './commands/serve';
+import { serveRewardCommand } from './commands/serve-reward';
 import { tokenizeCommand } from './commands/tokenize';
 import { exportCommand } from './commands/export';
 
@@ -25,11 +26,12 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   init: { run: initCommand, summary: 'write a randomly initialised model: llama2.c of given sizes, or a Hugging Face folder --like a config.json' },
   sft: { run: sftCommand, summary: 'fine-tune or pre-train with the token cross-entropy, checkpoints that resume exactly' },
   serve: { run: serveCommand, summary: 'the in-browser trainer page on 127.0.0.1 (training runs in a Web Worker)' },
+  'serve-reward': { run: serveRewardCommand, summary: 'serve a reward over HTTP to trainers elsewhere (remax train --reward-url, OpenRLHF --remote_rm_url)' },
   grad: { run: gradCommand, summary: 'ReMax loss of a batch and the gradient of every weight (safetensors)' },
 };
 
 const USAGE = `Usage: remax <command> [flags]   (remax <command> --help for its flags)\n\n` +
-  Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`).join('\n') + '\n';
+  Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`).join('\n') + '\n';
 
 /** Runs the CLI and returns the exit code: 0 ok, 2 bad input (one line on stderr), 1 internal error, 128 + n after signal n. */
 export async function main(argv: string[], out = (l: string) => console.log(l), err = (l: string) => console.error(l)): Promise<number> {

@@ -65,6 +65,19 @@ test('POSTs the samples as JSON and returns the rewards', async () => {
   });
 });
 
+test("protocol openrlhf POSTs OpenRLHF's {query, prompts, labels} (\"\" for a sample without a label) and reads \"rewards\"; retries as remax does", async () => {
+  const { url, received } = await serve((n, _, res, body) => {
+    if (n === 0) return json(res, 503, { error: 'busy' });
+    const { query, prompts } = body as { query: string[]; prompts: string[] };
+    json(res, 200, { rewards: query.map((q, i) => q.length - prompts[i]!.length), scores: [0, 0, 0], extra_logs: {} });
+  });
+  const samples = [sample('hi', { label: 'hello', answer: 'x' }), sample('hey!'), sample('', { label: 7 })];
+  assert.deepEqual(await httpReward(url, { ...quick, protocol: 'openrlhf' })(samples), [2, 4, 0]);
+  assert.equal(received.length, 2);
+  assert.equal(received[1]!.contentType, 'application/json');
+  assert.deepEqual(received[1]!.body, { query: ['Say hihi', 'Say hihey!', 'Say hi'], prompts: ['Say hi', 'Say hi', 'Say hi'], labels: ['hello', '', 7] });
+});
+
 test('503 twice then success: retried with back-off', async () => {
   const { url, received } = await serve((n, _, res, body) => (n < 2 ? json(res, 503, { error: 'busy' }) : json(res, 200, { rewards: lengths(body) })));
   const start = performance.now();
@@ -201,4 +214,5 @@ test('bad options name the value', () => {
   assert.throws(() => httpReward('localhost:8000', quick), /reward URL localhost:8000 must start with http:\/\/ or https:\/\//);
   assert.throws(() => httpReward('http://x', { ...quick, retries: -1 }), /retries must be an integer ≥ 0, got -1/);
   assert.throws(() => httpReward('http://x', { ...quick, timeoutMs: 0 }), /timeout must be a number of milliseconds > 0, got 0/);
+  assert.throws(() => httpReward('http://x', { ...quick, protocol: 'verl' as 'remax' }), /protocol must be one of remax, openrlhf, got "verl"/);
 });

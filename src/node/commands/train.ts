@@ -9,7 +9,7 @@ import { withInterruptFlag } from '../interrupt';
 import { threadCount, withHelperWorkers } from '../helper-workers';
 import { loadRunState, saveEngineCheckpoint } from '../run-checkpoint';
 import { checkStopIds, findRunModel, formatOf, loadModelFromPath, loadTokenizerFromPath, loadedLine, modelFiles, parseStopIds, runModelPath, writeModel } from '../model-io';
-import { loadRewardModule } from '../reward-module';
+import { loadReward } from '../load-reward';
 import { resolveTrainOptions, trainFlagSpecs, type TrainValues } from '../train-options';
 import { TrainProgress } from '../train-progress';
 import { RemaxInputError } from '../../core/errors';
@@ -17,8 +17,8 @@ import { setUpRun } from '../../core/rl/run-setup';
 import { ReMaxTrainer, type ReMaxOptions, type StepMetrics } from '../../core/rl/trainer';
 import { HelperError } from '../../core/parallel/helper-client';
 import { scoreSamples, RewardError, type RewardFunction, type RewardErrorPolicy } from '../../core/rewards';
-import { BUILTIN_REWARDS, builtinReward } from '../../core/builtin-rewards';
 import { httpReward } from '../../core/http-reward';
+import type { RewardProtocol } from '../../core/reward-protocols';
 import type { ScheduleKind } from '../../core/schedule';
 import type { Estimator } from '../../core/rl/advantages';
 import { headSize, weightShapes, type ModelConfig } from '../../core/config';
@@ -216,16 +216,17 @@ function trainerOptions(v: TrainValues): ReMaxOptions {
 async function makeReward(v: TrainValues): Promise<RewardFunction> {
   const url = v['reward-url'] as string | undefined;
   const name = (v.reward as string | undefined) ?? 'exact-match';
+  if (url === undefined && v['reward-protocol'] !== 'remax') {
+    throw new RemaxInputError(`--reward-protocol ${v['reward-protocol']} is the wire format of a reward server: give it with --reward-url`);
+  }
   if (url !== undefined) {
     if (v.reward !== undefined) throw new RemaxInputError('give either --reward or --reward-url, not both');
     return httpReward(url, {
       fetch: globalThis.fetch, timeoutMs: v['reward-timeout'] as number, retries: v['reward-retries'] as number, maxBytes: v['reward-max-bytes'] as number,
+      protocol: v['reward-protocol'] as RewardProtocol,
     });
   }
-  if (Object.hasOwn(BUILTIN_REWARDS, name)) return builtinReward(name);
-  // On a worker thread of its own: a call past the timeout is stopped, and nothing the module does can end the run.
-  if (/\.(m?[jt]s)$/.test(name) || existsSync(name)) return loadRewardModule(name, { loadTimeoutMs: v['reward-timeout'] as number });
-  return builtinReward(name); // an unknown name: the error lists the built-in ones
+  return loadReward(name, v['reward-timeout'] as number);
 }
 
 /**
