@@ -80,13 +80,25 @@ function parseOpenRlhf(body: Record<string, unknown>): RewardSample[] {
   }
   return queries.map((query, i) => {
     const prompt = prompts?.[i] ?? '';
-    if (!query.startsWith(prompt)) {
+    const start = promptStart(query, prompt);
+    if (start < 0) {
       throw new RemaxInputError(`query[${i}] does not start with prompts[${i}] (each query is its prompt followed by the response): ` +
         `query ${preview(query, 60)}, prompt ${preview(prompt, 60)}`);
     }
     const meta = Array.isArray(labels) ? { label: labels[i] as unknown } : {};
-    return { prompt, completion: query.slice(prompt.length), promptIds: [], completionIds: [], meta };
+    return { prompt, completion: query.slice(start + prompt.length), promptIds: [], completionIds: [], meta };
   });
+}
+
+/**
+ * Where the prompt starts in its query, or −1. OpenRLHF decodes the whole sequence with its special tokens, so a
+ * tokenizer that adds a BOS puts it (and SentencePiece a space after it) before the prompt text: leading tokens of the
+ * form <…> (`<s>`, `<|begin_of_text|>`), each optionally followed by one space, are skipped.
+ */
+function promptStart(query: string, prompt: string): number {
+  if (query.startsWith(prompt)) return 0;
+  const lead = /^(?:<[^<>\s]{1,40}>\s?)+/.exec(query)?.[0];
+  return lead !== undefined && query.startsWith(prompt, lead.length) ? lead.length : -1;
 }
 
 /** body[name] as an array of strings; undefined when absent (or null) and not required. */

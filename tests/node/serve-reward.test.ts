@@ -101,6 +101,9 @@ test('both wire formats: remax {"samples"} on POST /, OpenRLHF {"query","prompts
     assert.equal(openrlhf.status, 200);
     assert.deepEqual(openrlhf.json, { rewards: expected, scores: expected, extra_logs: {} });
 
+    // A BOS decoded before the prompt text (OpenRLHF keeps special tokens) is not part of the prompt or the response.
+    const withBos = await post(`${url}get_reward`, { query: ['<s> 2+2=4 four', '<|begin_of_text|>Name a colour: blue'], prompts: ['2+2=', 'Name a colour: '], labels: ['four', ''] });
+    assert.deepEqual(withBos.json.rewards, await direct([sample('2+2=', '4 four', { label: 'four' }), sample('Name a colour: ', 'blue', { label: '' })]));
     // Older OpenRLHF posts "query" alone: the whole query is the completion of an empty prompt, with no label.
     const queryOnly = await post(`${url}get_reward`, { query: ['2+2=4 four'] });
     assert.deepEqual(queryOnly.json.rewards, await direct([sample('', '2+2=4 four')]));
