@@ -5,11 +5,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { syntheticTokenizerBin } from './fixtures';
-import { parseSafetensors, SAFETENSORS_DTYPES } from '../../src/core/formats/safetensors';
+import { parseSafetensors, serializeSafetensors, SAFETENSORS_DTYPES, type SafetensorsTensor } from '../../src/core/formats/safetensors';
+import { loadEngineFromFiles } from '../../src/node/load';
+import { Prng } from '../../src/core/prng';
+import { RemaxInputError } from '../../src/core/errors';
 import { parseTrainingState } from '../../src/core/training-state';
 import { sharedPath, skipUnlessShared } from './shared-data';
 
@@ -206,6 +209,67 @@ test('a LoRA adapter of a Hugging Face model (qwen2-tiny) is in transformers\' l
         return JSON.parse(g.stdout.trim().split('\n')[0]!);
       };
       assert.deepEqual(gen('--model', hf, '--adapter', adapter).ids, gen('--model', merged).ids);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+test('a PEFT adapter written as PEFT writes it (BF16, its own key order and fields) loads: base + adapter equals the model merged in transformers\' layout',
+  { skip: skipUnlessShared('models/hf/qwen2-tiny/model.safetensors') }, async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'remax-peft-'));
+    try {
+      const hf = sharedPath('models/hf/qwen2-tiny');
+      const base = tensors(path.join(hf, 'model.safetensors'));
+      const rank = 4, alpha = 16, modules = ['k_proj', 'q_proj', 'down_proj'];
+      const rng = new Prng(5);
+      const adapter: SafetensorsTensor[] = [], merged = new Map([...base].map(([name, t]) => [name, { ...t, data: Float32Array.from(t.data) }]));
+      for (let l = 0; l < 3; l++) {
+        for (const module of modules) {
+          const name = `model.layers.${l}.${module === 'down_proj' ? 'mlp' : 'self_attn'}.${module}`;
+          const W = merged.get(`${name}.weight`)!, [rows, cols] = W.shape as [number, number];
+          // Values exactly representable in BF16, so the file's BF16 is lossless.
+          const bf = (x: number) => { const f = new Float32Array([x]); new Uint32Array(f.buffer)[0]! &= 0xffff0000; return f[0]!; };
+          const A = Float32Array.from({ length: rank * cols }, () => bf((2 * rng.nextFloat64() - 1) * 0.5));
+          const B = Float32Array.from({ length: rows * rank }, () => bf((2 * rng.nextFloat64() - 1) * 0.5));
+          adapter.push({ name: `base_model.model.${name}.lora_B.weight`, shape: [rows, rank], data: B, dtype: 'BF16' });
+          adapter.push({ name: `base_model.model.${name}.lora_A.weight`, shape: [rank, cols], data: A, dtype: 'BF16' });
+          for (let o = 0; o < rows; o++) for (let i = 0; i < cols; i++) {
+            let d = 0;
+            for (let k = 0; k < rank; k++) d += B[o * rank + k]! * A[k * cols + i]!;
+            W.data[o * cols + i] = W.data[o * cols + i]! + (alpha / rank) * d;
+          }
+        }
+      }
+      const adapterDir = path.join(dir, 'peft'), mergedDir = path.join(dir, 'merged');
+      mkdirSync(adapterDir);
+      mkdirSync(mergedDir);
+      writeFileSync(path.join(adapterDir, 'adapter_model.safetensors'), serializeSafetensors(adapter, { format: 'pt' }));
+      writeFileSync(path.join(adapterDir, 'adapter_config.json'), JSON.stringify({
+        alpha_pattern: {}, auto_mapping: null, base_model_name_or_path: 'tiny/qwen2', bias: 'none', fan_in_fan_out: false, inference_mode: true,
+        init_lora_weights: true, layer_replication: null, layers_pattern: null, layers_to_transform: null, loftq_config: {}, lora_alpha: alpha,
+        lora_dropout: 0.05, megatron_config: null, megatron_core: 'megatron.core', modules_to_save: null, peft_type: 'LORA', r: rank, rank_pattern: {},
+        revision: null, target_modules: modules, task_type: 'CAUSAL_LM', use_dora: false, use_rslora: false,
+      }));
+      writeFileSync(path.join(mergedDir, 'model.safetensors'), serializeSafetensors([...merged].map(([name, t]) => ({ name, shape: t.shape, data: t.data }))));
+      for (const file of ['config.json', 'tokenizer.json', 'tokenizer_config.json']) writeFileSync(path.join(mergedDir, file), readFileSync(path.join(hf, file)));
+      const withAdapter = await loadEngineFromFiles({ model: hf, context: 64, adapter: adapterDir });
+      const plain = await loadEngineFromFiles({ model: mergedDir, context: 64 });
+      assert.deepEqual(withAdapter.lora, { rank, alpha, targets: ['q', 'k', 'down'], dropout: 0 });
+      const seqs = [withAdapter.encode('The number 3 comes after 2'), withAdapter.encode('Hello')];
+      const a = withAdapter.logprobs(seqs), b = plain.logprobs(seqs), off = withAdapter.logprobs(seqs, { adapters: false });
+      let diff = 0, moved = 0;
+      a.forEach((row, s) => row.forEach((v, t) => { diff = Math.max(diff, Math.abs(v - b[s]![t]!)); moved = Math.max(moved, Math.abs(v - off[s]![t]!)); }));
+      assert.ok(moved > 1e-2, `the adapter changes the model (${moved})`);
+      assert.ok(diff < 1e-3, `adapter vs merged log-probabilities differ by ${diff}`);
+      // What PEFT options this engine cannot honour are refused by name.
+      const config = JSON.parse(readFileSync(path.join(adapterDir, 'adapter_config.json'), 'utf8'));
+      for (const [key, value, message] of [['use_rslora', true, /use_rslora/], ['rank_pattern', { q_proj: 8 }, /rank_pattern/], ['peft_type', 'IA3', /only LoRA/],
+        ['target_modules', ['q_proj', 'embed_tokens'], /embed_tokens/]] as const) {
+        writeFileSync(path.join(adapterDir, 'adapter_config.json'), JSON.stringify({ ...config, [key]: value }));
+        await assert.rejects(loadEngineFromFiles({ model: hf, context: 64, adapter: adapterDir }), (e: Error) => e instanceof RemaxInputError && message.test(e.message) && e.message.includes('adapter_config.json'));
+      }
+      writeFileSync(path.join(adapterDir, 'adapter_config.json'), JSON.stringify({ ...config, r: 2 }));
+      await assert.rejects(loadEngineFromFiles({ model: hf, context: 64, adapter: adapterDir }), /lora_A.weight has shape \[4,64\], this model needs \[2,64\]/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
