@@ -45,6 +45,7 @@ function packRows(ws: Workspace, job: TrainJob): i32 {
       setI32(ws.tokens, n, getI32(job.ids, t));
       setI32(ws.slots, n, s);
       setI32(ws.positions, n, t - start);
+      if (ws.loraSeeds != 0) setI32(ws.loraSeeds, n, getI32(job.dropoutSeeds, s));
       const hasNext = t + 1 < end;
       setI32(ws.targets, n, hasNext ? getI32(job.ids, t + 1) : -1);
       store<f32>(ws.weights + (<usize>n << 2), hasNext ? load<f32>(job.weights + (<usize>(t + 1) << 2)) : 0);

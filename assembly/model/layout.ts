@@ -56,6 +56,8 @@
   loraB3: usize;
   loraA2: usize;     // down_proj (w2)
   loraB2: usize;
+  loraDropThreshold: i32; // LoRA dropout in training: an input value is dropped when its hash's top 24 bits are below this (p·2^24), 0 = off
+  loraDropScale: f32;     // 1/(1 − p): what the kept values are multiplied by
 }
 
 /**
@@ -129,6 +131,8 @@
   loraStride: usize; // bytes between layers of loraU, 0 = one layer's (inference, activation checkpointing)
   loraU: usize;      // per layer, per adapted projection f32[maxTokens, loraRank]: scale·x·Aᵀ (0 without adapters)
   loraDu: usize;     // f32[maxTokens, loraRank]: its gradient (training)
+  loraSeeds: usize;  // u32[maxTokens]: dropout seed of each row's sequence (training with adapters)
+  loraXd: usize;     // f32[maxTokens, max(dim, hidden, qDim)]: an adapter's input after dropout (training with dropout), else 0
 }
 
 /** A batched generation request and its outputs. Arrays are indexed by sequence. */
@@ -158,6 +162,7 @@
   ids: usize;      // i32[]: all sequences, packed
   offsets: usize;  // i32[nSeqs + 1]
   weights: usize;  // f32[] aligned with ids: weight of predicting ids[t] from ids[<t] (the first of each is unused)
+  dropoutSeeds: usize; // u32[nSeqs]: each sequence's LoRA dropout seed
 }
 
 /** Teacher-forced log-probabilities: out[offsets[s] − s + t − 1] = log p(ids[t] | ids[<t]) of sequence s. */

@@ -13,7 +13,7 @@ import { BOS_ID, EOS_ID } from './tokenizers/llama2c';
 import type { TextTokenizer } from './tokenizers/types';
 import { checkTokenizerForModel, loadTokenizerFile, nonFiniteTensors, nonFiniteWeightsMessage, type NonFiniteTensor } from './formats/load';
 import { wasmBuilds } from '../wasm-builds';
-import { checkLoraSettings, initLoraWeights, loraScale, loraShapes, LORA_FIELDS, type LoraSettings, type LoraWeights } from './lora';
+import { checkLoraSettings, dropoutFields, initLoraWeights, loraScale, loraShapes, LORA_FIELDS, type LoraSettings, type LoraWeights } from './lora';
 
 export interface EngineOptions {
   /** The kernel builds (bytes or compiled modules); default: the builds embedded in this bundle. */
@@ -457,10 +457,11 @@ export class RemaxEngine {
     for (const batch of packMicroBatches(examples, tws.maxTokens, tws.maxSeqs)) {
       const total = batch.reduce((sum, e) => sum + e.ids.length, 0);
       const io = new Arena(this.ioStart);
-      const at = { ids: io.take(4 * total), offsets: io.take(4 * (batch.length + 1)), weights: io.take(4 * total) };
+      const at = { ids: io.take(4 * total), offsets: io.take(4 * (batch.length + 1)), weights: io.take(4 * total), dropoutSeeds: io.take(4 * batch.length) };
       ensureMemory(this.kernels.memory, io.end);
       const buffer = this.kernels.memory.buffer;
       writePacked(buffer, at.ids, at.offsets, batch.map((e) => e.ids));
+      new Uint32Array(buffer, at.dropoutSeeds, batch.length).set(batch.map((e) => (e.dropoutSeed ?? 0) >>> 0));
       new Float32Array(buffer, at.weights, total).set(batch.flatMap((e) => e.weights));
       writeDescriptor(buffer, this.modelPlan.jobDesc, TRAIN_JOB_FIELDS, { nSeqs: batch.length, ...at });
       loss += this.kernels.exports.trainStep(this.modelPlan.modelDesc, this.modelPlan.gradDesc, this.modelPlan.trainWorkspaceDesc, this.modelPlan.jobDesc);
@@ -722,6 +723,7 @@ export class RemaxEngine {
       vocabSize: c.vocabSize, seqLen: c.seqLen, normEps: c.normEps, ropeTheta: c.ropeTheta, headSize: headSize(c),
       ropeCos: plan.ropeCos, ropeSin: plan.ropeSin, ...pointers,
       loraRank: this.lora?.rank ?? 0, loraScale: this.lora ? loraScale(this.lora) : 0, ...none, ...(adapters ?? {}),
+      loraDropThreshold: dropoutFields(this.lora).threshold, loraDropScale: dropoutFields(this.lora).scale,
     } as Record<(typeof MODEL_FIELDS)[number], number>);
   }
 }

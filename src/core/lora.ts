@@ -13,7 +13,7 @@ export interface LoraSettings {
   alpha: number;
   /** Projections with an adapter, in LORA_TARGETS order. */
   targets: LoraTarget[];
-  /** Dropout on the adapters' input; only 0 is supported. */
+  /** Dropout on the adapters' input in training (PEFT's lora_dropout), in [0, 1). */
   dropout: number;
 }
 
@@ -64,8 +64,8 @@ export function checkLoraSettings(lora: LoraSettings, c: ModelConfig, source = '
   if (lora.targets.length === 0) throw new RemaxInputError(`${source}: no target projections (--lora-targets): name at least one of ${LORA_TARGETS.join(', ')}`);
   const bad = lora.targets.find((t) => !LORA_TARGETS.includes(t));
   if (bad !== undefined) throw new RemaxInputError(`${source}: unknown target projection "${bad}"; use ${LORA_TARGETS.join(', ')}`);
-  if (lora.dropout !== 0) {
-    throw new RemaxInputError(`${source}: LoRA dropout (--lora-dropout) ${lora.dropout} is not supported yet: use 0 (the default)`);
+  if (!Number.isFinite(lora.dropout) || lora.dropout < 0 || lora.dropout >= 1) {
+    throw new RemaxInputError(`${source}: LoRA dropout (--lora-dropout) ${lora.dropout} must be a probability from 0 up to (not including) 1`);
   }
 }
 
@@ -110,4 +110,34 @@ export function mergeLora(c: ModelConfig, weights: ModelWeights, lora: LoraSetti
     out[name] = w;
   }
   return out;
+}
+
+// ---- dropout (the kernels' assembly/model/lora.ts computes the same) ----
+
+/** murmur3's 32-bit finaliser. */
+function mix(h: number): number {
+  h ^= h >>> 16; h = Math.imul(h, 0x85ebca6b); h ^= h >>> 13; h = Math.imul(h, 0xc2b2ae35); h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** The descriptor's dropout fields: a value is dropped when its hash's top 24 bits are below threshold. */
+export function dropoutFields(lora: LoraSettings | undefined): { threshold: number; scale: number } {
+  const p = lora?.dropout ?? 0;
+  return p > 0 ? { threshold: Math.max(1, Math.round(p * 2 ** 24)), scale: Math.fround(1 / (1 - p)) } : { threshold: 0, scale: 0 };
+}
+
+/**
+ * The dropout multiplier (0 or 1/(1 − p)) of input column `col` of layer `layer`'s `target` projection at position
+ * `pos` of the sequence whose dropout seed is `seed`.
+ */
+export function dropoutKeep(lora: LoraSettings, seed: number, pos: number, layer: number, target: LoraTarget, col: number): number {
+  const { threshold, scale } = dropoutFields(lora);
+  if (threshold === 0) return 1;
+  const key = mix(mix(mix((seed ^ 0x9e3779b9) >>> 0) ^ pos) ^ ((layer << 3) | LORA_TARGETS.indexOf(target)));
+  return (mix(key ^ col) >>> 8) >= threshold ? scale : 0;
+}
+
+/** A training example's dropout seed: a hash of the run's seed, the step and the example's index in the step's batch. */
+export function dropoutSeed(runSeed: number, step: number, index: number): number {
+  return mix(mix(mix(runSeed >>> 0) ^ step) ^ index);
 }

@@ -65,7 +65,7 @@ export type WorkspaceBuffer =
   | 'h1' | 'h3' | 'gated' | 'sigmoid' | 'scores' | 'logits' | 'kCache' | 'vCache' | 'probs' | 'ids'
   | 'classifierT' | 'targets' | 'weights' | 'dx' | 'dxb' | 'dq' | 'dk' | 'dv' | 'dh1' | 'dh3' | 'dGated' | 'attScratch'
   | 'headRows' | 'headTargets' | 'headWeights' | 'headX' | 'headDx' | 'attProbs' | 'transposeA' | 'transposeB' | 'weightsT'
-  | 'qPre' | 'kPre' | 'loraU' | 'loraDu';
+  | 'qPre' | 'kPre' | 'loraU' | 'loraDu' | 'loraSeeds' | 'loraXd';
 
 export interface WorkspacePlan extends WorkspaceSpec {
   /** Byte offsets; 0 for a buffer this kind of workspace does not have. */
@@ -156,6 +156,8 @@ export function workspaceSizes(c: ModelConfig, spec: WorkspaceSpec): Record<Work
     qPre: train(c.qkNorm ? layers * rows * Q : 0), kPre: train(c.qkNorm ? layers * rows * KV : 0),
     // LoRA: u = scale·x·Aᵀ of each adapted projection (per layer when training), and its gradient.
     loraU: layers * (spec.lora?.targets.length ?? 0) * loraRow, loraDu: train(loraRow),
+    // Dropout: each row's sequence seed, and the dropped-out input of one projection at a time.
+    loraSeeds: train(spec.lora ? rows : 0), loraXd: train(spec.lora && spec.lora.dropout > 0 ? rows * Math.max(c.dim, c.hiddenDim, Q) : 0),
   };
 }
 

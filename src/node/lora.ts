@@ -12,7 +12,7 @@ export const LORA_FLAG_HELP = {
   'lora-rank': 'train LoRA adapters of this rank on the projections instead of every weight (the weights stay frozen; the run saves a PEFT adapter folder)',
   'lora-alpha': 'LoRA alpha: the adapters\' output is scaled by alpha/rank',
   'lora-targets': `projections with an adapter, comma-separated: ${LORA_TARGETS.join(',')} (PEFT's q_proj etc. too)`,
-  'lora-dropout': 'dropout on the adapters\' input; only 0 is supported',
+  'lora-dropout': 'dropout on the adapters\' input in training (PEFT\'s lora_dropout): seeded by --seed, the step and the example, so a run replays exactly',
   adapter: 'a PEFT LoRA adapter folder (adapter_config.json and adapter_model.safetensors) to apply (and, training, to continue from: its r, lora_alpha and target_modules)',
 } as const;
 

@@ -53,7 +53,7 @@ test('sft --lora-rank: a PEFT adapter folder that lowers the loss, leaves the ba
   const w = workspace();
   try {
     const common = ['--model', w.model, '--tokenizer', w.tokenizer, '--data', w.data, '--batch', '6', '--lr', '3e-2', '--lora-rank', '3', '--lora-alpha', '6',
-      '--lora-targets', 'q,v,o,down', '--steps', '12', '--lr-schedule', 'cosine', '--weight-decay', '0.1', '--seed', '4'];
+      '--lora-targets', 'q,v,o,down', '--lora-dropout', '0.1', '--steps', '12', '--lr-schedule', 'cosine', '--weight-decay', '0.1', '--seed', '4'];
     const base = readFileSync(w.model);
     const straight = path.join(w.dir, 'straight'), half = path.join(w.dir, 'half'), resumed = path.join(w.dir, 'resumed');
     const r = remax('sft', ...common, '--out', straight, '--metrics', path.join(w.dir, 'a.jsonl'));
@@ -67,7 +67,7 @@ test('sft --lora-rank: a PEFT adapter folder that lowers the loss, leaves the ba
     assert.equal(config.task_type, 'CAUSAL_LM');
     assert.equal(config.r, 3);
     assert.equal(config.lora_alpha, 6);
-    assert.equal(config.lora_dropout, 0);
+    assert.equal(config.lora_dropout, 0.1);
     assert.equal(config.bias, 'none');
     assert.deepEqual(config.target_modules, ['q_proj', 'v_proj', 'o_proj', 'down_proj']);
     assert.equal(config.base_model_name_or_path, w.model);
@@ -105,7 +105,7 @@ test('sft --lora-rank: a PEFT adapter folder that lowers the loss, leaves the ba
     assert.deepEqual(gen('--model', w.model, '--adapter', straight), gen('--model', merged));
     assert.notDeepEqual(gen('--model', w.model, '--adapter', straight), gen('--model', w.model));
     // Clear refusals.
-    assert.match(remax('sft', ...common, '--out', path.join(w.dir, 'x'), '--lora-dropout', '0.1').stderr, /--lora-dropout.*not supported/);
+    assert.match(remax('sft', ...common, '--out', path.join(w.dir, 'x'), '--lora-dropout', '1').stderr, /--lora-dropout.*up to \(not including\) 1/);
     assert.match(remax('sft', ...common, '--out', path.join(w.dir, 'x'), '--format', 'hf').stderr, /PEFT adapter folder/);
     assert.match(remax('sft', ...common, '--out', path.join(w.dir, 'x'), '--lora-targets', 'q,attn').stderr, /unknown projection "attn"/);
     assert.match(remax('export', '--model', w.model, '--adapter', straight, '--out', merged).stderr, /--merge-lora/);
@@ -137,7 +137,7 @@ test('train --lora-rank: the KL reference is the base (no reference file), every
   const w = workspace();
   try {
     const common = ['--model', w.model, '--tokenizer', w.tokenizer, '--prompts', w.prompts, '--reward', w.reward, '--max-new-tokens', '6', '--batch', '4',
-      '--eval-every', '0', '--quiet', '--lora-rank', '4', '--lora-alpha', '8', '--kl-coef', '0.1', '--lr', '1e-2'];
+      '--eval-every', '0', '--quiet', '--lora-rank', '4', '--lora-alpha', '8', '--lora-dropout', '0.05', '--kl-coef', '0.1', '--lr', '1e-2'];
     for (const estimator of ['remax', 'reinforce', 'reinforce-ema', 'rloo', 'grpo']) {
       const out = path.join(w.dir, estimator);
       const r = remax('train', ...common, '--steps', '2', '--samples-per-prompt', '2', '--estimator', estimator, '--out', out);
@@ -254,7 +254,7 @@ test('a PEFT adapter written as PEFT writes it (BF16, its own key order and fiel
       for (const file of ['config.json', 'tokenizer.json', 'tokenizer_config.json']) writeFileSync(path.join(mergedDir, file), readFileSync(path.join(hf, file)));
       const withAdapter = await loadEngineFromFiles({ model: hf, context: 64, adapter: adapterDir });
       const plain = await loadEngineFromFiles({ model: mergedDir, context: 64 });
-      assert.deepEqual(withAdapter.lora, { rank, alpha, targets: ['q', 'k', 'down'], dropout: 0 });
+      assert.deepEqual(withAdapter.lora, { rank, alpha, targets: ['q', 'k', 'down'], dropout: 0.05 });
       const seqs = [withAdapter.encode('The number 3 comes after 2'), withAdapter.encode('Hello')];
       const a = withAdapter.logprobs(seqs), b = plain.logprobs(seqs), off = withAdapter.logprobs(seqs, { adapters: false });
       let diff = 0, moved = 0;

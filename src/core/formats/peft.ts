@@ -89,7 +89,9 @@ export function parsePeftAdapter(files: { config: Uint8Array; weights: Uint8Arra
   const targets = LORA_TARGETS.filter((t) => names.includes(MODULES[t].split('.')[1]!));
   const unknown = names.find((n) => !Object.values(MODULES).some((m) => m.endsWith(`.${n}`)));
   if (unknown !== undefined) refuse('target_modules', `names "${unknown}", which is none of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj`);
-  const settings: LoraSettings = { rank: rank as number, alpha: alpha as number, targets, dropout: 0 };
+  const dropout = field('lora_dropout') ?? 0;
+  if (typeof dropout !== 'number') refuse('lora_dropout', 'must be a probability from 0 up to 1');
+  const settings: LoraSettings = { rank: rank as number, alpha: alpha as number, targets, dropout: dropout as number };
   checkLoraSettings(settings, c, where);
 
   const weightsSource = `${source}/${ADAPTER_WEIGHTS_NAME}`;
