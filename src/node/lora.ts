@@ -58,3 +58,23 @@ export function chooseLora(adapterDir: string | undefined, settings: LoraSetting
   if (settings) throw new RemaxInputError(`${flag} ${adapterDir} brings its own r, lora_alpha and target_modules: drop --lora-rank and the other --lora-* flags`);
   return readAdapterFolder(adapterDir, config, flag);
 }
+
+export const LORA_FLAG_NAMES = ['lora-rank', 'lora-alpha', 'lora-targets', 'lora-dropout', 'adapter'] as const;
+
+/**
+ * A resumed run keeps its LoRA settings (its checkpoint holds adapters of them, or the whole model): a --lora-* or
+ * --adapter flag that differs from the saved one is refused rather than silently ignored.
+ */
+export function refuseChangedLora(given: Record<string, unknown>, saved: Record<string, unknown>, where: string): void {
+  for (const key of LORA_FLAG_NAMES) {
+    const now = given[key], was = saved[key];
+    if (now === undefined) continue;
+    // Saved values may be numbers (train's config.json) or the flags' strings (sft's state).
+    const same = was !== undefined && (key === 'adapter' ? path.resolve(String(now)) === path.resolve(String(was))
+      : String(now) === String(was) || Number(now) === Number(was));
+    if (!same) {
+      throw new RemaxInputError(`--${key} ${String(now)}: the run resumed from ${where} ${was === undefined ? 'has no such setting' : `was started with --${key} ${String(was)}`}; ` +
+        `a run keeps its LoRA settings: drop --${key}, or start a new run`);
+    }
+  }
+}

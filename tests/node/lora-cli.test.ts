@@ -93,6 +93,11 @@ test('sft --lora-rank: a PEFT adapter folder that lowers the loss, leaves the ba
     assert.deepEqual(withoutTimes(lines(path.join(w.dir, 'b.jsonl'))), withoutTimes(m));
     assert.deepEqual(readFileSync(path.join(resumed, 'adapter_model.safetensors')), readFileSync(path.join(straight, 'adapter_model.safetensors')));
     assert.deepEqual(state(resumed), state(straight));
+    // A resume keeps the run's LoRA settings: another rank, or LoRA on a run that trains every weight, is refused.
+    assert.match(remax('sft', '--resume', half, '--out', path.join(w.dir, 'x'), '--lora-rank', '5').stderr, /--lora-rank 5: the run resumed from .* was started with --lora-rank 3/);
+    const fullRun = path.join(w.dir, 'full.bin');
+    assert.equal(remax('sft', '--model', w.model, '--tokenizer', w.tokenizer, '--data', w.data, '--steps', '1', '--out', fullRun).code, 0);
+    assert.match(remax('sft', '--resume', fullRun, '--out', fullRun, '--lora-rank', '2').stderr, /--lora-rank 2: the run resumed from .* has no such setting/);
     // generate --adapter equals the merged model (export --merge-lora), greedy.
     const merged = path.join(w.dir, 'merged.bin');
     const e = remax('export', '--model', w.model, '--adapter', straight, '--merge-lora', '--out', merged);
@@ -104,6 +109,13 @@ test('sft --lora-rank: a PEFT adapter folder that lowers the loss, leaves the ba
     };
     assert.deepEqual(gen('--model', w.model, '--adapter', straight), gen('--model', merged));
     assert.notDeepEqual(gen('--model', w.model, '--adapter', straight), gen('--model', w.model));
+    // Helper threads apply the adapter too: the same tokens on two threads.
+    const batch = (...args: string[]) => {
+      const g = remax('generate', '--model', w.model, '--adapter', straight, '--tokenizer', w.tokenizer, '--prompt', 'the', '--max-new-tokens', '8', '--batch', '4', '--seed', '3', '--json', ...args);
+      assert.equal(g.code, 0, g.stderr);
+      return g.stdout.trim().split('\n').map((l) => JSON.parse(l).ids);
+    };
+    assert.deepEqual(batch('--threads', '2'), batch());
     // Clear refusals.
     assert.match(remax('sft', ...common, '--out', path.join(w.dir, 'x'), '--lora-dropout', '1').stderr, /--lora-dropout.*up to \(not including\) 1/);
     assert.match(remax('sft', ...common, '--out', path.join(w.dir, 'x'), '--format', 'hf').stderr, /PEFT adapter folder/);
@@ -163,6 +175,11 @@ test('train --lora-rank: the KL reference is the base (no reference file), every
       assert.deepEqual(withoutTimes(lines(path.join(b, 'metrics.jsonl'))), withoutTimes(metrics));
       assert.deepEqual(readFileSync(path.join(b, 'adapter', 'adapter_model.safetensors')), readFileSync(path.join(a, 'adapter', 'adapter_model.safetensors')));
     }
+    assert.match(remax('train', '--resume', path.join(w.dir, 'a1'), '--lora-alpha', '3', '--quiet').stderr, /--lora-alpha 3: .* was started with --lora-alpha 8/);
+    // --overwrite clears a LoRA run's files too.
+    const again = remax('train', ...common, '--steps', '1', '--out', path.join(w.dir, 'a1'), '--overwrite');
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(lines(path.join(w.dir, 'a1', 'metrics.jsonl')).length, 1);
   } finally {
     rmSync(w.dir, { recursive: true, force: true });
   }

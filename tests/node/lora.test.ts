@@ -9,6 +9,7 @@ import { LLAMA2C_NORM_EPS, LLAMA2C_ROPE_THETA, weightShapes, type ModelConfig, t
 import { dropoutKeep, initLoraWeights, loraScale, loraShapes, LORA_WEIGHT, mergeLora, parseLoraTargets, projectionDims, type LoraSettings, type LoraWeights } from '../../src/core/lora';
 import { Prng } from '../../src/core/prng';
 import { RemaxInputError } from '../../src/core/errors';
+import { planModel, planOptimizer, planWorkspace, workspaceSizes } from '../../src/core/memory-plan';
 import { referenceLoss, type ReferenceLora, type Weights64 } from './reference-llama';
 
 const maxAbs = (t: ArrayLike<number>) => Array.from(t).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
@@ -280,4 +281,28 @@ test('LoRA settings are checked: rank, alpha, targets, dropout', async () => {
   assert.deepEqual(parseLoraTargets('down,q_proj,v'), ['q', 'v', 'down']);
   const engine = await make({});
   assert.throws(() => engine.writeAdapters({ q: { a: new Float32Array(3), b: new Float32Array(3) } }), /q projection's LoRA A must have 96 values/);
+});
+
+test('LoRA memory plan: adapters after the weights; gradients and both moments span the adapter region alone', () => {
+  const config = tiny({ nLayers: 3 }), lora: LoraSettings = { rank: 5, alpha: 5, targets: ['k', 'gate'], dropout: 0.1 };
+  const full = planModel(config, 1024), plan = planModel(config, 1024, lora);
+  assert.equal(plan.paramEnd - plan.paramStart, full.paramEnd - full.paramStart, 'the weights are laid out as without adapters');
+  assert.ok(plan.loraStart >= plan.paramEnd && plan.trainStart === plan.loraStart && plan.trainEnd === plan.loraEnd);
+  const adapterBytes = 4 * loraShapes(config, lora).reduce((n, { a, b }) => n + a.reduce((x, y) => x * y) + b.reduce((x, y) => x * y), 0);
+  assert.ok(plan.loraEnd - plan.loraStart >= adapterBytes && plan.loraEnd - plan.loraStart < adapterBytes + 4 * 64);
+  const opt = planOptimizer(plan);
+  assert.equal(opt.end - plan.end, 3 * (plan.loraEnd - plan.loraStart), 'gradients, m and v of the adapters, nothing for the weights');
+  // Workspaces: u per layer and adapted projection when training (one layer's when recomputing or in inference),
+  // its gradient, the rows' dropout seeds and one dropped-out input.
+  const spec = { maxSeqs: 2, maxTokens: 24, maxLogitRows: 8, lora };
+  const training = workspaceSizes(config, { ...spec, training: true }), recompute = workspaceSizes(config, { ...spec, training: true, recompute: true });
+  const inference = workspaceSizes(config, { ...spec, training: false });
+  assert.equal(training.loraU, 3 * 2 * 4 * 5 * 24);
+  assert.equal(recompute.loraU, 2 * 4 * 5 * 24);
+  assert.equal(inference.loraU, 2 * 4 * 5 * 24);
+  assert.deepEqual([training.loraDu, training.loraSeeds, training.loraXd], [4 * 5 * 24, 4 * 24, 4 * 24 * Math.max(config.dim, config.hiddenDim)]);
+  assert.deepEqual([inference.loraDu, inference.loraSeeds, inference.loraXd], [0, 0, 0]);
+  assert.equal(workspaceSizes(config, { ...spec, lora: { ...lora, dropout: 0 }, training: true }).loraXd, 0);
+  assert.equal(planWorkspace(config, 0, { ...spec, training: true }).loraStride, 2 * 4 * 5 * 24);
+  assert.equal(planWorkspace(config, 0, { ...spec, training: true, recompute: true }).loraStride, 0);
 });

@@ -15,7 +15,7 @@ import { loadSftExamples } from '../../core/sft-data';
 import { SftTrainer, type SftStep } from '../../core/sft-trainer';
 import { HelperError } from '../../core/parallel/helper-client';
 import { SCHEDULE_KINDS, type ScheduleKind } from '../../core/schedule';
-import { LORA_DEFAULTS, LORA_FLAG_HELP, chooseLora, isAdapterFolder, loraSettingsFrom, readAdapterFolder } from '../lora';
+import { LORA_DEFAULTS, LORA_FLAG_HELP, chooseLora, isAdapterFolder, loraSettingsFrom, readAdapterFolder, refuseChangedLora } from '../lora';
 import { loadModelFromPath } from '../model-io';
 import { RemaxEngine } from '../../core/engine';
 
@@ -65,6 +65,7 @@ export async function sftCommand(argv: string[], out: (line: string) => void, er
     throw new RemaxInputError(`--resume ${resumePath} --model ${given.model}: the run continues from its checkpoint ${resumePath} ` +
       `(it started from ${saved.model}); drop --model, or start a new run without --resume`);
   }
+  if (resumePath !== undefined) refuseChangedLora(given, saved, resumePath);
   const flags: Flags = { ...saved, ...given };
   // A LoRA run's checkpoint is its adapter folder: it resumes from the base model it started from and that folder.
   const loraResume = resumePath !== undefined && isAdapterFolder(resumePath);

@@ -22,7 +22,7 @@ import { httpReward } from '../../core/http-reward';
 import type { ScheduleKind } from '../../core/schedule';
 import type { Estimator } from '../../core/rl/advantages';
 import { headSize, weightShapes, type ModelConfig } from '../../core/config';
-import { chooseLora, isAdapterFolder, loraSettingsFrom, readAdapterFolder } from '../lora';
+import { chooseLora, isAdapterFolder, loraSettingsFrom, readAdapterFolder, refuseChangedLora } from '../lora';
 
 /** The built-in default task, shipped in the package beside dist/. */
 const DEFAULT_TASK = fileURLToPath(new URL('../assets/default-task/', import.meta.url));
@@ -45,7 +45,10 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
   const configPath = typeof flags.config === 'string' ? flags.config : undefined;
   const fromFile = configPath ? readJsonObject(configPath, '--config') : {};
   const v = resolveTrainOptions(flags, { ...saved, ...fromFile }, configPath ?? 'config');
-  if (run) refuseMoved(flags, saved, resumeDir!);
+  if (run) {
+    refuseMoved(flags, saved, resumeDir!);
+    refuseChangedLora(flags, saved, resumeDir!);
+  }
   const usingDefaultTask = v.model === undefined && v.prompts === undefined;
   // Inputs by absolute path, so that a run resumes from any working directory.
   const file = (key: string, fallback: string) => {
