@@ -116,6 +116,9 @@ test('sft --lora-rank: a PEFT adapter folder that lowers the loss, leaves the ba
       return g.stdout.trim().split('\n').map((l) => JSON.parse(l).ids);
     };
     assert.deepEqual(batch('--threads', '2'), batch());
+    const logprobs = (...args: string[]) => JSON.parse(remax('logprobs', '--ids', '1,5,9,12,7', '--json', ...args).stdout).logprobs as number[];
+    const [adapted, mergedLp] = [logprobs('--model', w.model, '--adapter', straight), logprobs('--model', merged)];
+    adapted.forEach((v, i) => assert.ok(Math.abs(v - mergedLp[i]!) <= 1e-4, `logprobs --adapter [${i}]: ${v} vs merged ${mergedLp[i]}`));
     // Clear refusals.
     assert.match(remax('sft', ...common, '--out', path.join(w.dir, 'x'), '--lora-dropout', '1').stderr, /--lora-dropout.*up to \(not including\) 1/);
     assert.match(remax('sft', ...common, '--out', path.join(w.dir, 'x'), '--format', 'hf').stderr, /PEFT adapter folder/);
