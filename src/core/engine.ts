@@ -404,7 +404,7 @@ export class RemaxEngine {
     if (!this.optimizer) {
       const optimizer = planOptimizer(this.modelPlan, options.optimizerState ?? true);
       requireInput(optimizer.end <= WASM_MAX_BYTES,
-        `training this model needs ${gib(optimizer.end)} for its weights, their gradients${optimizer.moments ? ' and two Adam moments' : ''} ` +
+        `training this model needs ${gib(optimizer.end)} for its weights, ${this.lora ? 'the LoRA adapters\' ' : 'their '}gradients${optimizer.moments ? ' and two Adam moments' : ''} ` +
         `before any activation, over the 4 GiB a wasm32 engine can address: train a smaller model ` +
         `(at most about ${optimizer.moments ? 250 : 500} million parameters)`);
       this.optimizer = optimizer;
@@ -528,6 +528,8 @@ export class RemaxEngine {
 
   /** Copies of the accumulated gradients, named like the weights. */
   readGradients(): ModelWeights {
+    // A LoRA engine has no weight gradients (its gradients region is the adapters').
+    if (this.lora) throw new Error('this engine trains LoRA adapters, not its weights: read their gradients with readAdapterGradients()');
     return this.copyTensors(this.requireTraining().gradDelta);
   }
 

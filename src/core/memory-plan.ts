@@ -9,8 +9,9 @@ import { loraShapes, type LoraSettings, type LoraTarget } from './lora';
 // The first part is laid out once per model. Gradients and the two Adam moments mirror the weights' layout byte
 // for byte (a fixed offset apart), so one Model descriptor can point at the gradients and the optimizer can walk
 // tensors in step. With LoRA adapters only the adapters train: gradients and moments mirror the adapter region
-// alone, and the frozen weights have none (the trainable region [trainStart, trainEnd) is the adapters'). The workspaces are sized from (sequences, token rows) and laid out again (bigger) only when a
-// call needs more room; job I/O is reused from call to call. Nothing is allocated per token.
+// alone, and the frozen weights have none (the trainable region [trainStart, trainEnd) is the adapters').
+// The workspaces are sized from (sequences, token rows) and laid out again (bigger) only when a call needs more
+// room; job I/O is reused from call to call. Nothing is allocated per token.
 
 export interface ModelPlan {
   modelDesc: number;

@@ -47,8 +47,9 @@ export function saveRunCheckpoint(modelPath: string, files: Record<string, Uint8
  * The state saved beside the model at modelPath, checked to belong to the loaded weights (a LoRA run's: to the
  * adapters loaded from the adapter folder at modelPath).
  */
-export function loadRunState(modelPath: string, model: { config: ModelConfig; weights: ModelWeights }, expect: { parameterCount: number },
+export function loadRunState(modelPath: string, model: { config: ModelConfig; weights?: ModelWeights }, expect: { parameterCount: number },
   adapters?: LoraWeights): TrainingState {
+  if (!adapters && !model.weights) throw new Error('loadRunState needs the weights or, for a LoRA run, the adapters');
   completeWrite(commitJournal(modelPath), '--resume');
   const path = statePath(modelPath);
   if (!existsSync(path)) {
@@ -57,7 +58,7 @@ export function loadRunState(modelPath: string, model: { config: ModelConfig; we
   const state = parseTrainingState(readInputFile(path, '--resume'), path, { config: model.config, parameterCount: expect.parameterCount });
   // States written before weightsHash hashed the llama2.c file's bytes.
   const [saved, actual] = typeof state.extra.weightsHash === 'string'
-    ? [state.extra.weightsHash, adapters ? adaptersHash(adapters) : weightsHash(model.config, model.weights)]
+    ? [state.extra.weightsHash, adapters ? adaptersHash(adapters) : weightsHash(model.config, model.weights!)]
     : [state.extra.modelHash, bytesHash(readInputFile(modelPath, '--resume'))];
   if (saved !== actual) {
     throw new RemaxInputError(`--resume: ${path} belongs to a different model file than ${modelPath} ` +

@@ -242,6 +242,7 @@ test('LoRA training: only the adapters change; activation checkpointing gives bi
   assert.equal(saved.trainableParameterCount, adapterFloats);
   assert.ok(saved.parameterSlots >= adapterFloats && saved.parameterSlots < adapterFloats + 16 * 2 * lora.targets.length);
   assert.equal(saved.readOptimizerState().m.length, saved.parameterSlots);
+  assert.throws(() => saved.readGradients(), /readAdapterGradients/);
 });
 
 test('LoRA memory: gradients and Adam moments for the adapters only', async () => {

@@ -9,14 +9,13 @@ import { trainingStateExtra } from '../../core/training-state';
 import { withInterruptFlag } from '../interrupt';
 import { threadsFlag, withHelperWorkers } from '../helper-workers';
 import { loadRunState, saveEngineCheckpoint, statePath } from '../run-checkpoint';
-import { CONTEXT_FLAG, contextFlag, formatFlag, loadedLine, loadTokenizerFromPath } from '../model-io';
+import { CONTEXT_FLAG, contextFlag, formatFlag, loadedLine, loadModelFromPath, loadTokenizerFromPath } from '../model-io';
 import { RemaxInputError } from '../../core/errors';
 import { loadSftExamples } from '../../core/sft-data';
 import { SftTrainer, type SftStep } from '../../core/sft-trainer';
 import { HelperError } from '../../core/parallel/helper-client';
 import { SCHEDULE_KINDS, type ScheduleKind } from '../../core/schedule';
 import { LORA_DEFAULTS, LORA_FLAG_HELP, chooseLora, isAdapterFolder, loraSettingsFrom, readAdapterFolder, refuseChangedLora } from '../lora';
-import { loadModelFromPath } from '../model-io';
 import { RemaxEngine } from '../../core/engine';
 
 export const sftFlags: FlagSpec[] = [
@@ -135,7 +134,7 @@ export async function sftCommand(argv: string[], out: (line: string) => void, er
     },
   });
   const resume = resumePath === undefined ? undefined
-    : loadRunState(resumePath, { config: engine.config, weights: engine.readWeights() }, { parameterCount: engine.parameterSlots },
+    : loadRunState(resumePath, { config: engine.config, ...(engine.lora ? {} : { weights: engine.readWeights() }) }, { parameterCount: engine.parameterSlots },
       engine.lora ? engine.readAdapters() : undefined);
   const trainer = withHelperWorkers(threads, (helpers) => new SftTrainer(engine, examples, options, resume, helpers));
   const tokensInData = examples.reduce((sum, e) => sum + e.ids.length, 0);
