@@ -188,11 +188,20 @@ test('train --lora-rank: the KL reference is the base (no reference file), every
   }
 });
 
-test('a LoRA adapter of a Hugging Face model (qwen2-tiny) is in transformers\' layout: base + s·B·A equals the merged export, and generation agrees',
-  { skip: skipUnlessShared('models/hf/qwen2-tiny/model.safetensors') }, () => {
+/** A Hugging Face folder's tensors, from one file or all the shards of its index. */
+function folderTensors(dir: string): Map<string, { shape: number[]; data: Float32Array }> {
+  const index = path.join(dir, 'model.safetensors.index.json');
+  if (!existsSync(index)) return tensors(path.join(dir, 'model.safetensors'));
+  const files = new Set(Object.values(JSON.parse(readFileSync(index, 'utf8')).weight_map as Record<string, string>));
+  return new Map([...files].flatMap((file) => [...tensors(path.join(dir, file))]));
+}
+
+for (const [name, layers] of [['qwen2-tiny', [0, 2, 1, 1]], ['llama3-tiny', [0, 1, 1, 0]]] as const) {
+  test(`a LoRA adapter of a Hugging Face model (${name}) is in transformers' layout: base + s·B·A equals the merged export, and generation agrees`,
+    { skip: skipUnlessShared(`models/hf/${name}/config.json`) }, () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'remax-lora-hf-'));
     try {
-      const hf = sharedPath('models/hf/qwen2-tiny');
+      const hf = sharedPath(`models/hf/${name}`);
       const data = path.join(dir, 'data.txt');
       writeFileSync(data, Array.from({ length: 8 }, (_, i) => `The number ${i} comes after ${i - 1} and before ${i + 1}.`).join('\n\n'));
       const adapter = path.join(dir, 'adapter');
@@ -203,9 +212,9 @@ test('a LoRA adapter of a Hugging Face model (qwen2-tiny) is in transformers\' l
       const e = remax('export', '--model', hf, '--adapter', adapter, '--merge-lora', '--format', 'hf', '--dtype', 'f32', '--out', merged);
       assert.equal(e.code, 0, e.stderr);
       // transformers' merge, by hand from the base's own tensors and the adapter file: W + (alpha/r)·B·A.
-      const base = tensors(path.join(hf, 'model.safetensors')), lora = tensors(path.join(adapter, 'adapter_model.safetensors'));
-      const out = tensors(path.join(merged, 'model.safetensors'));
-      for (const name of ['model.layers.0.self_attn.q_proj.weight', 'model.layers.2.self_attn.k_proj.weight', 'model.layers.1.self_attn.v_proj.weight', 'model.layers.1.mlp.up_proj.weight']) {
+      const base = folderTensors(hf), lora = tensors(path.join(adapter, 'adapter_model.safetensors')), out = folderTensors(merged);
+      const modules = ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'mlp.up_proj'];
+      for (const name of modules.map((m, i) => `model.layers.${layers[i]}.${m}.weight`)) {
         const W = base.get(name)!, prefix = `base_model.model.${name.replace(/\.weight$/, '')}`;
         const A = lora.get(`${prefix}.lora_A.weight`)!, B = lora.get(`${prefix}.lora_B.weight`)!;
         const [rows, cols] = W.shape as [number, number], rank = A.shape[0]!;
@@ -233,6 +242,7 @@ test('a LoRA adapter of a Hugging Face model (qwen2-tiny) is in transformers\' l
       rmSync(dir, { recursive: true, force: true });
     }
   });
+}
 
 test('a PEFT adapter written as PEFT writes it (BF16, its own key order and fields) loads: base + adapter equals the model merged in transformers\' layout',
   { skip: skipUnlessShared('models/hf/qwen2-tiny/model.safetensors') }, async () => {
