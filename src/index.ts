@@ -19,6 +19,8 @@ export { loadHfModel, hfModelFiles, hfTensors } from './core/formats/hf-model';
 export { parseGguf, serializeGguf } from './core/formats/gguf';
 export { loadGguf, modelToGguf, ggufTensors } from './core/formats/gguf-model';
 export { parseCheckpoint, serializeCheckpoint, randomInitWeights, validateConfig } from './core/formats/llama2c';
+export { peftAdapterFiles, parsePeftAdapter, ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME } from './core/formats/peft';
+export { LORA_TARGETS, initLoraWeights, mergeLora, parseLoraTargets, type LoraSettings, type LoraTarget, type LoraWeights } from './core/lora';
 export type { Checkpoint } from './core/formats/llama2c';
 export type { ModelConfig, ModelWeights } from './core/config';
 export { RemaxInputError } from './core/errors';

@@ -26,6 +26,7 @@ export function rmsnormForward(out: usize, x: usize, weight: usize, n: i32, dim:
 //   dx = s·(weight ⊙ dOut) − (s³/dim)·x·Σ(weight ⊙ dOut ⊙ x)     (written, or added to dx when accumulate)
 //   dWeight += Σ_rows dOut ⊙ x·s
 export function rmsnormBackward(dx: usize, dWeight: usize, dOut: usize, x: usize, weight: usize, n: i32, dim: i32, eps: f32, accumulate: bool): void {
+  const withWeight = dWeight != 0; // 0: a frozen weight (LoRA), no gradient wanted
   const rowBytes = <usize>dim << 2;
   const vecBytes = <usize>(dim & ~3) << 2;
   for (let r = 0; r < n; r++) {
@@ -49,13 +50,13 @@ export function rmsnormBackward(dx: usize, dWeight: usize, dOut: usize, x: usize
       const v = v128.load(xr + k), g = v128.load(gr + k);
       const d = f32x4.sub(f32x4.mul(s4, f32x4.mul(v128.load(weight + k), g)), f32x4.mul(c4, v));
       v128.store(dr + k, accumulate ? f32x4.add(v128.load(dr + k), d) : d);
-      v128.store(dWeight + k, f32x4.add(v128.load(dWeight + k), f32x4.mul(g, f32x4.mul(v, s4))));
+      if (withWeight) v128.store(dWeight + k, f32x4.add(v128.load(dWeight + k), f32x4.mul(g, f32x4.mul(v, s4))));
     }
     for (let k = vecBytes; k < rowBytes; k += 4) {
       const v = load<f32>(xr + k), g = load<f32>(gr + k);
       const d = s * (load<f32>(weight + k) * g) - c * v;
       store<f32>(dr + k, accumulate ? load<f32>(dr + k) + d : d);
-      store<f32>(dWeight + k, load<f32>(dWeight + k) + g * (v * s));
+      if (withWeight) store<f32>(dWeight + k, load<f32>(dWeight + k) + g * (v * s));
     }
   }
 }

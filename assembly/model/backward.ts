@@ -10,11 +10,12 @@ import { crossEntropyForwardBackward } from "../kernels/cross-entropy";
 import { transpose } from "../kernels/transpose";
 import { biasBackward } from "../kernels/bias";
 import { getI32, setI32 } from "./generate";
+import { loraBackward, LQ, LK, LV, LO, LGATE, LUP, LDOWN } from "./lora";
 
 // Gradients of the weighted token log-likelihood loss L = −Σ_rows w·log π(target | prefix) for one micro-batch of
 // complete sequences, added to the gradient tensors of `grads` (a Model descriptor whose weight pointers point at
 // the gradients; with a shared classifier its wcls is its tokenEmbedding, so both contributions add up there).
-// Sequence s occupies cache slot s; ws must be a training workspace (activations saved per layer).
+// A frozen tensor's gradient field is 0 in `grads` (LoRA): its gradient is not computed. Sequence s occupies cache slot s; ws must be a training workspace (activations saved per layer).
 // Returns L for this micro-batch.
 export function trainStep(m: Model, grads: Model, ws: Workspace, job: TrainJob): f64 {
   const n = packRows(ws, job);
@@ -31,7 +32,7 @@ export function trainStep(m: Model, grads: Model, ws: Workspace, job: TrainJob):
     }
     layerBackward(m, grads, ws, n, l);
   }
-  embeddingBackward(grads.tokenEmbedding, ws.dx, ws.tokens, n, m.dim);
+  if (grads.tokenEmbedding != 0) embeddingBackward(grads.tokenEmbedding, ws.dx, ws.tokens, n, m.dim);
   return loss;
 }
 
@@ -44,6 +45,7 @@ function packRows(ws: Workspace, job: TrainJob): i32 {
       setI32(ws.tokens, n, getI32(job.ids, t));
       setI32(ws.slots, n, s);
       setI32(ws.positions, n, t - start);
+      if (ws.loraSeeds != 0) setI32(ws.loraSeeds, n, getI32(job.dropoutSeeds, s));
       const hasNext = t + 1 < end;
       setI32(ws.targets, n, hasNext ? getI32(job.ids, t + 1) : -1);
       store<f32>(ws.weights + (<usize>n << 2), hasNext ? load<f32>(job.weights + (<usize>(t + 1) << 2)) : 0);
@@ -82,7 +84,7 @@ function classifierChunk(m: Model, grads: Model, ws: Workspace, count: i32): f64
   else matmulForward(ws.logits, ws.headX, m.wcls, count, dim, m.vocabSize, false);
   const loss = crossEntropyForwardBackward(ws.logits, ws.headTargets, ws.headWeights, count, m.vocabSize);
   matmulForward(ws.headDx, ws.logits, ws.classifierT, count, m.vocabSize, dim, false); // dx = dLogits · wcls
-  matmulBackwardWeight(grads.wcls, ws.logits, ws.headX, count, dim, m.vocabSize, ws.transposeA, ws.transposeB);
+  if (grads.wcls != 0) matmulBackwardWeight(grads.wcls, ws.logits, ws.headX, count, dim, m.vocabSize, ws.transposeA, ws.transposeB);
   for (let j = 0; j < count; j++) {
     const r = getI32(ws.headRows, j);
     rmsnormBackward(ws.dx + <usize>r * dimBytes, grads.rmsFinal, ws.headDx + <usize>j * dimBytes, ws.x + <usize>r * dimBytes,
@@ -101,18 +103,22 @@ function layerBackward(m: Model, grads: Model, ws: Workspace, n: i32, l: i32): v
 
   // Feed-forward block: out = xMid + w2·(silu(w1·xbFfn) ⊙ w3·xbFfn), xbFfn = rmsnorm(xMid).
   matmulBackwardInput(ws.dGated, ws.dx, m.w2 + wHidden, n, hidden, dim, false, ws.transposeA);
-  matmulBackwardWeight(grads.w2 + wHidden, ws.dx, ws.gated + H, n, hidden, dim, ws.transposeA, ws.transposeB);
+  loraBackward(m, grads, ws, l, LDOWN, ws.dGated, ws.dx, ws.gated + H, n, hidden, dim);
+  if (grads.w2 != 0) matmulBackwardWeight(grads.w2 + wHidden, ws.dx, ws.gated + H, n, hidden, dim, ws.transposeA, ws.transposeB);
   swigluBackward(ws.dh1, ws.dh3, ws.dGated, ws.h1 + H, ws.h3 + H, ws.sigmoid + H, n * hidden);
   matmulBackwardInput(ws.dxb, ws.dh1, m.w1 + wHidden, n, dim, hidden, false, ws.transposeA);
   matmulBackwardInput(ws.dxb, ws.dh3, m.w3 + wHidden, n, dim, hidden, true, ws.transposeA);
-  matmulBackwardWeight(grads.w1 + wHidden, ws.dh1, ws.xbFfn + D, n, dim, hidden, ws.transposeA, ws.transposeB);
-  matmulBackwardWeight(grads.w3 + wHidden, ws.dh3, ws.xbFfn + D, n, dim, hidden, ws.transposeA, ws.transposeB);
-  rmsnormBackward(ws.dx, grads.rmsFfn + L * dimBytes, ws.dxb, ws.xMid + D, m.rmsFfn + L * dimBytes, n, dim, m.normEps, true);
+  loraBackward(m, grads, ws, l, LGATE, ws.dxb, ws.dh1, ws.xbFfn + D, n, dim, hidden);
+  loraBackward(m, grads, ws, l, LUP, ws.dxb, ws.dh3, ws.xbFfn + D, n, dim, hidden);
+  if (grads.w1 != 0) matmulBackwardWeight(grads.w1 + wHidden, ws.dh1, ws.xbFfn + D, n, dim, hidden, ws.transposeA, ws.transposeB);
+  if (grads.w3 != 0) matmulBackwardWeight(grads.w3 + wHidden, ws.dh3, ws.xbFfn + D, n, dim, hidden, ws.transposeA, ws.transposeB);
+  rmsnormBackward(ws.dx, offsetOr0(grads.rmsFfn, L * dimBytes), ws.dxb, ws.xMid + D, m.rmsFfn + L * dimBytes, n, dim, m.normEps, true);
 
   // Attention block: xMid = xIn + wo·attention(q, k, v) with q = rope(norm(wq·xb + bq)), k likewise, v = wv·xb + bv,
   // xb = rmsnorm(xIn) (the biases and per-head norms where the model has them). ws.dxb first holds ∂L/∂(attention out).
   matmulBackwardInput(ws.dxb, ws.dx, m.wo + wQ, n, qDim, dim, false, ws.transposeA);
-  matmulBackwardWeight(grads.wo + wQ, ws.dx, ws.attOut + Q, n, qDim, dim, ws.transposeA, ws.transposeB);
+  loraBackward(m, grads, ws, l, LO, ws.dxb, ws.dx, ws.attOut + Q, n, qDim, dim);
+  if (grads.wo != 0) matmulBackwardWeight(grads.wo + wQ, ws.dx, ws.attOut + Q, n, qDim, dim, ws.transposeA, ws.transposeB);
   const kvRowBytes = <usize>kvDim << 2;
   memory.fill(ws.dk, 0, <usize>n * kvRowBytes);
   memory.fill(ws.dv, 0, <usize>n * kvRowBytes);
@@ -132,10 +138,10 @@ function layerBackward(m: Model, grads: Model, ws: Workspace, n: i32, l: i32): v
   if (m.rmsQ != 0) {
     // Through the per-head norms, in place: dq and dk become the gradients of the projections' outputs.
     const normBytes = L * (<usize>headSize << 2);
-    rmsnormBackward(ws.dq, grads.rmsQ + normBytes, ws.dq, ws.qPre + Q, m.rmsQ + normBytes, n * m.nHeads, headSize, m.normEps, false);
-    rmsnormBackward(ws.dk, grads.rmsK + normBytes, ws.dk, ws.kPre + L * ws.layerStrideKv, m.rmsK + normBytes, n * m.nKvHeads, headSize, m.normEps, false);
+    rmsnormBackward(ws.dq, offsetOr0(grads.rmsQ, normBytes), ws.dq, ws.qPre + Q, m.rmsQ + normBytes, n * m.nHeads, headSize, m.normEps, false);
+    rmsnormBackward(ws.dk, offsetOr0(grads.rmsK, normBytes), ws.dk, ws.kPre + L * ws.layerStrideKv, m.rmsK + normBytes, n * m.nKvHeads, headSize, m.normEps, false);
   }
-  if (m.bq != 0) {
+  if (grads.bq != 0) {
     biasBackward(grads.bq + L * qRowBytes, ws.dq, n, qDim);
     biasBackward(grads.bk + L * kvRowBytes, ws.dk, n, kvDim);
     biasBackward(grads.bv + L * kvRowBytes, ws.dv, n, kvDim);
@@ -143,8 +149,17 @@ function layerBackward(m: Model, grads: Model, ws: Workspace, n: i32, l: i32): v
   matmulBackwardInput(ws.dxb, ws.dq, m.wq + wQ, n, dim, qDim, false, ws.transposeA);
   matmulBackwardInput(ws.dxb, ws.dk, m.wk + wKv, n, dim, kvDim, true, ws.transposeA);
   matmulBackwardInput(ws.dxb, ws.dv, m.wv + wKv, n, dim, kvDim, true, ws.transposeA);
-  matmulBackwardWeight(grads.wq + wQ, ws.dq, ws.xb + D, n, dim, qDim, ws.transposeA, ws.transposeB);
-  matmulBackwardWeight(grads.wk + wKv, ws.dk, ws.xb + D, n, dim, kvDim, ws.transposeA, ws.transposeB);
-  matmulBackwardWeight(grads.wv + wKv, ws.dv, ws.xb + D, n, dim, kvDim, ws.transposeA, ws.transposeB);
-  rmsnormBackward(ws.dx, grads.rmsAtt + L * dimBytes, ws.dxb, layerInput(ws, l), m.rmsAtt + L * dimBytes, n, dim, m.normEps, true);
+  loraBackward(m, grads, ws, l, LQ, ws.dxb, ws.dq, ws.xb + D, n, dim, qDim);
+  loraBackward(m, grads, ws, l, LK, ws.dxb, ws.dk, ws.xb + D, n, dim, kvDim);
+  loraBackward(m, grads, ws, l, LV, ws.dxb, ws.dv, ws.xb + D, n, dim, kvDim);
+  if (grads.wq != 0) matmulBackwardWeight(grads.wq + wQ, ws.dq, ws.xb + D, n, dim, qDim, ws.transposeA, ws.transposeB);
+  if (grads.wk != 0) matmulBackwardWeight(grads.wk + wKv, ws.dk, ws.xb + D, n, dim, kvDim, ws.transposeA, ws.transposeB);
+  if (grads.wv != 0) matmulBackwardWeight(grads.wv + wKv, ws.dv, ws.xb + D, n, dim, kvDim, ws.transposeA, ws.transposeB);
+  rmsnormBackward(ws.dx, offsetOr0(grads.rmsAtt, L * dimBytes), ws.dxb, layerInput(ws, l), m.rmsAtt + L * dimBytes, n, dim, m.normEps, true);
+}
+
+/** A frozen tensor's gradient pointer stays 0 (rmsnormBackward then skips its weight's gradient). */
+// @ts-ignore: decorator
+@inline function offsetOr0(base: usize, offset: usize): usize {
+  return base == 0 ? 0 : base + offset;
 }

@@ -8,6 +8,7 @@ import { causalAttentionForward, causalProbsFloats } from "../kernels/causal-att
 import { swigluForward } from "../kernels/swiglu";
 import { embeddingForward } from "../kernels/embedding";
 import { biasForward } from "../kernels/bias";
+import { loraForward, LQ, LK, LV, LO, LGATE, LUP, LDOWN } from "./lora";
 
 // The transformer over n packed token rows (ws.tokens / ws.slots / ws.positions), any mix of sequences and
 // positions: prefill of many prompts, one decode step of many sequences, or teacher forcing all come here.
@@ -41,8 +42,11 @@ export function layerForward(m: Model, ws: Workspace, n: i32, l: i32): void {
   if (ws.xIn != 0) memory.copy(layerInput(ws, l), ws.x, rowsBytes);
   rmsnormForward(ws.xb + D, ws.x, m.rmsAtt + L * dimBytes, n, dim, m.normEps);
   project(ws.q + Q, ws.xb + D, m.wq + L * dimQ, wT, offsetT(m, WQ), n, dim, qDim, false);
+  loraForward(m, ws, l, LQ, ws.q + Q, ws.xb + D, n, dim, qDim);
   project(ws.k, ws.xb + D, m.wk + L * dimKv, wT, offsetT(m, WK), n, dim, kvDim, false);
+  loraForward(m, ws, l, LK, ws.k, ws.xb + D, n, dim, kvDim);
   project(ws.v, ws.xb + D, m.wv + L * dimKv, wT, offsetT(m, WV), n, dim, kvDim, false);
+  loraForward(m, ws, l, LV, ws.v, ws.xb + D, n, dim, kvDim);
   if (m.bq != 0) {
     biasForward(ws.q + Q, m.bq + L * (<usize>qDim << 2), n, qDim);
     biasForward(ws.k, m.bk + L * (<usize>kvDim << 2), n, kvDim);
@@ -79,13 +83,17 @@ export function layerForward(m: Model, ws: Workspace, n: i32, l: i32): void {
       m.nHeads, m.nKvHeads, headSize, m.seqLen, ws.scores);
   }
   project(ws.x, ws.attOut + Q, m.wo + L * dimQ, wT, offsetT(m, WO), n, qDim, dim, true);
+  loraForward(m, ws, l, LO, ws.x, ws.attOut + Q, n, qDim, dim);
   // Feed-forward block.
   if (ws.xMid != 0) memory.copy(ws.xMid + D, ws.x, rowsBytes);
   rmsnormForward(ws.xbFfn + D, ws.x, m.rmsFfn + L * dimBytes, n, dim, m.normEps);
   project(ws.h1 + H, ws.xbFfn + D, m.w1 + L * dimHidden, wT, offsetT(m, W1), n, dim, hidden, false);
+  loraForward(m, ws, l, LGATE, ws.h1 + H, ws.xbFfn + D, n, dim, hidden);
   project(ws.h3 + H, ws.xbFfn + D, m.w3 + L * dimHidden, wT, offsetT(m, W3), n, dim, hidden, false);
+  loraForward(m, ws, l, LUP, ws.h3 + H, ws.xbFfn + D, n, dim, hidden);
   swigluForward(ws.gated + H, ws.h1 + H, ws.h3 + H, n * hidden, ws.sigmoid == 0 ? 0 : ws.sigmoid + H);
   project(ws.x, ws.gated + H, m.w2 + L * dimHidden, wT, offsetT(m, W2), n, hidden, dim, true);
+  loraForward(m, ws, l, LDOWN, ws.x, ws.gated + H, n, hidden, dim);
 }
 
 /** out (=|+=) x·wᵀ, from the transposed copy at wT + offset when the workspace keeps one (wT != 0). */

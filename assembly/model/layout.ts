@@ -37,6 +37,27 @@
   bv: usize;         // [nLayers, kvDim] value bias, 0 = none
   rmsQ: usize;       // [nLayers, headSize] RMSNorm weights over each query head before RoPE (Qwen3), 0 = none
   rmsK: usize;       // [nLayers, headSize] the same for keys, 0 = none
+  // LoRA adapters (model/lora.ts): per projection A [nLayers, loraRank, in] and B [nLayers, out, loraRank], 0 = none
+  // (the projection is frozen W alone). In a gradients descriptor they point at the adapters' gradients, and the
+  // frozen tensors' fields are 0: no gradient is computed for them.
+  loraRank: i32;
+  loraScale: f32;    // lora_alpha / rank
+  loraAq: usize;
+  loraBq: usize;
+  loraAk: usize;
+  loraBk: usize;
+  loraAv: usize;
+  loraBv: usize;
+  loraAo: usize;
+  loraBo: usize;
+  loraA1: usize;     // gate_proj (w1)
+  loraB1: usize;
+  loraA3: usize;     // up_proj (w3)
+  loraB3: usize;
+  loraA2: usize;     // down_proj (w2)
+  loraB2: usize;
+  loraDropThreshold: i32; // LoRA dropout in training: an input value is dropped when its hash's top 24 bits are below this (p·2^24), 0 = off
+  loraDropScale: f32;     // 1/(1 − p): what the kept values are multiplied by
 }
 
 /**
@@ -107,6 +128,11 @@
   layerStrideKv: usize; // bytes between layers of kPre, 0 = not saved
   qPre: usize;       // per layer f32[maxTokens, qDim]: queries before their RMSNorm (training with q/k norms), else 0
   kPre: usize;       // per layer f32[maxTokens, kvDim]: keys before their RMSNorm (training with q/k norms), else 0
+  loraStride: usize; // bytes between layers of loraU, 0 = one layer's (inference, activation checkpointing)
+  loraU: usize;      // per layer, per adapted projection f32[maxTokens, loraRank]: scale·x·Aᵀ (0 without adapters)
+  loraDu: usize;     // f32[maxTokens, loraRank]: its gradient (training)
+  loraSeeds: usize;  // u32[maxTokens]: dropout seed of each row's sequence (training with adapters)
+  loraXd: usize;     // f32[maxTokens, max(dim, hidden, qDim)]: an adapter's input after dropout (training with dropout), else 0
 }
 
 /** A batched generation request and its outputs. Arrays are indexed by sequence. */
@@ -136,6 +162,7 @@
   ids: usize;      // i32[]: all sequences, packed
   offsets: usize;  // i32[nSeqs + 1]
   weights: usize;  // f32[] aligned with ids: weight of predicting ids[t] from ids[<t] (the first of each is unused)
+  dropoutSeeds: usize; // u32[nSeqs]: each sequence's LoRA dropout seed
 }
 
 /** Teacher-forced log-probabilities: out[offsets[s] − s + t − 1] = log p(ids[t] | ids[<t]) of sequence s. */

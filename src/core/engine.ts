@@ -13,6 +13,7 @@ import { BOS_ID, EOS_ID } from './tokenizers/llama2c';
 import type { TextTokenizer } from './tokenizers/types';
 import { checkTokenizerForModel, loadTokenizerFile, nonFiniteTensors, nonFiniteWeightsMessage, type NonFiniteTensor } from './formats/load';
 import { wasmBuilds } from '../wasm-builds';
+import { checkLoraSettings, dropoutFields, initLoraWeights, loraScale, loraShapes, LORA_FIELDS, type LoraSettings, type LoraWeights } from './lora';
 
 export interface EngineOptions {
   /** The kernel builds (bytes or compiled modules); default: the builds embedded in this bundle. */
@@ -33,6 +34,12 @@ export interface EngineOptions {
   maxBatch?: number;
   /** Token rows per forward pass (default 256); longer prefills run in chunks of this size. */
   maxTokens?: number;
+  /** LoRA adapters on the model's projections: then only they train (lora.ts); the weights stay frozen. */
+  lora?: LoraSettings;
+  /** The adapters' values (e.g. loaded from a PEFT folder or a checkpoint); default: fresh (initLoraWeights). */
+  loraWeights?: LoraWeights;
+  /** Seed of fresh adapters' A (default 0). */
+  loraSeed?: number;
 }
 
 export interface SamplingOptions {
@@ -116,8 +123,11 @@ export class RemaxEngine {
   private optimizer?: OptimizerPlan;
   private trainWorkspace?: WorkspacePlan;
   private adamStep = 0;
+  /** The adapters' settings (LoRA), or undefined: the whole model trains. */
+  readonly lora?: LoraSettings;
 
-  private constructor(kernels: Kernels, model: LoadedModel, tokenizer: TextTokenizer | undefined, maxBatch: number, maxTokens: number, source: string) {
+  private constructor(kernels: Kernels, model: LoadedModel, tokenizer: TextTokenizer | undefined, maxBatch: number, maxTokens: number, source: string,
+    lora?: { settings: LoraSettings; weights?: LoraWeights; seed: number }) {
     this.kernels = kernels;
     this.build = kernels.build;
     this.config = model.config;
@@ -130,11 +140,16 @@ export class RemaxEngine {
     checkDescriptor('GenerateJob', k.generateJobBytes(), GENERATE_JOB_FIELDS.length);
     checkDescriptor('LogprobsJob', k.logprobsJobBytes(), LOGPROBS_JOB_FIELDS.length);
     checkDescriptor('TrainJob', k.trainJobBytes(), TRAIN_JOB_FIELDS.length);
-    this.modelPlan = planModel(this.config, k.heapBase());
+    if (lora) {
+      checkLoraSettings(lora.settings, this.config);
+      this.lora = { ...lora.settings, targets: [...lora.settings.targets] };
+    }
+    this.modelPlan = planModel(this.config, k.heapBase(), this.lora);
     requireInput(this.modelPlan.end <= WASM_MAX_BYTES,
       `${source}: the model's weights need ${gib(this.modelPlan.end)} of engine memory, over the 4 GiB a wasm32 engine can address; ` +
       'no engine can load it: use a smaller model (at most about 1 billion parameters of 4 bytes; training one takes 16 bytes per parameter)');
     this.loadWeights(model.weights, source);
+    if (lora) this.writeAdapters(lora.weights ?? initLoraWeights(this.config, this.lora!, lora.seed), 'LoRA adapters');
     this.reserveWorkspace(maxBatch, maxTokens);
   }
 
@@ -149,7 +164,8 @@ export class RemaxEngine {
     requireInput(Number.isInteger(maxBatch) && maxBatch >= 1, `maxBatch must be a positive integer, got ${maxBatch}`);
     requireInput(Number.isInteger(maxTokens) && maxTokens >= 1, `maxTokens must be a positive integer, got ${maxTokens}`);
     const kernels = await instantiateKernels(options.wasm ?? wasmBuilds, options.build ?? 'auto');
-    return new RemaxEngine(kernels, model, tokenizer, maxBatch, maxTokens, modelSource);
+    const lora = options.lora ? { settings: options.lora, weights: options.loraWeights, seed: options.loraSeed ?? 0 } : undefined;
+    return new RemaxEngine(kernels, model, tokenizer, maxBatch, maxTokens, modelSource, lora);
   }
 
   /**
@@ -268,7 +284,7 @@ export class RemaxEngine {
   /**
    * Teacher-forced log-probabilities, batched: for each sequence, result[t − 1] = log p(ids[t] | ids[<t]).
    */
-  logprobs(sequences: number[][]): number[][] {
+  logprobs(sequences: number[][], options: { adapters?: boolean } = {}): number[][] {
     requireInput(sequences.length > 0, 'logprobs needs at least one sequence');
     const c = this.config;
     sequences.forEach((ids, i) => {
@@ -285,7 +301,9 @@ export class RemaxEngine {
     writePacked(buffer, at.ids, at.offsets, sequences);
     writeDescriptor(buffer, this.modelPlan.jobDesc, LOGPROBS_JOB_FIELDS, { nSeqs: n, ...at });
 
-    this.kernels.exports.logprobs(this.modelPlan.modelDesc, this.modelPlan.workspaceDesc, this.modelPlan.jobDesc);
+    // adapters: false is the base model (a LoRA run's reference policy): the same weights, no second copy.
+    const model = options.adapters === false ? this.modelPlan.baseModelDesc : this.modelPlan.modelDesc;
+    this.kernels.exports.logprobs(model, this.modelPlan.workspaceDesc, this.modelPlan.jobDesc);
 
     const out = new Float32Array(this.kernels.memory.buffer, at.out, Math.max(0, total - n));
     let start = 0;
@@ -311,7 +329,8 @@ export class RemaxEngine {
     const c = this.config, plan = this.modelPlan;
     ensureMemory(this.kernels.memory, plan.end);
     this.writeWeights(weights, source);
-    this.writeModelDescriptor(plan.modelDesc, tensorPointers(plan.weights));
+    this.writeModelDescriptor(plan.modelDesc, tensorPointers(plan.weights), adapterPointers(plan.adapters, 0));
+    this.writeModelDescriptor(plan.baseModelDesc, tensorPointers(plan.weights), null);
     const hs = headSize(c);
     if (hs % 2 !== 0) throw new RemaxInputError(`head size ${hs} is odd: RoPE needs an even head size`);
     // The inverse frequencies come from the kernels' formula; a model with RoPE scaling rescales them here.
@@ -326,7 +345,7 @@ export class RemaxEngine {
     if (current && current.maxSeqs >= maxSeqs && current.maxTokens >= maxTokens) return;
     const seqs = Math.max(maxSeqs, current?.maxSeqs ?? 0);
     const rows = Math.max(maxTokens, seqs, current?.maxTokens ?? 0);
-    this.layOut({ maxSeqs: seqs, maxTokens: rows, maxLogitRows: rows, training: false }, this.trainWorkspace);
+    this.layOut({ maxSeqs: seqs, maxTokens: rows, maxLogitRows: rows, training: false, lora: this.lora }, this.trainWorkspace);
   }
 
   /**
@@ -352,7 +371,7 @@ export class RemaxEngine {
         maxTokens: plan.maxTokens, maxSeqs: plan.maxSeqs, maxLogitRows: plan.maxLogitRows,
         layerStride: plan.layerStride, layerStrideHidden: plan.layerStrideHidden, layerStrideProbs: plan.layerStrideProbs,
         layerStrideIn: plan.layerStrideIn, layerStrideQ: plan.layerStrideQ, layerStrideKv: plan.layerStrideKv,
-        recomputeLayers: plan.recompute ? 1 : 0, ...plan.offsets,
+        recomputeLayers: plan.recompute ? 1 : 0, loraStride: plan.loraStride, ...plan.offsets,
       });
     }
     this.workspace = ws;
@@ -385,22 +404,26 @@ export class RemaxEngine {
     if (!this.optimizer) {
       const optimizer = planOptimizer(this.modelPlan, options.optimizerState ?? true);
       requireInput(optimizer.end <= WASM_MAX_BYTES,
-        `training this model needs ${gib(optimizer.end)} for its weights, their gradients${optimizer.moments ? ' and two Adam moments' : ''} ` +
+        `training this model needs ${gib(optimizer.end)} for its weights, ${this.lora ? 'the LoRA adapters\' ' : 'their '}gradients${optimizer.moments ? ' and two Adam moments' : ''} ` +
         `before any activation, over the 4 GiB a wasm32 engine can address: train a smaller model ` +
         `(at most about ${optimizer.moments ? 250 : 500} million parameters)`);
       this.optimizer = optimizer;
       ensureMemory(this.kernels.memory, this.optimizer.end);
       new Uint8Array(this.kernels.memory.buffer, this.modelPlan.end, this.optimizer.end - this.modelPlan.end).fill(0);
-      // The gradients' descriptor: every tensor a fixed offset from its weight (absent tensors stay 0).
+      // The gradients' descriptor: every tensor a fixed offset from its weight (absent tensors stay 0); with LoRA
+      // only the adapters', the frozen weights' fields 0 (the backward pass computes no gradient for them).
       const pointers = tensorPointers(this.modelPlan.weights);
-      for (const key of Object.keys(pointers) as (keyof typeof pointers)[]) if (pointers[key] !== 0) pointers[key] += this.optimizer.gradDelta;
-      this.writeModelDescriptor(this.modelPlan.gradDesc, pointers);
+      for (const key of Object.keys(pointers) as (keyof typeof pointers)[]) {
+        if (this.lora) pointers[key] = 0;
+        else if (pointers[key] !== 0) pointers[key] += this.optimizer.gradDelta;
+      }
+      this.writeModelDescriptor(this.modelPlan.gradDesc, pointers, adapterPointers(this.modelPlan.adapters, this.optimizer.gradDelta));
     }
     const current = this.trainWorkspace;
     const recompute = options.activationCheckpointing ?? current?.recompute ?? false;
     const spec: WorkspaceSpec = {
       maxTokens: Math.max(maxTokens, current?.maxTokens ?? 0), maxSeqs: Math.max(maxSeqs, current?.maxSeqs ?? 0),
-      maxLogitRows: Math.max(maxLogitRows, current?.maxLogitRows ?? 0), training: true, recompute,
+      maxLogitRows: Math.max(maxLogitRows, current?.maxLogitRows ?? 0), training: true, recompute, lora: this.lora,
     };
     if (!current || spec.maxTokens > current.maxTokens || spec.maxSeqs > current.maxSeqs || spec.maxLogitRows > current.maxLogitRows ||
       recompute !== (current.recompute ?? false)) {
@@ -411,8 +434,8 @@ export class RemaxEngine {
   /** Sets every gradient to zero (call before accumulating the gradient of a new batch). */
   zeroGradients(): void {
     const opt = this.requireTraining();
-    const { paramStart, paramEnd } = this.modelPlan;
-    new Uint8Array(this.kernels.memory.buffer, paramStart + opt.gradDelta, paramEnd - paramStart).fill(0);
+    const { trainStart, trainEnd } = this.modelPlan;
+    new Uint8Array(this.kernels.memory.buffer, trainStart + opt.gradDelta, trainEnd - trainStart).fill(0);
   }
 
   /**
@@ -434,10 +457,11 @@ export class RemaxEngine {
     for (const batch of packMicroBatches(examples, tws.maxTokens, tws.maxSeqs)) {
       const total = batch.reduce((sum, e) => sum + e.ids.length, 0);
       const io = new Arena(this.ioStart);
-      const at = { ids: io.take(4 * total), offsets: io.take(4 * (batch.length + 1)), weights: io.take(4 * total) };
+      const at = { ids: io.take(4 * total), offsets: io.take(4 * (batch.length + 1)), weights: io.take(4 * total), dropoutSeeds: io.take(4 * batch.length) };
       ensureMemory(this.kernels.memory, io.end);
       const buffer = this.kernels.memory.buffer;
       writePacked(buffer, at.ids, at.offsets, batch.map((e) => e.ids));
+      new Uint32Array(buffer, at.dropoutSeeds, batch.length).set(batch.map((e) => (e.dropoutSeed ?? 0) >>> 0));
       new Float32Array(buffer, at.weights, total).set(batch.flatMap((e) => e.weights));
       writeDescriptor(buffer, this.modelPlan.jobDesc, TRAIN_JOB_FIELDS, { nSeqs: batch.length, ...at });
       loss += this.kernels.exports.trainStep(this.modelPlan.modelDesc, this.modelPlan.gradDesc, this.modelPlan.trainWorkspaceDesc, this.modelPlan.jobDesc);
@@ -449,8 +473,8 @@ export class RemaxEngine {
   /** The global L2 norm of all gradients. */
   gradientNorm(): number {
     const opt = this.requireTraining();
-    const { paramStart, paramEnd } = this.modelPlan;
-    return Math.sqrt(this.kernels.exports.sumSquares(paramStart + opt.gradDelta, (paramEnd - paramStart) / 4));
+    const { trainStart, trainEnd } = this.modelPlan;
+    return Math.sqrt(this.kernels.exports.sumSquares(trainStart + opt.gradDelta, (trainEnd - trainStart) / 4));
   }
 
   /**
@@ -471,14 +495,19 @@ export class RemaxEngine {
     const gradScale = clipped ? clipNorm / gradNorm : 1;
     this.adamStep++;
     const bc1 = 1 - beta1 ** this.adamStep, bc2 = 1 - beta2 ** this.adamStep;
-    for (const { name, shape } of weightShapes(this.config)) {
-      const p = this.modelPlan.weights[name]!;
-      const decay = decays(name) ? weightDecay : 0;
-      this.kernels.exports.adamwStep(p, p + opt.gradDelta, p + moments.mDelta, p + moments.vDelta, elementCount(shape),
-        lr, beta1, beta2, eps, decay, gradScale, bc1, bc2);
+    const step = (p: number, count: number, decay: number) => this.kernels.exports.adamwStep(p, p + opt.gradDelta,
+      p + moments.mDelta, p + moments.vDelta, count, lr, beta1, beta2, eps, decay, gradScale, bc1, bc2);
+    if (this.lora) {
+      // Only the adapters train; they decay like the matrices they adapt.
+      for (const { target, a, b } of loraShapes(this.config, this.lora)) {
+        step(this.modelPlan.adapters[target]!.a, elementCount(a), weightDecay);
+        step(this.modelPlan.adapters[target]!.b, elementCount(b), weightDecay);
+      }
+    } else {
+      for (const { name, shape } of weightShapes(this.config)) step(this.modelPlan.weights[name]!, elementCount(shape), decays(name) ? weightDecay : 0);
     }
     // An update so large that a weight overflows (a huge learning rate): stop here, before anything saves them.
-    const broken = this.nonFiniteTensors(0);
+    const broken = this.nonFiniteTrainable(0);
     if (broken.length > 0) {
       const count = broken.reduce((n, t) => n + t.count, 0);
       throw new TrainingDivergedError(`the update (learning rate ${lr}, gradient norm ${gradNorm}) made ${count} ${count === 1 ? 'weight' : 'weights'} ` +
@@ -499,6 +528,8 @@ export class RemaxEngine {
 
   /** Copies of the accumulated gradients, named like the weights. */
   readGradients(): ModelWeights {
+    // A LoRA engine has no weight gradients (its gradients region is the adapters').
+    if (this.lora) throw new Error('this engine trains LoRA adapters, not its weights: read their gradients with readAdapterGradients()');
     return this.copyTensors(this.requireTraining().gradDelta);
   }
 
@@ -529,53 +560,71 @@ export class RemaxEngine {
     return nonFiniteTensors(this.config, this.model.format, views);
   }
 
-  /** Copies the flat parameter region (every weight, in memory order) into `target`: what helper engines sync from. */
+  /**
+   * The trainable tensors that hold a NaN or an infinity in the region at `delta` from them (0: the values): the
+   * weights', or with LoRA the adapters'.
+   */
+  private nonFiniteTrainable(delta: number): NonFiniteTensor[] {
+    if (!this.lora) return this.nonFiniteTensors(delta);
+    const { loraStart, loraEnd } = this.modelPlan;
+    if (Number.isFinite(this.kernels.exports.sumSquares(loraStart + delta, (loraEnd - loraStart) / 4))) return [];
+    const found: NonFiniteTensor[] = [];
+    for (const [target, pair] of Object.entries(this.readAdapterRegion(delta))) {
+      for (const [which, t] of [['A', pair!.a], ['B', pair!.b]] as const) {
+        const count = t.reduce((n, v) => (Number.isFinite(v) ? n : n + 1), 0);
+        if (count > 0) found.push({ name: `LoRA ${which} of ${target}`, count, first: t.find((v) => !Number.isFinite(v))! });
+      }
+    }
+    return found;
+  }
+
+  /** Copies the flat trainable region (every weight, or the adapters, in memory order) into `target`: what helper engines sync from. */
   copyParametersTo(target: Float32Array): void {
-    target.set(new Float32Array(this.kernels.memory.buffer, this.modelPlan.paramStart, this.checkSlots(target.length, 'parameters')));
+    target.set(new Float32Array(this.kernels.memory.buffer, this.modelPlan.trainStart, this.checkSlots(target.length, 'parameters')));
   }
 
-  /** Replaces the flat parameter region with `values` (copyParametersTo of an engine of the same model). */
+  /** Replaces the flat trainable region with `values` (copyParametersTo of an engine of the same model). */
   writeParameters(values: Float32Array): void {
-    new Float32Array(this.kernels.memory.buffer, this.modelPlan.paramStart, this.checkSlots(values.length, 'parameters')).set(values);
+    new Float32Array(this.kernels.memory.buffer, this.modelPlan.trainStart, this.checkSlots(values.length, 'parameters')).set(values);
   }
 
-  /** Copies the accumulated gradients (the flat parameter region's) into `target`. */
+  /** Copies the accumulated gradients (the flat trainable region's) into `target`. */
   copyGradientsTo(target: Float32Array): void {
     const opt = this.requireTraining();
-    target.set(new Float32Array(this.kernels.memory.buffer, this.modelPlan.paramStart + opt.gradDelta, this.checkSlots(target.length, 'gradients')));
+    target.set(new Float32Array(this.kernels.memory.buffer, this.modelPlan.trainStart + opt.gradDelta, this.checkSlots(target.length, 'gradients')));
   }
 
   /** Adds `values` (another engine's copyGradientsTo) to the accumulated gradients, element by element. */
   addGradients(values: Float32Array): void {
     const opt = this.requireTraining();
-    const grads = new Float32Array(this.kernels.memory.buffer, this.modelPlan.paramStart + opt.gradDelta, this.checkSlots(values.length, 'gradients'));
+    const grads = new Float32Array(this.kernels.memory.buffer, this.modelPlan.trainStart + opt.gradDelta, this.checkSlots(values.length, 'gradients'));
     for (let i = 0; i < values.length; i++) grads[i]! += values[i]!;
   }
 
   /** The optimizer state: step count and both Adam moments over the flat parameter region. */
   readOptimizerState(): { step: number; m: Float32Array; v: Float32Array } {
     const opt = this.requireMoments(this.requireTraining());
-    const { paramStart, paramEnd } = this.modelPlan;
-    const count = (paramEnd - paramStart) / 4;
+    const { trainStart, trainEnd } = this.modelPlan;
+    const count = (trainEnd - trainStart) / 4;
     const buffer = this.kernels.memory.buffer;
     return {
       step: this.adamStep,
-      m: new Float32Array(buffer, paramStart + opt.mDelta, count).slice(),
-      v: new Float32Array(buffer, paramStart + opt.vDelta, count).slice(),
+      m: new Float32Array(buffer, trainStart + opt.mDelta, count).slice(),
+      v: new Float32Array(buffer, trainStart + opt.vDelta, count).slice(),
     };
   }
 
   writeOptimizerState(state: { step: number; m: Float32Array; v: Float32Array }): void {
     const opt = this.requireMoments(this.requireTraining());
-    const { paramStart, paramEnd } = this.modelPlan;
-    const count = (paramEnd - paramStart) / 4;
+    const { trainStart, trainEnd } = this.modelPlan;
+    const count = (trainEnd - trainStart) / 4;
     requireInput(state.m.length === count && state.v.length === count,
-      `optimizer state has ${state.m.length} moments but this model has ${count} parameter slots`);
+      `optimizer state has ${state.m.length} moments but this ${this.lora ? 'model\'s LoRA adapters have' : 'model has'} ${count} parameter slots`);
     const buffer = this.kernels.memory.buffer;
-    new Float32Array(buffer, paramStart + opt.mDelta, count).set(state.m);
-    new Float32Array(buffer, paramStart + opt.vDelta, count).set(state.v);
+    new Float32Array(buffer, trainStart + opt.mDelta, count).set(state.m);
+    new Float32Array(buffer, trainStart + opt.vDelta, count).set(state.v);
     for (const [moment, delta] of [['first', opt.mDelta], ['second', opt.vDelta]] as const) {
-      const bad = this.nonFiniteTensors(delta);
+      const bad = this.nonFiniteTrainable(delta);
       if (bad.length === 0) continue;
       const n = bad.reduce((sum, t) => sum + t.count, 0);
       throw new RemaxInputError(`the optimizer state holds ${n} ${moment} Adam ${n === 1 ? 'moment' : 'moments'} that ${n === 1 ? 'is' : 'are'} not finite ` +
@@ -589,9 +638,53 @@ export class RemaxEngine {
     return weightShapes(this.config).reduce((n, { shape }) => n + elementCount(shape), 0);
   }
 
-  /** Length of the flat parameter region the optimizer state covers. */
+  /** Length of the flat trainable region the optimizer state covers (the weights', or with LoRA the adapters'). */
   get parameterSlots(): number {
-    return (this.modelPlan.paramEnd - this.modelPlan.paramStart) / 4;
+    return (this.modelPlan.trainEnd - this.modelPlan.trainStart) / 4;
+  }
+
+  /** Number of values the optimizer trains: every weight, or with LoRA the adapters'. */
+  get trainableParameterCount(): number {
+    return this.lora ? loraShapes(this.config, this.lora).reduce((n, { a, b }) => n + elementCount(a) + elementCount(b), 0) : this.parameterCount;
+  }
+
+  /** Copies of the LoRA adapters (A [nLayers, r, in], B [nLayers, out, r] per target). */
+  readAdapters(): LoraWeights {
+    return this.readAdapterRegion(0);
+  }
+
+  /** Copies of the adapters' accumulated gradients. */
+  readAdapterGradients(): LoraWeights {
+    return this.readAdapterRegion(this.requireTraining().gradDelta);
+  }
+
+  /** Replaces the adapters (every target of the engine's settings, shapes as readAdapters'); values must be finite. */
+  writeAdapters(weights: LoraWeights, source = 'LoRA adapters'): void {
+    const lora = this.requireLora();
+    for (const { target, a, b } of loraShapes(this.config, lora)) {
+      const given = weights[target];
+      for (const [which, shape, data, at] of [['A', a, given?.a, this.modelPlan.adapters[target]!.a], ['B', b, given?.b, this.modelPlan.adapters[target]!.b]] as const) {
+        requireInput(data !== undefined && data.length === elementCount(shape),
+          `${source}: the ${target} projection's LoRA ${which} must have ${elementCount(shape)} values ([${shape.join(', ')}]), got ${data?.length ?? 'none'}`);
+        const bad = data.findIndex((v) => !Number.isFinite(v));
+        requireInput(bad < 0, `${source}: the ${target} projection's LoRA ${which} holds ${data[bad]} at index ${bad}: every value must be a finite number`);
+        new Float32Array(this.kernels.memory.buffer, at, data.length).set(data);
+      }
+    }
+  }
+
+  private readAdapterRegion(delta: number): LoraWeights {
+    const out: LoraWeights = {};
+    for (const { target, a, b } of loraShapes(this.config, this.requireLora())) {
+      const at = this.modelPlan.adapters[target]!, buffer = this.kernels.memory.buffer;
+      out[target] = { a: new Float32Array(buffer, at.a + delta, elementCount(a)).slice(), b: new Float32Array(buffer, at.b + delta, elementCount(b)).slice() };
+    }
+    return out;
+  }
+
+  private requireLora(): LoraSettings {
+    if (!this.lora) throw new Error('this engine has no LoRA adapters (create it with the lora option)');
+    return this.lora;
   }
 
   /** The current weights as a llama2.c checkpoint (legacy format, loadable by llama2.c's run.c). */
@@ -623,13 +716,17 @@ export class RemaxEngine {
     return this.optimizer;
   }
 
-  private writeModelDescriptor(at: number, pointers: TensorPointers): void {
+  /** `adapters` null: a descriptor without adapters (every adapter field 0). */
+  private writeModelDescriptor(at: number, pointers: TensorPointers, adapters: Record<string, number> | null): void {
     const c = this.config, plan = this.modelPlan;
+    const none = Object.fromEntries(Object.values(LORA_FIELDS).flat().map((field) => [field, 0]));
     writeDescriptor(this.kernels.memory.buffer, at, MODEL_FIELDS, {
       dim: c.dim, hiddenDim: c.hiddenDim, nLayers: c.nLayers, nHeads: c.nHeads, nKvHeads: c.nKvHeads,
       vocabSize: c.vocabSize, seqLen: c.seqLen, normEps: c.normEps, ropeTheta: c.ropeTheta, headSize: headSize(c),
       ropeCos: plan.ropeCos, ropeSin: plan.ropeSin, ...pointers,
-    });
+      loraRank: this.lora?.rank ?? 0, loraScale: this.lora ? loraScale(this.lora) : 0, ...none, ...(adapters ?? {}),
+      loraDropThreshold: dropoutFields(this.lora).threshold, loraDropScale: dropoutFields(this.lora).scale,
+    } as Record<(typeof MODEL_FIELDS)[number], number>);
   }
 }
 
@@ -643,6 +740,17 @@ function tensorPointers(w: Partial<Record<WeightName, number>>): TensorPointers 
     rmsFfn: w.rms_ffn_weight!, w1: w.w1!, w2: w.w2!, w3: w.w3!, rmsFinal: w.rms_final_weight!, wcls: w.wcls!,
     bq: w.bq ?? 0, bk: w.bk ?? 0, bv: w.bv ?? 0, rmsQ: w.rms_q_weight ?? 0, rmsK: w.rms_k_weight ?? 0,
   };
+}
+
+/** The adapter fields of a Model descriptor: each adapter's A and B offset plus `delta` (0 for projections without one). */
+function adapterPointers(adapters: ModelPlan['adapters'], delta: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [target, [fieldA, fieldB]] of Object.entries(LORA_FIELDS)) {
+    const at = adapters[target as keyof typeof adapters];
+    out[fieldA] = at ? at.a + delta : 0;
+    out[fieldB] = at ? at.b + delta : 0;
+  }
+  return out;
 }
 
 /** Writes sequences packed one after another at idsAt, and their n + 1 start offsets at offsetsAt (the jobs' layout). */

@@ -5,6 +5,8 @@ export const MODEL_FIELDS = [
   'dim', 'hiddenDim', 'nLayers', 'nHeads', 'nKvHeads', 'vocabSize', 'seqLen', 'normEps', 'ropeTheta',
   'tokenEmbedding', 'rmsAtt', 'wq', 'wk', 'wv', 'wo', 'rmsFfn', 'w1', 'w2', 'w3', 'rmsFinal', 'wcls',
   'ropeCos', 'ropeSin', 'headSize', 'bq', 'bk', 'bv', 'rmsQ', 'rmsK',
+  'loraRank', 'loraScale', 'loraAq', 'loraBq', 'loraAk', 'loraBk', 'loraAv', 'loraBv', 'loraAo', 'loraBo',
+  'loraA1', 'loraB1', 'loraA3', 'loraB3', 'loraA2', 'loraB2', 'loraDropThreshold', 'loraDropScale',
 ] as const;
 
 export const WORKSPACE_FIELDS = [
@@ -14,7 +16,7 @@ export const WORKSPACE_FIELDS = [
   'targets', 'weights', 'dx', 'dxb', 'dq', 'dk', 'dv', 'dh1', 'dh3', 'dGated', 'attScratch',
   'headRows', 'headTargets', 'headWeights', 'headX', 'headDx', 'layerStrideProbs', 'attProbs',
   'transposeA', 'transposeB', 'classifierT', 'weightsT', 'layerStrideIn', 'recomputeLayers',
-  'layerStrideQ', 'layerStrideKv', 'qPre', 'kPre',
+  'layerStrideQ', 'layerStrideKv', 'qPre', 'kPre', 'loraStride', 'loraU', 'loraDu', 'loraSeeds', 'loraXd',
 ] as const;
 
 export const GENERATE_JOB_FIELDS = [
@@ -24,10 +26,10 @@ export const GENERATE_JOB_FIELDS = [
 
 export const LOGPROBS_JOB_FIELDS = ['nSeqs', 'ids', 'offsets', 'out'] as const;
 
-export const TRAIN_JOB_FIELDS = ['nSeqs', 'ids', 'offsets', 'weights'] as const;
+export const TRAIN_JOB_FIELDS = ['nSeqs', 'ids', 'offsets', 'weights', 'dropoutSeeds'] as const;
 
 /** Fields stored as f32; all others are i32 or pointers. */
-const FLOAT_FIELDS = new Set<string>(['normEps', 'ropeTheta']);
+const FLOAT_FIELDS = new Set<string>(['normEps', 'ropeTheta', 'loraScale', 'loraDropScale']);
 
 /** Writes a descriptor at byte offset `at`: integer fields as i32, float fields as f32. */
 export function writeDescriptor<F extends string>(

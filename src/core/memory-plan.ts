@@ -1,13 +1,17 @@
 import { Arena } from './arena';
 import { headSize, kvDim, qDim, weightShapes, elementCount, type ModelConfig, type WeightName } from './config';
+import { loraShapes, type LoraSettings, type LoraTarget } from './lora';
 
 // The one memory plan. Linear memory, from low to high addresses:
-//   [module static data] [descriptors] [weights] [RoPE frequencies and tables] [gradients, Adam m, Adam v: training only]
+//   [module static data] [descriptors] [weights] [RoPE frequencies and tables] [LoRA adapters]
+//   [gradients, Adam m, Adam v: training only]
 //   [inference workspace] [training workspace] [job I/O]
 // The first part is laid out once per model. Gradients and the two Adam moments mirror the weights' layout byte
 // for byte (a fixed offset apart), so one Model descriptor can point at the gradients and the optimizer can walk
-// tensors in step. The workspaces are sized from (sequences, token rows) and laid out again (bigger) only when a
-// call needs more room; job I/O is reused from call to call. Nothing is allocated per token.
+// tensors in step. With LoRA adapters only the adapters train: gradients and moments mirror the adapter region
+// alone, and the frozen weights have none (the trainable region [trainStart, trainEnd) is the adapters').
+// The workspaces are sized from (sequences, token rows) and laid out again (bigger) only when a call needs more
+// room; job I/O is reused from call to call. Nothing is allocated per token.
 
 export interface ModelPlan {
   modelDesc: number;
@@ -15,11 +19,20 @@ export interface ModelPlan {
   workspaceDesc: number;
   trainWorkspaceDesc: number;
   jobDesc: number;
+  /** The model without its adapters (adapter pointers 0): a LoRA run's reference policy, on the same weights. */
+  baseModelDesc: number;
   /** Offset of each of the model's tensors (the optional ones it lacks are absent). */
   weights: Partial<Record<WeightName, number>>;
   /** [paramStart, paramEnd) holds every weight tensor (and the alignment gaps between them, kept at 0). */
   paramStart: number;
   paramEnd: number;
+  /** Offsets of each adapted projection's A and B (LoRA), and the region [loraStart, loraEnd) they fill. */
+  adapters: Partial<Record<LoraTarget, { a: number; b: number }>>;
+  loraStart: number;
+  loraEnd: number;
+  /** What the optimizer trains: the weights' region, or with LoRA the adapters'. */
+  trainStart: number;
+  trainEnd: number;
   /** headSize/2 inverse frequencies, from which the tables are filled. */
   ropeFreqs: number;
   ropeCos: number;
@@ -44,6 +57,8 @@ export interface WorkspaceSpec {
   training: boolean;
   /** Training with activation checkpointing: keep every layer's input but one layer's activations, recomputed. */
   recompute?: boolean;
+  /** Adapters (LoRA): each layer keeps scale·x·Aᵀ of every adapted projection. */
+  lora?: LoraSettings;
 }
 
 export type WorkspaceBuffer =
@@ -51,7 +66,7 @@ export type WorkspaceBuffer =
   | 'h1' | 'h3' | 'gated' | 'sigmoid' | 'scores' | 'logits' | 'kCache' | 'vCache' | 'probs' | 'ids'
   | 'classifierT' | 'targets' | 'weights' | 'dx' | 'dxb' | 'dq' | 'dk' | 'dv' | 'dh1' | 'dh3' | 'dGated' | 'attScratch'
   | 'headRows' | 'headTargets' | 'headWeights' | 'headX' | 'headDx' | 'attProbs' | 'transposeA' | 'transposeB' | 'weightsT'
-  | 'qPre' | 'kPre';
+  | 'qPre' | 'kPre' | 'loraU' | 'loraDu' | 'loraSeeds' | 'loraXd';
 
 export interface WorkspacePlan extends WorkspaceSpec {
   /** Byte offsets; 0 for a buffer this kind of workspace does not have. */
@@ -62,16 +77,17 @@ export interface WorkspacePlan extends WorkspaceSpec {
   layerStrideIn: number;
   layerStrideQ: number;
   layerStrideKv: number;
+  loraStride: number;
   start: number;
   end: number;
 }
 
 const DESCRIPTOR_BYTES = 256;
 
-export function planModel(config: ModelConfig, heapBase: number): ModelPlan {
+export function planModel(config: ModelConfig, heapBase: number, lora?: LoraSettings): ModelPlan {
   const arena = new Arena(heapBase);
-  const [modelDesc, gradDesc, workspaceDesc, trainWorkspaceDesc, jobDesc] =
-    [0, 1, 2, 3, 4].map(() => arena.take(DESCRIPTOR_BYTES)) as [number, number, number, number, number];
+  const [modelDesc, gradDesc, workspaceDesc, trainWorkspaceDesc, jobDesc, baseModelDesc] =
+    [0, 1, 2, 3, 4, 5].map(() => arena.take(DESCRIPTOR_BYTES)) as [number, number, number, number, number, number];
   const weights: Partial<Record<WeightName, number>> = {};
   for (const { name, shape } of weightShapes(config)) weights[name] = arena.take(4 * elementCount(shape));
   const paramStart = weights.token_embedding_table!;
@@ -81,15 +97,25 @@ export function planModel(config: ModelConfig, heapBase: number): ModelPlan {
   const tableBytes = 4 * config.seqLen * headSize(config);
   const ropeCos = arena.take(tableBytes);
   const ropeSin = arena.take(tableBytes);
-  return { modelDesc, gradDesc, workspaceDesc, trainWorkspaceDesc, jobDesc, weights, paramStart, paramEnd, ropeFreqs, ropeCos, ropeSin, end: arena.end };
+  const adapters: ModelPlan['adapters'] = {};
+  const loraStart = arena.take(0);
+  for (const { target, a, b } of lora ? loraShapes(config, lora) : []) {
+    adapters[target] = { a: arena.take(4 * elementCount(a)), b: arena.take(4 * elementCount(b)) };
+  }
+  const loraEnd = arena.take(0);
+  const [trainStart, trainEnd] = lora ? [loraStart, loraEnd] : [paramStart, paramEnd];
+  return {
+    modelDesc, gradDesc, workspaceDesc, trainWorkspaceDesc, jobDesc, baseModelDesc, weights, paramStart, paramEnd,
+    adapters, loraStart, loraEnd, trainStart, trainEnd, ropeFreqs, ropeCos, ropeSin, end: arena.end,
+  };
 }
 
 export function planOptimizer(model: ModelPlan, withMoments = true): OptimizerPlan {
   const arena = new Arena(model.end);
-  const bytes = model.paramEnd - model.paramStart;
+  const bytes = model.trainEnd - model.trainStart;
   const grads = arena.take(bytes);
-  const moments = withMoments ? { mDelta: arena.take(bytes) - model.paramStart, vDelta: arena.take(bytes) - model.paramStart } : null;
-  return { gradDelta: grads - model.paramStart, moments, end: arena.end };
+  const moments = withMoments ? { mDelta: arena.take(bytes) - model.trainStart, vDelta: arena.take(bytes) - model.trainStart } : null;
+  return { gradDelta: grads - model.trainStart, moments, end: arena.end };
 }
 
 /** Bytes of each buffer of a workspace (0 = absent). Per-layer buffers of a training workspace hold every layer. */
@@ -100,6 +126,7 @@ export function workspaceSizes(c: ModelConfig, spec: WorkspaceSpec): Record<Work
   const cacheLayer = 4 * spec.maxSeqs * c.seqLen * kvDim(c);
   const train = (bytes: number) => (spec.training ? bytes : 0);
   const Q = qDim(c), KV = kvDim(c);
+  const loraRow = spec.lora ? 4 * spec.lora.rank * spec.maxTokens : 0;
   return {
     tokens: rows, slots: rows, positions: rows, logitRows: rows,
     x: rows * c.dim, xIn: train(c.nLayers * rows * c.dim), xb: layers * rows * c.dim, q: layers * rows * Q,
@@ -128,6 +155,10 @@ export function workspaceSizes(c: ModelConfig, spec: WorkspaceSpec): Record<Work
     weightsT: train(narrowLayers(c) ? 4 * c.nLayers * layerMatrixFloats(c) : 0),
     // The inputs of the per-head q/k norms, for their backward pass.
     qPre: train(c.qkNorm ? layers * rows * Q : 0), kPre: train(c.qkNorm ? layers * rows * KV : 0),
+    // LoRA: u = scale·x·Aᵀ of each adapted projection (per layer when training), and its gradient.
+    loraU: layers * (spec.lora?.targets.length ?? 0) * loraRow, loraDu: train(loraRow),
+    // Dropout: each row's sequence seed, and the dropped-out input of one projection at a time.
+    loraSeeds: train(spec.lora ? rows : 0), loraXd: train(spec.lora && spec.lora.dropout > 0 ? rows * Math.max(c.dim, c.hiddenDim, Q) : 0),
   };
 }
 
@@ -182,5 +213,6 @@ export function planWorkspace(c: ModelConfig, start: number, spec: WorkspaceSpec
     layerStrideIn: spec.training ? 4 * spec.maxTokens * c.dim : 0,
     layerStrideQ: saved ? 4 * spec.maxTokens * qDim(c) : 0,
     layerStrideKv: saved && c.qkNorm ? 4 * spec.maxTokens * kvDim(c) : 0,
+    loraStride: saved && spec.lora ? 4 * spec.lora.rank * spec.maxTokens * spec.lora.targets.length : 0,
   };
 }

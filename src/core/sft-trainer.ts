@@ -5,6 +5,7 @@ import { DataOrder } from './sft-data';
 import { captureRun, resumeRun } from './run-state';
 import type { TrainingExample, TrainingOptions } from './training';
 import { PolicyGroup } from './parallel/policy-group';
+import { dropoutSeed } from './lora';
 import type { HelperEngine } from './parallel/helper-client';
 import type { OptimizerSettings, TrainingState } from './training-state';
 
@@ -80,7 +81,7 @@ export class SftTrainer {
     const position = this.order.position;
     const batch = this.order.nextBatch(this.options.batchSize).map((i) => this.examples[i]!);
     const weightSum = batch.reduce((sum, e) => sum + e.weights.reduce((s, w) => s + Math.abs(w), 0), 0);
-    const scaled = batch.map((e) => ({ ids: e.ids, weights: e.weights.map((w) => w / weightSum) }));
+    const scaled = batch.map((e, i) => ({ ids: e.ids, weights: e.weights.map((w) => w / weightSum), dropoutSeed: dropoutSeed(this.options.seed, this.nextStep, i) }));
     const lr = learningRate(this.nextStep, this.options.schedule);
     let result: { loss: number; tokens: number; gradNorm: number };
     try {

@@ -7,6 +7,8 @@ import { weightShapes, elementCount, type ModelConfig, type ModelWeights, type W
 export interface TrainingExample {
   ids: number[];
   weights: number[];
+  /** Seed of this sequence's LoRA dropout masks (lora.ts dropoutSeed; default 0); unused without dropout. */
+  dropoutSeed?: number;
 }
 
 export interface TrainingOptions {

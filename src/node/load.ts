@@ -2,6 +2,7 @@
 import v8 from 'node:v8';
 import { RemaxEngine, type EngineOptions } from '../core/engine';
 import { loadModelFromPath, loadTokenizerFromPath } from './model-io';
+import { readAdapterFolder } from './lora';
 
 /**
  * Node 20 ships relaxed SIMD behind a V8 flag; setting it before the first compile lets 'auto' pick the
@@ -22,13 +23,18 @@ export interface FileEngineOptions extends Omit<EngineOptions, 'model' | 'tokeni
   tokenizer?: string;
   /** The context to plan for (Hugging Face and GGUF models; default 2048, at most the model's). */
   context?: number;
+  /** A PEFT LoRA adapter folder to apply (--adapter). */
+  adapter?: string;
 }
 
 export async function loadEngineFromFiles(options: FileEngineOptions): Promise<RemaxEngine> {
-  const { model, tokenizer, context, ...rest } = options;
+  const { model, tokenizer, context, adapter, ...rest } = options;
+  const loaded = await loadModelFromPath(model, '--model', context === undefined ? {} : { context });
+  const lora = adapter === undefined ? undefined : readAdapterFolder(adapter, loaded.config, '--adapter');
   return RemaxEngine.create({
     ...rest,
-    model: await loadModelFromPath(model, '--model', context === undefined ? {} : { context }),
+    ...(lora ? { lora: lora.settings, loraWeights: lora.weights } : {}),
+    model: loaded,
     modelSource: model,
     tokenizer: tokenizer === undefined ? undefined : loadTokenizerFromPath(tokenizer, '--tokenizer'),
     tokenizerSource: tokenizer,

@@ -33,7 +33,9 @@ export function loadTokenizerFromPath(input: string, flag: string): TextTokenize
 
 /** The line each command prints (on stderr) when it has loaded its model. */
 export const loadedLine = (engine: RemaxEngine, source: string): string =>
-  `loaded ${describeModel({ ...engine.model, ...(engine.tokenizer ? { tokenizer: engine.tokenizer } : {}) }, engine.parameterCount, source)}`;
+  `loaded ${describeModel({ ...engine.model, ...(engine.tokenizer ? { tokenizer: engine.tokenizer } : {}) }, engine.parameterCount, source)}` +
+  (engine.lora ? `; LoRA rank ${engine.lora.rank}, alpha ${engine.lora.alpha}${engine.lora.dropout > 0 ? `, dropout ${engine.lora.dropout}` : ''} on ` +
+    `${engine.lora.targets.join(', ')}: ${engine.trainableParameterCount} trainable values` : '');
 
 /**
  * Writes the files of modelFiles() at `target` (a file, or a folder for a Hugging Face model), together with

@@ -10,6 +10,8 @@ import { parseTrainingState, serializeTrainingState, type TrainingState } from '
 import { RemaxInputError } from '../core/errors';
 import { weightShapes, type ModelConfig, type ModelWeights } from '../core/config';
 import { fnv1a, fnv1aWords, hex8 } from '../core/hash';
+import { peftAdapterFiles } from '../core/formats/peft';
+import type { LoraWeights } from '../core/lora';
 
 export const statePath = (modelPath: string): string => `${modelPath.replace(/[/\\]+$/, '')}.state`;
 
@@ -26,14 +28,28 @@ export function weightsHash(config: ModelConfig, weights: ModelWeights): string 
   return hex8(h);
 }
 
+/** FNV-1a over the words of every adapter tensor (A, B per target in order): a LoRA checkpoint's identity. */
+export function adaptersHash(adapters: LoraWeights): string {
+  let h = fnv1a();
+  for (const pair of Object.values(adapters)) {
+    for (const t of [pair!.a, pair!.b]) h = fnv1aWords(new Uint32Array(t.buffer, t.byteOffset, t.length), h);
+  }
+  return hex8(h);
+}
+
 /** Writes the model's files (modelFiles() of model-io.ts) at modelPath and the state beside them, all or none. */
 export function saveRunCheckpoint(modelPath: string, files: Record<string, Uint8Array>, state: TrainingState, hash: string): void {
   const withHash = { ...state, extra: { ...state.extra, weightsHash: hash } };
   writeModel(modelPath, files, '--out', [{ path: statePath(modelPath), bytes: serializeTrainingState(withHash) }]);
 }
 
-/** The state saved beside the model at modelPath, checked to belong to the loaded weights. */
-export function loadRunState(modelPath: string, model: { config: ModelConfig; weights: ModelWeights }, expect: { parameterCount: number }): TrainingState {
+/**
+ * The state saved beside the model at modelPath, checked to belong to the loaded weights (a LoRA run's: to the
+ * adapters loaded from the adapter folder at modelPath).
+ */
+export function loadRunState(modelPath: string, model: { config: ModelConfig; weights?: ModelWeights }, expect: { parameterCount: number },
+  adapters?: LoraWeights): TrainingState {
+  if (!adapters && !model.weights) throw new Error('loadRunState needs the weights or, for a LoRA run, the adapters');
   completeWrite(commitJournal(modelPath), '--resume');
   const path = statePath(modelPath);
   if (!existsSync(path)) {
@@ -42,7 +58,7 @@ export function loadRunState(modelPath: string, model: { config: ModelConfig; we
   const state = parseTrainingState(readInputFile(path, '--resume'), path, { config: model.config, parameterCount: expect.parameterCount });
   // States written before weightsHash hashed the llama2.c file's bytes.
   const [saved, actual] = typeof state.extra.weightsHash === 'string'
-    ? [state.extra.weightsHash, weightsHash(model.config, model.weights)]
+    ? [state.extra.weightsHash, adapters ? adaptersHash(adapters) : weightsHash(model.config, model.weights!)]
     : [state.extra.modelHash, bytesHash(readInputFile(modelPath, '--resume'))];
   if (saved !== actual) {
     throw new RemaxInputError(`--resume: ${path} belongs to a different model file than ${modelPath} ` +
@@ -51,8 +67,16 @@ export function loadRunState(modelPath: string, model: { config: ModelConfig; we
   return state;
 }
 
-/** Saves an engine's current model in `format` at modelPath, with the trainer's state beside it. */
-export function saveEngineCheckpoint(modelPath: string, engine: RemaxEngine, format: SaveFormat, state: TrainingState): void {
+/**
+ * Saves an engine's current model in `format` at modelPath, with the trainer's state beside it; a LoRA engine's
+ * adapters alone, as a PEFT adapter folder at modelPath (`base`: its base_model_name_or_path).
+ */
+export function saveEngineCheckpoint(modelPath: string, engine: RemaxEngine, format: SaveFormat, state: TrainingState, base: string | null = null): void {
+  if (engine.lora) {
+    const adapters = engine.readAdapters();
+    saveRunCheckpoint(modelPath, peftAdapterFiles(engine.config, engine.lora, adapters, base), state, adaptersHash(adapters));
+    return;
+  }
   const model = engine.exportModel();
   saveRunCheckpoint(modelPath, modelFiles(model, { format }), state, weightsHash(model.config, model.weights));
 }

@@ -3,6 +3,7 @@
 //   inputs.json    the absolute path and a content hash of every input the run reads again on --resume
 //   reference.*    the frozen reference policy, written once, before config.json
 //   model.*        the policy's last checkpoint (model.bin, model.gguf or the Hugging Face folder model/) and its .state
+//   adapter/       instead, a LoRA run's: its PEFT adapter folder, and adapter.state
 //   metrics.jsonl, samples.jsonl, reward-errors.jsonl
 //   .lock          the process that has the folder (a second one is refused; a dead one's lock is taken over)
 // config.json is written after the reference, so a folder with a config.json always holds what a resume needs; a
@@ -15,7 +16,7 @@ import { fnv1a, hex8 } from '../core/hash';
 import { makeFolder, readInputFile, writeFileAtomic } from './files';
 
 /** Files of a run folder that --overwrite removes (everything a run writes). */
-const RUN_FILES = /^(config\.json|inputs\.json|metrics\.jsonl|samples\.jsonl|reward-errors\.jsonl|(model|reference)(\.bin|\.gguf)?(\.state)?|\.(model|reference).*\.commit)$/;
+const RUN_FILES = /^(config\.json|inputs\.json|metrics\.jsonl|samples\.jsonl|reward-errors\.jsonl|(model|reference|adapter)(\.bin|\.gguf)?(\.state)?|\.(model|reference|adapter).*\.commit)$/;
 
 /** Paths that are not ordinary folders: Node's own mkdir can hang on them (/proc). */
 const SPECIAL = ['/proc', '/sys', '/dev'];

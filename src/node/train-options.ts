@@ -3,6 +3,7 @@
 import { RemaxInputError, preview } from '../core/errors';
 import type { FlagSpec, Flags } from './args';
 import { numberFlag } from './args';
+import { LORA_DEFAULTS, LORA_FLAG_HELP } from './lora';
 
 export interface TrainOption {
   name: string;
@@ -70,6 +71,11 @@ export const TRAIN_OPTIONS: TrainOption[] = [
   { name: 'sample-every', kind: 'integer', min: 0, help: 'write a few (prompt, completion, reward) rows to samples.jsonl every N steps; 0 = never', default: 10 },
   { name: 'stop-at', kind: 'integer', min: 1, help: 'stop after this step and save, as if interrupted (resume with --resume)', defaultText: '--steps' },
   { name: 'threads', kind: 'integer', min: 1, max: 256, auto: true, default: 1, help: 'threads whose engines share each step (N − 1 helper workers), or auto = every core. Decoding is exact; gradients are summed per thread, so a run replays with the same seed and thread count' },
+  { name: 'lora-rank', kind: 'integer', min: 1, help: `${LORA_FLAG_HELP['lora-rank']}: the run folder's adapter/; the KL reference is the base model` },
+  { name: 'lora-alpha', kind: 'number', min: 0, help: LORA_FLAG_HELP['lora-alpha'], defaultText: LORA_DEFAULTS['lora-alpha'] },
+  { name: 'lora-targets', kind: 'string', help: LORA_FLAG_HELP['lora-targets'], defaultText: LORA_DEFAULTS['lora-targets'] },
+  { name: 'lora-dropout', kind: 'number', min: 0, max: 1, help: LORA_FLAG_HELP['lora-dropout'], defaultText: LORA_DEFAULTS['lora-dropout'] },
+  { name: 'adapter', kind: 'string', help: LORA_FLAG_HELP.adapter },
   { name: 'activation-checkpointing', kind: 'boolean', help: 'recompute activations layer by layer in the backward pass: less memory for one more forward pass of the layers (15M: 534 → 416 MiB, about 8 % slower)' },
   { name: 'truncate', kind: 'boolean', help: 'keep the last tokens of prompts too long for the context instead of stopping' },
   { name: 'quiet', kind: 'boolean', help: 'no progress output (metrics are still written)' },
@@ -113,6 +119,6 @@ function parseValue(o: TrainOption, raw: unknown, where: string): string | numbe
   const text = typeof raw === 'number' ? String(raw) : raw;
   if (typeof text !== 'string') throw new RemaxInputError(`${where} must be a number, got ${preview(raw)}`);
   return numberFlag({ [o.name]: text }, o.name, 0, {
-    integer: o.kind === 'integer', min: o.min, max: o.max, minExclusive: o.name === 'lr' || o.name === 'reward-timeout', orWord: o.auto ? 'auto' : undefined,
+    integer: o.kind === 'integer', min: o.min, max: o.max, minExclusive: o.name === 'lr' || o.name === 'reward-timeout' || o.name === 'lora-alpha', orWord: o.auto ? 'auto' : undefined,
   }, where);
 }

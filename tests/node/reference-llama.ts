@@ -1,6 +1,7 @@
 // An independent, plain float64 Llama forward (llama2.c's architecture, and the optional parts of the others: head
 // size ≠ dim/heads, q/k/v biases, per-head q/k RMSNorm, RoPE frequency scaling) for gradient checks: scalar loops, no
-// sharing with the WASM kernels. loss = −Σ_examples Σ_t weights[t]·log p(ids[t] | ids[<t]).
+// sharing with the WASM kernels. loss = −Σ_examples Σ_t weights[t]·log p(ids[t] | ids[<t]). Optionally LoRA adapters
+// (y += scale·B·(A·dropout(x)) on the projections they target), with the dropout multipliers given by `keep`.
 import { headSize, kvDim, qDim, type ModelConfig, type WeightName } from '../../src/core/config';
 
 export type Weights64 = Partial<Record<WeightName, Float64Array>>;
@@ -54,7 +55,16 @@ function rope(v: Float64Array, pos: number, nHeads: number, hs: number, freqs: n
   }
 }
 
-export function referenceLoss(c: ModelConfig, w: Weights64, examples: { ids: number[]; weights: number[] }[]): number {
+export interface ReferenceLora {
+  rank: number;
+  scale: number;
+  /** Per target (q, k, v, o, gate, up, down): A [nLayers, rank, in] and B [nLayers, out, rank]. */
+  adapters: Record<string, { a: Float64Array; b: Float64Array }>;
+  /** The dropout multiplier of an input value (default 1: none). */
+  keep?: (seed: number, pos: number, layer: number, target: string, col: number) => number;
+}
+
+export function referenceLoss(c: ModelConfig, w: Weights64, examples: { ids: number[]; weights: number[]; dropoutSeed?: number }[], lora?: ReferenceLora): number {
   const D = c.dim, H = c.hiddenDim, hs = headSize(c), KV = kvDim(c), Q = qDim(c), group = c.nHeads / c.nKvHeads;
   const wcls = c.sharedClassifier ? w.token_embedding_table! : w.wcls!;
   const freqs = frequencies(c);
@@ -66,17 +76,33 @@ export function referenceLoss(c: ModelConfig, w: Weights64, examples: { ids: num
     for (let h = 0; h < heads; h++) out.set(rmsnorm(y.slice(h * hs, (h + 1) * hs), w[norm]!, l * hs, c.normEps), h * hs);
     return out;
   };
+  let seed = 0, pos = 0;
+  /** y with layer l's adapter of `target` on input x added. */
+  const adapt = (y: Float64Array, target: string, l: number, x: Float64Array): Float64Array => {
+    const ad = lora?.adapters[target];
+    if (!ad) return y;
+    const r = lora!.rank, inDim = x.length, outDim = y.length;
+    const xd = x.map((v, col) => v * (lora!.keep ? lora!.keep(seed, pos, l, target, col) : 1));
+    const u = new Float64Array(r);
+    for (let k = 0; k < r; k++) for (let i = 0; i < inDim; i++) u[k]! += ad.a[l * r * inDim + k * inDim + i]! * xd[i]!;
+    return y.map((v, o) => {
+      let s = 0;
+      for (let k = 0; k < r; k++) s += ad.b[l * outDim * r + o * r + k]! * u[k]!;
+      return v + lora!.scale * s;
+    });
+  };
   let loss = 0;
   for (const ex of examples) {
+    seed = ex.dropoutSeed ?? 0;
     const keys: Float64Array[][] = Array.from({ length: c.nLayers }, () => []);
     const values: Float64Array[][] = Array.from({ length: c.nLayers }, () => []);
-    for (let pos = 0; pos < ex.ids.length - 1; pos++) {
+    for (pos = 0; pos < ex.ids.length - 1; pos++) {
       let x = w.token_embedding_table!.slice(ex.ids[pos]! * D, (ex.ids[pos]! + 1) * D);
       for (let l = 0; l < c.nLayers; l++) {
         const xb = rmsnorm(x, w.rms_att_weight!, l * D, c.normEps);
-        const q = finish(matvec(w.wq!, l * Q * D, Q, D, xb), l, c.nHeads, 'bq', 'rms_q_weight');
-        const k = finish(matvec(w.wk!, l * KV * D, KV, D, xb), l, c.nKvHeads, 'bk', 'rms_k_weight');
-        const v = finish(matvec(w.wv!, l * KV * D, KV, D, xb), l, c.nKvHeads, 'bv', 'rms_k_weight');
+        const q = finish(adapt(matvec(w.wq!, l * Q * D, Q, D, xb), 'q', l, xb), l, c.nHeads, 'bq', 'rms_q_weight');
+        const k = finish(adapt(matvec(w.wk!, l * KV * D, KV, D, xb), 'k', l, xb), l, c.nKvHeads, 'bk', 'rms_k_weight');
+        const v = finish(adapt(matvec(w.wv!, l * KV * D, KV, D, xb), 'v', l, xb), l, c.nKvHeads, 'bv', 'rms_k_weight');
         rope(q, pos, c.nHeads, hs, freqs);
         rope(k, pos, c.nKvHeads, hs, freqs);
         keys[l]!.push(k);
@@ -96,13 +122,13 @@ export function referenceLoss(c: ModelConfig, w: Weights64, examples: { ids: num
             for (let i = 0; i < hs; i++) att[h * hs + i]! += (e[t]! / sum) * values[l]![t]![g * hs + i]!;
           }
         }
-        const o = matvec(w.wo!, l * D * Q, D, Q, att);
+        const o = adapt(matvec(w.wo!, l * D * Q, D, Q, att), 'o', l, att);
         x = x.map((xi, i) => xi + o[i]!);
         const xf = rmsnorm(x, w.rms_ffn_weight!, l * D, c.normEps);
-        const h1 = matvec(w.w1!, l * H * D, H, D, xf);
-        const h3 = matvec(w.w3!, l * H * D, H, D, xf);
+        const h1 = adapt(matvec(w.w1!, l * H * D, H, D, xf), 'gate', l, xf);
+        const h3 = adapt(matvec(w.w3!, l * H * D, H, D, xf), 'up', l, xf);
         const gated = h1.map((a, i) => (a / (1 + Math.exp(-a))) * h3[i]!);
-        const f = matvec(w.w2!, l * D * H, D, H, gated);
+        const f = adapt(matvec(w.w2!, l * D * H, D, H, gated), 'down', l, gated);
         x = x.map((xi, i) => xi + f[i]!);
       }
       const weight = ex.weights[pos + 1]!;

@@ -18,12 +18,12 @@ export function serveHelper(transport: Transport, wasm?: WasmBuilds): void {
     return state;
   };
   const handlers: { [K in keyof HelperOps]: (args: HelperOps[K]['args']) => Promise<HelperOps[K]['result']> | HelperOps[K]['result'] } = {
-    async init({ policy: policyModel, reference: referenceModel, build, maxBatch, training, parameters, gradients }) {
-      const policy = await RemaxEngine.create({ model: policyModel, build, maxBatch, wasm });
+    async init({ policy: policyModel, reference: referenceModel, referenceIsPolicy, lora, build, maxBatch, training, parameters, gradients }) {
+      const policy = await RemaxEngine.create({ model: policyModel, build, maxBatch, wasm, ...(lora ? { lora: lora.settings, loraWeights: lora.weights } : {}) });
       if (training) policy.enableTraining({ ...training, optimizerState: false }); // the main engine steps the optimizer
-      const reference = referenceModel ? await RemaxEngine.create({ model: referenceModel, build, maxBatch, wasm }) : undefined;
+      const reference = referenceIsPolicy ? policy : referenceModel ? await RemaxEngine.create({ model: referenceModel, build, maxBatch, wasm }) : undefined;
       state = { policy, reference, parameters: new Float32Array(parameters), gradients: new Float32Array(gradients) };
-      return { memoryBytes: policy.memoryBytes + (reference?.memoryBytes ?? 0) };
+      return { memoryBytes: policy.memoryBytes + (reference && reference !== policy ? reference.memoryBytes : 0) };
     },
     setParameters() {
       const { policy, parameters } = ready();
@@ -36,7 +36,7 @@ export function serveHelper(transport: Transport, wasm?: WasmBuilds): void {
     referenceLogprobs({ sequences }) {
       const { reference } = ready();
       if (!reference) throw new Error('helper has no reference engine');
-      return reference.logprobs(sequences);
+      return reference.logprobs(sequences, { adapters: false });
     },
     gradients({ examples }) {
       const { policy, gradients } = ready();

@@ -44,11 +44,14 @@ export class PolicyGroup {
       const parameters = new SharedArrayBuffer(bytes);
       this.sharedParameters = new Float32Array(parameters);
       const policy = portableModel(this.policy);
-      const reference = this.reference && portableModel(this.reference);
+      // A LoRA run's reference is the policy with its adapters off (the same engine): the helpers do the same.
+      const referenceIsPolicy = this.reference === this.policy;
+      const reference = this.reference && !referenceIsPolicy ? portableModel(this.reference) : undefined;
+      const lora = this.policy.lora ? { settings: this.policy.lora, weights: this.policy.readAdapters() } : undefined;
       this.helperMemoryBytes = (await Promise.all(this.helpers.map((h, i) => {
         const gradients = new SharedArrayBuffer(bytes);
         this.sharedGradients[i] = new Float32Array(gradients);
-        return h.call('init', { policy, reference, build: this.policy.build, maxBatch, training, parameters, gradients });
+        return h.call('init', { policy, reference, referenceIsPolicy, lora, build: this.policy.build, maxBatch, training, parameters, gradients });
       }))).map((r) => r.memoryBytes);
     })();
     return this.started;
@@ -77,11 +80,11 @@ export class PolicyGroup {
     return [...local, ...rest.flat()];
   }
 
-  /** reference.logprobs over all engines. */
+  /** reference.logprobs over all engines (without adapters: a LoRA policy engine serves as its own reference). */
   async referenceLogprobs(sequences: number[][]): Promise<number[][]> {
     const parts = this.split(sequences, 1, (s) => s.length);
     const remote = parts.slice(1).map((part, i) => (part.length ? this.helpers[i]!.call('referenceLogprobs', { sequences: part }) : []));
-    const local = parts[0]!.length ? this.reference!.logprobs(parts[0]!) : [];
+    const local = parts[0]!.length ? this.reference!.logprobs(parts[0]!, { adapters: false }) : [];
     const [, ...rest] = await Promise.all([this.syncing, ...remote]);
     return [...local, ...rest.flat()];
   }

@@ -4,6 +4,7 @@ import type { BuildName } from '../kernels';
 import type { GenerateOptions, GenerateRequest, Generation } from '../engine';
 import type { TrainingExample, TrainingOptions } from '../training';
 import type { LoadedModel } from '../formats/model';
+import type { LoraSettings, LoraWeights } from '../lora';
 
 /** A message channel to or from a worker (structured-clone messages). */
 export interface Transport {
@@ -20,6 +21,8 @@ export interface HelperOps {
     args: {
       /** training: the policy's training workspace (null: the helper only decodes). */
       policy: LoadedModel; reference?: LoadedModel; build: BuildName; maxBatch: number; training: TrainingOptions | null;
+      /** The policy's LoRA adapters (their current values), and whether the reference is the policy without them. */
+      lora?: { settings: LoraSettings; weights: LoraWeights }; referenceIsPolicy?: boolean;
       /** Shared with the main thread: the policy's parameters (read at setParameters) and this helper's gradients. */
       parameters: SharedArrayBuffer; gradients: SharedArrayBuffer;
     };

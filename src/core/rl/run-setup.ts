@@ -1,3 +1,4 @@
+import type { LoraSettings, LoraWeights } from '../lora';
 import { RemaxEngine } from '../engine';
 import { requireInput } from '../errors';
 import { checkTokenizerForModel } from '../formats/load';
@@ -23,6 +24,8 @@ export interface NamedModel {
 
 export interface RunInputs {
   policy: NamedModel;
+  /** LoRA: adapters on the policy (fresh ones seeded by `seed`, or given weights); the reference is then the base. */
+  lora?: { settings: LoraSettings; weights?: LoraWeights; seed?: number };
   /** The frozen reference's weights; default: the policy's (a run that starts now). */
   reference?: NamedModel;
   /** Default: the model's own (a Hugging Face folder's or a GGUF's); a llama2.c model needs one. */
@@ -60,8 +63,12 @@ export async function setUpRun(inputs: RunInputs, options: Pick<ReMaxOptions, 'm
   const load = (file: NamedBytes) => loadPrompts(file.bytes, file.source, tokenizer, { seqLen, maxNewTokens, truncate: inputs.truncate, chat: inputs.chat, onWarning: inputs.onWarning });
   const prompts = load(inputs.prompts);
   const evalPrompts = inputs.evalPrompts ? load(inputs.evalPrompts).slice(0, inputs.evalPrompts.limit) : [];
-  const policy = await RemaxEngine.create({ model, tokenizer, modelSource: source });
-  const reference = options.klCoef > 0
+  const lora = inputs.lora;
+  const policy = await RemaxEngine.create({
+    model, tokenizer, modelSource: source, ...(lora ? { lora: lora.settings, loraSeed: lora.seed ?? 0, ...(lora.weights ? { loraWeights: lora.weights } : {}) } : {}),
+  });
+  // A LoRA run's reference is its base model: the policy engine with the adapters off, no second copy of the weights.
+  const reference = options.klCoef > 0 && lora ? policy : options.klCoef > 0
     ? await RemaxEngine.create({ model: (inputs.reference ?? inputs.policy).model, modelSource: (inputs.reference ?? inputs.policy).source, maxBatch: options.batchSize * options.samplesPerPrompt })
     : undefined;
   return { policy, reference, prompts, evalPrompts, maxNewTokens };

@@ -1,3 +1,4 @@
+import { dropoutSeed } from '../lora';
 import { TrainingDivergedError, type RemaxEngine, type GenerateRequest } from '../engine';
 import { requireInput } from '../errors';
 import { learningRate, validateSchedule, type ScheduleConfig } from '../schedule';
@@ -299,6 +300,7 @@ export class ReMaxTrainer {
       return {
         ids: [...s.response.prompt.promptIds, ...s.response.ids],
         weights: [...new Array<number>(promptLength).fill(0), ...returns.map((r) => r / denominator)],
+        dropoutSeed: dropoutSeed(o.seed, this.nextStep, i),
       };
     });
     started = performance.now();

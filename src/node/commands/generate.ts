@@ -2,6 +2,7 @@ import type { FlagSpec } from '../args';
 import { buildFlag } from '../args';
 import { parseFlags, helpText, requiredString, optionalString, numberFlag, idListFlag } from '../args';
 import { loadEngineFromFiles } from '../load';
+import { LORA_FLAG_HELP } from '../lora';
 import { startHelperWorkers, threadsFlag } from '../helper-workers';
 import { RemaxInputError } from '../../core/errors';
 import { PolicyGroup } from '../../core/parallel/policy-group';
@@ -14,6 +15,7 @@ export const generateFlags: FlagSpec[] = [
   MODEL_FLAG,
   { name: 'tokenizer', type: 'string', help: 'tokenizer.json, tokenizer.bin or .gguf (needed for --prompt and text output when the model carries none)', default: "the model's own" },
   CONTEXT_FLAG,
+  { name: 'adapter', type: 'string', help: LORA_FLAG_HELP.adapter.replace(/ \(and, training.*\)$/, '') },
   { name: 'prompt', type: 'string', help: 'prompt text (with BOS when the model\'s prompts start with it)' },
   { name: 'chat', type: 'boolean', help: 'send --prompt as a user message through the chat template, with the generation prompt' },
   { name: 'prompt-ids', type: 'string', help: 'prompt token ids, comma-separated, BOS included (e.g. 1,429,479)' },
@@ -54,7 +56,8 @@ export async function generateCommand(argv: string[], out: (line: string) => voi
   const build = buildFlag(flags);
   const threads = threadsFlag(flags);
 
-  const engine = await loadEngineFromFiles({ model, tokenizer: tokenizerPath, build, maxBatch: batch, ...contextFlag(flags) });
+  const adapter = optionalString(flags, 'adapter');
+  const engine = await loadEngineFromFiles({ model, tokenizer: tokenizerPath, build, maxBatch: batch, ...contextFlag(flags), ...(adapter ? { adapter } : {}) });
   checkStopIds(stopIds, engine.config.vocabSize, flags.eos !== undefined ? '--eos' : '--stop-ids');
   if (promptText !== undefined && !engine.tokenizer) throw new RemaxInputError(`--prompt needs a tokenizer: ${model} carries none, so give --tokenizer (or pass --prompt-ids)`);
   if (stop !== undefined && !engine.tokenizer) throw new RemaxInputError(`--stop needs a tokenizer: ${model} carries none, so give --tokenizer`);

@@ -9,12 +9,14 @@ import { trainingStateExtra } from '../../core/training-state';
 import { withInterruptFlag } from '../interrupt';
 import { threadsFlag, withHelperWorkers } from '../helper-workers';
 import { loadRunState, saveEngineCheckpoint, statePath } from '../run-checkpoint';
-import { CONTEXT_FLAG, contextFlag, formatFlag, loadedLine } from '../model-io';
+import { CONTEXT_FLAG, contextFlag, formatFlag, loadedLine, loadModelFromPath, loadTokenizerFromPath } from '../model-io';
 import { RemaxInputError } from '../../core/errors';
 import { loadSftExamples } from '../../core/sft-data';
 import { SftTrainer, type SftStep } from '../../core/sft-trainer';
 import { HelperError } from '../../core/parallel/helper-client';
 import { SCHEDULE_KINDS, type ScheduleKind } from '../../core/schedule';
+import { LORA_DEFAULTS, LORA_FLAG_HELP, chooseLora, isAdapterFolder, loraSettingsFrom, readAdapterFolder, refuseChangedLora } from '../lora';
+import { RemaxEngine } from '../../core/engine';
 
 export const sftFlags: FlagSpec[] = [
   { name: 'model', type: 'string', help: 'model to start from: a Hugging Face folder (or its config.json), a .gguf file or a llama2.c checkpoint (e.g. one written by remax init)' },
@@ -45,6 +47,11 @@ export const sftFlags: FlagSpec[] = [
   { name: 'no-chat-template', type: 'boolean', help: 'train {"messages"} conversations as plain text: the earlier turns as the prompt, the last reply as the completion' },
   { name: 'truncate', type: 'boolean', help: 'cut .jsonl examples longer than --seq instead of stopping with an error' },
   { name: 'threads', type: 'string', help: 'threads whose engines share each step\'s gradient (N − 1 helper workers), or auto = every core; a run replays exactly with the same seed and thread count', default: '1' },
+  { name: 'lora-rank', type: 'string', help: `${LORA_FLAG_HELP['lora-rank']}: --out is that folder` },
+  { name: 'lora-alpha', type: 'string', help: LORA_FLAG_HELP['lora-alpha'], default: LORA_DEFAULTS['lora-alpha'] },
+  { name: 'lora-targets', type: 'string', help: LORA_FLAG_HELP['lora-targets'], default: LORA_DEFAULTS['lora-targets'] },
+  { name: 'lora-dropout', type: 'string', help: LORA_FLAG_HELP['lora-dropout'], default: LORA_DEFAULTS['lora-dropout'] },
+  { name: 'adapter', type: 'string', help: LORA_FLAG_HELP.adapter },
   { name: 'activation-checkpointing', type: 'boolean', help: 'recompute activations layer by layer in the backward pass: less memory for one more forward pass of the layers (15M: 534 → 416 MiB, about 8 % slower)' },
 ];
 
@@ -79,8 +86,12 @@ export async function sftCommand(argv: string[], out: (line: string) => void, er
     throw new RemaxInputError(`--resume ${resumePath} --model ${given.model}: the run continues from its checkpoint ${resumePath} ` +
       `(it started from ${saved.model}); drop --model, or start a new run without --resume`);
   }
+  if (resumePath !== undefined) refuseChangedLora(given, saved, resumePath);
   const flags: Flags = { ...saved, ...given };
-  const modelPath = resumePath ?? requiredString(flags, 'model', 'the model to train (a Hugging Face folder, a .gguf or a llama2.c checkpoint)');
+  // A LoRA run's checkpoint is its adapter folder: it resumes from the base model it started from and that folder.
+  const loraResume = resumePath !== undefined && isAdapterFolder(resumePath);
+  const modelPath = resumePath !== undefined && !loraResume ? resumePath
+    : requiredString(flags, 'model', 'the model to train (a Hugging Face folder, a .gguf or a llama2.c checkpoint)');
   const tokenizer = optionalString(flags, 'tokenizer');
   const dataPath = requiredString(flags, 'data', 'the training text (.txt or .jsonl)');
   const outPath = requiredString(flags, 'out', 'where to write the trained checkpoint');
@@ -121,7 +132,26 @@ export async function sftCommand(argv: string[], out: (line: string) => void, er
   };
 
   const threads = threadsFlag(flags);
-  const engine = await loadEngineFromFiles({ model: modelPath, tokenizer, ...contextFlag(flags) });
+  const loraSettings = loraSettingsFrom({
+    rank: flags['lora-rank'] === undefined ? undefined : numberFlag(flags, 'lora-rank', 0, { integer: true, min: 1 }),
+    alpha: flags['lora-alpha'] === undefined ? undefined : numberFlag(flags, 'lora-alpha', 0, { min: 0, minExclusive: true }),
+    targets: optionalString(flags, 'lora-targets'),
+    dropout: flags['lora-dropout'] === undefined ? undefined : numberFlag(flags, 'lora-dropout', 0, { min: 0, max: 1 }),
+  });
+  const adapterPath = optionalString(flags, 'adapter');
+  const loraRun = loraResume || loraSettings !== undefined || adapterPath !== undefined;
+  if (loraRun && given.format !== undefined) {
+    throw new RemaxInputError('--format: a LoRA run saves a PEFT adapter folder at --out; write the merged model with remax export --adapter DIR --merge-lora');
+  }
+  const engine = loraRun ? await loraEngine() : await loadEngineFromFiles({ model: modelPath, tokenizer, ...contextFlag(flags) });
+  async function loraEngine(): Promise<RemaxEngine> {
+    const model = await loadModelFromPath(modelPath, '--model', contextFlag(flags));
+    const lora = loraResume ? readAdapterFolder(resumePath!, model.config, '--resume') : chooseLora(adapterPath, loraSettings, model.config)!;
+    return RemaxEngine.create({
+      model, modelSource: modelPath, lora: lora.settings, ...(lora.weights ? { loraWeights: lora.weights } : {}), loraSeed: numberFlag(flags, 'seed', 0, { integer: true, min: 0 }),
+      ...(tokenizer === undefined ? {} : { tokenizer: loadTokenizerFromPath(tokenizer, '--tokenizer'), tokenizerSource: tokenizer }),
+    });
+  }
   if (!engine.tokenizer) throw new RemaxInputError(`${modelPath} carries no tokenizer: give --tokenizer (tokenizer.bin, tokenizer.json or a .gguf)`);
   const format = formatFlag(flags, engine);
   const seqLen = numberFlag(flags, 'seq', engine.config.seqLen, { integer: true, min: 2, max: engine.config.seqLen });
@@ -134,7 +164,8 @@ export async function sftCommand(argv: string[], out: (line: string) => void, er
     },
   });
   const resume = resumePath === undefined ? undefined
-    : loadRunState(resumePath, { config: engine.config, weights: engine.readWeights() }, { parameterCount: engine.parameterSlots });
+    : loadRunState(resumePath, { config: engine.config, ...(engine.lora ? {} : { weights: engine.readWeights() }) }, { parameterCount: engine.parameterSlots },
+      engine.lora ? engine.readAdapters() : undefined);
   const trainer = withHelperWorkers(threads, (helpers) => new SftTrainer(engine, examples, options, resume, helpers));
   const tokensInData = examples.reduce((sum, e) => sum + e.ids.length, 0);
   err(loadedLine(engine, modelPath));
@@ -143,7 +174,7 @@ export async function sftCommand(argv: string[], out: (line: string) => void, er
 
   let lastSaved: number | undefined = resume?.step;
   const save = () => {
-    saveEngineCheckpoint(outPath, engine, format, trainer.state({ sftSettings: settingsToSave(flags, outPath) }));
+    saveEngineCheckpoint(outPath, engine, format, trainer.state({ sftSettings: settingsToSave(flags, outPath) }), engine.lora ? path.resolve(modelPath) : null);
     lastSaved = trainer.step;
   };
   // What an error leaves behind, for its message.
@@ -191,7 +222,7 @@ export async function sftCommand(argv: string[], out: (line: string) => void, er
 /** The flags a run keeps for --resume: every one given but those of one invocation, with paths made absolute. */
 function settingsToSave(flags: Flags, outPath: string): Flags {
   const { resume: _r, 'stop-at': _s, help: _h, overwrite: _o, ...kept } = flags;
-  for (const key of ['model', 'tokenizer', 'data', 'metrics', 'chat-template'] as const) {
+  for (const key of ['model', 'tokenizer', 'data', 'metrics', 'chat-template', 'adapter'] as const) {
     if (typeof kept[key] === 'string') kept[key] = path.resolve(kept[key]);
   }
   kept.out = path.resolve(outPath);

@@ -22,6 +22,7 @@ import type { RewardProtocol } from '../../core/reward-protocols';
 import type { ScheduleKind } from '../../core/schedule';
 import type { Estimator } from '../../core/rl/advantages';
 import { headSize, weightShapes, type ModelConfig } from '../../core/config';
+import { chooseLora, isAdapterFolder, loraSettingsFrom, readAdapterFolder, refuseChangedLora } from '../lora';
 
 /** The built-in default task, shipped in the package beside dist/. */
 const DEFAULT_TASK = fileURLToPath(new URL('../assets/default-task/', import.meta.url));
@@ -44,7 +45,10 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
   const configPath = typeof flags.config === 'string' ? flags.config : undefined;
   const fromFile = configPath ? readJsonObject(configPath, '--config') : {};
   const v = resolveTrainOptions(flags, { ...saved, ...fromFile }, configPath ?? 'config');
-  if (run) refuseMoved(flags, saved, resumeDir!);
+  if (run) {
+    refuseMoved(flags, saved, resumeDir!);
+    refuseChangedLora(flags, saved, resumeDir!);
+  }
   const usingDefaultTask = v.model === undefined && v.prompts === undefined;
   // Inputs by absolute path, so that a run resumes from any working directory.
   const file = (key: string, fallback: string) => {
@@ -68,13 +72,24 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
   const options = trainerOptions(v);
   const reward = await makeReward(v);
   const loadOptions = v.context === undefined ? {} : { context: v.context as number };
+  // LoRA: the base model stays as it is; the run's checkpoint is the adapter folder adapter/ (PEFT's format), and the
+  // KL reference is the base (the policy engine with its adapters off).
+  const loraSettings = loraSettingsFrom({
+    rank: v['lora-rank'] as number | undefined, alpha: v['lora-alpha'] as number | undefined,
+    targets: v['lora-targets'] as string | undefined, dropout: v['lora-dropout'] as number | undefined,
+  });
+  const adapterDir = path.join(outDir, 'adapter');
+  const loraRun = loraSettings !== undefined || v.adapter !== undefined;
   // A resumed run continues from its own last checkpoint, in the format the run started with (none yet: from the start).
-  const resumed = run ? findRunModel(run.dir) : undefined;
-  const policySource = resumed?.model ?? modelPath;
-  const policyModel = await loadModelFromPath(policySource, resumed ? '--resume' : '--model', loadOptions);
+  const resumed = run ? (loraRun ? (isAdapterFolder(adapterDir) ? { model: adapterDir, format: undefined } : undefined) : findRunModel(run.dir)) : undefined;
+  const policySource = loraRun ? modelPath : resumed?.model ?? modelPath;
+  const policyModel = await loadModelFromPath(policySource, resumed && !loraRun ? '--resume' : '--model', loadOptions);
   const format = resumed?.format ?? formatOf(policyModel);
-  const modelOut = runModelPath(outDir, format, 'model'), referencePath = runModelPath(outDir, format, 'reference');
-  const resumeReference = run !== undefined && options.klCoef > 0 && existsSync(referencePath);
+  const lora = loraRun
+    ? { ...(resumed ? readAdapterFolder(adapterDir, policyModel.config, '--resume') : chooseLora(v.adapter as string | undefined, loraSettings, policyModel.config)!), seed: v.seed as number }
+    : undefined;
+  const modelOut = lora ? adapterDir : runModelPath(outDir, format, 'model'), referencePath = runModelPath(outDir, format, 'reference');
+  const resumeReference = run !== undefined && options.klCoef > 0 && !lora && existsSync(referencePath);
   const { policy, reference, prompts, evalPrompts, maxNewTokens: maxNew } = await setUpRun({
     policy: { model: policyModel, source: policySource },
     // A resumed run keeps the reference it started from; a new one starts from the policy.
@@ -83,15 +98,16 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
     prompts: { bytes: readInputFile(promptsPath, '--prompts'), source: promptsPath },
     evalPrompts: evalPath ? { bytes: readInputFile(evalPath, '--eval-prompts'), source: evalPath, limit: v['eval-size'] as number } : undefined,
     truncate: v.truncate === true,
+    ...(lora ? { lora } : {}),
     onWarning: (message) => err(message),
     chat: {
       disabled: v['no-chat-template'] === true,
       ...(chatTemplate ? { template: new TextDecoder().decode(readInputFile(chatTemplate, '--chat-template')), templateSource: chatTemplate } : {}),
     },
   }, options);
-  if (reference) checkSameModel(reference.config, policy.config, resumeReference ? referencePath : policySource, policySource);
+  if (reference && reference !== policy) checkSameModel(reference.config, policy.config, resumeReference ? referencePath : policySource, policySource);
   checkStopIds(options.stopIds, policy.config.vocabSize, '--stop-ids');
-  const state = resumed ? loadRunState(resumed.model, policyModel, { parameterCount: policy.parameterSlots }) : undefined;
+  const state = resumed ? loadRunState(resumed.model, policyModel, { parameterCount: policy.parameterSlots }, lora ? policy.readAdapters() : undefined) : undefined;
   // A reward server's call may take all its attempts (each with the timeout) and the back-off between them.
   const attemptMs = v['reward-timeout'] as number, retries = v['reward-url'] !== undefined ? v['reward-retries'] as number : 0;
   const callTimeoutMs = (retries + 1) * attemptMs + retries * 10_000;
@@ -110,10 +126,11 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
     const savedOptions = {
       ...toSave, model: modelPath, ...(tokenizerPath ? { tokenizer: tokenizerPath } : {}), prompts: promptsPath,
       ...(evalPath ? { 'eval-prompts': evalPath } : {}), ...(chatTemplate ? { 'chat-template': chatTemplate } : {}),
+      ...(typeof v.adapter === 'string' ? { adapter: path.resolve(v.adapter) } : {}),
     };
     if (!resumed) {
       // A new run (or a resumed one that had not saved a checkpoint yet) starts here.
-      if (options.klCoef > 0 && !resumeReference) writeModel(referencePath, modelFiles(policyModel, { format }), '--out');
+      if (options.klCoef > 0 && !resumeReference && !lora) writeModel(referencePath, modelFiles(policyModel, { format }), '--out');
       writeFileAtomic(metricsPath, '');
       writeFileAtomic(samplesPath, '');
       writeFileAtomic(errorsPath, '');
@@ -128,7 +145,7 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
     folder.writeConfig(savedOptions);
     let lastSaved: number | undefined = resumed ? trainer.step : undefined;
     const save = () => {
-      saveEngineCheckpoint(modelOut, policy, format, trainer.state());
+      saveEngineCheckpoint(modelOut, policy, format, trainer.state(), lora ? modelPath : null);
       lastSaved = trainer.step;
     };
     // A log line that cannot be written (a full disk) stops the run; the message says what is kept.
