@@ -37,6 +37,8 @@
   bv: usize;         // [nLayers, kvDim] value bias, 0 = none
   rmsQ: usize;       // [nLayers, headSize] RMSNorm weights over each query head before RoPE (Qwen3), 0 = none
   rmsK: usize;       // [nLayers, headSize] the same for keys, 0 = none
+  wscore: usize;     // [dim] scalar head (…ForSequenceClassification's score.weight, num_labels 1): the model then
+                     // gives one score per requested row instead of logits (wcls unused); 0 = a causal LM
 }
 
 /**
@@ -56,7 +58,7 @@
   tokens: usize;     // i32[maxTokens]: token id of each packed row
   slots: usize;      // i32[maxTokens]: KV-cache slot (sequence) of each row
   positions: usize;  // i32[maxTokens]: position of each row in its sequence
-  logitRows: usize;  // i32[maxTokens]: rows whose logits are wanted
+  logitRows: usize;  // i32[maxTokens]: rows whose logits (a scalar-head model: scores) are wanted
   x: usize;          // f32[maxTokens, dim] residual stream
   xIn: usize;        // per layer f32[maxTokens, dim]: residual entering the layer (training)
   xb: usize;         // per layer f32[maxTokens, dim]: attention RMSNorm output
@@ -71,7 +73,7 @@
   gated: usize;      // per layer f32[maxTokens, hidden]: silu(h1) ⊙ h3
   sigmoid: usize;    // per layer f32[maxTokens, hidden]: σ(h1), kept for the backward pass (training)
   scores: usize;     // f32[attentionScratchFloats(seqLen)] attention scratch
-  logits: usize;     // f32[maxLogitRows, vocab]
+  logits: usize;     // f32[maxLogitRows, vocab] (a scalar-head model: f32[maxLogitRows] scores)
   kCache: usize;     // f32[nLayers, maxSeqs, seqLen, kvDim]
   vCache: usize;     // f32[nLayers, maxSeqs, seqLen, kvDim]
   probs: usize;      // f32[vocab] sampler scratch
@@ -130,7 +132,10 @@
   wantLogprobs: usize;   // i32[nSeqs]: 1 = write this sequence's log-probabilities (a greedy baseline needs none)
 }
 
-/** A training micro-batch: packed complete sequences (each from position 0) and per-token loss weights. */
+/**
+ * A training micro-batch: packed complete sequences (each from position 0) and per-token loss weights. With a scalar
+ * head, weights[t] is instead ∂L/∂score at token t (0 = no score there), not shifted by one.
+ */
 @unmanaged export class TrainJob {
   nSeqs: i32;
   ids: usize;      // i32[]: all sequences, packed
@@ -144,4 +149,13 @@
   ids: usize;      // i32[]: all sequences, packed
   offsets: usize;  // i32[nSeqs + 1]
   out: usize;      // f32[total tokens − nSeqs]
+}
+
+/** Scores of a scalar-head model at chosen tokens: out[t] = score after ids[≤t] where wanted[t] != 0 (others untouched). */
+@unmanaged export class ScoreJob {
+  nSeqs: i32;
+  ids: usize;      // i32[]: all sequences, packed
+  offsets: usize;  // i32[nSeqs + 1]
+  wanted: usize;   // i32[] aligned with ids
+  out: usize;      // f32[] aligned with ids
 }

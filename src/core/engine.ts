@@ -5,7 +5,7 @@ import { scaleInverseFrequencies } from './rope-scaling';
 import { RemaxInputError, requireInput } from './errors';
 import { Arena, WASM_MAX_PAGES, WASM_PAGE_BYTES } from './arena';
 import { instantiateKernels, ensureMemory, type BuildChoice, type BuildName, type Kernels, type WasmBuilds } from './kernels';
-import { GENERATE_JOB_FIELDS, LOGPROBS_JOB_FIELDS, MODEL_FIELDS, TRAIN_JOB_FIELDS, WORKSPACE_FIELDS, writeDescriptor } from './layout';
+import { GENERATE_JOB_FIELDS, LOGPROBS_JOB_FIELDS, MODEL_FIELDS, SCORE_JOB_FIELDS, TRAIN_JOB_FIELDS, WORKSPACE_FIELDS, writeDescriptor } from './layout';
 import { planModel, planOptimizer, planWorkspace, type ModelPlan, type OptimizerPlan, type WorkspacePlan, type WorkspaceSpec } from './memory-plan';
 import { packMicroBatches, tensorViews, type AdamWOptions, type TrainingExample, type TrainingOptions } from './training';
 import { samplerState } from './seed';
@@ -130,6 +130,7 @@ export class RemaxEngine {
     checkDescriptor('GenerateJob', k.generateJobBytes(), GENERATE_JOB_FIELDS.length);
     checkDescriptor('LogprobsJob', k.logprobsJobBytes(), LOGPROBS_JOB_FIELDS.length);
     checkDescriptor('TrainJob', k.trainJobBytes(), TRAIN_JOB_FIELDS.length);
+    checkDescriptor('ScoreJob', k.scoreJobBytes(), SCORE_JOB_FIELDS.length);
     this.modelPlan = planModel(this.config, k.heapBase());
     requireInput(this.modelPlan.end <= WASM_MAX_BYTES,
       `${source}: the model's weights need ${gib(this.modelPlan.end)} of engine memory, over the 4 GiB a wasm32 engine can address; ` +
@@ -296,6 +297,55 @@ export class RemaxEngine {
     });
   }
 
+  /** True for a model with a scalar head (a reward model, a critic): it gives scores, not tokens. */
+  get hasScoreHead(): boolean {
+    return this.config.scoreHead === true;
+  }
+
+  /**
+   * A scalar-head model's score of each sequence at its last token (a reward model's reward; sequences are packed,
+   * never padded, so the last token is the one before any padding), batched as logprobs is.
+   */
+  scores(sequences: number[][]): number[] {
+    return this.scoresAt(sequences, (ids) => ids.map((_, t) => t === ids.length - 1)).map((row) => row[row.length - 1]!);
+  }
+
+  /** A scalar-head model's score after every prefix: result[s][t] = score of sequences[s][≤t] (a critic's values). */
+  tokenScores(sequences: number[][]): number[][] {
+    return this.scoresAt(sequences, (ids) => ids.map(() => true));
+  }
+
+  private scoresAt(sequences: number[][], wanted: (ids: number[]) => boolean[]): number[][] {
+    requireInput(this.hasScoreHead, 'this model has no scalar head (it is a causal LM): scores need a reward model or critic');
+    requireInput(sequences.length > 0, 'scores needs at least one sequence');
+    const c = this.config;
+    sequences.forEach((ids, i) => {
+      this.checkIds(ids, `sequence ${i}`);
+      requireInput(ids.length <= c.seqLen,
+        `sequence ${i} has ${ids.length} tokens but the model's context (seq_len) is ${c.seqLen}: shorten it`);
+    });
+    const n = sequences.length;
+    const total = sequences.reduce((sum, s) => sum + s.length, 0);
+    const io = new Arena(this.ioStart);
+    const at = { ids: io.take(4 * total), offsets: io.take(4 * (n + 1)), wanted: io.take(4 * total), out: io.take(4 * total) };
+    ensureMemory(this.kernels.memory, io.end);
+    const buffer = this.kernels.memory.buffer;
+    writePacked(buffer, at.ids, at.offsets, sequences);
+    new Int32Array(buffer, at.wanted, total).set(sequences.flatMap((ids) => wanted(ids).map((w) => (w ? 1 : 0))));
+    new Float32Array(buffer, at.out, total).fill(Number.NaN);
+    writeDescriptor(buffer, this.modelPlan.jobDesc, SCORE_JOB_FIELDS, { nSeqs: n, ...at });
+
+    this.kernels.exports.scores(this.modelPlan.modelDesc, this.modelPlan.workspaceDesc, this.modelPlan.jobDesc);
+
+    const out = new Float32Array(this.kernels.memory.buffer, at.out, total);
+    let start = 0;
+    return sequences.map((s) => {
+      const row = Array.from(out.subarray(start, start + s.length));
+      start += s.length;
+      return row;
+    });
+  }
+
   private requireTokenizer(): TextTokenizer {
     if (!this.tokenizer) throw new RemaxInputError('this engine has no tokenizer: load one (e.g. --tokenizer tokenizer.bin) to use text');
     return this.tokenizer;
@@ -418,6 +468,8 @@ export class RemaxEngine {
   /**
    * Adds the gradient of L = −Σ_examples Σ_t weights[t]·log π(ids[t] | ids[<t]) to the gradients, in micro-batches
    * that fit the training workspace (so any batch size gives the same sum). Returns L and the weighted token count.
+   * A scalar-head model takes weights[t] as the given ∂L/∂score at token t instead (t from 0; 0 = no score there):
+   * the gradient of L = Σ_t weights[t]·score(ids[≤t]) goes through the head and the whole transformer.
    */
   accumulateGradients(examples: TrainingExample[]): { loss: number; tokens: number } {
     this.requireTraining();
@@ -441,7 +493,8 @@ export class RemaxEngine {
       new Float32Array(buffer, at.weights, total).set(batch.flatMap((e) => e.weights));
       writeDescriptor(buffer, this.modelPlan.jobDesc, TRAIN_JOB_FIELDS, { nSeqs: batch.length, ...at });
       loss += this.kernels.exports.trainStep(this.modelPlan.modelDesc, this.modelPlan.gradDesc, this.modelPlan.trainWorkspaceDesc, this.modelPlan.jobDesc);
-      for (const e of batch) for (let t = 1; t < e.weights.length; t++) if (e.weights[t] !== 0) tokens++;
+      const first = this.hasScoreHead ? 0 : 1;
+      for (const e of batch) for (let t = first; t < e.weights.length; t++) if (e.weights[t] !== 0) tokens++;
     }
     return { loss, tokens };
   }
@@ -634,14 +687,14 @@ export class RemaxEngine {
 }
 
 type TensorPointers = Record<'tokenEmbedding' | 'rmsAtt' | 'wq' | 'wk' | 'wv' | 'wo' | 'rmsFfn' | 'w1' | 'w2' | 'w3' | 'rmsFinal' | 'wcls'
-  | 'bq' | 'bk' | 'bv' | 'rmsQ' | 'rmsK', number>;
+  | 'bq' | 'bk' | 'bv' | 'rmsQ' | 'rmsK' | 'wscore', number>;
 
 /** The Model descriptor's tensor fields from the plan's offsets (0 for a tensor the model does not have). */
 function tensorPointers(w: Partial<Record<WeightName, number>>): TensorPointers {
   return {
     tokenEmbedding: w.token_embedding_table!, rmsAtt: w.rms_att_weight!, wq: w.wq!, wk: w.wk!, wv: w.wv!, wo: w.wo!,
     rmsFfn: w.rms_ffn_weight!, w1: w.w1!, w2: w.w2!, w3: w.w3!, rmsFinal: w.rms_final_weight!, wcls: w.wcls!,
-    bq: w.bq ?? 0, bk: w.bk ?? 0, bv: w.bv ?? 0, rmsQ: w.rms_q_weight ?? 0, rmsK: w.rms_k_weight ?? 0,
+    bq: w.bq ?? 0, bk: w.bk ?? 0, bv: w.bv ?? 0, rmsQ: w.rms_q_weight ?? 0, rmsK: w.rms_k_weight ?? 0, wscore: w.score ?? 0,
   };
 }
 

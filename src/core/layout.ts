@@ -4,7 +4,7 @@
 export const MODEL_FIELDS = [
   'dim', 'hiddenDim', 'nLayers', 'nHeads', 'nKvHeads', 'vocabSize', 'seqLen', 'normEps', 'ropeTheta',
   'tokenEmbedding', 'rmsAtt', 'wq', 'wk', 'wv', 'wo', 'rmsFfn', 'w1', 'w2', 'w3', 'rmsFinal', 'wcls',
-  'ropeCos', 'ropeSin', 'headSize', 'bq', 'bk', 'bv', 'rmsQ', 'rmsK',
+  'ropeCos', 'ropeSin', 'headSize', 'bq', 'bk', 'bv', 'rmsQ', 'rmsK', 'wscore',
 ] as const;
 
 export const WORKSPACE_FIELDS = [
@@ -25,6 +25,8 @@ export const GENERATE_JOB_FIELDS = [
 export const LOGPROBS_JOB_FIELDS = ['nSeqs', 'ids', 'offsets', 'out'] as const;
 
 export const TRAIN_JOB_FIELDS = ['nSeqs', 'ids', 'offsets', 'weights'] as const;
+
+export const SCORE_JOB_FIELDS = ['nSeqs', 'ids', 'offsets', 'wanted', 'out'] as const;
 
 /** Fields stored as f32; all others are i32 or pointers. */
 const FLOAT_FIELDS = new Set<string>(['normEps', 'ropeTheta']);

@@ -1,6 +1,7 @@
 // An independent, plain float64 Llama forward (llama2.c's architecture, and the optional parts of the others: head
 // size ≠ dim/heads, q/k/v biases, per-head q/k RMSNorm, RoPE frequency scaling) for gradient checks: scalar loops, no
-// sharing with the WASM kernels. loss = −Σ_examples Σ_t weights[t]·log p(ids[t] | ids[<t]).
+// sharing with the WASM kernels. loss = −Σ_examples Σ_t weights[t]·log p(ids[t] | ids[<t]); with a scalar head
+// (config.scoreHead) loss = Σ_examples Σ_t weights[t]·score(ids[≤t]), score = score·rmsnorm(x).
 import { headSize, kvDim, qDim, type ModelConfig, type WeightName } from '../../src/core/config';
 
 export type Weights64 = Partial<Record<WeightName, Float64Array>>;
@@ -70,7 +71,7 @@ export function referenceLoss(c: ModelConfig, w: Weights64, examples: { ids: num
   for (const ex of examples) {
     const keys: Float64Array[][] = Array.from({ length: c.nLayers }, () => []);
     const values: Float64Array[][] = Array.from({ length: c.nLayers }, () => []);
-    for (let pos = 0; pos < ex.ids.length - 1; pos++) {
+    for (let pos = 0; pos < ex.ids.length - (c.scoreHead ? 0 : 1); pos++) {
       let x = w.token_embedding_table!.slice(ex.ids[pos]! * D, (ex.ids[pos]! + 1) * D);
       for (let l = 0; l < c.nLayers; l++) {
         const xb = rmsnorm(x, w.rms_att_weight!, l * D, c.normEps);
@@ -104,6 +105,11 @@ export function referenceLoss(c: ModelConfig, w: Weights64, examples: { ids: num
         const gated = h1.map((a, i) => (a / (1 + Math.exp(-a))) * h3[i]!);
         const f = matvec(w.w2!, l * D * H, D, H, gated);
         x = x.map((xi, i) => xi + f[i]!);
+      }
+      if (c.scoreHead) {
+        const normed = rmsnorm(x, w.rms_final_weight!, 0, c.normEps);
+        loss += ex.weights[pos]! * normed.reduce((sum, v, i) => sum + v * w.score![i]!, 0);
+        continue;
       }
       const weight = ex.weights[pos + 1]!;
       if (weight === 0) continue;
