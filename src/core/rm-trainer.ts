@@ -1,0 +1,106 @@
+import { TrainingDivergedError, type RemaxEngine } from './engine';
+import { requireInput } from './errors';
+import { learningRate, validateSchedule, type ScheduleConfig } from './schedule';
+import { DataOrder } from './sft-data';
+import { captureRun, resumeRun } from './run-state';
+import { bradleyTerry } from './bradley-terry';
+import type { PreferencePair } from './preference-data';
+import type { TrainingExample } from './training';
+import type { OptimizerSettings, TrainingState } from './training-state';
+
+// Reward-model training with the Bradley–Terry loss: each step draws a batch of preference pairs in the seeded data
+// order, scores both responses of each (the inference forward), takes the loss's gradient per score, pushes it back
+// through the scalar head and the transformer (the training forward and backward) and takes one AdamW step. As for
+// SFT, everything that decides the next step is in the engine or in state(), so a resumed run is the same run.
+
+export interface RewardModelOptions {
+  steps: number;
+  batchSize: number;
+  seed: number;
+  schedule: ScheduleConfig;
+  optimizer: OptimizerSettings;
+  activationCheckpointing?: boolean;
+}
+
+export interface RewardModelStep {
+  step: number;
+  /** Mean −log σ(r_chosen − r_rejected) of this step's pairs, before the update. */
+  loss: number;
+  /** Fraction of this step's pairs ranked right (r_chosen > r_rejected), before the update. */
+  accuracy: number;
+  meanMargin: number;
+  lr: number;
+  gradNorm: number;
+  seconds: number;
+}
+
+export class RewardModelTrainer {
+  private order: DataOrder;
+  private nextStep: number;
+
+  /** Starts a run, or continues the one `resume` was saved from (the engine must hold that run's weights). */
+  constructor(private readonly engine: RemaxEngine, private readonly pairs: PreferencePair[], private readonly options: RewardModelOptions, resume?: TrainingState) {
+    requireInput(engine.hasScoreHead, 'reward-model training needs a model with a scalar head (withScoreHead)');
+    validateSchedule(options.schedule);
+    requireInput(Number.isSafeInteger(options.batchSize) && options.batchSize > 0, `--batch must be a positive integer, got ${options.batchSize}`);
+    engine.enableTraining({ maxSeqs: Math.min(2 * options.batchSize, 16), activationCheckpointing: options.activationCheckpointing ?? false });
+    if (resume) {
+      this.order = resumeRun(engine, resume, pairs.length, 'preference pairs (same --pairs?)');
+      this.nextStep = resume.step;
+    } else {
+      this.order = new DataOrder(pairs.length, options.seed);
+      this.nextStep = 0;
+    }
+  }
+
+  get step(): number {
+    return this.nextStep;
+  }
+
+  get done(): boolean {
+    return this.nextStep >= this.options.steps;
+  }
+
+  /** One optimizer step; a non-finite loss or gradient leaves the weights and the data order as they were and throws. */
+  runStep(): RewardModelStep {
+    const started = performance.now();
+    const position = this.order.position;
+    const batch = this.order.nextBatch(this.options.batchSize).map((i) => this.pairs[i]!);
+    const lr = learningRate(this.nextStep, this.options.schedule);
+    try {
+      const scores = this.engine.scores([...batch.map((p) => p.chosen), ...batch.map((p) => p.rejected)]);
+      const bt = bradleyTerry(scores.slice(0, batch.length), scores.slice(batch.length));
+      if (!Number.isFinite(bt.loss)) {
+        throw new TrainingDivergedError(`the loss is ${bt.loss}`, `the weights were not updated; lower --lr (now ${lr})`, this.nextStep + 1);
+      }
+      // ∂loss/∂score at each sequence's last token, nothing elsewhere.
+      const atLast = (ids: number[], d: number): TrainingExample => ({ ids, weights: ids.map((_, t) => (t === ids.length - 1 ? d : 0)) });
+      this.engine.zeroGradients();
+      this.engine.accumulateGradients([...batch.map((p, i) => atLast(p.chosen, bt.dChosen[i]!)), ...batch.map((p, i) => atLast(p.rejected, bt.dRejected[i]!))]);
+      const { gradNorm } = this.engine.optimizerStep({ lr, ...this.options.optimizer });
+      this.nextStep++;
+      return { step: this.nextStep, loss: bt.loss, accuracy: bt.accuracy, meanMargin: bt.meanMargin, lr, gradNorm, seconds: (performance.now() - started) / 1000 };
+    } catch (error) {
+      this.order = DataOrder.restore(this.pairs.length, this.order.seed, position);
+      throw error instanceof TrainingDivergedError && error.step === undefined ? error.atStep(this.nextStep + 1) : error;
+    }
+  }
+
+  /** Held-out pairs: the fraction ranked right and the mean loss, scored in batches of `batch` pairs. */
+  evaluate(pairs: PreferencePair[], batch = 32): { accuracy: number; loss: number } {
+    let right = 0, loss = 0;
+    for (let i = 0; i < pairs.length; i += batch) {
+      const part = pairs.slice(i, i + batch);
+      const scores = this.engine.scores([...part.map((p) => p.chosen), ...part.map((p) => p.rejected)]);
+      const bt = bradleyTerry(scores.slice(0, part.length), scores.slice(part.length));
+      right += bt.accuracy * part.length;
+      loss += bt.loss * part.length;
+    }
+    return { accuracy: right / pairs.length, loss: loss / pairs.length };
+  }
+
+  /** Everything a resumed run needs besides the weights. */
+  state(extra: Record<string, unknown> = {}): TrainingState {
+    return captureRun(this.engine, this.nextStep, this.order, this.options.schedule, this.options.optimizer, extra);
+  }
+}
