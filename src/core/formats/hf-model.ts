@@ -75,6 +75,7 @@ export function hfTensorSpecs(config: ModelConfig): HfTensorSpec[] {
   }
   specs.push({ name: 'model.norm.weight', shape: [D], weight: 'rms_final_weight', offset: 0 });
   if (!config.sharedClassifier) specs.push({ name: 'lm_head.weight', shape: [config.vocabSize, D], weight: 'wcls', offset: 0 });
+  if (config.scoreHead) specs.push({ name: 'score.weight', shape: [1, D], weight: 'score', offset: 0 }); // …ForSequenceClassification
   return specs;
 }
 
@@ -232,7 +233,7 @@ export async function loadHfModel(files: ModelFileSet, options: HfLoadOptions = 
   // More tensors expected than stored (a corrupt num_hidden_layers may ask for millions): a first missing one is
   // among the tensors of the first ⌊stored / perLayer⌋ + 1 layers, so only those are listed.
   const perLayer = 9 + (config.qkvBias ? 3 : 0) + (config.qkNorm ? 2 : 0);
-  const expectedCount = 2 + (config.sharedClassifier ? 0 : 1) + config.nLayers * perLayer;
+  const expectedCount = 2 + (config.sharedClassifier ? 0 : 1) + (config.scoreHead ? 1 : 0) + config.nLayers * perLayer;
   const listedLayers = expectedCount > found.size ? Math.min(config.nLayers, Math.floor(found.size / perLayer) + 1) : config.nLayers;
   const specs = hfTensorSpecs({ ...config, nLayers: listedLayers });
   const expectedNames = new Set(specs.map((s) => s.name));
@@ -252,7 +253,7 @@ export async function loadHfModel(files: ModelFileSet, options: HfLoadOptions = 
   const invFreqs: { shard: string; entry: SafetensorsEntry }[] = [];
   for (const [name, where] of found) {
     if (expectedNames.has(name)) continue;
-    if (name === 'lm_head.weight' && config.sharedClassifier) {
+    if (name === 'lm_head.weight' && config.sharedClassifier && !config.scoreHead) {
       checkShape(name, where.shard, where.entry.shape, [config.vocabSize, config.dim]);
       tiedHead = where; // accepted only if it equals the embedding (checked below)
       continue;
@@ -323,7 +324,7 @@ export async function loadHfModel(files: ModelFileSet, options: HfLoadOptions = 
 
   const origin: HfOrigin = { kind: 'hf', config: rawConfig, files: smallFiles };
   const model: LoadedModel = {
-    config, weights: weights as ModelWeights, format: 'hf', architecture: hf.architecture,
+    config, weights: weights as ModelWeights, format: 'hf', architecture: hf.className,
     dtype: [...dtypes].sort((x, y) => y[1] - x[1]).map(([d]) => d).join(' + '), origin,
   };
   if (stopIds) model.stopIds = stopIds;
@@ -382,7 +383,7 @@ function specialTokensOf(model: LoadedModel): { bosTokenId?: number; eosTokenIds
 function essentials(c: ModelConfig): string {
   return JSON.stringify([
     c.dim, c.hiddenDim, c.nLayers, c.nHeads, c.nKvHeads, c.vocabSize, c.sharedClassifier, c.normEps, c.ropeTheta,
-    headSize(c), !!c.qkvBias, !!c.qkNorm, c.ropeScaling ?? null,
+    headSize(c), !!c.qkvBias, !!c.qkNorm, c.ropeScaling ?? null, !!c.scoreHead,
   ]);
 }
 
@@ -422,7 +423,9 @@ export function hfModelFiles(model: LoadedModel, options: HfExportOptions): Reco
       if ('torch_dtype' in configJson || !('dtype' in configJson)) configJson.torch_dtype = TORCH_DTYPES[dtype];
     }
   }
-  configJson ??= hfConfigFromModel(config, { dtype, ...ids });
+  // A reward model keeps the pad token its causal LM's config.json named (how transformers finds a padded row's end).
+  const pad = hfOrigin && config.scoreHead ? tokenIdList(hfOrigin.config, 'pad_token_id', 'config.json')?.[0] : undefined;
+  configJson ??= hfConfigFromModel(config, { dtype, ...ids, ...(pad !== undefined ? { padTokenId: pad } : {}) });
   out['config.json'] = encoder.encode(configJsonText(configJson));
 
   // Weights, sharded as transformers does when they exceed maxShardBytes.
