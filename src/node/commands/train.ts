@@ -22,6 +22,9 @@ import { httpReward } from '../../core/http-reward';
 import type { ScheduleKind } from '../../core/schedule';
 import type { Estimator } from '../../core/rl/advantages';
 import { headSize, weightShapes, type ModelConfig } from '../../core/config';
+import { RemaxEngine } from '../../core/engine';
+import { RunningMoments } from '../../core/running-moments';
+import { rewardModelReward, weightedRewards } from '../../core/reward-model-reward';
 
 /** The built-in default task, shipped in the package beside dist/. */
 const DEFAULT_TASK = fileURLToPath(new URL('../assets/default-task/', import.meta.url));
@@ -66,7 +69,7 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
     true, v['accept-changed-inputs'] === true);
 
   const options = trainerOptions(v);
-  const reward = await makeReward(v);
+  const ruleReward = v['reward-model'] === undefined || v.reward !== undefined || v['reward-url'] !== undefined ? await makeReward(v) : undefined;
   const loadOptions = v.context === undefined ? {} : { context: v.context as number };
   // A resumed run continues from its own last checkpoint, in the format the run started with (none yet: from the start).
   const resumed = run ? findRunModel(run.dir) : undefined;
@@ -92,6 +95,10 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
   if (reference) checkSameModel(reference.config, policy.config, resumeReference ? referencePath : policySource, policySource);
   checkStopIds(options.stopIds, policy.config.vocabSize, '--stop-ids');
   const state = resumed ? loadRunState(resumed.model, policyModel, { parameterCount: policy.parameterSlots }) : undefined;
+  // --reward-model: its own engine scores the responses, alone or weighted with the rule reward.
+  const normalizer = v['reward-normalize'] === true ? new RunningMoments() : undefined;
+  if (normalizer && state?.extra.rewardNormalizer !== undefined) normalizer.restore(state.extra.rewardNormalizer, `--resume ${resumed!.model}`);
+  const reward = await combinedReward(v, ruleReward, policy, normalizer, loadOptions);
   // A reward server's call may take all its attempts (each with the timeout) and the back-off between them.
   const attemptMs = v['reward-timeout'] as number, retries = v['reward-url'] !== undefined ? v['reward-retries'] as number : 0;
   const callTimeoutMs = (retries + 1) * attemptMs + retries * 10_000;
@@ -128,7 +135,8 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
     folder.writeConfig(savedOptions);
     let lastSaved: number | undefined = resumed ? trainer.step : undefined;
     const save = () => {
-      saveEngineCheckpoint(modelOut, policy, format, trainer.state());
+      const s = trainer.state();
+      saveEngineCheckpoint(modelOut, policy, format, normalizer ? { ...s, extra: { ...s.extra, rewardNormalizer: normalizer.state() } } : s);
       lastSaved = trainer.step;
     };
     // A log line that cannot be written (a full disk) stops the run; the message says what is kept.
@@ -211,6 +219,36 @@ function trainerOptions(v: TrainValues): ReMaxOptions {
     ...(v.stop !== undefined ? { stopStrings: [v.stop as string] } : {}),
     activationCheckpointing: v['activation-checkpointing'] === true,
   };
+}
+
+/** The rule reward, the reward model, or their weighted sum (--reward-weights). */
+async function combinedReward(v: TrainValues, rule: RewardFunction | undefined, policy: RemaxEngine, normalizer: RunningMoments | undefined,
+  loadOptions: { context?: number }): Promise<RewardFunction> {
+  const source = v['reward-model'] as string | undefined;
+  if (v['reward-normalize'] === true && source === undefined) throw new RemaxInputError('--reward-normalize normalises the scores of --reward-model; give one');
+  if (source === undefined) return rule!;
+  // A remax rm run folder: its checkpoint, with the tokenizer it was trained with.
+  const dir = path.resolve(source);
+  const fromRun = existsSync(path.join(dir, 'config.json')) && !existsSync(path.join(dir, 'model.safetensors')) && !existsSync(path.join(dir, 'model.safetensors.index.json'))
+    ? findRunModel(dir) : undefined;
+  const modelPath = fromRun?.model ?? dir;
+  const runTokenizer = fromRun ? readJsonObject(path.join(dir, 'config.json'), '--reward-model').tokenizer : undefined;
+  const model = await loadModelFromPath(modelPath, '--reward-model', loadOptions);
+  const engine = await RemaxEngine.create({
+    model, modelSource: modelPath, maxBatch: 16,
+    ...(typeof runTokenizer === 'string' && !model.tokenizer ? { tokenizer: loadTokenizerFromPath(runTokenizer, '--reward-model') } : {}),
+  });
+  const scored = rewardModelReward(engine, { source: modelPath, policyVocabSize: policy.config.vocabSize, ...(policy.tokenizer ? { policyTokenizer: policy.tokenizer } : {}), ...(normalizer ? { normalizer } : {}) });
+  const text = v['reward-weights'] as string;
+  const weights = text.split(',').map((w) => Number(w.trim()));
+  if (weights.length !== 2 || weights.some((w) => !Number.isFinite(w)) || text.trim() === '') {
+    throw new RemaxInputError(`--reward-weights must be two numbers "RULE,MODEL" like 1,0.5, got "${text}"`);
+  }
+  if (!rule) {
+    if (v['reward-weights'] !== '1,1') throw new RemaxInputError('--reward-weights weighs --reward against --reward-model: give both');
+    return scored;
+  }
+  return weightedRewards(rule, scored, weights as [number, number]);
 }
 
 async function makeReward(v: TrainValues): Promise<RewardFunction> {
