@@ -193,6 +193,7 @@ export class RemaxEngine {
    */
   generate(requests: GenerateRequest[], options: GenerateOptions = {}): Generation[] {
     requireInput(requests.length > 0, 'generate needs at least one prompt');
+    this.refuseScoreHead('generate');
     const c = this.config;
     const stopIds = options.stopIds ?? (options.eosId === undefined ? this.stopIds : options.eosId === null ? [] : [options.eosId]);
     stopIds.forEach((id) => requireInput(Number.isInteger(id) && id >= 0 && id < c.vocabSize,
@@ -271,6 +272,7 @@ export class RemaxEngine {
    */
   logprobs(sequences: number[][]): number[][] {
     requireInput(sequences.length > 0, 'logprobs needs at least one sequence');
+    this.refuseScoreHead('log-probabilities');
     const c = this.config;
     sequences.forEach((ids, i) => {
       this.checkIds(ids, `sequence ${i}`);
@@ -313,6 +315,12 @@ export class RemaxEngine {
   /** A scalar-head model's score after every prefix: result[s][t] = score of sequences[s][≤t] (a critic's values). */
   tokenScores(sequences: number[][]): number[][] {
     return this.scoresAt(sequences, (ids) => ids.map(() => true));
+  }
+
+  /** A reward model gives scores, not tokens: what needs token probabilities is refused with the fix. */
+  private refuseScoreHead(what: string): void {
+    requireInput(!this.hasScoreHead, `this model (${this.model.architecture ?? 'a scalar head'}) is a reward model (a scalar head, no token probabilities): ` +
+      `${what} needs a causal LM; score sequences with scores(), or use the causal LM it was trained from`);
   }
 
   private scoresAt(sequences: number[][], wanted: (ids: number[]) => boolean[]): number[][] {

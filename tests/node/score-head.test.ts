@@ -103,6 +103,13 @@ for (const [what, config] of CONFIGS) {
   });
 }
 
+test('a reward model generates no tokens and gives no log-probabilities', async () => {
+  const config = tiny({});
+  const engine = await RemaxEngine.create({ model: { config, weights: randomWeights(config, 1), format: 'llama2c-v0' } });
+  assert.throws(() => engine.generate([{ promptIds: [1, 2] }]), /reward model .* generate needs a causal LM/);
+  assert.throws(() => engine.logprobs([[1, 2]]), /log-probabilities needs a causal LM/);
+});
+
 test('scores of a causal LM are refused', async () => {
   const config = tiny({ scoreHead: false });
   const engine = await RemaxEngine.create({ model: { config, weights: randomWeights(config, 1), format: 'llama2c-v0' } });

@@ -194,7 +194,7 @@ function rmFormat(value: string | undefined, own: SaveFormat): SaveFormat {
 
 /** The options a run keeps for --resume: all but those of one invocation, with paths made absolute. */
 function settingsToSave(flags: Flags, outDir: string, format: SaveFormat): Flags {
-  const { resume: _r, 'stop-at': _s, help: _h, overwrite: _o, ...kept } = flags;
+  const { resume: _r, 'stop-at': _s, help: _h, overwrite: _o, quiet: _q, ...kept } = flags;
   for (const key of ['model', 'tokenizer', 'pairs', 'eval-pairs', 'chat-template'] as const) {
     if (typeof kept[key] === 'string') kept[key] = path.resolve(kept[key]);
   }
