@@ -3,7 +3,9 @@
  *   {"prompt": "...", "chosen": "...", "rejected": "..."}            each response encoded as SFT encodes a prompt and
  *     its completion: encode(prompt + response) + EOS (sft-data.ts pairExample);
  *   {"messages": [...], "chosen": "...", "rejected": "..."}          the conversation with the response as the last
- *     assistant turn, through the chat template (as SFT renders a conversation; --no-chat-template: plain text).
+ *     assistant turn, through the chat template (as SFT renders a conversation; --no-chat-template: plain text), up to
+ *     the turn's end token: what a template writes after it (Qwen's newline) is dropped, since a policy's response
+ *     ends at that token and the reward model scores the same place it learnt.
  * The reward model scores each sequence at its last token (the EOS or the template's end of turn). A pair that cannot
  * teach anything or cannot run is refused with its line: an empty or missing response, chosen identical to rejected
  * (as text or as tokens), a sequence longer than the context.
@@ -61,7 +63,11 @@ export function loadPreferencePairs(bytes: Uint8Array, fileName: string, tokeniz
       }
       const messages = object.messages;
       requireInput(Array.isArray(messages), `${where}: "messages" must be a list of {"role", "content"} objects, got ${preview(messages)}`);
-      return chatExample([...(messages as ChatMessage[]), { role: 'assistant', content: reply }], where, tokenizer, chat).ids;
+      const { ids, weights } = chatExample([...(messages as ChatMessage[]), { role: 'assistant', content: reply }], where, tokenizer, chat);
+      const ends = new Set(tokenizer.eosIds);
+      let last = ids.length - 1;
+      while (last > 0 && weights[last]! > 0 && !ends.has(ids[last]!)) last--;
+      return weights[last]! > 0 && ends.has(ids[last]!) ? ids.slice(0, last + 1) : ids;
     };
     const chosen = render(chosenText), rejected = render(rejectedText);
     for (const [name, ids] of [['chosen', chosen], ['rejected', rejected]] as const) {

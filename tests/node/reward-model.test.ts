@@ -213,3 +213,34 @@ test('a reward model folder from transformers (LlamaForSequenceClassification) l
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+test('qwen2-tiny: {"messages"} pairs through the chat template, up to the end of turn; a Qwen2ForSequenceClassification folder with its pad token and tokenizer',
+  { skip: skipUnlessShared('models/hf/qwen2-tiny/model.safetensors') }, async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'remax-rm-qwen-'));
+    try {
+      const lines = Array.from({ length: 8 }, (_, i) => JSON.stringify({ messages: [{ role: 'user', content: `What is ${i}+${i}?` }], chosen: `${2 * i}`, rejected: `${2 * i + 1}` }));
+      writeFileSync(path.join(dir, 'chat.jsonl'), lines.join('\n') + '\n');
+      const out = path.join(dir, 'rm');
+      const r = remax('rm', '--model', sharedPath('models/hf/qwen2-tiny'), '--context', '128', '--pairs', path.join(dir, 'chat.jsonl'), '--steps', '2', '--batch', '4', '--out', out);
+      assert.equal(r.code, 0, r.stderr);
+      const folder = path.join(out, 'model');
+      const config = JSON.parse(readFileSync(path.join(folder, 'config.json'), 'utf8'));
+      assert.deepEqual(config.architectures, ['Qwen2ForSequenceClassification']);
+      assert.equal(config.pad_token_id, 151643); // the tokenizer's pad_token <|endoftext|>
+      assert.equal(config.tie_word_embeddings, false);
+      for (const f of ['tokenizer.json', 'tokenizer_config.json']) assert.ok(readFileSync(path.join(folder, f)).length > 0, f);
+      const model = await loadModelFromPath(folder, '--model');
+      assert.equal(model.config.qkvBias, true);
+      const engine = await RemaxEngine.create({ model, maxBatch: 4 });
+      const pairs = loadPreferencePairs(readFileSync(path.join(dir, 'chat.jsonl')), 'chat.jsonl', engine.tokenizer!, 128);
+      // The response's turn ends with <|im_end|>, where a policy's response ends too: the template's newline is not scored.
+      for (const p of pairs) assert.equal(p.chosen.at(-1), 151645);
+      assert.ok(engine.decode(pairs[3]!.chosen).endsWith('6'), engine.decode(pairs[3]!.chosen));
+      const scores = engine.scores(pairs.map((p) => p.chosen));
+      const hf = path.join(dir, 'again');
+      writeModel(hf, modelFiles(model, { format: 'hf' }), '--out');
+      assert.deepEqual((await RemaxEngine.create({ model: await loadModelFromPath(hf, '--model') })).scores(pairs.map((p) => p.chosen)), scores);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });

@@ -21,6 +21,7 @@ import {
 } from './hf-config';
 import type { HfOrigin, LoadedModel, ModelFileSet } from './model';
 import { halfToInterleaved, interleavedToHalf } from './rope-order';
+import { HfTokenizer } from '../tokenizers/hf-tokenizer';
 import { scaleInverseFrequencies } from '../rope-scaling';
 import {
   decodeSafetensor, readSafetensorsHeader, safetensorByteLength, serializeSafetensors,
@@ -379,6 +380,21 @@ function specialTokensOf(model: LoadedModel): { bosTokenId?: number; eosTokenIds
   return model.stopIds ? { eosTokenIds: model.stopIds } : {};
 }
 
+/** The pad token's id: the original config.json's pad_token_id, else the tokenizer's pad_token looked up in its added tokens. */
+function padTokenId(model: LoadedModel): number | undefined {
+  if (model.origin?.kind === 'hf') {
+    const id = tokenIdList(model.origin.config, 'pad_token_id', 'config.json')?.[0];
+    if (id !== undefined) return id;
+  }
+  if (!(model.tokenizer instanceof HfTokenizer)) return undefined;
+  const pad = model.tokenizer.config.pad_token;
+  const content = typeof pad === 'string' ? pad : isPlainObject(pad) && typeof pad.content === 'string' ? pad.content : undefined;
+  const added = model.tokenizer.json.added_tokens;
+  if (content === undefined || !Array.isArray(added)) return undefined;
+  const token = added.find((t) => isPlainObject(t) && t.content === content && Number.isSafeInteger(t.id));
+  return token ? (token as { id: number }).id : undefined;
+}
+
 /** A ModelConfig with only the fields that decide the model, for comparing two (seqLen aside). */
 function essentials(c: ModelConfig): string {
   return JSON.stringify([
@@ -423,8 +439,8 @@ export function hfModelFiles(model: LoadedModel, options: HfExportOptions): Reco
       if ('torch_dtype' in configJson || !('dtype' in configJson)) configJson.torch_dtype = TORCH_DTYPES[dtype];
     }
   }
-  // A reward model keeps the pad token its causal LM's config.json named (how transformers finds a padded row's end).
-  const pad = hfOrigin && config.scoreHead ? tokenIdList(hfOrigin.config, 'pad_token_id', 'config.json')?.[0] : undefined;
+  // A reward model names its pad token (how transformers finds a padded row's last token) when it is known.
+  const pad = config.scoreHead ? padTokenId(model) : undefined;
   configJson ??= hfConfigFromModel(config, { dtype, ...ids, ...(pad !== undefined ? { padTokenId: pad } : {}) });
   out['config.json'] = encoder.encode(configJsonText(configJson));
 
