@@ -5,7 +5,7 @@ import { forwardTokens } from "./model/forward";
 import { generate as generateBatch } from "./model/generate";
 import { logprobs as logprobsBatch } from "./model/logprobs";
 import { scores as scoresBatch } from "./model/scores";
-import { trainStep as trainStepBatch } from "./model/backward";
+import { trainStep as trainStepBatch, trainForward as trainForwardBatch, trainBackward as trainBackwardBatch } from "./model/backward";
 import { ropeTablesFromFrequencies } from "./kernels/rope";
 
 export { matmulForward, matmulBackwardInput, matmulBackwardWeight } from "./kernels/matmul";
@@ -53,6 +53,15 @@ export function logprobs(model: usize, workspace: usize, job: usize): void {
 
 export function scores(model: usize, workspace: usize, job: usize): void {
   scoresBatch(changetype<Model>(model), changetype<Workspace>(workspace), changetype<ScoreJob>(job));
+}
+
+/** trainStep in two halves, so that the host can set a scalar head's dScore from the scores of the forward pass. */
+export function trainForward(model: usize, workspace: usize, job: usize): void {
+  trainForwardBatch(changetype<Model>(model), changetype<Workspace>(workspace), changetype<TrainJob>(job));
+}
+
+export function trainBackward(model: usize, grads: usize, workspace: usize, job: usize): f64 {
+  return trainBackwardBatch(changetype<Model>(model), changetype<Model>(grads), changetype<Workspace>(workspace), changetype<TrainJob>(job));
 }
 
 /** Adds the gradients of one micro-batch to the tensors of the `grads` descriptor and returns its loss. */

@@ -19,9 +19,33 @@ import { getI32, setI32 } from "./generate";
 // A scalar-head model (m.wscore != 0) takes the same path with the head as the classifier's mode: the job's weights
 // are the given ∂L/∂score per row, L = Σ_rows weight·score (linear, so its gradient is the given one pushed back).
 export function trainStep(m: Model, grads: Model, ws: Workspace, job: TrainJob): f64 {
+  trainForward(m, ws, job);
+  return trainBackward(m, grads, ws, job);
+}
+
+/**
+ * trainStep's forward half: the job's rows through the transformer, activations kept in ws. A scalar-head model also
+ * writes every row's score to job.scores (when set), from which the host can form dScore before trainBackward: one
+ * forward pass serves both (a reward model's loss, a critic's).
+ */
+export function trainForward(m: Model, ws: Workspace, job: TrainJob): void {
   const n = packRows(m, ws, job);
   if (ws.weightsT != 0) transposeLayerWeights(m, ws);
   forwardTokens(m, ws, n, 0);
+  if (m.wscore == 0 || job.scores == 0) return;
+  const dimBytes = <usize>m.dim << 2;
+  for (let r = 0; r < n; r++) { // rows are the job's tokens in order
+    rmsnormForward(ws.headX, ws.x + <usize>r * dimBytes, m.rmsFinal, 1, m.dim, m.normEps);
+    matmulForward(job.scores + (<usize>r << 2), ws.headX, m.wscore, 1, m.dim, 1, false);
+  }
+}
+
+/**
+ * trainStep's backward half, right after trainForward of the same job (its weights, a scalar head's dScore, may have
+ * been written since); returns L.
+ */
+export function trainBackward(m: Model, grads: Model, ws: Workspace, job: TrainJob): f64 {
+  const n = packRows(m, ws, job); // the same rows, with the job's weights as they are now
   memory.fill(ws.dx, 0, (<usize>n * m.dim) << 2);
   const loss = m.wscore != 0 ? scoreBackward(m, grads, ws, n) : classifierBackward(m, grads, ws, n);
   for (let l = m.nLayers - 1; l >= 0; l--) {

@@ -141,6 +141,7 @@
   ids: usize;      // i32[]: all sequences, packed
   offsets: usize;  // i32[nSeqs + 1]
   weights: usize;  // f32[] aligned with ids: weight of predicting ids[t] from ids[<t] (the first of each is unused)
+  scores: usize;   // f32[] aligned with ids: a scalar-head model's trainForward writes every row's score here; 0 = none
 }
 
 /** Teacher-forced log-probabilities: out[offsets[s] − s + t − 1] = log p(ids[t] | ids[<t]) of sequence s. */

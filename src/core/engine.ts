@@ -499,12 +499,75 @@ export class RemaxEngine {
       const buffer = this.kernels.memory.buffer;
       writePacked(buffer, at.ids, at.offsets, batch.map((e) => e.ids));
       new Float32Array(buffer, at.weights, total).set(batch.flatMap((e) => e.weights));
-      writeDescriptor(buffer, this.modelPlan.jobDesc, TRAIN_JOB_FIELDS, { nSeqs: batch.length, ...at });
+      writeDescriptor(buffer, this.modelPlan.jobDesc, TRAIN_JOB_FIELDS, { nSeqs: batch.length, ...at, scores: 0 });
       loss += this.kernels.exports.trainStep(this.modelPlan.modelDesc, this.modelPlan.gradDesc, this.modelPlan.trainWorkspaceDesc, this.modelPlan.jobDesc);
       const first = this.hasScoreHead ? 0 : 1;
       for (const e of batch) for (let t = first; t < e.weights.length; t++) if (e.weights[t] !== 0) tokens++;
     }
     return { loss, tokens };
+  }
+
+  /**
+   * A scalar-head model's gradient from its own scores, one forward pass per micro-batch: the groups of sequences (a
+   * preference pair; a critic's one sequence) are packed into micro-batches without splitting a group; for each, the
+   * training forward gives scores[g][s][t] (the score after sequences[s][≤t] of group g), `gradient` returns ∂L/∂score
+   * in the same shape (0 = none), and the backward pass adds the gradient of L to the gradients. `gradient` sees each
+   * micro-batch's groups, in order, and must not call this engine (its I/O is in use); returns Σ dScore·score.
+   */
+  accumulateScoreGradients(groups: number[][][], gradient: (scores: number[][][]) => number[][][]): { loss: number } {
+    this.requireTraining();
+    requireInput(this.hasScoreHead, 'accumulateScoreGradients needs a model with a scalar head');
+    const tws = this.trainWorkspace!;
+    const c = this.config;
+    groups.forEach((group, g) => group.forEach((ids, s) => {
+      this.checkIds(ids, `group ${g} sequence ${s}`);
+      requireInput(ids.length <= c.seqLen, `group ${g} sequence ${s} has ${ids.length} tokens but the model's context (seq_len) is ${c.seqLen}`);
+    }));
+    const batches: number[][][][] = [];
+    let current: number[][][] = [], rows = 0, seqs = 0;
+    for (const [g, group] of groups.entries()) {
+      const size = group.reduce((n, ids) => n + ids.length, 0);
+      requireInput(size <= tws.maxTokens && group.length <= tws.maxSeqs,
+        `group ${g} (${group.length} sequences, ${size} tokens) does not fit one training micro-batch (${tws.maxSeqs} sequences, ${tws.maxTokens} tokens): enableTraining with more`);
+      if (current.length > 0 && (rows + size > tws.maxTokens || seqs + group.length > tws.maxSeqs)) {
+        batches.push(current);
+        current = [];
+        rows = 0;
+        seqs = 0;
+      }
+      current.push(group);
+      rows += size;
+      seqs += group.length;
+    }
+    if (current.length > 0) batches.push(current);
+    let loss = 0;
+    for (const batch of batches) {
+      const sequences = batch.flat();
+      const total = sequences.reduce((sum, ids) => sum + ids.length, 0);
+      const io = new Arena(this.ioStart);
+      const at = { ids: io.take(4 * total), offsets: io.take(4 * (sequences.length + 1)), weights: io.take(4 * total), scores: io.take(4 * total) };
+      ensureMemory(this.kernels.memory, io.end);
+      const buffer = this.kernels.memory.buffer;
+      writePacked(buffer, at.ids, at.offsets, sequences);
+      writeDescriptor(buffer, this.modelPlan.jobDesc, TRAIN_JOB_FIELDS, { nSeqs: sequences.length, ...at });
+      const k = this.kernels.exports, plan = this.modelPlan;
+      k.trainForward(plan.modelDesc, plan.trainWorkspaceDesc, plan.jobDesc);
+      const flat = new Float32Array(this.kernels.memory.buffer, at.scores, total);
+      let t = 0;
+      const scores = batch.map((group) => group.map((ids) => Array.from(flat.subarray(t, (t += ids.length)))));
+      const d = gradient(scores);
+      const weights = new Float32Array(this.kernels.memory.buffer, at.weights, total);
+      t = 0;
+      batch.forEach((group, g) => group.forEach((ids, s) => {
+        const row = d[g]?.[s];
+        requireInput(Array.isArray(row) && row.length === ids.length && row.every(Number.isFinite),
+          `accumulateScoreGradients: the gradient of group ${g} sequence ${s} must be ${ids.length} finite numbers`);
+        weights.set(row, t);
+        t += ids.length;
+      }));
+      loss += k.trainBackward(plan.modelDesc, plan.gradDesc, plan.trainWorkspaceDesc, plan.jobDesc);
+    }
+    return { loss };
   }
 
   /** The global L2 norm of all gradients. */

@@ -24,7 +24,7 @@ export const GENERATE_JOB_FIELDS = [
 
 export const LOGPROBS_JOB_FIELDS = ['nSeqs', 'ids', 'offsets', 'out'] as const;
 
-export const TRAIN_JOB_FIELDS = ['nSeqs', 'ids', 'offsets', 'weights'] as const;
+export const TRAIN_JOB_FIELDS = ['nSeqs', 'ids', 'offsets', 'weights', 'scores'] as const;
 
 export const SCORE_JOB_FIELDS = ['nSeqs', 'ids', 'offsets', 'wanted', 'out'] as const;
 

@@ -5,12 +5,11 @@ import { DataOrder } from './sft-data';
 import { captureRun, resumeRun } from './run-state';
 import { bradleyTerry } from './bradley-terry';
 import type { PreferencePair } from './preference-data';
-import type { TrainingExample } from './training';
 import type { OptimizerSettings, TrainingState } from './training-state';
 
 // Reward-model training with the Bradley–Terry loss: each step draws a batch of preference pairs in the seeded data
-// order, scores both responses of each (the inference forward), takes the loss's gradient per score, pushes it back
-// through the scalar head and the transformer (the training forward and backward) and takes one AdamW step. As for
+// order; per micro-batch (pairs are never split) the training forward scores both responses of each pair, the loss's
+// gradient per score goes back through the scalar head and the transformer, and one AdamW step follows. As for
 // SFT, everything that decides the next step is in the engine or in state(), so a resumed run is the same run.
 
 export interface RewardModelOptions {
@@ -43,7 +42,12 @@ export class RewardModelTrainer {
     requireInput(engine.hasScoreHead, 'reward-model training needs a model with a scalar head (withScoreHead)');
     validateSchedule(options.schedule);
     requireInput(Number.isSafeInteger(options.batchSize) && options.batchSize > 0, `--batch must be a positive integer, got ${options.batchSize}`);
-    engine.enableTraining({ maxSeqs: Math.min(2 * options.batchSize, 16), activationCheckpointing: options.activationCheckpointing ?? false });
+    // A micro-batch holds whole pairs: room for the longest.
+    const longest = pairs.reduce((n, p) => Math.max(n, p.chosen.length + p.rejected.length), 0);
+    engine.enableTraining({
+      maxSeqs: Math.min(2 * options.batchSize, 16), maxTokens: Math.max(512, engine.config.seqLen, longest),
+      activationCheckpointing: options.activationCheckpointing ?? false,
+    });
     if (resume) {
       this.order = resumeRun(engine, resume, pairs.length, 'preference pairs (same --pairs?)');
       this.nextStep = resume.step;
@@ -68,15 +72,22 @@ export class RewardModelTrainer {
     const batch = this.order.nextBatch(this.options.batchSize).map((i) => this.pairs[i]!);
     const lr = learningRate(this.nextStep, this.options.schedule);
     try {
-      const scores = this.engine.scores([...batch.map((p) => p.chosen), ...batch.map((p) => p.rejected)]);
-      const bt = bradleyTerry(scores.slice(0, batch.length), scores.slice(batch.length));
+      const chosen: number[] = [], rejected: number[] = [];
+      this.engine.zeroGradients();
+      this.engine.accumulateScoreGradients(batch.map((p) => [p.chosen, p.rejected]), (scores) => {
+        // Each pair's ∂loss/∂score at the last token of both responses (the loss is the mean over the whole batch).
+        const last = scores.map(([c, r]) => [c![c!.length - 1]!, r![r!.length - 1]!] as const);
+        const part = bradleyTerry(last.map(([c]) => c), last.map(([, r]) => r));
+        chosen.push(...last.map(([c]) => c));
+        rejected.push(...last.map(([, r]) => r));
+        const scale = last.length / batch.length;
+        const atLast = (row: number[], d: number) => row.map((_, t) => (t === row.length - 1 ? d * scale : 0));
+        return scores.map(([c, r], i) => [atLast(c!, part.dChosen[i]!), atLast(r!, part.dRejected[i]!)]);
+      });
+      const bt = bradleyTerry(chosen, rejected);
       if (!Number.isFinite(bt.loss)) {
         throw new TrainingDivergedError(`the loss is ${bt.loss}`, `the weights were not updated; lower --lr (now ${lr})`, this.nextStep + 1);
       }
-      // ∂loss/∂score at each sequence's last token, nothing elsewhere.
-      const atLast = (ids: number[], d: number): TrainingExample => ({ ids, weights: ids.map((_, t) => (t === ids.length - 1 ? d : 0)) });
-      this.engine.zeroGradients();
-      this.engine.accumulateGradients([...batch.map((p, i) => atLast(p.chosen, bt.dChosen[i]!)), ...batch.map((p, i) => atLast(p.rejected, bt.dRejected[i]!))]);
       const { gradNorm } = this.engine.optimizerStep({ lr, ...this.options.optimizer });
       this.nextStep++;
       return { step: this.nextStep, loss: bt.loss, accuracy: bt.accuracy, meanMargin: bt.meanMargin, lr, gradNorm, seconds: (performance.now() - started) / 1000 };

@@ -115,3 +115,33 @@ test('scores of a causal LM are refused', async () => {
   const engine = await RemaxEngine.create({ model: { config, weights: randomWeights(config, 1), format: 'llama2c-v0' } });
   assert.throws(() => engine.scores([[1, 2]]), /no scalar head/);
 });
+
+test('accumulateScoreGradients: one forward pass gives the scores to form dScore from, and the gradient of accumulateGradients; groups stay whole', async () => {
+  const config = tiny({ qkvBias: true });
+  const weights = randomWeights(config, 11);
+  const sequences = EXAMPLES.map((e) => e.ids);
+  const ref = await RemaxEngine.create({ model: { config, weights, format: 'llama2c-v0' } });
+  const inference = ref.tokenScores(sequences);
+  // dScore from the scores themselves (as a loss does): d = 0.1·score at every row.
+  const dOf = (rows: number[][]) => rows.map((row) => row.map((s) => 0.1 * s));
+  for (const activationCheckpointing of [false, true]) {
+    const engine = await RemaxEngine.create({ model: { config, weights, format: 'llama2c-v0' } });
+    // Room for 2 sequences per micro-batch: the groups [0, 1] and [2] come in two calls.
+    engine.enableTraining({ maxTokens: 16, maxSeqs: 2, activationCheckpointing });
+    engine.zeroGradients();
+    const seen: number[][][][] = [];
+    const { loss } = engine.accumulateScoreGradients([[sequences[0]!, sequences[1]!], [sequences[2]!]], (scores) => {
+      seen.push(scores);
+      return scores.map(dOf);
+    });
+    assert.equal(seen.length, 2);
+    const flat = seen.flat(2);
+    flat.forEach((row, s) => row.forEach((v, t) => assert.ok(Math.abs(v - inference[s]![t]!) <= 1e-5 * Math.max(1, Math.abs(v)), `score ${s},${t}`)));
+    const one = engine.readGradients();
+    engine.zeroGradients();
+    const again = engine.accumulateGradients(sequences.map((ids, s) => ({ ids, weights: dOf([flat[s]!])[0]! })));
+    assert.equal(again.loss, loss);
+    const two = engine.readGradients();
+    for (const { name } of weightShapes(config)) assert.deepEqual(one[name], two[name], `${name} (activation checkpointing ${activationCheckpointing})`);
+  }
+});
