@@ -81,6 +81,17 @@ test('train --reward-model: the rewards are the reward model\'s scores of the re
     assert.ok(readFileSync(path.join(whole, 'model.bin')).equals(readFileSync(path.join(parts, 'model.bin'))), 'resumed weights differ');
     const strip = (list: Record<string, unknown>[]) => list.map(({ tokens_per_second: _t, seconds: _s, time: _ti, ...rest }) => JSON.stringify(rest, (k, v) => (k.endsWith('_seconds') ? undefined : v)));
     assert.deepEqual(strip(rows(path.join(parts, 'samples.jsonl'))), strip(rows(path.join(whole, 'samples.jsonl'))));
+    // A reward model changed since the run started is refused on resume.
+    r = remax('train', '--reward-model', rm, '--reward-normalize', '--out', path.join(dir, 'changed'), ...TRAIN, '--steps', '4', '--stop-at', '1');
+    assert.equal(r.code, 0, r.stderr);
+    const head = path.join(rm, 'model.bin.score'), saved = readFileSync(head);
+    const changed = Buffer.from(saved);
+    changed[changed.length - 1] ^= 1;
+    writeFileSync(head, changed);
+    r = remax('train', '--resume', path.join(dir, 'changed'), '--quiet');
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--reward-model-head .*model\.bin\.score is not the file the run started with/);
+    writeFileSync(head, saved);
     const normalised = rows(path.join(whole, 'samples.jsonl')).map((row) => row.reward as number);
     assert.ok(Math.max(...normalised.map(Math.abs)) < 10, 'normalised rewards are a few standard deviations at most');
 

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { parseFlags, helpText } from '../args';
@@ -24,6 +24,7 @@ import type { Estimator } from '../../core/rl/advantages';
 import { headSize, weightShapes, type ModelConfig } from '../../core/config';
 import { RemaxEngine } from '../../core/engine';
 import { RunningMoments } from '../../core/running-moments';
+import { SCORE_SIDECAR_SUFFIX } from '../../core/score-head';
 import { rewardModelReward, weightedRewards } from '../../core/reward-model-reward';
 
 /** The built-in default task, shipped in the package beside dist/. */
@@ -65,7 +66,9 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
   if (!run) RunFolder.check(outDir, overwrite ? 'overwrite' : 'new'); // before the model is loaded: a folder that holds a run is refused
   const rewardFile = typeof v.reward === 'string' && existsSync(v.reward) ? path.resolve(v.reward) : undefined;
   if (rewardFile) v.reward = rewardFile;
-  run?.checkInputs({ tokenizer: tokenizerPath, prompts: promptsPath, 'eval-prompts': evalPath, reward: rewardFile, 'chat-template': chatTemplate },
+  const rewardModel = v['reward-model'] === undefined ? undefined : resolveRewardModel(v['reward-model'] as string);
+  if (rewardModel) v['reward-model'] = path.resolve(v['reward-model'] as string);
+  run?.checkInputs({ tokenizer: tokenizerPath, prompts: promptsPath, 'eval-prompts': evalPath, reward: rewardFile, 'chat-template': chatTemplate, 'reward-model': rewardModel?.weights, 'reward-model-head': rewardModel?.head },
     true, v['accept-changed-inputs'] === true);
 
   const options = trainerOptions(v);
@@ -98,7 +101,7 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
   // --reward-model: its own engine scores the responses, alone or weighted with the rule reward.
   const normalizer = v['reward-normalize'] === true ? new RunningMoments() : undefined;
   if (normalizer && state?.extra.rewardNormalizer !== undefined) normalizer.restore(state.extra.rewardNormalizer, `--resume ${resumed!.model}`);
-  const reward = await combinedReward(v, ruleReward, policy, normalizer, loadOptions);
+  const reward = await combinedReward(v, rewardModel, ruleReward, policy, normalizer, loadOptions);
   // A reward server's call may take all its attempts (each with the timeout) and the back-off between them.
   const attemptMs = v['reward-timeout'] as number, retries = v['reward-url'] !== undefined ? v['reward-retries'] as number : 0;
   const callTimeoutMs = (retries + 1) * attemptMs + retries * 10_000;
@@ -124,7 +127,7 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
       writeFileAtomic(metricsPath, '');
       writeFileAtomic(samplesPath, '');
       writeFileAtomic(errorsPath, '');
-      folder.checkInputs({ tokenizer: tokenizerPath, prompts: promptsPath, 'eval-prompts': evalPath, reward: rewardFile, 'chat-template': chatTemplate },
+      folder.checkInputs({ tokenizer: tokenizerPath, prompts: promptsPath, 'eval-prompts': evalPath, reward: rewardFile, 'chat-template': chatTemplate, 'reward-model': rewardModel?.weights, 'reward-model-head': rewardModel?.head },
         false, true);
     } else {
       keepLinesUpTo(metricsPath, trainer.step);
@@ -222,21 +225,31 @@ function trainerOptions(v: TrainValues): ReMaxOptions {
 }
 
 /** The rule reward, the reward model, or their weighted sum (--reward-weights). */
-async function combinedReward(v: TrainValues, rule: RewardFunction | undefined, policy: RemaxEngine, normalizer: RunningMoments | undefined,
-  loadOptions: { context?: number }): Promise<RewardFunction> {
-  const source = v['reward-model'] as string | undefined;
-  if (v['reward-normalize'] === true && source === undefined) throw new RemaxInputError('--reward-normalize normalises the scores of --reward-model; give one');
-  if (source === undefined) return rule!;
-  // A remax rm run folder: its checkpoint, with the tokenizer it was trained with.
+/**
+ * --reward-model's model: a remax rm run folder's checkpoint (with the tokenizer it was trained with), or the path
+ * itself; `weights` is the file whose hash a resumed run checks (a changed reward model would change the run).
+ */
+function resolveRewardModel(source: string): { model: string; tokenizer?: string; weights?: string; head?: string } {
   const dir = path.resolve(source);
-  const fromRun = existsSync(path.join(dir, 'config.json')) && !existsSync(path.join(dir, 'model.safetensors')) && !existsSync(path.join(dir, 'model.safetensors.index.json'))
-    ? findRunModel(dir) : undefined;
-  const modelPath = fromRun?.model ?? dir;
-  const runTokenizer = fromRun ? readJsonObject(path.join(dir, 'config.json'), '--reward-model').tokenizer : undefined;
+  const isRun = existsSync(path.join(dir, 'config.json')) && !existsSync(path.join(dir, 'model.safetensors')) && !existsSync(path.join(dir, 'model.safetensors.index.json'));
+  const fromRun = isRun ? findRunModel(dir) : undefined;
+  if (isRun && !fromRun) throw new RemaxInputError(`--reward-model ${source} is a run folder without a checkpoint yet: let its remax rm run save one`);
+  const model = fromRun?.model ?? dir;
+  const tokenizer = fromRun ? readJsonObject(path.join(dir, 'config.json'), '--reward-model').tokenizer : undefined;
+  const weights = [path.join(model, 'model.safetensors'), path.join(model, 'model.safetensors.index.json'), model].find((f) => existsSync(f) && !statSync(f).isDirectory());
+  const head = existsSync(model + SCORE_SIDECAR_SUFFIX) ? model + SCORE_SIDECAR_SUFFIX : undefined; // a llama2.c reward model's
+  return { model, ...(typeof tokenizer === 'string' ? { tokenizer } : {}), ...(weights ? { weights } : {}), ...(head ? { head } : {}) };
+}
+
+async function combinedReward(v: TrainValues, resolved: { model: string; tokenizer?: string } | undefined, rule: RewardFunction | undefined, policy: RemaxEngine,
+  normalizer: RunningMoments | undefined, loadOptions: { context?: number }): Promise<RewardFunction> {
+  if (v['reward-normalize'] === true && resolved === undefined) throw new RemaxInputError('--reward-normalize normalises the scores of --reward-model; give one');
+  if (resolved === undefined) return rule!;
+  const modelPath = resolved.model, runTokenizer = resolved.tokenizer;
   const model = await loadModelFromPath(modelPath, '--reward-model', loadOptions);
   const engine = await RemaxEngine.create({
     model, modelSource: modelPath, maxBatch: 16,
-    ...(typeof runTokenizer === 'string' && !model.tokenizer ? { tokenizer: loadTokenizerFromPath(runTokenizer, '--reward-model') } : {}),
+    ...(runTokenizer !== undefined && !model.tokenizer ? { tokenizer: loadTokenizerFromPath(runTokenizer, '--reward-model') } : {}),
   });
   const scored = rewardModelReward(engine, { source: modelPath, policyVocabSize: policy.config.vocabSize, ...(policy.tokenizer ? { policyTokenizer: policy.tokenizer } : {}), ...(normalizer ? { normalizer } : {}) });
   const text = v['reward-weights'] as string;
