@@ -37,3 +37,22 @@ export function bradleyTerry(chosen: readonly number[], rejected: readonly numbe
   }
   return { loss: loss / n, dChosen, dRejected, accuracy: right / n, meanMargin: margins / n };
 }
+
+/**
+ * engine.accumulateScoreGradients' `gradient` for groups [chosen, rejected] out of a batch of `batchSize` pairs: the
+ * batch loss's ∂/∂score at each response's last token (the loss is the mean over the whole batch, whichever engine or
+ * micro-batch a pair is in). Appends the pairs' last-token scores to `seen`, in order.
+ */
+export function pairGradient(batchSize: number, seen: { chosen: number[]; rejected: number[] }): (scores: number[][][]) => number[][][] {
+  return (scores) => {
+    const last = scores.map(([c, r]) => [c![c!.length - 1]!, r![r!.length - 1]!] as const);
+    const part = bradleyTerry(last.map(([c]) => c), last.map(([, r]) => r));
+    for (const [c, r] of last) {
+      seen.chosen.push(c);
+      seen.rejected.push(r);
+    }
+    const scale = last.length / batchSize;
+    const atLast = (row: number[], d: number) => row.map((_, t) => (t === row.length - 1 ? d * scale : 0));
+    return scores.map(([c, r], i) => [atLast(c!, part.dChosen[i]!), atLast(r!, part.dRejected[i]!)]);
+  };
+}

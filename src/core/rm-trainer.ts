@@ -4,6 +4,9 @@ import { learningRate, validateSchedule, type ScheduleConfig } from './schedule'
 import { DataOrder } from './sft-data';
 import { captureRun, resumeRun } from './run-state';
 import { bradleyTerry } from './bradley-terry';
+import { PolicyGroup } from './parallel/policy-group';
+import type { HelperEngine } from './parallel/helper-client';
+import type { TrainingOptions } from './training';
 import type { PreferencePair } from './preference-data';
 import type { OptimizerSettings, TrainingState } from './training-state';
 
@@ -36,18 +39,26 @@ export interface RewardModelStep {
 export class RewardModelTrainer {
   private order: DataOrder;
   private nextStep: number;
+  private readonly training: TrainingOptions;
+  private readonly group: PolicyGroup;
 
-  /** Starts a run, or continues the one `resume` was saved from (the engine must hold that run's weights). */
-  constructor(private readonly engine: RemaxEngine, private readonly pairs: PreferencePair[], private readonly options: RewardModelOptions, resume?: TrainingState) {
+  /**
+   * Starts a run, or continues the one `resume` was saved from (the engine must hold that run's weights). Helper
+   * engines on other threads share each step's gradient (see parallel/policy-group.ts).
+   */
+  constructor(private readonly engine: RemaxEngine, private readonly pairs: PreferencePair[], private readonly options: RewardModelOptions, resume?: TrainingState,
+    helpers: HelperEngine[] = []) {
     requireInput(engine.hasScoreHead, 'reward-model training needs a model with a scalar head (withScoreHead)');
     validateSchedule(options.schedule);
     requireInput(Number.isSafeInteger(options.batchSize) && options.batchSize > 0, `--batch must be a positive integer, got ${options.batchSize}`);
     // A micro-batch holds whole pairs: room for the longest.
     const longest = pairs.reduce((n, p) => Math.max(n, p.chosen.length + p.rejected.length), 0);
-    engine.enableTraining({
+    this.training = {
       maxSeqs: Math.min(2 * options.batchSize, 16), maxTokens: Math.max(512, engine.config.seqLen, longest),
       activationCheckpointing: options.activationCheckpointing ?? false,
-    });
+    };
+    engine.enableTraining(this.training);
+    this.group = new PolicyGroup(engine, undefined, helpers);
     if (resume) {
       this.order = resumeRun(engine, resume, pairs.length, 'preference pairs (same --pairs?)');
       this.nextStep = resume.step;
@@ -66,29 +77,20 @@ export class RewardModelTrainer {
   }
 
   /** One optimizer step; a non-finite loss or gradient leaves the weights and the data order as they were and throws. */
-  runStep(): RewardModelStep {
+  async runStep(): Promise<RewardModelStep> {
+    await this.group.start(1, this.training);
     const started = performance.now();
     const position = this.order.position;
     const batch = this.order.nextBatch(this.options.batchSize).map((i) => this.pairs[i]!);
     const lr = learningRate(this.nextStep, this.options.schedule);
     try {
-      const chosen: number[] = [], rejected: number[] = [];
-      this.engine.zeroGradients();
-      this.engine.accumulateScoreGradients(batch.map((p) => [p.chosen, p.rejected]), (scores) => {
-        // Each pair's ∂loss/∂score at the last token of both responses (the loss is the mean over the whole batch).
-        const last = scores.map(([c, r]) => [c![c!.length - 1]!, r![r!.length - 1]!] as const);
-        const part = bradleyTerry(last.map(([c]) => c), last.map(([, r]) => r));
-        chosen.push(...last.map(([c]) => c));
-        rejected.push(...last.map(([, r]) => r));
-        const scale = last.length / batch.length;
-        const atLast = (row: number[], d: number) => row.map((_, t) => (t === row.length - 1 ? d * scale : 0));
-        return scores.map(([c, r], i) => [atLast(c!, part.dChosen[i]!), atLast(r!, part.dRejected[i]!)]);
-      });
+      const { chosen, rejected } = await this.group.pairGradients(batch.map((p) => [p.chosen, p.rejected]));
       const bt = bradleyTerry(chosen, rejected);
       if (!Number.isFinite(bt.loss)) {
         throw new TrainingDivergedError(`the loss is ${bt.loss}`, `the weights were not updated; lower --lr (now ${lr})`, this.nextStep + 1);
       }
       const { gradNorm } = this.engine.optimizerStep({ lr, ...this.options.optimizer });
+      this.group.parametersChanged();
       this.nextStep++;
       return { step: this.nextStep, loss: bt.loss, accuracy: bt.accuracy, meanMargin: bt.meanMargin, lr, gradNorm, seconds: (performance.now() - started) / 1000 };
     } catch (error) {
@@ -108,6 +110,11 @@ export class RewardModelTrainer {
       loss += bt.loss * part.length;
     }
     return { accuracy: right / pairs.length, loss: loss / pairs.length };
+  }
+
+  /** Ends the helper engines' threads (a run with helpers must call this when done, or the process stays up). */
+  close(): void {
+    this.group.close();
   }
 
   /** Everything a resumed run needs besides the weights. */

@@ -162,7 +162,13 @@ test('remax rm resumes bit for bit; a folder holding a run is refused unless --o
       const strip = (rows: Record<string, unknown>[]) => rows.map(({ seconds: _s, ...rest }) => rest);
       assert.deepEqual(strip(metrics(path.join(parts, 'metrics.jsonl'))), strip(metrics(path.join(whole, 'metrics.jsonl'))));
     }
-    let r = remax('rm', ...w.common, '--steps', '2', '--out', whole);
+    // Two threads: the pairs split between two engines, the gradients summed: the same run up to rounding.
+    const threaded = path.join(w.dir, 'threaded');
+    let r = remax('rm', ...w.common, '--steps', '12', '--threads', '2', '--out', threaded);
+    assert.equal(r.code, 0, r.stderr);
+    const one = metrics(path.join(whole, 'metrics.jsonl')), two = metrics(path.join(threaded, 'metrics.jsonl'));
+    one.forEach((m, i) => assert.ok(Math.abs(m.loss - two[i].loss) <= 1e-4 * Math.max(1, m.loss), `step ${m.step}: loss ${m.loss} (1 thread) vs ${two[i].loss} (2)`));
+    r = remax('rm', ...w.common, '--steps', '2', '--out', whole);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /already holds a run/);
     r = remax('rm', ...w.common, '--steps', '2', '--out', whole, '--overwrite');

@@ -11,6 +11,8 @@ import { withInterruptFlag } from '../interrupt';
 import { loadRunState, saveEngineCheckpoint } from '../run-checkpoint';
 import { CONTEXT_FLAG, findRunModel, formatOf, loadModelFromPath, loadTokenizerFromPath, loadedLine, runModelPath, type SaveFormat } from '../model-io';
 import { TrainProgress } from '../train-progress';
+import { threadsFlag, withHelperWorkers } from '../helper-workers';
+import { HelperError } from '../../core/parallel/helper-client';
 import { RemaxEngine } from '../../core/engine';
 import { RemaxInputError } from '../../core/errors';
 import { withScoreHead } from '../../core/score-head';
@@ -45,6 +47,7 @@ export const rmFlags: FlagSpec[] = [
   { name: 'eval-every', type: 'string', help: 'evaluate --eval-pairs every N steps; 0 = only at step 0 and the end', default: '0' },
   { name: 'chat-template', type: 'string', help: 'Jinja chat template file for {"messages"} pairs', default: "the tokenizer's" },
   { name: 'no-chat-template', type: 'boolean', help: 'render {"messages"} pairs as plain text: the turns as the prompt, the response as the completion' },
+  { name: 'threads', type: 'string', help: 'threads whose engines share each step\'s gradient (N − 1 helper workers), or auto = every core; a run replays exactly with the same seed and thread count', default: '1' },
   { name: 'activation-checkpointing', type: 'boolean', help: 'recompute activations layer by layer in the backward pass (less memory)' },
   { name: 'quiet', type: 'boolean', help: 'print nothing but errors' },
 ];
@@ -119,10 +122,11 @@ export async function rmCommand(argv: string[], out: (line: string) => void, err
   const evalPairs: PreferencePair[] = evalPath ? loadPreferencePairs(readInputFile(evalPath, '--eval-pairs'), evalPath, engine.tokenizer, seqLen, chat) : [];
   run?.checkInputs({ pairs: pairsPath, 'eval-pairs': evalPath, tokenizer: tokenizerPath, 'chat-template': chatTemplate }, true, false);
   const state = resumed ? loadRunState(resumed.model, loaded, { parameterCount: engine.parameterSlots }) : undefined;
-  const trainer = new RewardModelTrainer(engine, pairs, options, state);
+  const trainer = withHelperWorkers(threadsFlag(flags), (helpers) => new RewardModelTrainer(engine, pairs, options, state, helpers));
 
-  const folder = run ?? RunFolder.open(outDir, overwrite ? 'overwrite' : 'new');
+  let opened: RunFolder | undefined = run;
   try {
+    const folder = opened ??= RunFolder.open(outDir, overwrite ? 'overwrite' : 'new');
     const metricsPath = folder.file('metrics.jsonl');
     const modelOut = runModelPath(folder.dir, format, 'model');
     if (resumed) keepLinesUpTo(metricsPath, trainer.step); // lines of steps after the checkpoint come again
@@ -157,9 +161,9 @@ export async function rmCommand(argv: string[], out: (line: string) => void, err
       while (!trainer.done && trainer.step < stopAt && !(await interrupt.check())) {
         let r: RewardModelStep;
         try {
-          r = trainer.runStep();
+          r = await trainer.runStep();
         } catch (error) {
-          if (!(error instanceof RemaxInputError)) throw error;
+          if (!(error instanceof RemaxInputError) && !(error instanceof HelperError)) throw error;
           throw new RemaxInputError(`${error.message}; ${kept()}`);
         }
         const line: Record<string, unknown> = {
@@ -181,7 +185,8 @@ export async function rmCommand(argv: string[], out: (line: string) => void, err
       return interrupt.exitCode;
     });
   } finally {
-    folder.release();
+    trainer.close(); // ends the helper threads, if any
+    opened?.release();
   }
 }
 
