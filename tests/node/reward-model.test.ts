@@ -250,3 +250,22 @@ test('qwen2-tiny: {"messages"} pairs through the chat template, up to the end of
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+test('withScoreHead drops an own classifier; a llama2.c head of another model is refused naming its file', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'remax-rm-head-'));
+  try {
+    const lm = parseCheckpoint(new Uint8Array(readFileSync(path.join(TASK, 'model.bin'))));
+    const unshared = { ...lm, config: { ...lm.config, sharedClassifier: false }, weights: { ...lm.weights, wcls: lm.weights.token_embedding_table.slice() } };
+    const rm = withScoreHead(unshared, 4);
+    assert.equal(rm.weights.wcls, undefined);
+    assert.equal(rm.config.sharedClassifier, true);
+    assert.ok(Math.abs(rm.weights.score!.reduce((s, v) => s + v * v, 0) / 64 - (1 / 65) ** 2) < 0.5 * (1 / 65) ** 2, 'std about 1/(dim+1)');
+    assert.deepEqual(withScoreHead(unshared, 4).weights.score, rm.weights.score, 'seeded');
+    const file = path.join(dir, 'rm.bin');
+    writeModel(file, modelFiles(rm, { format: 'llama2c' }), '--out');
+    writeFileSync(`${file}.score`, serializeSafetensors([{ name: 'score.weight', shape: [1, 32], data: new Float32Array(32) }]));
+    await assert.rejects(loadModelFromPath(file, '--model'), (e: unknown) => e instanceof RemaxInputError && /rm\.bin\.score: score\.weight has shape \[1,32\] but the checkpoint beside it has dim 64/.test(e.message));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
