@@ -273,12 +273,7 @@ export class RemaxEngine {
   logprobs(sequences: number[][]): number[][] {
     requireInput(sequences.length > 0, 'logprobs needs at least one sequence');
     this.refuseScoreHead('log-probabilities');
-    const c = this.config;
-    sequences.forEach((ids, i) => {
-      this.checkIds(ids, `sequence ${i}`);
-      requireInput(ids.length <= c.seqLen,
-        `sequence ${i} has ${ids.length} tokens but the model's context (seq_len) is ${c.seqLen}: shorten it`);
-    });
+    this.checkSequences(sequences);
     const n = sequences.length;
     const total = sequences.reduce((sum, s) => sum + s.length, 0);
     const io = new Arena(this.ioStart);
@@ -326,12 +321,7 @@ export class RemaxEngine {
   private scoresAt(sequences: number[][], wanted: (ids: number[]) => boolean[]): number[][] {
     requireInput(this.hasScoreHead, 'this model has no scalar head (it is a causal LM): scores need a reward model or critic');
     requireInput(sequences.length > 0, 'scores needs at least one sequence');
-    const c = this.config;
-    sequences.forEach((ids, i) => {
-      this.checkIds(ids, `sequence ${i}`);
-      requireInput(ids.length <= c.seqLen,
-        `sequence ${i} has ${ids.length} tokens but the model's context (seq_len) is ${c.seqLen}: shorten it`);
-    });
+    this.checkSequences(sequences);
     const n = sequences.length;
     const total = sequences.reduce((sum, s) => sum + s.length, 0);
     const io = new Arena(this.ioStart);
@@ -357,6 +347,15 @@ export class RemaxEngine {
   private requireTokenizer(): TextTokenizer {
     if (!this.tokenizer) throw new RemaxInputError('this engine has no tokenizer: load one (e.g. --tokenizer tokenizer.bin) to use text');
     return this.tokenizer;
+  }
+
+  /** Every sequence holds token ids of the vocabulary and fits the context. */
+  private checkSequences(sequences: number[][], what = (i: number) => `sequence ${i}`): void {
+    sequences.forEach((ids, i) => {
+      this.checkIds(ids, what(i));
+      requireInput(ids.length <= this.config.seqLen,
+        `${what(i)} has ${ids.length} tokens but the model's context (seq_len) is ${this.config.seqLen}: shorten it`);
+    });
   }
 
   private checkIds(ids: number[], what: string): void {
@@ -518,11 +517,7 @@ export class RemaxEngine {
     this.requireTraining();
     requireInput(this.hasScoreHead, 'accumulateScoreGradients needs a model with a scalar head');
     const tws = this.trainWorkspace!;
-    const c = this.config;
-    groups.forEach((group, g) => group.forEach((ids, s) => {
-      this.checkIds(ids, `group ${g} sequence ${s}`);
-      requireInput(ids.length <= c.seqLen, `group ${g} sequence ${s} has ${ids.length} tokens but the model's context (seq_len) is ${c.seqLen}`);
-    }));
+    groups.forEach((group, g) => this.checkSequences(group, (s) => `group ${g} sequence ${s}`));
     const batches: number[][][][] = [];
     let current: number[][][] = [], rows = 0, seqs = 0;
     for (const [g, group] of groups.entries()) {

@@ -2,7 +2,8 @@
 // size ≠ dim/heads, q/k/v biases, per-head q/k RMSNorm, RoPE frequency scaling) for gradient checks: scalar loops, no
 // sharing with the WASM kernels. loss = −Σ_examples Σ_t weights[t]·log p(ids[t] | ids[<t]); with a scalar head
 // (config.scoreHead) loss = Σ_examples Σ_t weights[t]·score(ids[≤t]), score = score·rmsnorm(x).
-import { headSize, kvDim, qDim, type ModelConfig, type WeightName } from '../../src/core/config';
+import { headSize, kvDim, qDim, weightShapes, type ModelConfig, type ModelWeights, type WeightName } from '../../src/core/config';
+import { Prng } from '../../src/core/prng';
 
 export type Weights64 = Partial<Record<WeightName, Float64Array>>;
 
@@ -120,4 +121,31 @@ export function referenceLoss(c: ModelConfig, w: Weights64, examples: { ids: num
     }
   }
   return loss;
+}
+
+/**
+ * For 6 seeded elements of every tensor: the engine's gradient, the central difference of referenceLoss there, and
+ * their relative error |g − fd| / max(|fd|, 1e-2·max|g of the tensor|).
+ */
+export function finiteDifferenceErrors(c: ModelConfig, w: Weights64, examples: { ids: number[]; weights: number[] }[], grads: ModelWeights):
+  { name: WeightName; i: number; gradient: number; fd: number; err: number }[] {
+  const rng = new Prng(9);
+  const out: { name: WeightName; i: number; gradient: number; fd: number; err: number }[] = [];
+  for (const { name } of weightShapes(c)) {
+    const t = w[name]!, g = grads[name]!;
+    const scale = Array.from(g).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    for (let sample = 0; sample < 6; sample++) {
+      const i = Math.floor(rng.nextFloat64() * t.length);
+      const h = 1e-5 * Math.max(1, Math.abs(t[i]!));
+      const keep = t[i]!;
+      t[i] = keep + h;
+      const plus = referenceLoss(c, w, examples);
+      t[i] = keep - h;
+      const minus = referenceLoss(c, w, examples);
+      t[i] = keep;
+      const fd = (plus - minus) / (2 * h);
+      out.push({ name, i, gradient: g[i]!, fd, err: Math.abs(g[i]! - fd) / Math.max(Math.abs(fd), 1e-2 * scale) });
+    }
+  }
+  return out;
 }
