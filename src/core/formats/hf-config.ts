@@ -7,7 +7,7 @@
  * rotary…) is refused with an error naming the field and its value: a model is never run with a setting ignored.
  */
 import { headSize, type ModelConfig, type RopeScaling } from '../config';
-import { RemaxInputError, requireInput } from '../errors';
+import { RemaxInputError, preview, requireInput, requireShallow } from '../errors';
 
 export const HF_ARCHITECTURES = ['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM', 'Qwen3ForCausalLM'] as const;
 export type HfArchitecture = (typeof HF_ARCHITECTURES)[number];
@@ -58,7 +58,12 @@ export interface HfConfigOptions {
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const show = (v: unknown): string => {
-  const text = JSON.stringify(v);
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(v);
+  } catch {
+    return preview(v); // nested too deep for JSON.stringify: preview says so
+  }
   return text === undefined ? String(v) : text.length > 120 ? `${text.slice(0, 117)}...` : text;
 };
 
@@ -70,6 +75,7 @@ export function parseJsonObject(bytes: Uint8Array, source: string): Record<strin
   } catch (error) {
     throw new RemaxInputError(`${source}: not valid UTF-8 JSON (${(error as Error).message}); the file is corrupt or truncated`);
   }
+  requireShallow(value, source); // a config nested deeper than any real one: every later walk of it is safe
   requireInput(isPlainObject(value), `${source}: the file holds ${show(value)}, not a JSON object`);
   return value;
 }

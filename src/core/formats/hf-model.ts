@@ -14,7 +14,7 @@
  * tensor's dtype and shape against config.json, none missing, none left over, the index against the shards.
  */
 import { elementCount, headSize, kvDim, qDim, weightShapes, type ModelConfig, type ModelWeights, type WeightName } from '../config';
-import { RemaxInputError, requireInput } from '../errors';
+import { RemaxInputError, preview, requireInput } from '../errors';
 import {
   HF_ARCHITECTURES, TORCH_DTYPES, configJsonText, hfConfigFromModel, parseHfConfig, parseJsonObject, tokenIdList,
   type HfModelConfig,
@@ -98,7 +98,7 @@ export function hfTensors(config: ModelConfig, weights: Partial<Record<WeightNam
 }
 
 const join = (folder: string, name: string): string => (folder.endsWith('/') || folder === '' ? folder + name : `${folder}/${name}`);
-const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
+const show = (v: unknown): string => preview(v, 1000); // never throws, even on values nested too deep
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Files that hold weights (in any format) or index them, and config.json: never kept as "small files". */
