@@ -1,10 +1,11 @@
 // The WASM module's exports. The host (src/core/engine.ts) plans the memory, writes the descriptors of
 // model/layout.ts and calls these with their addresses.
-import { Model, Workspace, GenerateJob, LogprobsJob, TrainJob } from "./model/layout";
+import { Model, Workspace, GenerateJob, LogprobsJob, TrainJob, ScoreJob } from "./model/layout";
 import { forwardTokens } from "./model/forward";
 import { generate as generateBatch } from "./model/generate";
 import { logprobs as logprobsBatch } from "./model/logprobs";
-import { trainStep as trainStepBatch } from "./model/backward";
+import { scores as scoresBatch } from "./model/scores";
+import { trainStep as trainStepBatch, trainForward as trainForwardBatch, trainBackward as trainBackwardBatch } from "./model/backward";
 import { ropeTablesFromFrequencies } from "./kernels/rope";
 
 export { matmulForward, matmulBackwardInput, matmulBackwardWeight } from "./kernels/matmul";
@@ -30,6 +31,7 @@ export function workspaceDescBytes(): i32 { return offsetof<Workspace>(); }
 export function generateJobBytes(): i32 { return offsetof<GenerateJob>(); }
 export function logprobsJobBytes(): i32 { return offsetof<LogprobsJob>(); }
 export function trainJobBytes(): i32 { return offsetof<TrainJob>(); }
+export function scoreJobBytes(): i32 { return offsetof<ScoreJob>(); }
 
 /** Fills the model's RoPE tables from freqs[headSize/2] (ropeInverseFrequencies', rescaled by the host if the model says so). */
 export function initRope(model: usize, freqs: usize): void {
@@ -47,6 +49,19 @@ export function generate(model: usize, workspace: usize, job: usize): i32 {
 
 export function logprobs(model: usize, workspace: usize, job: usize): void {
   logprobsBatch(changetype<Model>(model), changetype<Workspace>(workspace), changetype<LogprobsJob>(job));
+}
+
+export function scores(model: usize, workspace: usize, job: usize): void {
+  scoresBatch(changetype<Model>(model), changetype<Workspace>(workspace), changetype<ScoreJob>(job));
+}
+
+/** trainStep in two halves, so that the host can set a scalar head's dScore from the scores of the forward pass. */
+export function trainForward(model: usize, workspace: usize, job: usize): void {
+  trainForwardBatch(changetype<Model>(model), changetype<Workspace>(workspace), changetype<TrainJob>(job));
+}
+
+export function trainBackward(model: usize, grads: usize, workspace: usize, job: usize): f64 {
+  return trainBackwardBatch(changetype<Model>(model), changetype<Model>(grads), changetype<Workspace>(workspace), changetype<TrainJob>(job));
 }
 
 /** Adds the gradients of one micro-batch to the tensors of the `grads` descriptor and returns its loss. */

@@ -17,12 +17,38 @@ import { loraBackward, LQ, LK, LV, LO, LGATE, LUP, LDOWN } from "./lora";
 // the gradients; with a shared classifier its wcls is its tokenEmbedding, so both contributions add up there).
 // A frozen tensor's gradient field is 0 in `grads` (LoRA): its gradient is not computed. Sequence s occupies cache slot s; ws must be a training workspace (activations saved per layer).
 // Returns L for this micro-batch.
+// A scalar-head model (m.wscore != 0) takes the same path with the head as the classifier's mode: the job's weights
+// are the given ∂L/∂score per row, L = Σ_rows weight·score (linear, so its gradient is the given one pushed back).
 export function trainStep(m: Model, grads: Model, ws: Workspace, job: TrainJob): f64 {
-  const n = packRows(ws, job);
+  trainForward(m, ws, job);
+  return trainBackward(m, grads, ws, job);
+}
+
+/**
+ * trainStep's forward half: the job's rows through the transformer, activations kept in ws. A scalar-head model also
+ * writes every row's score to job.scores (when set), from which the host can form dScore before trainBackward: one
+ * forward pass serves both (a reward model's loss, a critic's).
+ */
+export function trainForward(m: Model, ws: Workspace, job: TrainJob): void {
+  const n = packRows(m, ws, job);
   if (ws.weightsT != 0) transposeLayerWeights(m, ws);
   forwardTokens(m, ws, n, 0);
+  if (m.wscore == 0 || job.scores == 0) return;
+  const dimBytes = <usize>m.dim << 2;
+  for (let r = 0; r < n; r++) { // rows are the job's tokens in order
+    rmsnormForward(ws.headX, ws.x + <usize>r * dimBytes, m.rmsFinal, 1, m.dim, m.normEps);
+    matmulForward(job.scores + (<usize>r << 2), ws.headX, m.wscore, 1, m.dim, 1, false);
+  }
+}
+
+/**
+ * trainStep's backward half, right after trainForward of the same job (its weights, a scalar head's dScore, may have
+ * been written since); returns L.
+ */
+export function trainBackward(m: Model, grads: Model, ws: Workspace, job: TrainJob): f64 {
+  const n = packRows(m, ws, job); // the same rows, with the job's weights as they are now
   memory.fill(ws.dx, 0, (<usize>n * m.dim) << 2);
-  const loss = classifierBackward(m, grads, ws, n);
+  const loss = m.wscore != 0 ? scoreBackward(m, grads, ws, n) : classifierBackward(m, grads, ws, n);
   for (let l = m.nLayers - 1; l >= 0; l--) {
     // Activation checkpointing: the workspace holds one layer's activations, the last layer's after the forward
     // pass; every other layer's are recomputed from its saved input (the same arithmetic, so the same values).
@@ -37,7 +63,7 @@ export function trainStep(m: Model, grads: Model, ws: Workspace, job: TrainJob):
 }
 
 /** Packs the job's sequences into rows; row r predicts the next token of its sequence with that token's weight. */
-function packRows(ws: Workspace, job: TrainJob): i32 {
+function packRows(m: Model, ws: Workspace, job: TrainJob): i32 {
   let n = 0;
   for (let s = 0; s < job.nSeqs; s++) {
     const start = getI32(job.offsets, s), end = getI32(job.offsets, s + 1);
@@ -46,6 +72,12 @@ function packRows(ws: Workspace, job: TrainJob): i32 {
       setI32(ws.slots, n, s);
       setI32(ws.positions, n, t - start);
       if (ws.loraSeeds != 0) setI32(ws.loraSeeds, n, getI32(job.dropoutSeeds, s));
+      if (m.wscore != 0) { // a score is of the row itself, not of a next token
+        setI32(ws.targets, n, 0);
+        store<f32>(ws.weights + (<usize>n << 2), load<f32>(job.weights + (<usize>t << 2)));
+        n++;
+        continue;
+      }
       const hasNext = t + 1 < end;
       setI32(ws.targets, n, hasNext ? getI32(job.ids, t + 1) : -1);
       store<f32>(ws.weights + (<usize>n << 2), hasNext ? load<f32>(job.weights + (<usize>(t + 1) << 2)) : 0);
@@ -89,6 +121,31 @@ function classifierChunk(m: Model, grads: Model, ws: Workspace, count: i32): f64
     const r = getI32(ws.headRows, j);
     rmsnormBackward(ws.dx + <usize>r * dimBytes, grads.rmsFinal, ws.headDx + <usize>j * dimBytes, ws.x + <usize>r * dimBytes,
       m.rmsFinal, 1, dim, m.normEps, false);
+  }
+  return loss;
+}
+
+/**
+ * The scalar head's mode of classifierBackward, for each row with a given dScore: score = wscore · rmsnorm(x);
+ * grads.wscore += dScore·rmsnorm(x), and dx = dScore·wscore back through the norm. One row is a dim-long dot product,
+ * so no chunking: the head's scratch row 0 serves every row.
+ */
+function scoreBackward(m: Model, grads: Model, ws: Workspace, n: i32): f64 {
+  const dim = m.dim, dimBytes = <usize>dim << 2;
+  const hx = ws.headX, hdx = ws.headDx;
+  let loss: f64 = 0;
+  for (let r = 0; r < n; r++) {
+    const w = load<f32>(ws.weights + (<usize>r << 2));
+    if (w == 0) continue;
+    rmsnormForward(hx, ws.x + <usize>r * dimBytes, m.rmsFinal, 1, dim, m.normEps);
+    matmulForward(ws.logits, hx, m.wscore, 1, dim, 1, false);
+    loss += <f64>w * <f64>load<f32>(ws.logits);
+    for (let k = 0; k < dim; k++) {
+      const at = <usize>k << 2;
+      store<f32>(hdx + at, w * load<f32>(m.wscore + at));
+      store<f32>(grads.wscore + at, load<f32>(grads.wscore + at) + w * load<f32>(hx + at));
+    }
+    rmsnormBackward(ws.dx + <usize>r * dimBytes, grads.rmsFinal, hdx, ws.x + <usize>r * dimBytes, m.rmsFinal, 1, dim, m.normEps, false);
   }
   return loss;
 }

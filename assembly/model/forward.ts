@@ -14,7 +14,8 @@ import { loraForward, LQ, LK, LV, LO, LGATE, LUP, LDOWN } from "./lora";
 // positions: prefill of many prompts, one decode step of many sequences, or teacher forcing all come here.
 // Every row's keys and values are written to its slot's cache before attention, so rows of the same sequence
 // in one call see each other causally. A training workspace also keeps each layer's activations (see Workspace).
-// Logits are computed only for the nLogitRows rows listed in ws.logitRows (at most ws.maxLogitRows), into ws.logits.
+// Logits are computed only for the nLogitRows rows listed in ws.logitRows (at most ws.maxLogitRows), into ws.logits;
+// a scalar-head model (m.wscore != 0) writes one score per listed row there instead (the same final norm, then dim → 1).
 export function forwardTokens(m: Model, ws: Workspace, n: i32, nLogitRows: i32): void {
   const dim = m.dim, dimBytes = <usize>dim << 2;
   embeddingForward(ws.x, m.tokenEmbedding, ws.tokens, n, dim);
@@ -26,7 +27,8 @@ export function forwardTokens(m: Model, ws: Workspace, n: i32, nLogitRows: i32):
     const r = load<i32>(ws.logitRows + (<usize>j << 2));
     rmsnormForward(ws.xb + <usize>j * dimBytes, ws.x + <usize>r * dimBytes, m.rmsFinal, 1, dim, m.normEps);
   }
-  matmulForward(ws.logits, ws.xb, m.wcls, nLogitRows, dim, m.vocabSize, false);
+  if (m.wscore != 0) matmulForward(ws.logits, ws.xb, m.wscore, nLogitRows, dim, 1, false);
+  else matmulForward(ws.logits, ws.xb, m.wcls, nLogitRows, dim, m.vocabSize, false);
 }
 
 /** Layer l on the residual stream ws.x (updated in place); a training workspace keeps its input and activations. */

@@ -58,6 +58,8 @@
   loraB2: usize;
   loraDropThreshold: i32; // LoRA dropout in training: an input value is dropped when its hash's top 24 bits are below this (p·2^24), 0 = off
   loraDropScale: f32;     // 1/(1 − p): what the kept values are multiplied by
+  wscore: usize;     // [dim] scalar head (…ForSequenceClassification's score.weight, num_labels 1): the model then
+                     // gives one score per requested row instead of logits (wcls unused); 0 = a causal LM
 }
 
 /**
@@ -77,7 +79,7 @@
   tokens: usize;     // i32[maxTokens]: token id of each packed row
   slots: usize;      // i32[maxTokens]: KV-cache slot (sequence) of each row
   positions: usize;  // i32[maxTokens]: position of each row in its sequence
-  logitRows: usize;  // i32[maxTokens]: rows whose logits are wanted
+  logitRows: usize;  // i32[maxTokens]: rows whose logits (a scalar-head model: scores) are wanted
   x: usize;          // f32[maxTokens, dim] residual stream
   xIn: usize;        // per layer f32[maxTokens, dim]: residual entering the layer (training)
   xb: usize;         // per layer f32[maxTokens, dim]: attention RMSNorm output
@@ -92,7 +94,7 @@
   gated: usize;      // per layer f32[maxTokens, hidden]: silu(h1) ⊙ h3
   sigmoid: usize;    // per layer f32[maxTokens, hidden]: σ(h1), kept for the backward pass (training)
   scores: usize;     // f32[attentionScratchFloats(seqLen)] attention scratch
-  logits: usize;     // f32[maxLogitRows, vocab]
+  logits: usize;     // f32[maxLogitRows, vocab] (a scalar-head model: f32[maxLogitRows] scores)
   kCache: usize;     // f32[nLayers, maxSeqs, seqLen, kvDim]
   vCache: usize;     // f32[nLayers, maxSeqs, seqLen, kvDim]
   probs: usize;      // f32[vocab] sampler scratch
@@ -156,13 +158,17 @@
   wantLogprobs: usize;   // i32[nSeqs]: 1 = write this sequence's log-probabilities (a greedy baseline needs none)
 }
 
-/** A training micro-batch: packed complete sequences (each from position 0) and per-token loss weights. */
+/**
+ * A training micro-batch: packed complete sequences (each from position 0) and per-token loss weights. With a scalar
+ * head, weights[t] is instead ∂L/∂score at token t (0 = no score there), not shifted by one.
+ */
 @unmanaged export class TrainJob {
   nSeqs: i32;
   ids: usize;      // i32[]: all sequences, packed
   offsets: usize;  // i32[nSeqs + 1]
   weights: usize;  // f32[] aligned with ids: weight of predicting ids[t] from ids[<t] (the first of each is unused)
   dropoutSeeds: usize; // u32[nSeqs]: each sequence's LoRA dropout seed
+  scores: usize;   // f32[] aligned with ids: a scalar-head model's trainForward writes every row's score here; 0 = none
 }
 
 /** Teacher-forced log-probabilities: out[offsets[s] − s + t − 1] = log p(ids[t] | ids[<t]) of sequence s. */
@@ -171,4 +177,13 @@
   ids: usize;      // i32[]: all sequences, packed
   offsets: usize;  // i32[nSeqs + 1]
   out: usize;      // f32[total tokens − nSeqs]
+}
+
+/** Scores of a scalar-head model at chosen tokens: out[t] = score after ids[≤t] where wanted[t] != 0 (others untouched). */
+@unmanaged export class ScoreJob {
+  nSeqs: i32;
+  ids: usize;      // i32[]: all sequences, packed
+  offsets: usize;  // i32[nSeqs + 1]
+  wanted: usize;   // i32[] aligned with ids
+  out: usize;      // f32[] aligned with ids
 }

@@ -21,6 +21,11 @@ export interface ModelConfig {
   qkNorm?: boolean;
   /** Frequency scaling of RoPE (Llama 3.1 and later); none when absent. */
   ropeScaling?: RopeScaling;
+  /**
+   * A scalar head (dim → 1, tensor `score`) replaces the classifier: a reward model or critic (transformers'
+   * …ForSequenceClassification with num_labels 1). Such a model has no wcls (sharedClassifier is true).
+   */
+  scoreHead?: boolean;
 }
 
 /**
@@ -67,16 +72,17 @@ export function weightShapes(c: ModelConfig): { name: WeightName; shape: number[
   if (!c.sharedClassifier) shapes.push({ name: 'wcls', shape: [c.vocabSize, D] });
   if (c.qkvBias) shapes.push({ name: 'bq', shape: [L, Q] }, { name: 'bk', shape: [L, KV] }, { name: 'bv', shape: [L, KV] });
   if (c.qkNorm) shapes.push({ name: 'rms_q_weight', shape: [L, hs] }, { name: 'rms_k_weight', shape: [L, hs] });
+  if (c.scoreHead) shapes.push({ name: 'score', shape: [1, D] });
   return shapes;
 }
 
 export type WeightName =
   | 'token_embedding_table' | 'rms_att_weight' | 'wq' | 'wk' | 'wv' | 'wo'
   | 'rms_ffn_weight' | 'w1' | 'w2' | 'w3' | 'rms_final_weight' | 'wcls'
-  | 'bq' | 'bk' | 'bv' | 'rms_q_weight' | 'rms_k_weight';
+  | 'bq' | 'bk' | 'bv' | 'rms_q_weight' | 'rms_k_weight' | 'score';
 
 /** Tensors only some models have (an unshared classifier, biases, q/k norms). */
-export type OptionalWeightName = 'wcls' | 'bq' | 'bk' | 'bv' | 'rms_q_weight' | 'rms_k_weight';
+export type OptionalWeightName = 'wcls' | 'bq' | 'bk' | 'bv' | 'rms_q_weight' | 'rms_k_weight' | 'score';
 
 /** The weights of a model: one Float32Array per tensor, named as in weightShapes(). */
 export type ModelWeights = Partial<Record<WeightName, Float32Array>> & Record<Exclude<WeightName, OptionalWeightName>, Float32Array>;

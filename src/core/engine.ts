@@ -5,7 +5,7 @@ import { scaleInverseFrequencies } from './rope-scaling';
 import { RemaxInputError, requireInput } from './errors';
 import { Arena, WASM_MAX_PAGES, WASM_PAGE_BYTES } from './arena';
 import { instantiateKernels, ensureMemory, type BuildChoice, type BuildName, type Kernels, type WasmBuilds } from './kernels';
-import { GENERATE_JOB_FIELDS, LOGPROBS_JOB_FIELDS, MODEL_FIELDS, TRAIN_JOB_FIELDS, WORKSPACE_FIELDS, writeDescriptor } from './layout';
+import { GENERATE_JOB_FIELDS, LOGPROBS_JOB_FIELDS, MODEL_FIELDS, SCORE_JOB_FIELDS, TRAIN_JOB_FIELDS, WORKSPACE_FIELDS, writeDescriptor } from './layout';
 import { planModel, planOptimizer, planWorkspace, type ModelPlan, type OptimizerPlan, type WorkspacePlan, type WorkspaceSpec } from './memory-plan';
 import { packMicroBatches, tensorViews, type AdamWOptions, type TrainingExample, type TrainingOptions } from './training';
 import { samplerState } from './seed';
@@ -140,6 +140,7 @@ export class RemaxEngine {
     checkDescriptor('GenerateJob', k.generateJobBytes(), GENERATE_JOB_FIELDS.length);
     checkDescriptor('LogprobsJob', k.logprobsJobBytes(), LOGPROBS_JOB_FIELDS.length);
     checkDescriptor('TrainJob', k.trainJobBytes(), TRAIN_JOB_FIELDS.length);
+    checkDescriptor('ScoreJob', k.scoreJobBytes(), SCORE_JOB_FIELDS.length);
     if (lora) {
       checkLoraSettings(lora.settings, this.config);
       this.lora = { ...lora.settings, targets: [...lora.settings.targets] };
@@ -208,6 +209,7 @@ export class RemaxEngine {
    */
   generate(requests: GenerateRequest[], options: GenerateOptions = {}): Generation[] {
     requireInput(requests.length > 0, 'generate needs at least one prompt');
+    this.refuseScoreHead('generate');
     const c = this.config;
     const stopIds = options.stopIds ?? (options.eosId === undefined ? this.stopIds : options.eosId === null ? [] : [options.eosId]);
     stopIds.forEach((id) => requireInput(Number.isInteger(id) && id >= 0 && id < c.vocabSize,
@@ -286,12 +288,8 @@ export class RemaxEngine {
    */
   logprobs(sequences: number[][], options: { adapters?: boolean } = {}): number[][] {
     requireInput(sequences.length > 0, 'logprobs needs at least one sequence');
-    const c = this.config;
-    sequences.forEach((ids, i) => {
-      this.checkIds(ids, `sequence ${i}`);
-      requireInput(ids.length <= c.seqLen,
-        `sequence ${i} has ${ids.length} tokens but the model's context (seq_len) is ${c.seqLen}: shorten it`);
-    });
+    this.refuseScoreHead('log-probabilities');
+    this.checkSequences(sequences);
     const n = sequences.length;
     const total = sequences.reduce((sum, s) => sum + s.length, 0);
     const io = new Arena(this.ioStart);
@@ -314,9 +312,68 @@ export class RemaxEngine {
     });
   }
 
+  /** True for a model with a scalar head (a reward model, a critic): it gives scores, not tokens. */
+  get hasScoreHead(): boolean {
+    return this.config.scoreHead === true;
+  }
+
+  /**
+   * A scalar-head model's score of each sequence at its last token (a reward model's reward; sequences are packed,
+   * never padded, so the last token is the one before any padding), batched as logprobs is.
+   */
+  scores(sequences: number[][]): number[] {
+    return this.scoresAt(sequences, (ids) => ids.map((_, t) => t === ids.length - 1)).map((row) => row[row.length - 1]!);
+  }
+
+  /** A scalar-head model's score after every prefix: result[s][t] = score of sequences[s][≤t] (a critic's values). */
+  tokenScores(sequences: number[][]): number[][] {
+    return this.scoresAt(sequences, (ids) => ids.map(() => true));
+  }
+
+  /** A reward model gives scores, not tokens: what needs token probabilities is refused with the fix. */
+  private refuseScoreHead(what: string): void {
+    requireInput(!this.hasScoreHead, `this model (${this.model.architecture ?? 'a scalar head'}) is a reward model (a scalar head, no token probabilities): ` +
+      `${what} needs a causal LM; score sequences with scores(), or use the causal LM it was trained from`);
+  }
+
+  private scoresAt(sequences: number[][], wanted: (ids: number[]) => boolean[]): number[][] {
+    requireInput(this.hasScoreHead, 'this model has no scalar head (it is a causal LM): scores need a reward model or critic');
+    requireInput(sequences.length > 0, 'scores needs at least one sequence');
+    this.checkSequences(sequences);
+    const n = sequences.length;
+    const total = sequences.reduce((sum, s) => sum + s.length, 0);
+    const io = new Arena(this.ioStart);
+    const at = { ids: io.take(4 * total), offsets: io.take(4 * (n + 1)), wanted: io.take(4 * total), out: io.take(4 * total) };
+    ensureMemory(this.kernels.memory, io.end);
+    const buffer = this.kernels.memory.buffer;
+    writePacked(buffer, at.ids, at.offsets, sequences);
+    new Int32Array(buffer, at.wanted, total).set(sequences.flatMap((ids) => wanted(ids).map((w) => (w ? 1 : 0))));
+    new Float32Array(buffer, at.out, total).fill(Number.NaN);
+    writeDescriptor(buffer, this.modelPlan.jobDesc, SCORE_JOB_FIELDS, { nSeqs: n, ...at });
+
+    this.kernels.exports.scores(this.modelPlan.modelDesc, this.modelPlan.workspaceDesc, this.modelPlan.jobDesc);
+
+    const out = new Float32Array(this.kernels.memory.buffer, at.out, total);
+    let start = 0;
+    return sequences.map((s) => {
+      const row = Array.from(out.subarray(start, start + s.length));
+      start += s.length;
+      return row;
+    });
+  }
+
   private requireTokenizer(): TextTokenizer {
     if (!this.tokenizer) throw new RemaxInputError('this engine has no tokenizer: load one (e.g. --tokenizer tokenizer.bin) to use text');
     return this.tokenizer;
+  }
+
+  /** Every sequence holds token ids of the vocabulary and fits the context. */
+  private checkSequences(sequences: number[][], what = (i: number) => `sequence ${i}`): void {
+    sequences.forEach((ids, i) => {
+      this.checkIds(ids, what(i));
+      requireInput(ids.length <= this.config.seqLen,
+        `${what(i)} has ${ids.length} tokens but the model's context (seq_len) is ${this.config.seqLen}: shorten it`);
+    });
   }
 
   private checkIds(ids: number[], what: string): void {
@@ -441,6 +498,8 @@ export class RemaxEngine {
   /**
    * Adds the gradient of L = −Σ_examples Σ_t weights[t]·log π(ids[t] | ids[<t]) to the gradients, in micro-batches
    * that fit the training workspace (so any batch size gives the same sum). Returns L and the weighted token count.
+   * A scalar-head model takes weights[t] as the given ∂L/∂score at token t instead (t from 0; 0 = no score there):
+   * the gradient of L = Σ_t weights[t]·score(ids[≤t]) goes through the head and the whole transformer.
    */
   accumulateGradients(examples: TrainingExample[]): { loss: number; tokens: number } {
     this.requireTraining();
@@ -463,11 +522,75 @@ export class RemaxEngine {
       writePacked(buffer, at.ids, at.offsets, batch.map((e) => e.ids));
       new Uint32Array(buffer, at.dropoutSeeds, batch.length).set(batch.map((e) => (e.dropoutSeed ?? 0) >>> 0));
       new Float32Array(buffer, at.weights, total).set(batch.flatMap((e) => e.weights));
-      writeDescriptor(buffer, this.modelPlan.jobDesc, TRAIN_JOB_FIELDS, { nSeqs: batch.length, ...at });
+      writeDescriptor(buffer, this.modelPlan.jobDesc, TRAIN_JOB_FIELDS, { nSeqs: batch.length, ...at, scores: 0 });
       loss += this.kernels.exports.trainStep(this.modelPlan.modelDesc, this.modelPlan.gradDesc, this.modelPlan.trainWorkspaceDesc, this.modelPlan.jobDesc);
-      for (const e of batch) for (let t = 1; t < e.weights.length; t++) if (e.weights[t] !== 0) tokens++;
+      const first = this.hasScoreHead ? 0 : 1;
+      for (const e of batch) for (let t = first; t < e.weights.length; t++) if (e.weights[t] !== 0) tokens++;
     }
     return { loss, tokens };
+  }
+
+  /**
+   * A scalar-head model's gradient from its own scores, one forward pass per micro-batch: the groups of sequences (a
+   * preference pair; a critic's one sequence) are packed into micro-batches without splitting a group; for each, the
+   * training forward gives scores[g][s][t] (the score after sequences[s][≤t] of group g), `gradient` returns ∂L/∂score
+   * in the same shape (0 = none), and the backward pass adds the gradient of L to the gradients. `gradient` sees each
+   * micro-batch's groups, in order, and must not call this engine (its I/O is in use); returns Σ dScore·score.
+   */
+  accumulateScoreGradients(groups: number[][][], gradient: (scores: number[][][]) => number[][][]): { loss: number } {
+    this.requireTraining();
+    requireInput(this.hasScoreHead, 'accumulateScoreGradients needs a model with a scalar head');
+    const tws = this.trainWorkspace!;
+    groups.forEach((group, g) => this.checkSequences(group, (s) => `group ${g} sequence ${s}`));
+    const batches: number[][][][] = [];
+    let current: number[][][] = [], rows = 0, seqs = 0;
+    for (const [g, group] of groups.entries()) {
+      const size = group.reduce((n, ids) => n + ids.length, 0);
+      requireInput(size <= tws.maxTokens && group.length <= tws.maxSeqs,
+        `group ${g} (${group.length} sequences, ${size} tokens) does not fit one training micro-batch (${tws.maxSeqs} sequences, ${tws.maxTokens} tokens): enableTraining with more`);
+      if (current.length > 0 && (rows + size > tws.maxTokens || seqs + group.length > tws.maxSeqs)) {
+        batches.push(current);
+        current = [];
+        rows = 0;
+        seqs = 0;
+      }
+      current.push(group);
+      rows += size;
+      seqs += group.length;
+    }
+    if (current.length > 0) batches.push(current);
+    let loss = 0;
+    for (const batch of batches) {
+      const sequences = batch.flat();
+      const total = sequences.reduce((sum, ids) => sum + ids.length, 0);
+      const io = new Arena(this.ioStart);
+      const at = {
+        ids: io.take(4 * total), offsets: io.take(4 * (sequences.length + 1)), weights: io.take(4 * total), scores: io.take(4 * total),
+        dropoutSeeds: io.take(4 * sequences.length), // no LoRA dropout on a scalar head's passes: seeds 0
+      };
+      ensureMemory(this.kernels.memory, io.end);
+      const buffer = this.kernels.memory.buffer;
+      new Uint32Array(buffer, at.dropoutSeeds, sequences.length).fill(0);
+      writePacked(buffer, at.ids, at.offsets, sequences);
+      writeDescriptor(buffer, this.modelPlan.jobDesc, TRAIN_JOB_FIELDS, { nSeqs: sequences.length, ...at });
+      const k = this.kernels.exports, plan = this.modelPlan;
+      k.trainForward(plan.modelDesc, plan.trainWorkspaceDesc, plan.jobDesc);
+      const flat = new Float32Array(this.kernels.memory.buffer, at.scores, total);
+      let t = 0;
+      const scores = batch.map((group) => group.map((ids) => Array.from(flat.subarray(t, (t += ids.length)))));
+      const d = gradient(scores);
+      const weights = new Float32Array(this.kernels.memory.buffer, at.weights, total);
+      t = 0;
+      batch.forEach((group, g) => group.forEach((ids, s) => {
+        const row = d[g]?.[s];
+        requireInput(Array.isArray(row) && row.length === ids.length && row.every(Number.isFinite),
+          `accumulateScoreGradients: the gradient of group ${g} sequence ${s} must be ${ids.length} finite numbers`);
+        weights.set(row, t);
+        t += ids.length;
+      }));
+      loss += k.trainBackward(plan.modelDesc, plan.gradDesc, plan.trainWorkspaceDesc, plan.jobDesc);
+    }
+    return { loss };
   }
 
   /** The global L2 norm of all gradients. */
@@ -731,14 +854,14 @@ export class RemaxEngine {
 }
 
 type TensorPointers = Record<'tokenEmbedding' | 'rmsAtt' | 'wq' | 'wk' | 'wv' | 'wo' | 'rmsFfn' | 'w1' | 'w2' | 'w3' | 'rmsFinal' | 'wcls'
-  | 'bq' | 'bk' | 'bv' | 'rmsQ' | 'rmsK', number>;
+  | 'bq' | 'bk' | 'bv' | 'rmsQ' | 'rmsK' | 'wscore', number>;
 
 /** The Model descriptor's tensor fields from the plan's offsets (0 for a tensor the model does not have). */
 function tensorPointers(w: Partial<Record<WeightName, number>>): TensorPointers {
   return {
     tokenEmbedding: w.token_embedding_table!, rmsAtt: w.rms_att_weight!, wq: w.wq!, wk: w.wk!, wv: w.wv!, wo: w.wo!,
     rmsFfn: w.rms_ffn_weight!, w1: w.w1!, w2: w.w2!, w3: w.w3!, rmsFinal: w.rms_final_weight!, wcls: w.wcls!,
-    bq: w.bq ?? 0, bk: w.bk ?? 0, bv: w.bv ?? 0, rmsQ: w.rms_q_weight ?? 0, rmsK: w.rms_k_weight ?? 0,
+    bq: w.bq ?? 0, bk: w.bk ?? 0, bv: w.bv ?? 0, rmsQ: w.rms_q_weight ?? 0, rmsK: w.rms_k_weight ?? 0, wscore: w.score ?? 0,
   };
 }
 

@@ -21,12 +21,16 @@ export interface KernelExports {
   generateJobBytes(): number;
   logprobsJobBytes(): number;
   trainJobBytes(): number;
+  scoreJobBytes(): number;
   initRope(model: number, freqs: number): void;
   ropeInverseFrequencies(freqs: number, headSize: number, theta: number): void;
   forward(model: number, workspace: number, n: number, nLogitRows: number): void;
   generate(model: number, workspace: number, job: number): number;
   logprobs(model: number, workspace: number, job: number): void;
+  scores(model: number, workspace: number, job: number): void;
   trainStep(model: number, grads: number, workspace: number, job: number): number;
+  trainForward(model: number, workspace: number, job: number): void;
+  trainBackward(model: number, grads: number, workspace: number, job: number): number;
   sumSquares(x: number, count: number): number;
   adamwStep(param: number, grad: number, m: number, v: number, count: number, lr: number, beta1: number, beta2: number,
     eps: number, weightDecay: number, gradScale: number, biasCorrection1: number, biasCorrection2: number): void;

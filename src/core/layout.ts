@@ -6,7 +6,7 @@ export const MODEL_FIELDS = [
   'tokenEmbedding', 'rmsAtt', 'wq', 'wk', 'wv', 'wo', 'rmsFfn', 'w1', 'w2', 'w3', 'rmsFinal', 'wcls',
   'ropeCos', 'ropeSin', 'headSize', 'bq', 'bk', 'bv', 'rmsQ', 'rmsK',
   'loraRank', 'loraScale', 'loraAq', 'loraBq', 'loraAk', 'loraBk', 'loraAv', 'loraBv', 'loraAo', 'loraBo',
-  'loraA1', 'loraB1', 'loraA3', 'loraB3', 'loraA2', 'loraB2', 'loraDropThreshold', 'loraDropScale',
+  'loraA1', 'loraB1', 'loraA3', 'loraB3', 'loraA2', 'loraB2', 'loraDropThreshold', 'loraDropScale', 'wscore',
 ] as const;
 
 export const WORKSPACE_FIELDS = [
@@ -26,7 +26,9 @@ export const GENERATE_JOB_FIELDS = [
 
 export const LOGPROBS_JOB_FIELDS = ['nSeqs', 'ids', 'offsets', 'out'] as const;
 
-export const TRAIN_JOB_FIELDS = ['nSeqs', 'ids', 'offsets', 'weights', 'dropoutSeeds'] as const;
+export const TRAIN_JOB_FIELDS = ['nSeqs', 'ids', 'offsets', 'weights', 'dropoutSeeds', 'scores'] as const;
+
+export const SCORE_JOB_FIELDS = ['nSeqs', 'ids', 'offsets', 'wanted', 'out'] as const;
 
 /** Fields stored as f32; all others are i32 or pointers. */
 const FLOAT_FIELDS = new Set<string>(['normEps', 'ropeTheta', 'loraScale', 'loraDropScale']);

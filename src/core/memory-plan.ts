@@ -136,7 +136,7 @@ export function workspaceSizes(c: ModelConfig, spec: WorkspaceSpec): Record<Work
     gated: train(layers * rows * c.hiddenDim), // inference gates h1 in place
     sigmoid: train(layers * rows * c.hiddenDim),
     scores: 4 * attentionScratchFloats(c.seqLen),
-    logits: heads * c.vocabSize,
+    logits: heads * (c.scoreHead ? 1 : c.vocabSize),
     kCache: c.nLayers * cacheLayer, vCache: c.nLayers * cacheLayer,
     probs: 4 * c.vocabSize, ids: 4 * c.vocabSize,
     targets: train(rows), weights: train(rows),
@@ -149,9 +149,9 @@ export function workspaceSizes(c: ModelConfig, spec: WorkspaceSpec): Record<Work
     attProbs: train(layers * attentionProbsLayerBytes(c, spec.maxTokens)),
     // Backward matmuls transpose one layer weight matrix, or n×out gradients, into A and n×in activations into B.
     transposeA: train(4 * Math.max(c.hiddenDim * c.dim, Q * c.dim,
-      spec.maxTokens * Math.max(c.dim, c.hiddenDim, Q), spec.maxLogitRows * c.vocabSize)),
+      spec.maxTokens * Math.max(c.dim, c.hiddenDim, Q), c.scoreHead ? 0 : spec.maxLogitRows * c.vocabSize)),
     transposeB: train(4 * Math.max(spec.maxTokens * Math.max(c.dim, c.hiddenDim, Q), spec.maxLogitRows * c.dim)),
-    classifierT: train(4 * c.vocabSize * c.dim),
+    classifierT: train(c.scoreHead ? 0 : 4 * c.vocabSize * c.dim), // a scalar head has no classifier
     weightsT: train(narrowLayers(c) ? 4 * c.nLayers * layerMatrixFloats(c) : 0),
     // The inputs of the per-head q/k norms, for their backward pass.
     qPre: train(c.qkNorm ? layers * rows * Q : 0), kPre: train(c.qkNorm ? layers * rows * KV : 0),

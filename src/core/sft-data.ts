@@ -170,7 +170,7 @@ function toExample(object: Record<string, unknown>, where: string, tokenizer: Te
 }
 
 /** A prompt and its completion: the loss on the completion's tokens and EOS (see the file comment). */
-function pairExample(prompt: string, completion: string, where: string, tokenizer: TextTokenizer): TrainingExample {
+export function pairExample(prompt: string, completion: string, where: string, tokenizer: TextTokenizer): TrainingExample {
   const promptIds = encodeAt(tokenizer, prompt, where);
   const ids = [...encodeAt(tokenizer, prompt + completion, where), ...endOfText(tokenizer)];
   return { ids, weights: completionWeights(promptIds, ids) };
@@ -188,7 +188,7 @@ function completionWeights(promptIds: number[], ids: number[]): number[] {
  * loss is on the last (assistant) turn: the tokens after the prompt the template renders for the turns before it with
  * the generation prompt (as apply_chat_template), end-of-turn tokens included. No EOS is added: the template ends turns.
  */
-function chatExample(messages: unknown, where: string, tokenizer: TextTokenizer, chat: ChatSettings): TrainingExample {
+export function chatExample(messages: unknown, where: string, tokenizer: TextTokenizer, chat: ChatSettings): TrainingExample {
   requireInput(Array.isArray(messages) && messages.length >= 1 && messages.every((m) =>
     typeof m === 'object' && m !== null && typeof m.role === 'string' && typeof m.content === 'string'),
   `${where}: "messages" must be a list of {"role": "...", "content": "..."} objects`);

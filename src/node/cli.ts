@@ -6,6 +6,7 @@ import { logprobsCommand } from './commands/logprobs';
 import { initCommand } from './commands/init';
 import { gradCommand } from './commands/grad';
 import { sftCommand } from './commands/sft';
+import { rmCommand } from './commands/rm';
 import { trainCommand } from './commands/train';
 import { plotCommand } from './commands/plot';
 import { serveCommand } from './commands/serve';
@@ -25,6 +26,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   logprobs: { run: logprobsCommand, summary: 'teacher-forced per-token log-probabilities of a sequence' },
   init: { run: initCommand, summary: 'write a randomly initialised model: llama2.c of given sizes, or a Hugging Face folder --like a config.json' },
   sft: { run: sftCommand, summary: 'fine-tune or pre-train with the token cross-entropy, checkpoints that resume exactly' },
+  rm: { run: rmCommand, summary: 'train a reward model (scalar head) on preference pairs (Bradley–Terry), checkpoints that resume exactly' },
   serve: { run: serveCommand, summary: 'the in-browser trainer page on 127.0.0.1 (training runs in a Web Worker)' },
   'serve-reward': { run: serveRewardCommand, summary: 'serve a reward over HTTP to trainers elsewhere (remax train --reward-url, OpenRLHF --remote_rm_url)' },
   grad: { run: gradCommand, summary: 'ReMax loss of a batch and the gradient of every weight (safetensors)' },

@@ -12,11 +12,16 @@ import { RemaxInputError } from '../core/errors';
 import { commitJournal, completeWrite, readInputFile, writeFilesAtomic, makeFolder } from './files';
 import { modelFileSet } from './model-files';
 import { numberFlag, optionalString, type FlagSpec, type Flags } from './args';
+import { SCORE_SIDECAR_SUFFIX, attachScoreSidecar } from '../core/score-head';
 
 /** A model from any format at `input` (a folder, its config.json or a .safetensors in it, a .gguf, a llama2.c file). */
 export async function loadModelFromPath(input: string, flag: string, options: ModelLoadOptions = {}): Promise<LoadedModel> {
   completeWrite(commitJournal(input), flag); // a checkpoint a crash interrupted after its commit point is finished first
-  return loadModel(modelFileSet(input, flag), options);
+  const model = await loadModel(modelFileSet(input, flag), options);
+  // A llama2.c reward model: the checkpoint and its head beside it (score-head.ts).
+  const sidecar = input.replace(/[/\\]+$/, '') + SCORE_SIDECAR_SUFFIX;
+  if (model.format.startsWith('llama2c') && existsSync(sidecar)) return attachScoreSidecar(model, readInputFile(sidecar, flag), sidecar);
+  return model;
 }
 
 /**
@@ -43,9 +48,11 @@ export const loadedLine = (engine: RemaxEngine, source: string): string =>
  */
 export function writeModel(target: string, files: Record<string, Uint8Array>, flag: string, extra: { path: string; bytes: Uint8Array }[] = []): void {
   const names = Object.keys(files);
-  const isFolder = !(names.length === 1 && names[0] === '');
+  const isFolder = !names.includes('');
   if (isFolder) makeFolder(target, flag);
-  const all = [...names.map((name) => ({ path: isFolder ? path.join(target, name) : target, bytes: files[name]! })), ...extra];
+  // '+NAME': a sidecar beside a single-file model (a llama2.c reward model's head).
+  const where = (name: string) => (isFolder ? path.join(target, name) : name === '' ? target : target + name.slice(1));
+  const all = [...names.map((name) => ({ path: where(name), bytes: files[name]! })), ...extra];
   writeFilesAtomic(all, flag, all.length > 1 ? commitJournal(target) : undefined);
 }
 

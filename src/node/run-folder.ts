@@ -16,7 +16,7 @@ import { fnv1a, hex8 } from '../core/hash';
 import { makeFolder, readInputFile, writeFileAtomic } from './files';
 
 /** Files of a run folder that --overwrite removes (everything a run writes). */
-const RUN_FILES = /^(config\.json|inputs\.json|metrics\.jsonl|samples\.jsonl|reward-errors\.jsonl|(model|reference|adapter)(\.bin|\.gguf)?(\.state)?|\.(model|reference|adapter).*\.commit)$/;
+const RUN_FILES = /^(config\.json|inputs\.json|metrics\.jsonl|samples\.jsonl|reward-errors\.jsonl|(model|reference|adapter)(\.bin|\.gguf)?(\.state|\.score)?|\.(model|reference|adapter).*\.commit)$/;
 
 /** Paths that are not ordinary folders: Node's own mkdir can hang on them (/proc). */
 const SPECIAL = ['/proc', '/sys', '/dev'];

@@ -1,5 +1,6 @@
 // Progress of a training run on stderr: one line redrawn in place on a terminal, plain lines otherwise
-// (about 20 over the run), each with step, reward, KL, tokens/s and the time left.
+// (about 20 over the run), each with step, its figures (reward, KL, tokens/s; a reward model's loss and accuracy)
+// and the time left.
 import type { StepMetrics } from '../core/rl/trainer';
 
 export class TrainProgress {
@@ -22,18 +23,23 @@ export class TrainProgress {
   }
 
   update(m: StepMetrics): void {
+    const fmt = (x: number | null | undefined, digits = 3) => (x === null || x === undefined || Number.isNaN(x) ? '–' : x.toFixed(digits));
+    this.show(m.step, `reward ${fmt(m.reward_mean)}` + (m.greedy_reward_mean !== null ? ` (greedy ${fmt(m.greedy_reward_mean)})` : '') +
+      (m.eval_reward_mean !== undefined ? `  eval ${fmt(m.eval_reward_mean)}` : '') +
+      `  kl ${fmt(m.kl, 4)}  ${Math.round(m.tokens_per_second)} tok/s`, m.eval_reward_mean !== undefined);
+  }
+
+  /** Step `step`'s figures with the bar and the time left; `keep`: a line that stays on a terminal (an evaluation). */
+  show(step: number, figures: string, keep = false): void {
     if (this.quiet) return;
     const elapsed = (performance.now() - this.started) / 1000;
-    const eta = (elapsed / (m.step - this.firstStep)) * (this.steps - m.step);
-    const width = 20, filled = Math.round((width * m.step) / this.steps);
-    const fmt = (x: number | null | undefined, digits = 3) => (x === null || x === undefined || Number.isNaN(x) ? '–' : x.toFixed(digits));
-    const text = `step ${m.step}/${this.steps}  reward ${fmt(m.reward_mean)}` + (m.greedy_reward_mean !== null ? ` (greedy ${fmt(m.greedy_reward_mean)})` : '') +
-      (m.eval_reward_mean !== undefined ? `  eval ${fmt(m.eval_reward_mean)}` : '') +
-      `  kl ${fmt(m.kl, 4)}  ${Math.round(m.tokens_per_second)} tok/s  eta ${formatSeconds(eta)}`;
+    const eta = (elapsed / (step - this.firstStep)) * (this.steps - step);
+    const width = 20, filled = Math.round((width * step) / this.steps);
+    const text = `step ${step}/${this.steps}  ${figures}  eta ${formatSeconds(eta)}`;
     if (this.tty) {
       process.stderr.write(`\r\x1b[K[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${text}`);
-      if (m.eval_reward_mean !== undefined) process.stderr.write('\n');
-    } else if (m.step % this.every === 0 || m.step === this.steps || m.eval_reward_mean !== undefined) {
+      if (keep) process.stderr.write('\n');
+    } else if (step % this.every === 0 || step === this.steps || keep) {
       this.err(text);
     }
   }

@@ -28,6 +28,7 @@ import { Prng } from '../../src/core/prng';
 import { LLAMA2C_NORM_EPS, LLAMA2C_ROPE_THETA, elementCount, weightShapes, type ModelConfig, type ModelWeights, type WeightName } from '../../src/core/config';
 import { parseCheckpoint, randomInitWeights, serializeCheckpoint, serializeCheckpointV1, validateConfig } from '../../src/core/formats/llama2c';
 import { parseGguf } from '../../src/core/formats/gguf';
+import { parseJsonObject } from '../../src/core/formats/hf-config';
 import { loadModel } from '../../src/core/formats/load';
 import { memoryFileSet } from '../../src/core/formats/file-set';
 import { modelFiles } from '../../src/core/formats/save';
@@ -44,6 +45,8 @@ import { resolveTrainOptions } from '../../src/node/train-options';
 import { parseMetricsJsonl, renderReport, summarizeRun } from '../../src/report/report';
 import { loadPrompts } from '../../src/core/rl/prompts';
 import { loadSftExamples } from '../../src/core/sft-data';
+import { loadPreferencePairs } from '../../src/core/preference-data';
+import { attachScoreSidecar, withScoreHead } from '../../src/core/score-head';
 import { readShared, readSharedJson, sharedPath } from './shared-data';
 import { syntheticTokenizer, syntheticTokenizerBin } from './fixtures';
 
@@ -270,6 +273,7 @@ function mutateBytes(rng: Rng, original: Uint8Array, layout: ByteLayout, depth =
       return { what: `32-bit ${v} (int32 ${v | 0}) written at byte ${o}`, input: out };
     }
     case 4: {
+      if (n < 8) return { what: `no 64-bit write: ${n} bytes`, input: out }; // an input cut short by an earlier mutation
       const o = Math.max(0, Math.min(at(), n - 8));
       const v = rng.chance(0.8) ? rng.pick(U64_FORGED) : BigInt(n) * BigInt(1 + rng.int(4));
       new DataView(out.buffer).setBigUint64(o, v, true);
@@ -1530,6 +1534,69 @@ test('fuzz: loadModel over mutated single files and folders detects the format a
 });
 
 // ---------------------------------------------------------------------------------------------------------------------
+// 11. Reward models: preference pairs, a llama2.c head's sidecar, a …ForSequenceClassification config.json
+
+const PAIRS = [
+  '{"prompt": "1+2=", "chosen": "3", "rejected": "4"}',
+  '{"messages": [{"role": "user", "content": "Hi"}], "chosen": "Hello!", "rejected": "Go away."}',
+  '{"prompt": "", "chosen": "long answer", "rejected": "x"}',
+].join('\n') + '\n';
+
+test('fuzz: reward-model inputs (preference pairs, the llama2.c head sidecar, a SequenceClassification config.json) load or throw a RemaxInputError', async () => {
+  for (const [k, [name, tok]] of ([['llama2.c byte tokenizer', syntheticTokenizer()], ['ChatML byte-level BPE', smallBpeTokenizer()]] as [string, TextTokenizer][]).entries()) {
+    await fuzz({
+      name: `preference pairs with the ${name}`, seed: 2100 + k, cases: count(700), source: /fuzz-pairs\.jsonl|fuzz-template\.jinja/, size: PAIRS.length, memoryFactor: 16,
+      valid: { bytes: utf8(PAIRS), seqLen: 512, chat: { template: CHATML } as ChatSettings },
+      mutate: (rng) => {
+        const m = mutateTextBytes(rng, PAIRS, 'jsonl');
+        const seqLen = rng.pick([2, 4, 16, 512]);
+        const chat: ChatSettings = rng.pick([{ template: CHATML, templateSource: 'fuzz-template.jinja' }, { disabled: true }, { template: '{% if %}', templateSource: 'fuzz-template.jinja' }]);
+        return { what: `${m.what} (seqLen ${seqLen}, chat ${JSON.stringify(chat).slice(0, 30)})`, input: { bytes: m.input, seqLen, chat } };
+      },
+      load: ({ bytes, seqLen, chat }) => {
+        const pairs = loadPreferencePairs(bytes, 'fuzz-pairs.jsonl', tok, seqLen, chat);
+        for (const p of pairs) {
+          for (const ids of [p.chosen, p.rejected]) {
+            assert.ok(ids.length >= 1 && ids.length <= seqLen && ids.every((id) => Number.isInteger(id) && id >= 0 && id < tok.vocabSize), `line ${p.line}: bad ids`);
+          }
+          assert.notDeepEqual(p.chosen, p.rejected);
+        }
+        return pairs;
+      },
+    });
+  }
+  const base = tinyLoaded(32);
+  const reward = withScoreHead(base, 1);
+  const files = modelFiles(reward, { format: 'llama2c' });
+  const sidecar = files['+.score']!;
+  await fuzz({
+    name: 'llama2.c reward-model head (.score)', seed: 2110, cases: count(600), source: 'fuzz.bin.score', size: sidecar.length,
+    valid: sidecar, mutate: (rng) => mutateBytes(rng, sidecar, { fields: [0, 4], headerEnd: Math.min(sidecar.length, 8 + 96) }),
+    load: (bytes) => {
+      const model = attachScoreSidecar(parseCheckpoint(files['']!, 'fuzz.bin'), bytes, 'fuzz.bin.score');
+      assert.equal(model.weights.score!.length, model.config.dim);
+      return model;
+    },
+  });
+  const folder = modelFiles(reward, { format: 'hf' });
+  const configText = new TextDecoder().decode(folder['config.json']);
+  await fuzz({
+    name: 'LlamaForSequenceClassification config.json', seed: 2120, cases: count(600), source: 'fuzz-rm', size: folder['model.safetensors']!.length + configText.length,
+    memoryFactor: 8, valid: folder,
+    mutate: (rng) => {
+      const m = mutateText(rng, configText, 'json');
+      return { what: m.what, input: { ...folder, 'config.json': utf8(m.input) } };
+    },
+    load: async (input, rng) => {
+      const model = await loadModel(memoryFileSet('fuzz-rm', input), { context: rng.pick([undefined, 2, 16]) });
+      validateConfig(model.config, 'loaded');
+      assert.equal(model.config.scoreHead === true, model.weights.score !== undefined);
+      return model;
+    },
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------------
 // The defects this fuzz found and that are fixed, one direct reproduction each
 
 test('found by the fuzz, fixed: each reproduction is now a RemaxInputError naming the input (or loads)', () => {
@@ -1592,6 +1659,9 @@ test('found by the fuzz, fixed (2): deep values in a state or a run config, and 
     (e: unknown) => e instanceof RemaxInputError && /fuzz\.state: the JSON section nests objects and lists more than 64 levels deep/.test(e.message));
   assert.throws(() => loadPrompts(utf8('{"prompt": ""}\n'), 'fuzz-prompts.jsonl', smallBpeTokenizer(), { seqLen: 64, maxNewTokens: 8 }),
     (e: unknown) => e instanceof RemaxInputError && /fuzz-prompts\.jsonl line 1: the prompt encodes to no tokens/.test(e.message));
+  // A config.json with a value nested past the stack: refused as such, not a RangeError from a message's JSON.stringify.
+  assert.throws(() => parseJsonObject(utf8(`{"bos_token_id": ${deepText}}`), 'fuzz/config.json'),
+    (e: unknown) => e instanceof RemaxInputError && /fuzz\/config\.json nests objects and lists more than 64 levels deep/.test(e.message));
 });
 
 test('fuzz summary', () => {

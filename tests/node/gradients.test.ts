@@ -6,7 +6,7 @@ import { RemaxEngine } from '../../src/core/engine';
 import { randomInitWeights } from '../../src/core/formats/llama2c';
 import { LLAMA2C_NORM_EPS, LLAMA2C_ROPE_THETA, weightShapes, type ModelConfig, type ModelWeights, type WeightName } from '../../src/core/config';
 import { Prng } from '../../src/core/prng';
-import { referenceLoss, type Weights64 } from './reference-llama';
+import { finiteDifferenceErrors, referenceLoss, type Weights64 } from './reference-llama';
 import { readShared, readSharedJson, skipUnlessShared } from './shared-data';
 
 const norm = (t: Float32Array) => Math.sqrt(t.reduce((s, v) => s + v * v, 0));
@@ -88,24 +88,8 @@ for (const [what, config] of FD_CONFIGS) {
     const reference = referenceLoss(config, w64, EXAMPLES);
     assert.ok(Math.abs(loss - reference) <= 1e-5 * Math.abs(reference), `loss ${loss} vs float64 ${reference}`);
 
-    const rng = new Prng(9);
-    for (const { name } of weightShapes(config)) {
-      const t = w64[name]!;
-      const g = grads[name]!;
-      const scale = maxAbs(g);
-      for (let sample = 0; sample < 6; sample++) {
-        const i = Math.floor(rng.nextFloat64() * t.length);
-        const h = 1e-5 * Math.max(1, Math.abs(t[i]!));
-        const keep = t[i]!;
-        t[i] = keep + h;
-        const plus = referenceLoss(config, w64, EXAMPLES);
-        t[i] = keep - h;
-        const minus = referenceLoss(config, w64, EXAMPLES);
-        t[i] = keep;
-        const fd = (plus - minus) / (2 * h);
-        const err = Math.abs(g[i]! - fd) / Math.max(Math.abs(fd), 1e-2 * scale);
-        assert.ok(err <= 1e-3, `${name}[${i}]: gradient ${g[i]} vs finite difference ${fd} (relative error ${err.toExponential(2)})`);
-      }
+    for (const { name, i, gradient, fd, err } of finiteDifferenceErrors(config, w64, EXAMPLES, grads)) {
+      assert.ok(err <= 1e-3, `${name}[${i}]: gradient ${gradient} vs finite difference ${fd} (relative error ${err.toExponential(2)})`);
     }
   });
 }

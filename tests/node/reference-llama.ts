@@ -1,8 +1,10 @@
 // An independent, plain float64 Llama forward (llama2.c's architecture, and the optional parts of the others: head
 // size ≠ dim/heads, q/k/v biases, per-head q/k RMSNorm, RoPE frequency scaling) for gradient checks: scalar loops, no
-// sharing with the WASM kernels. loss = −Σ_examples Σ_t weights[t]·log p(ids[t] | ids[<t]). Optionally LoRA adapters
-// (y += scale·B·(A·dropout(x)) on the projections they target), with the dropout multipliers given by `keep`.
-import { headSize, kvDim, qDim, type ModelConfig, type WeightName } from '../../src/core/config';
+// sharing with the WASM kernels. loss = −Σ_examples Σ_t weights[t]·log p(ids[t] | ids[<t]). With a scalar head
+// (config.scoreHead) loss = Σ_examples Σ_t weights[t]·score(ids[≤t]), score = score·rmsnorm(x).
+// Optionally LoRA adapters (y += scale·B·(A·dropout(x)) on the projections they target), with the dropout multipliers given by `keep`.
+import { headSize, kvDim, qDim, weightShapes, type ModelConfig, type ModelWeights, type WeightName } from '../../src/core/config';
+import { Prng } from '../../src/core/prng';
 
 export type Weights64 = Partial<Record<WeightName, Float64Array>>;
 
@@ -96,7 +98,7 @@ export function referenceLoss(c: ModelConfig, w: Weights64, examples: { ids: num
     seed = ex.dropoutSeed ?? 0;
     const keys: Float64Array[][] = Array.from({ length: c.nLayers }, () => []);
     const values: Float64Array[][] = Array.from({ length: c.nLayers }, () => []);
-    for (pos = 0; pos < ex.ids.length - 1; pos++) {
+    for (pos = 0; pos < ex.ids.length - (c.scoreHead ? 0 : 1); pos++) {
       let x = w.token_embedding_table!.slice(ex.ids[pos]! * D, (ex.ids[pos]! + 1) * D);
       for (let l = 0; l < c.nLayers; l++) {
         const xb = rmsnorm(x, w.rms_att_weight!, l * D, c.normEps);
@@ -131,6 +133,11 @@ export function referenceLoss(c: ModelConfig, w: Weights64, examples: { ids: num
         const f = adapt(matvec(w.w2!, l * D * H, D, H, gated), 'down', l, gated);
         x = x.map((xi, i) => xi + f[i]!);
       }
+      if (c.scoreHead) {
+        const normed = rmsnorm(x, w.rms_final_weight!, 0, c.normEps);
+        loss += ex.weights[pos]! * normed.reduce((sum, v, i) => sum + v * w.score![i]!, 0);
+        continue;
+      }
       const weight = ex.weights[pos + 1]!;
       if (weight === 0) continue;
       const logits = matvec(wcls, 0, c.vocabSize, D, rmsnorm(x, w.rms_final_weight!, 0, c.normEps));
@@ -140,4 +147,31 @@ export function referenceLoss(c: ModelConfig, w: Weights64, examples: { ids: num
     }
   }
   return loss;
+}
+
+/**
+ * For 6 seeded elements of every tensor: the engine's gradient, the central difference of referenceLoss there, and
+ * their relative error |g − fd| / max(|fd|, 1e-2·max|g of the tensor|).
+ */
+export function finiteDifferenceErrors(c: ModelConfig, w: Weights64, examples: { ids: number[]; weights: number[] }[], grads: ModelWeights):
+  { name: WeightName; i: number; gradient: number; fd: number; err: number }[] {
+  const rng = new Prng(9);
+  const out: { name: WeightName; i: number; gradient: number; fd: number; err: number }[] = [];
+  for (const { name } of weightShapes(c)) {
+    const t = w[name]!, g = grads[name]!;
+    const scale = Array.from(g).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    for (let sample = 0; sample < 6; sample++) {
+      const i = Math.floor(rng.nextFloat64() * t.length);
+      const h = 1e-5 * Math.max(1, Math.abs(t[i]!));
+      const keep = t[i]!;
+      t[i] = keep + h;
+      const plus = referenceLoss(c, w, examples);
+      t[i] = keep - h;
+      const minus = referenceLoss(c, w, examples);
+      t[i] = keep;
+      const fd = (plus - minus) / (2 * h);
+      out.push({ name, i, gradient: g[i]!, fd, err: Math.abs(g[i]! - fd) / Math.max(Math.abs(fd), 1e-2 * scale) });
+    }
+  }
+  return out;
 }

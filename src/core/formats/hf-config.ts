@@ -7,10 +7,14 @@
  * rotary…) is refused with an error naming the field and its value: a model is never run with a setting ignored.
  */
 import { headSize, type ModelConfig, type RopeScaling } from '../config';
-import { RemaxInputError, requireInput } from '../errors';
+import { RemaxInputError, preview, requireInput, requireShallow } from '../errors';
 
 export const HF_ARCHITECTURES = ['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM', 'Qwen3ForCausalLM'] as const;
 export type HfArchitecture = (typeof HF_ARCHITECTURES)[number];
+
+/** The reward-model class of each architecture: its transformer with score.weight [num_labels, hidden] for lm_head. */
+export const sequenceClassification = (architecture: HfArchitecture): string => architecture.replace(/ForCausalLM$/, 'ForSequenceClassification');
+const SEQUENCE_CLASSIFICATION = HF_ARCHITECTURES.map(sequenceClassification);
 
 /** The context the engine plans for when none is asked for (KV cache per sequence); max_position_embeddings caps it. */
 export const DEFAULT_HF_CONTEXT = 2048;
@@ -31,7 +35,10 @@ const DEFAULTS: Record<HfArchitecture, { maxPositionEmbeddings: number; rmsNormE
 const MAX_DIM = 1 << 24;
 
 export interface HfModelConfig {
+  /** The causal-LM class whose transformer this is (a …ForSequenceClassification folder: config.scoreHead). */
   architecture: HfArchitecture;
+  /** architectures[0] as the folder names it (LlamaForSequenceClassification for a reward model). */
+  className: string;
   config: ModelConfig;
   /** max_position_embeddings (or its default): the longest context the model was made for. */
   maxPositionEmbeddings: number;
@@ -51,7 +58,12 @@ export interface HfConfigOptions {
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const show = (v: unknown): string => {
-  const text = JSON.stringify(v);
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(v);
+  } catch {
+    return preview(v); // nested too deep for JSON.stringify: preview says so
+  }
   return text === undefined ? String(v) : text.length > 120 ? `${text.slice(0, 117)}...` : text;
 };
 
@@ -63,6 +75,7 @@ export function parseJsonObject(bytes: Uint8Array, source: string): Record<strin
   } catch (error) {
     throw new RemaxInputError(`${source}: not valid UTF-8 JSON (${(error as Error).message}); the file is corrupt or truncated`);
   }
+  requireShallow(value, source); // a config nested deeper than any real one: every later walk of it is safe
   requireInput(isPlainObject(value), `${source}: the file holds ${show(value)}, not a JSON object`);
   return value;
 }
@@ -87,7 +100,7 @@ export function parseHfConfig(json: Record<string, unknown>, options: HfConfigOp
   requireInput(Number.isSafeInteger(context) && context >= 1 && context <= MAX_DIM,
     `the context is ${context}; it must be an integer from 1 to ${MAX_DIM} (--context)`);
   requireInput(isPlainObject(json), `${source}: not a JSON object`);
-  const architecture = architectureOf(json, source);
+  const { architecture, scoreHead } = architectureOf(json, source);
   const defaults = DEFAULTS[architecture];
   const has = (field: string): boolean => json[field] !== undefined && json[field] !== null;
 
@@ -167,7 +180,16 @@ export function parseHfConfig(json: Record<string, unknown>, options: HfConfigOp
   if (architecture === 'Qwen3ForCausalLM') config.qkNorm = true;
   if (ropeScaling) config.ropeScaling = ropeScaling;
 
-  const out: HfModelConfig = { architecture, config, maxPositionEmbeddings };
+  if (scoreHead) {
+    // transformers' num_labels: given, else the size of id2label, else its default 2. A reward model has one.
+    const labels = json.num_labels ?? (isPlainObject(json.id2label) ? Object.keys(json.id2label).length : 2);
+    requireInput(labels === 1,
+      `${source}: a ${sequenceClassification(architecture)} with num_labels ${show(labels)}${json.num_labels === undefined ? ' (from id2label, or transformers\' default)' : ''}; ` +
+        'the engine runs reward models and critics, with one score (num_labels 1)');
+    config.scoreHead = true;
+    config.sharedClassifier = true; // no classifier: nothing to tie
+  }
+  const out: HfModelConfig = { architecture, className: scoreHead ? sequenceClassification(architecture) : architecture, config, maxPositionEmbeddings };
   const bos = tokenIdList(json, 'bos_token_id', source);
   if (bos) {
     requireInput(bos.length === 1, `${source}: bos_token_id is ${show(json.bos_token_id)}; it must be one token id`);
@@ -180,16 +202,19 @@ export function parseHfConfig(json: Record<string, unknown>, options: HfConfigOp
   return out;
 }
 
-function architectureOf(json: Record<string, unknown>, source: string): HfArchitecture {
-  const supported = `supported: ${HF_ARCHITECTURES.join(', ')}`;
+function architectureOf(json: Record<string, unknown>, source: string): { architecture: HfArchitecture; scoreHead: boolean } {
+  const supported = `supported: ${[...HF_ARCHITECTURES, ...SEQUENCE_CLASSIFICATION].join(', ')}`;
   const archs = json.architectures, modelType = json.model_type;
   let fromArchs: HfArchitecture | undefined;
+  let scoreHead = false;
   if (archs !== undefined && archs !== null) {
     requireInput(Array.isArray(archs) && archs.length >= 1 && typeof archs[0] === 'string',
       `${source}: architectures is ${show(archs)}; it must be a list naming the model class (${supported})`);
-    requireInput((HF_ARCHITECTURES as readonly string[]).includes(archs[0]),
+    const seqCls = SEQUENCE_CLASSIFICATION.indexOf(archs[0]);
+    requireInput((HF_ARCHITECTURES as readonly string[]).includes(archs[0]) || seqCls >= 0,
       `${source}: architectures[0] is ${show(archs[0])}, an architecture the engine does not implement (${supported})`);
-    fromArchs = archs[0] as HfArchitecture;
+    scoreHead = seqCls >= 0;
+    fromArchs = seqCls >= 0 ? HF_ARCHITECTURES[seqCls] : archs[0] as HfArchitecture;
   }
   if (modelType !== undefined && modelType !== null) {
     const fromType = HF_ARCHITECTURES.find((a) => MODEL_TYPES[a] === modelType);
@@ -197,11 +222,11 @@ function architectureOf(json: Record<string, unknown>, source: string): HfArchit
       `${source}: model_type is ${show(modelType)}, an architecture the engine does not implement ` +
         `(supported model_type: ${HF_ARCHITECTURES.map((a) => MODEL_TYPES[a]).join(', ')})`);
     requireInput(fromArchs === undefined || fromArchs === fromType,
-      `${source}: architectures[0] is ${show(fromArchs)} but model_type is ${show(modelType)} (${fromType}); the file is inconsistent`);
-    return fromType;
+      `${source}: architectures[0] is ${show(Array.isArray(archs) ? archs[0] : fromArchs)} but model_type is ${show(modelType)} (${fromType}); the file is inconsistent`);
+    return { architecture: fromType, scoreHead };
   }
   requireInput(fromArchs !== undefined, `${source}: neither architectures nor model_type is given; one must name the model (${supported})`);
-  return fromArchs;
+  return { architecture: fromArchs, scoreHead };
 }
 
 function checkSlidingWindow(json: Record<string, unknown>, architecture: HfArchitecture, nLayers: number, seqLen: number,
@@ -299,7 +324,7 @@ export function hfArchitectureFor(config: ModelConfig): HfArchitecture {
  * A config.json transformers loads for `config` (LlamaForCausalLM / Qwen2ForCausalLM / Qwen3ForCausalLM), with
  * max_position_embeddings = seqLen.
  */
-export function hfConfigFromModel(config: ModelConfig, options: { dtype: 'F32' | 'BF16' | 'F16'; bosTokenId?: number; eosTokenIds?: number[] }): Record<string, unknown> {
+export function hfConfigFromModel(config: ModelConfig, options: { dtype: 'F32' | 'BF16' | 'F16'; bosTokenId?: number; eosTokenIds?: number[]; padTokenId?: number }): Record<string, unknown> {
   const architecture = hfArchitectureFor(config);
   let ropeScaling: Record<string, unknown> | null = null;
   if (config.ropeScaling) {
@@ -313,7 +338,7 @@ export function hfConfigFromModel(config: ModelConfig, options: { dtype: 'F32' |
     };
   }
   const out: Record<string, unknown> = {
-    architectures: [architecture],
+    architectures: [config.scoreHead ? sequenceClassification(architecture) : architecture],
     model_type: MODEL_TYPES[architecture],
     hidden_size: config.dim,
     intermediate_size: config.hiddenDim,
@@ -326,9 +351,10 @@ export function hfConfigFromModel(config: ModelConfig, options: { dtype: 'F32' |
     rms_norm_eps: config.normEps,
     rope_theta: config.ropeTheta,
     rope_scaling: ropeScaling,
-    tie_word_embeddings: config.sharedClassifier,
+    tie_word_embeddings: config.scoreHead ? false : config.sharedClassifier, // a reward model has no classifier to tie
     hidden_act: 'silu',
   };
+  if (config.scoreHead) Object.assign(out, { id2label: { 0: 'LABEL_0' }, label2id: { LABEL_0: 0 } }); // num_labels 1, as save_pretrained writes it
   if (architecture === 'LlamaForCausalLM') Object.assign(out, { attention_bias: false, mlp_bias: false });
   else {
     Object.assign(out, { use_sliding_window: false, sliding_window: null, max_window_layers: config.nLayers });
@@ -340,6 +366,7 @@ export function hfConfigFromModel(config: ModelConfig, options: { dtype: 'F32' |
   if (options.eosTokenIds && options.eosTokenIds.length > 0) {
     out.eos_token_id = options.eosTokenIds.length === 1 ? options.eosTokenIds[0] : options.eosTokenIds;
   }
+  if (options.padTokenId !== undefined) out.pad_token_id = options.padTokenId; // what transformers finds a padded batch's last token by
   out.torch_dtype = TORCH_DTYPES[options.dtype];
   out.use_cache = true;
   return out;

@@ -14,13 +14,14 @@
  * tensor's dtype and shape against config.json, none missing, none left over, the index against the shards.
  */
 import { elementCount, headSize, kvDim, qDim, weightShapes, type ModelConfig, type ModelWeights, type WeightName } from '../config';
-import { RemaxInputError, requireInput } from '../errors';
+import { RemaxInputError, preview, requireInput } from '../errors';
 import {
   HF_ARCHITECTURES, TORCH_DTYPES, configJsonText, hfConfigFromModel, parseHfConfig, parseJsonObject, tokenIdList,
   type HfModelConfig,
 } from './hf-config';
 import type { HfOrigin, LoadedModel, ModelFileSet } from './model';
 import { halfToInterleaved, interleavedToHalf } from './rope-order';
+import { HfTokenizer } from '../tokenizers/hf-tokenizer';
 import { scaleInverseFrequencies } from '../rope-scaling';
 import {
   decodeSafetensor, readSafetensorsHeader, safetensorByteLength, serializeSafetensors,
@@ -75,6 +76,7 @@ export function hfTensorSpecs(config: ModelConfig): HfTensorSpec[] {
   }
   specs.push({ name: 'model.norm.weight', shape: [D], weight: 'rms_final_weight', offset: 0 });
   if (!config.sharedClassifier) specs.push({ name: 'lm_head.weight', shape: [config.vocabSize, D], weight: 'wcls', offset: 0 });
+  if (config.scoreHead) specs.push({ name: 'score.weight', shape: [1, D], weight: 'score', offset: 0 }); // …ForSequenceClassification
   return specs;
 }
 
@@ -96,7 +98,7 @@ export function hfTensors(config: ModelConfig, weights: Partial<Record<WeightNam
 }
 
 const join = (folder: string, name: string): string => (folder.endsWith('/') || folder === '' ? folder + name : `${folder}/${name}`);
-const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
+const show = (v: unknown): string => preview(v, 1000); // never throws, even on values nested too deep
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Files that hold weights (in any format) or index them, and config.json: never kept as "small files". */
@@ -232,7 +234,7 @@ export async function loadHfModel(files: ModelFileSet, options: HfLoadOptions = 
   // More tensors expected than stored (a corrupt num_hidden_layers may ask for millions): a first missing one is
   // among the tensors of the first ⌊stored / perLayer⌋ + 1 layers, so only those are listed.
   const perLayer = 9 + (config.qkvBias ? 3 : 0) + (config.qkNorm ? 2 : 0);
-  const expectedCount = 2 + (config.sharedClassifier ? 0 : 1) + config.nLayers * perLayer;
+  const expectedCount = 2 + (config.sharedClassifier ? 0 : 1) + (config.scoreHead ? 1 : 0) + config.nLayers * perLayer;
   const listedLayers = expectedCount > found.size ? Math.min(config.nLayers, Math.floor(found.size / perLayer) + 1) : config.nLayers;
   const specs = hfTensorSpecs({ ...config, nLayers: listedLayers });
   const expectedNames = new Set(specs.map((s) => s.name));
@@ -252,7 +254,7 @@ export async function loadHfModel(files: ModelFileSet, options: HfLoadOptions = 
   const invFreqs: { shard: string; entry: SafetensorsEntry }[] = [];
   for (const [name, where] of found) {
     if (expectedNames.has(name)) continue;
-    if (name === 'lm_head.weight' && config.sharedClassifier) {
+    if (name === 'lm_head.weight' && config.sharedClassifier && !config.scoreHead) {
       checkShape(name, where.shard, where.entry.shape, [config.vocabSize, config.dim]);
       tiedHead = where; // accepted only if it equals the embedding (checked below)
       continue;
@@ -323,7 +325,7 @@ export async function loadHfModel(files: ModelFileSet, options: HfLoadOptions = 
 
   const origin: HfOrigin = { kind: 'hf', config: rawConfig, files: smallFiles };
   const model: LoadedModel = {
-    config, weights: weights as ModelWeights, format: 'hf', architecture: hf.architecture,
+    config, weights: weights as ModelWeights, format: 'hf', architecture: hf.className,
     dtype: [...dtypes].sort((x, y) => y[1] - x[1]).map(([d]) => d).join(' + '), origin,
   };
   if (stopIds) model.stopIds = stopIds;
@@ -378,11 +380,26 @@ function specialTokensOf(model: LoadedModel): { bosTokenId?: number; eosTokenIds
   return model.stopIds ? { eosTokenIds: model.stopIds } : {};
 }
 
+/** The pad token's id: the original config.json's pad_token_id, else the tokenizer's pad_token looked up in its added tokens. */
+function padTokenId(model: LoadedModel): number | undefined {
+  if (model.origin?.kind === 'hf') {
+    const id = tokenIdList(model.origin.config, 'pad_token_id', 'config.json')?.[0];
+    if (id !== undefined) return id;
+  }
+  if (!(model.tokenizer instanceof HfTokenizer)) return undefined;
+  const pad = model.tokenizer.config.pad_token;
+  const content = typeof pad === 'string' ? pad : isPlainObject(pad) && typeof pad.content === 'string' ? pad.content : undefined;
+  const added = model.tokenizer.json.added_tokens;
+  if (content === undefined || !Array.isArray(added)) return undefined;
+  const token = added.find((t) => isPlainObject(t) && t.content === content && Number.isSafeInteger(t.id));
+  return token ? (token as { id: number }).id : undefined;
+}
+
 /** A ModelConfig with only the fields that decide the model, for comparing two (seqLen aside). */
 function essentials(c: ModelConfig): string {
   return JSON.stringify([
     c.dim, c.hiddenDim, c.nLayers, c.nHeads, c.nKvHeads, c.vocabSize, c.sharedClassifier, c.normEps, c.ropeTheta,
-    headSize(c), !!c.qkvBias, !!c.qkNorm, c.ropeScaling ?? null,
+    headSize(c), !!c.qkvBias, !!c.qkNorm, c.ropeScaling ?? null, !!c.scoreHead,
   ]);
 }
 
@@ -469,7 +486,9 @@ export function hfModelFiles(model: LoadedModel, options: HfExportOptions): Reco
     }
     if (same) configJson = withTorchDtype(hfOrigin.config, dtype);
   }
-  configJson ??= hfConfigFromModel(config, { dtype, ...ids });
+  // A reward model names its pad token (how transformers finds a padded row's last token) when it is known.
+  const pad = config.scoreHead ? padTokenId(model) : undefined;
+  configJson ??= hfConfigFromModel(config, { dtype, ...ids, ...(pad !== undefined ? { padTokenId: pad } : {}) });
   out['config.json'] = encoder.encode(configJsonText(configJson));
 
   // Weights, sharded as transformers does when they exceed maxShardBytes.

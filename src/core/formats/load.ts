@@ -112,8 +112,9 @@ const GGUF_NAMES: Record<WeightName, string> = {
   rms_att_weight: 'attn_norm.weight', wq: 'attn_q.weight', wk: 'attn_k.weight', wv: 'attn_v.weight', wo: 'attn_output.weight',
   rms_ffn_weight: 'ffn_norm.weight', w1: 'ffn_gate.weight', w2: 'ffn_down.weight', w3: 'ffn_up.weight',
   bq: 'attn_q.bias', bk: 'attn_k.bias', bv: 'attn_v.bias', rms_q_weight: 'attn_q_norm.weight', rms_k_weight: 'attn_k_norm.weight',
+  score: 'score.weight', // no GGUF reward models: the Hugging Face name
 };
-const UNSTACKED: ReadonlySet<WeightName> = new Set(['token_embedding_table', 'rms_final_weight', 'wcls']);
+const UNSTACKED: ReadonlySet<WeightName> = new Set(['token_embedding_table', 'rms_final_weight', 'wcls', 'score']);
 
 /** The name the model's format gives element `index` of the engine tensor `weight`. */
 function formatTensorName(format: string, weight: WeightName, index: number, perLayer: number,

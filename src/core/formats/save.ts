@@ -8,6 +8,7 @@ import { ggufTokenizerMetadata } from '../tokenizers/gguf-vocab';
 import { HfTokenizer } from '../tokenizers/hf-tokenizer';
 import { sentencePieceTokenizerFiles } from '../tokenizers/tokenizer-json';
 import type { TextTokenizer } from '../tokenizers/types';
+import { SCORE_SIDECAR_SUFFIX, scoreSidecarBytes } from '../score-head';
 
 export const SAVE_FORMATS: readonly SaveFormat[] = ['llama2c', 'hf', 'gguf'];
 
@@ -22,9 +23,15 @@ export interface SaveOptions {
   dtype?: string;
 }
 
-/** The files that hold `model` in `format`, by name within its folder ('' = a single file: the model itself). */
+/**
+ * The files that hold `model` in `format`, by name within its folder ('' = a single file: the model itself; a name
+ * starting with '+' = a sidecar beside that file, at its path + the rest of the name: a llama2.c reward model's head).
+ */
 export function modelFiles(model: LoadedModel, options: SaveOptions): Record<string, Uint8Array> {
   const dtype = (options.dtype ?? 'F32').toUpperCase();
+  if (model.config.scoreHead && options.format === 'gguf') {
+    throw new RemaxInputError('a reward model (a scalar head) is written as a Hugging Face folder (--format hf) or in llama2.c form (--format llama2c), not as GGUF');
+  }
   if (options.format === 'hf') {
     if (!['F32', 'BF16', 'F16'].includes(dtype)) throw new RemaxInputError(`--dtype ${options.dtype}: a Hugging Face folder stores f32, bf16 or f16`);
     // A model from another format brings its tokenizer as tokenizer.json files (a folder's own are kept as they were).
@@ -38,6 +45,12 @@ export function modelFiles(model: LoadedModel, options: SaveOptions): Record<str
     return { '': modelToGguf(model, { type: dtype as 'F32' | 'F16' | 'Q8_0', ...(extraMetadata ? { extraMetadata } : {}) }) };
   }
   if (dtype !== 'F32') throw new RemaxInputError(`--dtype ${options.dtype}: a llama2.c checkpoint stores f32 only`);
+  if (model.config.scoreHead) {
+    // The transformer as a checkpoint that stores no classifier, the head in its sidecar (score-head.ts).
+    const { score: _head, ...weights } = model.weights;
+    const base = { ...model, config: { ...model.config, scoreHead: false, sharedClassifier: true }, weights };
+    return { '': llama2cBytes(base), [`+${SCORE_SIDECAR_SUFFIX}`]: scoreSidecarBytes(model) };
+  }
   return { '': llama2cBytes(model) };
 }
 

@@ -2,6 +2,7 @@
 import { RemaxEngine } from '../engine';
 import { RemaxInputError } from '../errors';
 import type { WasmBuilds } from '../kernels';
+import { pairGradient } from '../bradley-terry';
 import type { HelperOps, HelperReply, HelperRequest, Transport } from './protocol';
 
 interface HelperState {
@@ -44,6 +45,14 @@ export function serveHelper(transport: Transport, wasm?: WasmBuilds): void {
       const { loss, tokens } = policy.accumulateGradients(examples);
       policy.copyGradientsTo(gradients);
       return { loss, tokens };
+    },
+    pairGradients({ pairs, batchSize }) {
+      const { policy, gradients } = ready();
+      policy.zeroGradients();
+      const seen = { chosen: [] as number[], rejected: [] as number[] };
+      policy.accumulateScoreGradients(pairs, pairGradient(batchSize, seen));
+      policy.copyGradientsTo(gradients);
+      return seen;
     },
   };
   // One request at a time: a helper's engine is not reentrant, and replies keep the requests' order.

@@ -10,6 +10,7 @@ import type { TrainingExample, TrainingOptions } from '../training';
 import type { HelperEngine } from './helper-client';
 import { RemaxInputError } from '../errors';
 import type { LoadedModel } from '../formats/model';
+import { pairGradient } from '../bradley-terry';
 
 export class PolicyGroup {
   private started: Promise<void> | undefined;
@@ -107,6 +108,26 @@ export class PolicyGroup {
       tokens += result.tokens;
     });
     return { loss, tokens };
+  }
+
+  /**
+   * Sets the main engine's gradients to a reward model's Bradley–Terry gradient of a batch of preference pairs, split
+   * among the engines as gradients() splits examples; returns every pair's scores, in order.
+   */
+  async pairGradients(pairs: [number[], number[]][]): Promise<{ chosen: number[]; rejected: number[] }> {
+    this.policy.zeroGradients();
+    const parts = this.split(pairs, 1, ([c, r]) => c.length + r.length);
+    const remote = parts.slice(1).map((part, i) => (part.length ? this.helpers[i]!.call('pairGradients', { pairs: part, batchSize: pairs.length }) : undefined));
+    const seen = { chosen: [] as number[], rejected: [] as number[] };
+    if (parts[0]!.length) this.policy.accumulateScoreGradients(parts[0]!, pairGradient(pairs.length, seen));
+    const [, ...results] = await Promise.all([this.syncing, ...remote]);
+    results.forEach((result, i) => {
+      if (!result) return;
+      this.policy.addGradients(this.sharedGradients[i]!);
+      seen.chosen.push(...result.chosen);
+      seen.rejected.push(...result.rejected);
+    });
+    return seen;
   }
 
   /** Ends the helpers' workers. */

@@ -39,6 +39,11 @@ export interface HelperOps {
    * their loss and weighted token count.
    */
   gradients: { args: { examples: TrainingExample[] }; result: { loss: number; tokens: number } };
+  /**
+   * A reward model's Bradley–Terry gradient of these preference pairs (of a batch of batchSize pairs) alone, from
+   * zero, left in the shared gradient buffer; the result gives the pairs' scores (bradley-terry.ts pairGradient).
+   */
+  pairGradients: { args: { pairs: [number[], number[]][]; batchSize: number }; result: { chosen: number[]; rejected: number[] } };
 }
 
 export type HelperOp = keyof HelperOps;

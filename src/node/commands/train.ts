@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { parseFlags, helpText } from '../args';
@@ -23,6 +23,10 @@ import type { ScheduleKind } from '../../core/schedule';
 import type { Estimator } from '../../core/rl/advantages';
 import { headSize, weightShapes, type ModelConfig } from '../../core/config';
 import { chooseLora, isAdapterFolder, loraSettingsFrom, readAdapterFolder, refuseChangedLora } from '../lora';
+import { RemaxEngine } from '../../core/engine';
+import { RunningMoments } from '../../core/running-moments';
+import { SCORE_SIDECAR_SUFFIX } from '../../core/score-head';
+import { rewardModelReward, weightedRewards } from '../../core/reward-model-reward';
 
 /** The built-in default task, shipped in the package beside dist/. */
 const DEFAULT_TASK = fileURLToPath(new URL('../assets/default-task/', import.meta.url));
@@ -66,11 +70,13 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
   if (!run) RunFolder.check(outDir, overwrite ? 'overwrite' : 'new'); // before the model is loaded: a folder that holds a run is refused
   const rewardFile = typeof v.reward === 'string' && existsSync(v.reward) ? path.resolve(v.reward) : undefined;
   if (rewardFile) v.reward = rewardFile;
-  run?.checkInputs({ tokenizer: tokenizerPath, prompts: promptsPath, 'eval-prompts': evalPath, reward: rewardFile, 'chat-template': chatTemplate },
+  const rewardModel = v['reward-model'] === undefined ? undefined : resolveRewardModel(v['reward-model'] as string);
+  if (rewardModel) v['reward-model'] = path.resolve(v['reward-model'] as string);
+  run?.checkInputs({ tokenizer: tokenizerPath, prompts: promptsPath, 'eval-prompts': evalPath, reward: rewardFile, 'chat-template': chatTemplate, 'reward-model': rewardModel?.weights, 'reward-model-head': rewardModel?.head },
     true, v['accept-changed-inputs'] === true);
 
   const options = trainerOptions(v);
-  const reward = await makeReward(v);
+  const ruleReward = v['reward-model'] === undefined || v.reward !== undefined || v['reward-url'] !== undefined ? await makeReward(v) : undefined;
   const loadOptions = v.context === undefined ? {} : { context: v.context as number };
   // LoRA: the base model stays as it is; the run's checkpoint is the adapter folder adapter/ (PEFT's format), and the
   // KL reference is the base (the policy engine with its adapters off).
@@ -108,6 +114,10 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
   if (reference && reference !== policy) checkSameModel(reference.config, policy.config, resumeReference ? referencePath : policySource, policySource);
   checkStopIds(options.stopIds, policy.config.vocabSize, '--stop-ids');
   const state = resumed ? loadRunState(resumed.model, policyModel, { parameterCount: policy.parameterSlots }, lora ? policy.readAdapters() : undefined) : undefined;
+  // --reward-model: its own engine scores the responses, alone or weighted with the rule reward.
+  const normalizer = v['reward-normalize'] === true ? new RunningMoments() : undefined;
+  if (normalizer && state?.extra.rewardNormalizer !== undefined) normalizer.restore(state.extra.rewardNormalizer, `--resume ${resumed!.model}`);
+  const reward = await combinedReward(v, rewardModel, ruleReward, policy, normalizer, loadOptions);
   // A reward server's call may take all its attempts (each with the timeout) and the back-off between them.
   const attemptMs = v['reward-timeout'] as number, retries = v['reward-url'] !== undefined ? v['reward-retries'] as number : 0;
   const callTimeoutMs = (retries + 1) * attemptMs + retries * 10_000;
@@ -134,7 +144,7 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
       writeFileAtomic(metricsPath, '');
       writeFileAtomic(samplesPath, '');
       writeFileAtomic(errorsPath, '');
-      folder.checkInputs({ tokenizer: tokenizerPath, prompts: promptsPath, 'eval-prompts': evalPath, reward: rewardFile, 'chat-template': chatTemplate },
+      folder.checkInputs({ tokenizer: tokenizerPath, prompts: promptsPath, 'eval-prompts': evalPath, reward: rewardFile, 'chat-template': chatTemplate, 'reward-model': rewardModel?.weights, 'reward-model-head': rewardModel?.head },
         false, true);
     } else {
       keepLinesUpTo(metricsPath, trainer.step);
@@ -145,7 +155,8 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
     folder.writeConfig(savedOptions);
     let lastSaved: number | undefined = resumed ? trainer.step : undefined;
     const save = () => {
-      saveEngineCheckpoint(modelOut, policy, format, trainer.state(), lora ? modelPath : null);
+      const s = trainer.state();
+      saveEngineCheckpoint(modelOut, policy, format, normalizer ? { ...s, extra: { ...s.extra, rewardNormalizer: normalizer.state() } } : s, lora ? modelPath : null);
       lastSaved = trainer.step;
     };
     // A log line that cannot be written (a full disk) stops the run; the message says what is kept.
@@ -228,6 +239,46 @@ function trainerOptions(v: TrainValues): ReMaxOptions {
     ...(v.stop !== undefined ? { stopStrings: [v.stop as string] } : {}),
     activationCheckpointing: v['activation-checkpointing'] === true,
   };
+}
+
+/** The rule reward, the reward model, or their weighted sum (--reward-weights). */
+/**
+ * --reward-model's model: a remax rm run folder's checkpoint (with the tokenizer it was trained with), or the path
+ * itself; `weights` is the file whose hash a resumed run checks (a changed reward model would change the run).
+ */
+function resolveRewardModel(source: string): { model: string; tokenizer?: string; weights?: string; head?: string } {
+  const dir = path.resolve(source);
+  const isRun = existsSync(path.join(dir, 'config.json')) && !existsSync(path.join(dir, 'model.safetensors')) && !existsSync(path.join(dir, 'model.safetensors.index.json'));
+  const fromRun = isRun ? findRunModel(dir) : undefined;
+  if (isRun && !fromRun) throw new RemaxInputError(`--reward-model ${source} is a run folder without a checkpoint yet: let its remax rm run save one`);
+  const model = fromRun?.model ?? dir;
+  const tokenizer = fromRun ? readJsonObject(path.join(dir, 'config.json'), '--reward-model').tokenizer : undefined;
+  const weights = [path.join(model, 'model.safetensors'), path.join(model, 'model.safetensors.index.json'), model].find((f) => existsSync(f) && !statSync(f).isDirectory());
+  const head = existsSync(model + SCORE_SIDECAR_SUFFIX) ? model + SCORE_SIDECAR_SUFFIX : undefined; // a llama2.c reward model's
+  return { model, ...(typeof tokenizer === 'string' ? { tokenizer } : {}), ...(weights ? { weights } : {}), ...(head ? { head } : {}) };
+}
+
+async function combinedReward(v: TrainValues, resolved: { model: string; tokenizer?: string } | undefined, rule: RewardFunction | undefined, policy: RemaxEngine,
+  normalizer: RunningMoments | undefined, loadOptions: { context?: number }): Promise<RewardFunction> {
+  if (v['reward-normalize'] === true && resolved === undefined) throw new RemaxInputError('--reward-normalize normalises the scores of --reward-model; give one');
+  if (resolved === undefined) return rule!;
+  const modelPath = resolved.model, runTokenizer = resolved.tokenizer;
+  const model = await loadModelFromPath(modelPath, '--reward-model', loadOptions);
+  const engine = await RemaxEngine.create({
+    model, modelSource: modelPath, maxBatch: 16,
+    ...(runTokenizer !== undefined && !model.tokenizer ? { tokenizer: loadTokenizerFromPath(runTokenizer, '--reward-model') } : {}),
+  });
+  const scored = rewardModelReward(engine, { source: modelPath, policyVocabSize: policy.config.vocabSize, ...(policy.tokenizer ? { policyTokenizer: policy.tokenizer } : {}), ...(normalizer ? { normalizer } : {}) });
+  const text = v['reward-weights'] as string;
+  const weights = text.split(',').map((w) => Number(w.trim()));
+  if (weights.length !== 2 || weights.some((w) => !Number.isFinite(w)) || text.trim() === '') {
+    throw new RemaxInputError(`--reward-weights must be two numbers "RULE,MODEL" like 1,0.5, got "${text}"`);
+  }
+  if (!rule) {
+    if (v['reward-weights'] !== '1,1') throw new RemaxInputError('--reward-weights weighs --reward against --reward-model: give both');
+    return scored;
+  }
+  return weightedRewards(rule, scored, weights as [number, number]);
 }
 
 async function makeReward(v: TrainValues): Promise<RewardFunction> {
