@@ -1,6 +1,7 @@
 import { madd, hsum, hsum4 } from "./simd";
 import { transpose } from "./transpose";
 import { outerProductSum } from "./outer-product";
+import { F32, weightBytes, load4, load1, widenMatrix } from "./weights";
 
 // out[n, outDim] (=|+=) x[n, inDim] · w[outDim, inDim]ᵀ — the weight layout of llama2.c (one row per output).
 // Register blocking: a tile of 4 input rows × 2 weight rows keeps 8 vector accumulators, so each weight vector
@@ -23,32 +24,53 @@ const K_BLOCK: i32 = 2048;
 const SPLIT_BYTES: usize = 256 << 10;
 
 export function matmulForward(out: usize, x: usize, w: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool): void {
-  const rowBytes = <usize>inDim << 2;
+  forwardOf<f32>(out, x, w, n, inDim, outDim, accumulate);
+}
+
+/** matmulForward with bf16 weights (2 bytes each), widened in registers: the same result, bit for bit, as their float32. */
+export function matmulForwardBf16(out: usize, x: usize, w: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool): void {
+  forwardOf<u16>(out, x, w, n, inDim, outDim, accumulate);
+}
+
+/** matmulForward with IEEE half weights, widened in registers: bit for bit the result of their float32. */
+export function matmulForwardF16(out: usize, x: usize, w: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool): void {
+  forwardOf<i16>(out, x, w, n, inDim, outDim, accumulate);
+}
+
+/** matmulForward with Q8_0 weights (inDim a multiple of 32), dequantized in registers: bit for bit the result of d·q. */
+export function matmulForwardQ8_0(out: usize, x: usize, w: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool): void {
+  forwardOf<i8>(out, x, w, n, inDim, outDim, accumulate);
+}
+
+/** The forward matmul with weights of any type W (weights.ts): one code path, so every type sums alike. */
+// @ts-ignore: decorator
+@inline function forwardOf<W>(out: usize, x: usize, w: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool): void {
+  const rowBytes = <usize>inDim << 2, wRowBytes = weightBytes<W>(inDim);
   for (let k0 = 0; k0 < inDim; k0 += K_BLOCK) {
     const kLen = min(K_BLOCK, inDim - k0);
-    const xk = x + (<usize>k0 << 2), wk = w + (<usize>k0 << 2);
+    const xk = x + (<usize>k0 << 2), wk = w + weightBytes<W>(k0);
     const add = accumulate || k0 > 0;
     const blockRows = max(4, (INPUT_BLOCK_BYTES / (kLen << 2)) & ~3);
     for (let r0 = 0; r0 < n; r0 += blockRows) {
       const r1 = min(n, r0 + blockRows);
       const full = r0 + ((r1 - r0) & ~3);
       let o = 0;
-      if (<usize>outDim * rowBytes > SPLIT_BYTES) {
+      if (<usize>outDim * wRowBytes > SPLIT_BYTES) {
         // Rows o and o + half (see SPLIT_BYTES).
         const half = outDim >> 1;
         for (; o < half; o++) {
-          for (let r = r0; r < full; r += 4) tile4x2(out, xk, wk, r, o, half, rowBytes, kLen, outDim, add);
+          for (let r = r0; r < full; r += 4) tile4x2<W>(out, xk, wk, r, o, half, rowBytes, wRowBytes, kLen, outDim, add);
         }
         o = half << 1;
       } else {
         for (; o + 2 <= outDim; o += 2) {
-          for (let r = r0; r < full; r += 4) tile4x2(out, xk, wk, r, o, 1, rowBytes, kLen, outDim, add);
+          for (let r = r0; r < full; r += 4) tile4x2<W>(out, xk, wk, r, o, 1, rowBytes, wRowBytes, kLen, outDim, add);
         }
       }
       if (o < outDim) {
-        for (let r = r0; r < full; r += 4) tile4x1(out, xk, wk, r, o, rowBytes, kLen, outDim, add);
+        for (let r = r0; r < full; r += 4) tile4x1<W>(out, xk, wk, r, o, rowBytes, wRowBytes, kLen, outDim, add);
       }
-      for (let r = full; r < r1; r++) tile1Row(out, xk, wk, r, 0, outDim, rowBytes, kLen, outDim, add);
+      for (let r = full; r < r1; r++) tile1Row<W>(out, xk, wk, r, 0, outDim, rowBytes, wRowBytes, kLen, outDim, add);
     }
   }
 }
@@ -59,25 +81,25 @@ export function matmulForward(out: usize, x: usize, w: usize, n: i32, inDim: i32
   store<f32>(p, accumulate ? load<f32>(p) + value : value);
 }
 
-/** Scalar dot product over the elements [k0, kLen) that do not fill a whole vector. */
+/** Scalar dot product of a float32 row and a weight row over the elements [k0, kLen) that do not fill a whole vector. */
 // @ts-ignore: decorator
-@inline function dotTail(a: usize, b: usize, k0: i32, kLen: i32): f32 {
+@inline function dotTail<W>(a: usize, b: usize, k0: i32, kLen: i32): f32 {
   let s: f32 = 0;
-  for (let k = k0; k < kLen; k++) s += load<f32>(a + (<usize>k << 2)) * load<f32>(b + (<usize>k << 2));
+  for (let k = k0; k < kLen; k++) s += load<f32>(a + (<usize>k << 2)) * load1<W>(b, <usize>k);
   return s;
 }
 
 // @ts-ignore: decorator
-@inline function tile4x2(out: usize, x: usize, w: usize, r: i32, o: i32, apart: i32, rowBytes: usize, kLen: i32, outDim: i32, accumulate: bool): void {
+@inline function tile4x2<W>(out: usize, x: usize, w: usize, r: i32, o: i32, apart: i32, rowBytes: usize, wRowBytes: usize, kLen: i32, outDim: i32, accumulate: bool): void {
   const vecBytes = <usize>(kLen & ~3) << 2;
   const kVec = kLen & ~3;
   const x0 = x + <usize>r * rowBytes, x1 = x0 + rowBytes, x2 = x1 + rowBytes, x3 = x2 + rowBytes;
   // Weight rows o and o + apart, outputs in columns o and o + apart.
-  const w0 = w + <usize>o * rowBytes, w1 = w0 + <usize>apart * rowBytes;
+  const w0 = w + <usize>o * wRowBytes, w1 = w0 + <usize>apart * wRowBytes;
   let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
   let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
   for (let k: usize = 0; k < vecBytes; k += 16) {
-    const b0 = v128.load(w0 + k), b1 = v128.load(w1 + k);
+    const b0 = load4<W>(w0, k), b1 = load4<W>(w1, k);
     let xv = v128.load(x0 + k);
     a00 = madd(xv, b0, a00); a01 = madd(xv, b1, a01);
     xv = v128.load(x1 + k);
@@ -107,14 +129,14 @@ export function matmulForward(out: usize, x: usize, w: usize, n: i32, inDim: i32
     put(out, r + 3, o1, outDim, f32x4.extract_lane(s23, 3), accumulate);
     return;
   }
-  put(out, r, o, outDim, hsum(a00) + dotTail(x0, w0, kVec, kLen), accumulate);
-  put(out, r, o1, outDim, hsum(a01) + dotTail(x0, w1, kVec, kLen), accumulate);
-  put(out, r + 1, o, outDim, hsum(a10) + dotTail(x1, w0, kVec, kLen), accumulate);
-  put(out, r + 1, o1, outDim, hsum(a11) + dotTail(x1, w1, kVec, kLen), accumulate);
-  put(out, r + 2, o, outDim, hsum(a20) + dotTail(x2, w0, kVec, kLen), accumulate);
-  put(out, r + 2, o1, outDim, hsum(a21) + dotTail(x2, w1, kVec, kLen), accumulate);
-  put(out, r + 3, o, outDim, hsum(a30) + dotTail(x3, w0, kVec, kLen), accumulate);
-  put(out, r + 3, o1, outDim, hsum(a31) + dotTail(x3, w1, kVec, kLen), accumulate);
+  put(out, r, o, outDim, hsum(a00) + dotTail<W>(x0, w0, kVec, kLen), accumulate);
+  put(out, r, o1, outDim, hsum(a01) + dotTail<W>(x0, w1, kVec, kLen), accumulate);
+  put(out, r + 1, o, outDim, hsum(a10) + dotTail<W>(x1, w0, kVec, kLen), accumulate);
+  put(out, r + 1, o1, outDim, hsum(a11) + dotTail<W>(x1, w1, kVec, kLen), accumulate);
+  put(out, r + 2, o, outDim, hsum(a20) + dotTail<W>(x2, w0, kVec, kLen), accumulate);
+  put(out, r + 2, o1, outDim, hsum(a21) + dotTail<W>(x2, w1, kVec, kLen), accumulate);
+  put(out, r + 3, o, outDim, hsum(a30) + dotTail<W>(x3, w0, kVec, kLen), accumulate);
+  put(out, r + 3, o1, outDim, hsum(a31) + dotTail<W>(x3, w1, kVec, kLen), accumulate);
 }
 
 /** out[r, o..o+1] and out[r+1, o..o+1] (=|+=) the lanes (0, 1) and (2, 3) of v. */
@@ -126,54 +148,54 @@ export function matmulForward(out: usize, x: usize, w: usize, n: i32, inDim: i32
   v128.store64_lane(p1, v, 1);
 }
 
-function tile4x1(out: usize, x: usize, w: usize, r: i32, o: i32, rowBytes: usize, kLen: i32, outDim: i32, accumulate: bool): void {
+function tile4x1<W>(out: usize, x: usize, w: usize, r: i32, o: i32, rowBytes: usize, wRowBytes: usize, kLen: i32, outDim: i32, accumulate: bool): void {
   const vecBytes = <usize>(kLen & ~3) << 2;
   const kVec = kLen & ~3;
   const x0 = x + <usize>r * rowBytes, x1 = x0 + rowBytes, x2 = x1 + rowBytes, x3 = x2 + rowBytes;
-  const w0 = w + <usize>o * rowBytes;
+  const w0 = w + <usize>o * wRowBytes;
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   for (let k: usize = 0; k < vecBytes; k += 16) {
-    const b0 = v128.load(w0 + k);
+    const b0 = load4<W>(w0, k);
     a0 = madd(v128.load(x0 + k), b0, a0);
     a1 = madd(v128.load(x1 + k), b0, a1);
     a2 = madd(v128.load(x2 + k), b0, a2);
     a3 = madd(v128.load(x3 + k), b0, a3);
   }
-  put(out, r, o, outDim, hsum(a0) + dotTail(x0, w0, kVec, kLen), accumulate);
-  put(out, r + 1, o, outDim, hsum(a1) + dotTail(x1, w0, kVec, kLen), accumulate);
-  put(out, r + 2, o, outDim, hsum(a2) + dotTail(x2, w0, kVec, kLen), accumulate);
-  put(out, r + 3, o, outDim, hsum(a3) + dotTail(x3, w0, kVec, kLen), accumulate);
+  put(out, r, o, outDim, hsum(a0) + dotTail<W>(x0, w0, kVec, kLen), accumulate);
+  put(out, r + 1, o, outDim, hsum(a1) + dotTail<W>(x1, w0, kVec, kLen), accumulate);
+  put(out, r + 2, o, outDim, hsum(a2) + dotTail<W>(x2, w0, kVec, kLen), accumulate);
+  put(out, r + 3, o, outDim, hsum(a3) + dotTail<W>(x3, w0, kVec, kLen), accumulate);
 }
 
 // One input row: four weight rows at a time, taken from the four quarters of [o0, o1) so that each is its own
 // sequential stream through memory. (Four adjacent rows interleaved this way run at a third of the bandwidth,
 // and one row at a time leaves the single accumulator chain latency-bound: measured on a 37 MB classifier.)
-function tile1Row(out: usize, x: usize, w: usize, r: i32, o0: i32, o1: i32, rowBytes: usize, kLen: i32, outDim: i32, accumulate: bool): void {
+function tile1Row<W>(out: usize, x: usize, w: usize, r: i32, o0: i32, o1: i32, rowBytes: usize, wRowBytes: usize, kLen: i32, outDim: i32, accumulate: bool): void {
   const vecBytes = <usize>(kLen & ~3) << 2;
   const kVec = kLen & ~3;
   const x0 = x + <usize>r * rowBytes;
   const quarter = (o1 - o0) >> 2;
-  const quarterBytes = <usize>quarter * rowBytes;
+  const quarterBytes = <usize>quarter * wRowBytes;
   for (let o = o0; o < o0 + quarter; o++) {
-    const w0 = w + <usize>o * rowBytes, w1 = w0 + quarterBytes, w2 = w1 + quarterBytes, w3 = w2 + quarterBytes;
+    const w0 = w + <usize>o * wRowBytes, w1 = w0 + quarterBytes, w2 = w1 + quarterBytes, w3 = w2 + quarterBytes;
     let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
     for (let k: usize = 0; k < vecBytes; k += 16) {
       const xv = v128.load(x0 + k);
-      a0 = madd(xv, v128.load(w0 + k), a0);
-      a1 = madd(xv, v128.load(w1 + k), a1);
-      a2 = madd(xv, v128.load(w2 + k), a2);
-      a3 = madd(xv, v128.load(w3 + k), a3);
+      a0 = madd(xv, load4<W>(w0, k), a0);
+      a1 = madd(xv, load4<W>(w1, k), a1);
+      a2 = madd(xv, load4<W>(w2, k), a2);
+      a3 = madd(xv, load4<W>(w3, k), a3);
     }
-    put(out, r, o, outDim, hsum(a0) + dotTail(x0, w0, kVec, kLen), accumulate);
-    put(out, r, o + quarter, outDim, hsum(a1) + dotTail(x0, w1, kVec, kLen), accumulate);
-    put(out, r, o + 2 * quarter, outDim, hsum(a2) + dotTail(x0, w2, kVec, kLen), accumulate);
-    put(out, r, o + 3 * quarter, outDim, hsum(a3) + dotTail(x0, w3, kVec, kLen), accumulate);
+    put(out, r, o, outDim, hsum(a0) + dotTail<W>(x0, w0, kVec, kLen), accumulate);
+    put(out, r, o + quarter, outDim, hsum(a1) + dotTail<W>(x0, w1, kVec, kLen), accumulate);
+    put(out, r, o + 2 * quarter, outDim, hsum(a2) + dotTail<W>(x0, w2, kVec, kLen), accumulate);
+    put(out, r, o + 3 * quarter, outDim, hsum(a3) + dotTail<W>(x0, w3, kVec, kLen), accumulate);
   }
   for (let o = o0 + 4 * quarter; o < o1; o++) {
-    const w0 = w + <usize>o * rowBytes;
+    const w0 = w + <usize>o * wRowBytes;
     let a0 = f32x4.splat(0);
-    for (let k: usize = 0; k < vecBytes; k += 16) a0 = madd(v128.load(x0 + k), v128.load(w0 + k), a0);
-    put(out, r, o, outDim, hsum(a0) + dotTail(x0, w0, kVec, kLen), accumulate);
+    for (let k: usize = 0; k < vecBytes; k += 16) a0 = madd(v128.load(x0 + k), load4<W>(w0, k), a0);
+    put(out, r, o, outDim, hsum(a0) + dotTail<W>(x0, w0, kVec, kLen), accumulate);
   }
 }
 
@@ -206,6 +228,25 @@ export function matmulBackwardInput(dx: usize, dOut: usize, w: usize, n: i32, in
     return;
   }
   transpose(scratch, w, outDim, inDim);
+  matmulForward(dx, dOut, scratch, n, outDim, inDim, accumulate);
+}
+
+/**
+ * matmulBackwardInput with w stored as wType (weights.ts; frozen weights, e.g. under LoRA). The weights are widened
+ * into scratch as the float32 path's operand (row-major for the direct kernel, transposed for the tile), so dx is bit
+ * for bit the float32 widening's. scratch: inDim·outDim floats.
+ */
+export function matmulBackwardInputOf(dx: usize, dOut: usize, w: usize, wType: i32, n: i32, inDim: i32, outDim: i32, accumulate: bool, scratch: usize): void {
+  if (wType == F32) {
+    matmulBackwardInput(dx, dOut, w, n, inDim, outDim, accumulate, scratch);
+    return;
+  }
+  if (inDim <= DIRECT_MAX_IN && outDim <= DIRECT_MAX_IN) {
+    widenMatrix(scratch, w, wType, outDim, inDim, false);
+    outerProductSum(dx, <usize>inDim << 2, dOut, 4, <usize>outDim << 2, scratch, <usize>inDim << 2, outDim, n, inDim, accumulate);
+    return;
+  }
+  widenMatrix(scratch, w, wType, outDim, inDim, true);
   matmulForward(dx, dOut, scratch, n, outDim, inDim, accumulate);
 }
 

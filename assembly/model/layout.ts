@@ -37,6 +37,16 @@
   bv: usize;         // [nLayers, kvDim] value bias, 0 = none
   rmsQ: usize;       // [nLayers, headSize] RMSNorm weights over each query head before RoPE (Qwen3), 0 = none
   rmsK: usize;       // [nLayers, headSize] the same for keys, 0 = none
+  // How each matrix is stored (kernels/weights.ts: F32, BF16, F16, Q8_0); norms and biases are always float32.
+  embeddingType: i32;
+  wqType: i32;
+  wkType: i32;
+  wvType: i32;
+  woType: i32;
+  w1Type: i32;
+  w2Type: i32;
+  w3Type: i32;
+  wclsType: i32;     // = embeddingType when the classifier is the embedding
 }
 
 /**

@@ -13,6 +13,9 @@ import { BOS_ID, EOS_ID } from './tokenizers/llama2c';
 import type { TextTokenizer } from './tokenizers/types';
 import { checkTokenizerForModel, loadTokenizerFile, nonFiniteTensors, nonFiniteWeightsMessage, type NonFiniteTensor } from './formats/load';
 import { wasmBuilds } from '../wasm-builds';
+import {
+  WEIGHT_TYPE_CODES, checkWeightsDtype, chooseWeightTypes, packTensor, tensorBytes, unpackTensor, type WeightTypes, type WeightsDtype,
+} from './weight-types';
 
 export interface EngineOptions {
   /** The kernel builds (bytes or compiled modules); default: the builds embedded in this bundle. */
@@ -33,6 +36,12 @@ export interface EngineOptions {
   maxBatch?: number;
   /** Token rows per forward pass (default 256); longer prefills run in chunks of this size. */
   maxTokens?: number;
+  /**
+   * How the weight matrices are kept in memory: 'auto' (default) as the model is stored (BF16, F16 and Q8_0 stay
+   * compact, read by the kernels directly, bit for bit as their float32 widening), 'f32' widened to float32, 'bf16'
+   * rounded to bfloat16. Training widens to float32 (enableTraining).
+   */
+  weightsDtype?: WeightsDtype;
 }
 
 export interface SamplingOptions {
@@ -111,17 +120,20 @@ export class RemaxEngine {
   readonly tokenizer?: TextTokenizer;
   readonly build: BuildName;
   private readonly kernels: Kernels;
-  private readonly modelPlan: ModelPlan;
+  private modelPlan: ModelPlan;
+  /** The compact matrices and their types (weight-types.ts); every other tensor is float32. */
+  private types: WeightTypes;
   private workspace!: WorkspacePlan;
   private optimizer?: OptimizerPlan;
   private trainWorkspace?: WorkspacePlan;
   private adamStep = 0;
 
-  private constructor(kernels: Kernels, model: LoadedModel, tokenizer: TextTokenizer | undefined, maxBatch: number, maxTokens: number, source: string) {
+  private constructor(kernels: Kernels, model: LoadedModel, tokenizer: TextTokenizer | undefined, maxBatch: number, maxTokens: number, source: string,
+    weightsDtype: WeightsDtype) {
     this.kernels = kernels;
     this.build = kernels.build;
     this.config = model.config;
-    const { weights: _w, tokenizer: _t, ...description } = model;
+    const { weights: _w, tokenizer: _t, stored: _s, ...description } = model; // (stored: what these weights were at load)
     this.model = description;
     this.tokenizer = tokenizer;
     const k = kernels.exports;
@@ -130,11 +142,12 @@ export class RemaxEngine {
     checkDescriptor('GenerateJob', k.generateJobBytes(), GENERATE_JOB_FIELDS.length);
     checkDescriptor('LogprobsJob', k.logprobsJobBytes(), LOGPROBS_JOB_FIELDS.length);
     checkDescriptor('TrainJob', k.trainJobBytes(), TRAIN_JOB_FIELDS.length);
-    this.modelPlan = planModel(this.config, k.heapBase());
+    this.types = chooseWeightTypes(this.config, model.weights, model.stored, weightsDtype);
+    this.modelPlan = planModel(this.config, k.heapBase(), this.types);
     requireInput(this.modelPlan.end <= WASM_MAX_BYTES,
       `${source}: the model's weights need ${gib(this.modelPlan.end)} of engine memory, over the 4 GiB a wasm32 engine can address; ` +
-      'no engine can load it: use a smaller model (at most about 1 billion parameters of 4 bytes; training one takes 16 bytes per parameter)');
-    this.loadWeights(model.weights, source);
+      'no engine can load it: use a smaller model (at most about 1 billion parameters of 4 bytes, 2 billion of bf16; training one takes 16 bytes per parameter)');
+    this.loadWeights(model.weights, source, model.stored);
     this.reserveWorkspace(maxBatch, maxTokens);
   }
 
@@ -148,8 +161,9 @@ export class RemaxEngine {
     const maxTokens = options.maxTokens ?? DEFAULTS.maxTokens;
     requireInput(Number.isInteger(maxBatch) && maxBatch >= 1, `maxBatch must be a positive integer, got ${maxBatch}`);
     requireInput(Number.isInteger(maxTokens) && maxTokens >= 1, `maxTokens must be a positive integer, got ${maxTokens}`);
+    const weightsDtype = checkWeightsDtype(options.weightsDtype ?? 'auto', 'weightsDtype');
     const kernels = await instantiateKernels(options.wasm ?? wasmBuilds, options.build ?? 'auto');
-    return new RemaxEngine(kernels, model, tokenizer, maxBatch, maxTokens, modelSource);
+    return new RemaxEngine(kernels, model, tokenizer, maxBatch, maxTokens, modelSource, weightsDtype);
   }
 
   /**
@@ -166,6 +180,16 @@ export class RemaxEngine {
   /** Bytes of linear memory in use (it only grows, so this is also the peak). */
   get memoryBytes(): number {
     return this.kernels.memory.buffer.byteLength;
+  }
+
+  /** How each weight matrix is kept (tensors not listed are float32). */
+  get weightTypes(): WeightTypes {
+    return { ...this.types };
+  }
+
+  /** Bytes of the weights as held (compact matrices at their real size). */
+  get weightBytes(): number {
+    return this.modelPlan.paramEnd - this.modelPlan.paramStart;
   }
 
   /** Sequences and token rows the workspace is currently planned for. */
@@ -307,11 +331,11 @@ export class RemaxEngine {
     requireInput(bad < 0, `${what}: token id ${ids[bad]} at index ${bad} is outside the vocabulary [0, ${this.config.vocabSize})`);
   }
 
-  private loadWeights(weights: ModelWeights, source: string): void {
+  private loadWeights(weights: ModelWeights, source: string, stored?: LoadedModel['stored']): void {
     const c = this.config, plan = this.modelPlan;
     ensureMemory(this.kernels.memory, plan.end);
-    this.writeWeights(weights, source);
-    this.writeModelDescriptor(plan.modelDesc, tensorPointers(plan.weights));
+    this.writeWeights(weights, source, stored);
+    this.writeModelDescriptor(plan.modelDesc, tensorPointers(plan.weights), this.types);
     const hs = headSize(c);
     if (hs % 2 !== 0) throw new RemaxInputError(`head size ${hs} is odd: RoPE needs an even head size`);
     // The inverse frequencies come from the kernels' formula; a model with RoPE scaling rescales them here.
@@ -373,6 +397,7 @@ export class RemaxEngine {
    */
   enableTraining(options: TrainingOptions = {}): void {
     const c = this.config;
+    if (Object.keys(this.types).length > 0) this.widenWeights();
     const maxTokens = options.maxTokens ?? Math.max(512, c.seqLen);
     const maxSeqs = options.maxSeqs ?? 16;
     // About 16 MB of logits per classifier chunk, in whole tiles of 4 rows (a leftover row runs the classifier as a
@@ -406,6 +431,20 @@ export class RemaxEngine {
       recompute !== (current.recompute ?? false)) {
       this.layOut(this.workspace, spec);
     }
+  }
+
+  /**
+   * Re-plans the model part with every tensor float32 (what training updates), widening the compact ones exactly; the
+   * workspaces, which hold scratch only, move after it.
+   */
+  private widenWeights(): void {
+    const weights = this.readWeights();
+    this.types = {};
+    this.modelPlan = planModel(this.config, this.kernels.exports.heapBase());
+    requireInput(this.modelPlan.end <= WASM_MAX_BYTES,
+      `training needs the weights as float32, ${gib(this.modelPlan.end)}, over the 4 GiB a wasm32 engine can address: use a smaller model`);
+    this.loadWeights(weights, 'weights');
+    this.layOut(this.workspace, this.trainWorkspace);
   }
 
   /** Sets every gradient to zero (call before accumulating the gradient of a new batch). */
@@ -506,13 +545,23 @@ export class RemaxEngine {
    * Replaces the weights (e.g. when resuming); shapes must match, and every value must be a finite number (a NaN or an
    * infinity is an error naming `source` and the tensor, in the model's own terms; the engine then holds them).
    */
-  writeWeights(weights: ModelWeights, source = 'weights'): void {
+  writeWeights(weights: ModelWeights, source = 'weights', stored?: LoadedModel['stored']): void {
+    const compactBad: Partial<Record<WeightName, Float32Array>> = {};
     for (const { name, shape } of weightShapes(this.config)) {
       const data = weights[name];
       requireInput(data && data.length === elementCount(shape), `weights: tensor ${name} must have ${elementCount(shape)} values`);
-      new Float32Array(this.kernels.memory.buffer, this.modelPlan.weights[name]!, data.length).set(data);
+      const type = this.types[name];
+      if (!type) {
+        new Float32Array(this.kernels.memory.buffer, this.modelPlan.weights[name]!, data.length).set(data);
+        continue;
+      }
+      // A compact matrix: its stored bits (Q8_0: the file's own blocks, checked to hold exactly these values).
+      const from = stored?.[name];
+      const packed = packTensor(data, type, from?.type === 'Q8_0' ? from.blocks : undefined);
+      new Uint8Array(this.kernels.memory.buffer, this.modelPlan.weights[name]!, packed.bytes.length).set(packed.bytes);
+      if (packed.nonFinite > 0) compactBad[name] = data;
     }
-    const bad = this.nonFiniteTensors(0);
+    const bad = [...nonFiniteTensors(this.config, this.model.format, compactBad), ...this.nonFiniteTensors(0)];
     if (bad.length > 0) throw new RemaxInputError(nonFiniteWeightsMessage(source, bad));
   }
 
@@ -524,18 +573,30 @@ export class RemaxEngine {
    */
   private nonFiniteTensors(delta: number): NonFiniteTensor[] {
     const { paramStart, paramEnd } = this.modelPlan;
-    if (Number.isFinite(this.kernels.exports.sumSquares(paramStart + delta, (paramEnd - paramStart) / 4))) return [];
-    const views = tensorViews(this.kernels.memory.buffer, this.config, (name: WeightName) => this.modelPlan.weights[name]! + delta, false);
+    if (Object.keys(this.types).length === 0) {
+      if (Number.isFinite(this.kernels.exports.sumSquares(paramStart + delta, (paramEnd - paramStart) / 4))) return [];
+      const views = tensorViews(this.kernels.memory.buffer, this.config, (name: WeightName) => this.modelPlan.weights[name]! + delta, false);
+      return nonFiniteTensors(this.config, this.model.format, views);
+    }
+    // Compact weights (no gradients, delta 0): the float32 tensors one by one; writeWeights checks the compact ones.
+    const views: Partial<Record<WeightName, Float32Array>> = {};
+    for (const { name, shape } of weightShapes(this.config)) {
+      if (this.types[name]) continue;
+      const at = this.modelPlan.weights[name]! + delta, count = elementCount(shape);
+      if (!Number.isFinite(this.kernels.exports.sumSquares(at, count))) views[name] = new Float32Array(this.kernels.memory.buffer, at, count);
+    }
     return nonFiniteTensors(this.config, this.model.format, views);
   }
 
   /** Copies the flat parameter region (every weight, in memory order) into `target`: what helper engines sync from. */
   copyParametersTo(target: Float32Array): void {
+    this.requireFloat32('copyParametersTo');
     target.set(new Float32Array(this.kernels.memory.buffer, this.modelPlan.paramStart, this.checkSlots(target.length, 'parameters')));
   }
 
   /** Replaces the flat parameter region with `values` (copyParametersTo of an engine of the same model). */
   writeParameters(values: Float32Array): void {
+    this.requireFloat32('writeParameters');
     new Float32Array(this.kernels.memory.buffer, this.modelPlan.paramStart, this.checkSlots(values.length, 'parameters')).set(values);
   }
 
@@ -605,7 +666,20 @@ export class RemaxEngine {
   }
 
   private copyTensors(delta: number): ModelWeights {
-    return tensorViews(this.kernels.memory.buffer, this.config, (name: WeightName) => this.modelPlan.weights[name]! + delta, true);
+    const buffer = this.kernels.memory.buffer;
+    const out = tensorViews(buffer, this.config, (name: WeightName) => this.modelPlan.weights[name]! + delta, true, (name) => !this.types[name]);
+    for (const { name, shape } of weightShapes(this.config)) {
+      const type = this.types[name];
+      if (type) out[name] = unpackTensor(new Uint8Array(buffer, this.modelPlan.weights[name]!, tensorBytes(type, shape)), type, elementCount(shape));
+    }
+    return out;
+  }
+
+  /** The flat parameter region is float32 only when no matrix is compact. */
+  private requireFloat32(what: string): void {
+    if (Object.keys(this.types).length > 0) {
+      throw new Error(`${what}: this engine keeps compact weights (weightsDtype); create it with weightsDtype 'f32' or call enableTraining first`);
+    }
   }
 
   private checkSlots(length: number, what: string): number {
@@ -623,9 +697,13 @@ export class RemaxEngine {
     return this.optimizer;
   }
 
-  private writeModelDescriptor(at: number, pointers: TensorPointers): void {
+  private writeModelDescriptor(at: number, pointers: TensorPointers, types: WeightTypes = {}): void {
     const c = this.config, plan = this.modelPlan;
+    const code = (name: WeightName): number => WEIGHT_TYPE_CODES[types[name] ?? 'F32'];
     writeDescriptor(this.kernels.memory.buffer, at, MODEL_FIELDS, {
+      embeddingType: code('token_embedding_table'), wqType: code('wq'), wkType: code('wk'), wvType: code('wv'), woType: code('wo'),
+      w1Type: code('w1'), w2Type: code('w2'), w3Type: code('w3'),
+      wclsType: code(c.sharedClassifier ? 'token_embedding_table' : 'wcls'),
       dim: c.dim, hiddenDim: c.hiddenDim, nLayers: c.nLayers, nHeads: c.nHeads, nKvHeads: c.nKvHeads,
       vocabSize: c.vocabSize, seqLen: c.seqLen, normEps: c.normEps, ropeTheta: c.ropeTheta, headSize: headSize(c),
       ropeCos: plan.ropeCos, ropeSin: plan.ropeSin, ...pointers,

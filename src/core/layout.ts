@@ -5,6 +5,7 @@ export const MODEL_FIELDS = [
   'dim', 'hiddenDim', 'nLayers', 'nHeads', 'nKvHeads', 'vocabSize', 'seqLen', 'normEps', 'ropeTheta',
   'tokenEmbedding', 'rmsAtt', 'wq', 'wk', 'wv', 'wo', 'rmsFfn', 'w1', 'w2', 'w3', 'rmsFinal', 'wcls',
   'ropeCos', 'ropeSin', 'headSize', 'bq', 'bk', 'bv', 'rmsQ', 'rmsK',
+  'embeddingType', 'wqType', 'wkType', 'wvType', 'woType', 'w1Type', 'w2Type', 'w3Type', 'wclsType',
 ] as const;
 
 export const WORKSPACE_FIELDS = [

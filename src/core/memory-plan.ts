@@ -1,5 +1,6 @@
 import { Arena } from './arena';
-import { headSize, kvDim, qDim, weightShapes, elementCount, type ModelConfig, type WeightName } from './config';
+import { headSize, kvDim, qDim, weightShapes, type ModelConfig, type WeightName } from './config';
+import { tensorBytes, type WeightTypes } from './weight-types';
 
 // The one memory plan. Linear memory, from low to high addresses:
 //   [module static data] [descriptors] [weights] [RoPE frequencies and tables] [gradients, Adam m, Adam v: training only]
@@ -68,12 +69,13 @@ export interface WorkspacePlan extends WorkspaceSpec {
 
 const DESCRIPTOR_BYTES = 256;
 
-export function planModel(config: ModelConfig, heapBase: number): ModelPlan {
+/** The model part; each tensor takes its real bytes as stored (`types`: the compact matrices, weight-types.ts). */
+export function planModel(config: ModelConfig, heapBase: number, types: WeightTypes = {}): ModelPlan {
   const arena = new Arena(heapBase);
   const [modelDesc, gradDesc, workspaceDesc, trainWorkspaceDesc, jobDesc] =
     [0, 1, 2, 3, 4].map(() => arena.take(DESCRIPTOR_BYTES)) as [number, number, number, number, number];
   const weights: Partial<Record<WeightName, number>> = {};
-  for (const { name, shape } of weightShapes(config)) weights[name] = arena.take(4 * elementCount(shape));
+  for (const { name, shape } of weightShapes(config)) weights[name] = arena.take(tensorBytes(types[name] ?? 'F32', shape));
   const paramStart = weights.token_embedding_table!;
   const paramEnd = arena.take(0);
   if (config.sharedClassifier) weights.wcls = weights.token_embedding_table;

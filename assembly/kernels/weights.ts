@@ -1,0 +1,128 @@
+// How a weight matrix is stored: float32, or compact frozen weights that the matrix kernels widen to float32 in
+// registers. Widening is exact (bf16 and f16 are subsets of float32; a Q8_0 value d·q has 19 significant bits), so a
+// kernel reading compact weights computes bit for bit what it computes from their float32 widening.
+// Codes are the Model's *Type fields (src/core/weight-types.ts lists the same).
+export const F32: i32 = 0;
+export const BF16: i32 = 1; // the upper half of a float32
+export const F16: i32 = 2;  // IEEE half
+export const Q8_0: i32 = 3; // ggml's blocks of 32: f16 scale d, then 32 int8 q; value d·q. Rows are whole blocks.
+
+// The generic kernels take the type as a marker type parameter W: f32 = F32, u16 = BF16, i16 = F16, i8 = Q8_0.
+
+const Q8_BLOCK_BYTES: usize = 34;
+
+/** Bytes of `count` consecutive weights of a row (count a multiple of 32 for Q8_0). */
+// @ts-ignore: decorator
+@inline export function weightBytes<W>(count: i32): usize {
+  if (isFloat<W>()) return <usize>count << 2;
+  if (sizeof<W>() == 2) return <usize>count << 1;
+  return <usize>(count >> 5) * Q8_BLOCK_BYTES;
+}
+
+/** Bytes of a rows × cols matrix stored as `type`. */
+export function matrixBytes(type: i32, rows: i32, cols: i32): usize {
+  const r = <usize>rows;
+  if (type == F32) return r * weightBytes<f32>(cols);
+  if (type == Q8_0) return r * weightBytes<i8>(cols);
+  return r * weightBytes<u16>(cols);
+}
+
+/**
+ * Weights k..k+3 of the row at `row`, widened, where xByte = 4·k is the byte offset of the same elements in a float32
+ * row (the kernels walk their inputs by it; k is a multiple of 4).
+ */
+// @ts-ignore: decorator
+@inline export function load4<W>(row: usize, xByte: usize): v128 {
+  if (isFloat<W>()) return v128.load(row + xByte);
+  if (sizeof<W>() == 2) {
+    const h = v128.load16x4_u(row + (xByte >> 1));
+    return isSigned<W>() ? f16x4(h) : i32x4.shl(h, 16);
+  }
+  const k = xByte >> 2;
+  const block = row + (k >> 5) * Q8_BLOCK_BYTES;
+  const q = f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(block + 2 + (k & 31)))));
+  return f32x4.mul(q, f32x4.splat(f16(load<u16>(block))));
+}
+
+/** Weight k of the row at `row`, widened (the scalar twin of load4). */
+// @ts-ignore: decorator
+@inline export function load1<W>(row: usize, k: usize): f32 {
+  if (isFloat<W>()) return load<f32>(row + (k << 2));
+  if (sizeof<W>() == 2) {
+    const h = <u32>load<u16>(row + (k << 1));
+    return isSigned<W>() ? f16(h) : reinterpret<f32>(h << 16);
+  }
+  const block = row + (k >> 5) * Q8_BLOCK_BYTES;
+  return <f32>load<i8>(block + 2 + (k & 31)) * f16(load<u16>(block));
+}
+
+/** float32 value of IEEE half bits (every case: normal, subnormal, ±0, ±∞, NaN). */
+// @ts-ignore: decorator
+@inline export function f16(h: u32): f32 {
+  const sign = (h & 0x8000) << 16, e = h & 0x7c00, em = (h & 0x7fff) << 13;
+  if (e == 0x7c00) return reinterpret<f32>(sign | 0x7f800000 | em);
+  if (e == 0) return reinterpret<f32>(sign | reinterpret<u32>(<f32>(h & 0x3ff) * 5.9604644775390625e-8)); // m·2⁻²⁴
+  return reinterpret<f32>(sign | (em + (112 << 23)));
+}
+
+/**
+ * float32 values of four IEEE halves (zero-extended in i32 lanes), every case exact and without subnormal arithmetic
+ * (slow on x64): the exponent rebiased by 127 − 15; Inf/NaN rebiased once more to 255; a subnormal m·2⁻²⁴ as
+ * (1 + m/1024)·2⁻¹⁴ − 2⁻¹⁴, an exact subtraction of normal numbers (F. Giesen's half_to_float).
+ */
+// @ts-ignore: decorator
+@inline export function f16x4(h: v128): v128 {
+  const e = v128.and(h, i32x4.splat(0x7c00));
+  let o = i32x4.add(i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13), i32x4.splat(112 << 23));
+  o = i32x4.add(o, v128.and(i32x4.eq(e, i32x4.splat(0x7c00)), i32x4.splat(112 << 23)));
+  const sub = f32x4.sub(i32x4.add(o, i32x4.splat(1 << 23)), i32x4.splat(113 << 23));
+  o = v128.bitselect(sub, o, i32x4.eq(e, i32x4.splat(0)));
+  return v128.or(o, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
+}
+
+/** out[0..count) = the widened weights of the row at `row`. */
+// @ts-ignore: decorator
+@inline function widenRowOf<W>(out: usize, row: usize, count: i32): void {
+  const vecBytes = <usize>(count & ~3) << 2;
+  for (let k: usize = 0; k < vecBytes; k += 16) v128.store(out + k, load4<W>(row, k));
+  for (let k = count & ~3; k < count; k++) store<f32>(out + (<usize>k << 2), load1<W>(row, <usize>k));
+}
+
+/** out[0..count) = the first `count` weights of the row at `row` (of any type), as float32. */
+export function widenRow(out: usize, row: usize, type: i32, count: i32): void {
+  if (type == F32) memory.copy(out, row, <usize>count << 2);
+  else if (type == BF16) widenRowOf<u16>(out, row, count);
+  else if (type == F16) widenRowOf<i16>(out, row, count);
+  else widenRowOf<i8>(out, row, count);
+}
+
+/** out = the rows × cols matrix w (of any type) as float32, row-major, or transposed ([cols, rows]) when asked. */
+export function widenMatrix(out: usize, w: usize, type: i32, rows: i32, cols: i32, transposed: bool): void {
+  const rowBytes = matrixBytes(type, 1, cols);
+  if (!transposed) {
+    for (let r = 0; r < rows; r++) widenRow(out + ((<usize>r * cols) << 2), w + <usize>r * rowBytes, type, cols);
+    return;
+  }
+  if (type == F32) transposeOf<f32>(out, w, rows, cols, rowBytes);
+  else if (type == BF16) transposeOf<u16>(out, w, rows, cols, rowBytes);
+  else if (type == F16) transposeOf<i16>(out, w, rows, cols, rowBytes);
+  else transposeOf<i8>(out, w, rows, cols, rowBytes);
+}
+
+// out[cols, rows] = widened w[rows, cols]ᵀ, each weight decoded once (lanes scattered by scalar stores: this runs once
+// per matrix and backward call, next to a product of n·rows·cols).
+// @ts-ignore: decorator
+@inline function transposeOf<W>(out: usize, w: usize, rows: i32, cols: i32, rowBytes: usize): void {
+  const outRow = <usize>rows << 2, cols4 = cols & ~3;
+  for (let r = 0; r < rows; r++) {
+    const row = w + <usize>r * rowBytes, at = out + (<usize>r << 2);
+    for (let c = 0; c < cols4; c += 4) {
+      const v = load4<W>(row, <usize>c << 2), p = at + <usize>c * outRow;
+      store<f32>(p, f32x4.extract_lane(v, 0));
+      store<f32>(p + outRow, f32x4.extract_lane(v, 1));
+      store<f32>(p + 2 * outRow, f32x4.extract_lane(v, 2));
+      store<f32>(p + 3 * outRow, f32x4.extract_lane(v, 3));
+    }
+    for (let c = cols4; c < cols; c++) store<f32>(at + <usize>c * outRow, load1<W>(row, <usize>c));
+  }
+}

@@ -1,0 +1,104 @@
+// How the engine stores each weight matrix in linear memory: float32, or compact frozen weights (bf16, f16, Q8_0)
+// that the kernels widen in registers (assembly/kernels/weights.ts, with the same codes). Norms and biases are always
+// float32. Widening is exact, so a compact engine computes bit for bit what the float32 widening of its weights does.
+import { elementCount, weightShapes, type ModelConfig, type WeightName } from './config';
+import { RemaxInputError } from './errors';
+import { f16ToF32, f32ToBf16, f32ToF16 } from './formats/half';
+import { dequantize, quantize } from './formats/gguf-quants';
+import type { StoredTensor, StoredTensors } from './formats/model';
+
+export type WeightType = 'F32' | 'BF16' | 'F16' | 'Q8_0';
+export const WEIGHT_TYPE_CODES: Record<WeightType, number> = { F32: 0, BF16: 1, F16: 2, Q8_0: 3 };
+
+/**
+ * What an engine keeps: 'auto' each matrix as its source stores it (BF16, F16, Q8_0; anything else float32), lossless;
+ * 'f32' everything widened to float32 (what training needs); 'bf16' every matrix rounded to bf16 (lossy for others).
+ */
+export type WeightsDtype = 'auto' | 'f32' | 'bf16';
+export const WEIGHTS_DTYPES: readonly WeightsDtype[] = ['auto', 'f32', 'bf16'];
+
+/** The tensors that may be compact: the matrices (token_embedding_table doubles as a tied classifier). */
+export const MATRIX_WEIGHTS: readonly WeightName[] = ['token_embedding_table', 'wq', 'wk', 'wv', 'wo', 'w1', 'w2', 'w3', 'wcls'];
+
+/** The compact tensors' types; a tensor not listed is F32. */
+export type WeightTypes = Partial<Record<WeightName, Exclude<WeightType, 'F32'>>>;
+
+export function checkWeightsDtype(value: unknown, what: string): WeightsDtype {
+  if (!WEIGHTS_DTYPES.includes(value as WeightsDtype)) {
+    throw new RemaxInputError(`${what} is ${JSON.stringify(value)}; it must be one of ${WEIGHTS_DTYPES.join(', ')} ` +
+      '(auto: as the model is stored, f32: widened to float32, bf16: rounded to bfloat16)');
+  }
+  return value as WeightsDtype;
+}
+
+/**
+ * The type each tensor of the model gets under `choice` (absent = F32). 'auto' keeps a matrix compact only when its
+ * values are exactly the stored type's (they are when they came from the file; not after training changed them).
+ */
+export function chooseWeightTypes(config: ModelConfig, weights: Partial<Record<WeightName, Float32Array>>, stored: StoredTensors | undefined,
+  choice: WeightsDtype): WeightTypes {
+  const types: WeightTypes = {};
+  if (choice === 'f32') return types;
+  for (const { name } of weightShapes(config)) {
+    if (!MATRIX_WEIGHTS.includes(name)) continue;
+    if (choice === 'bf16') { types[name] = 'BF16'; continue; }
+    const s = stored?.[name], values = weights[name];
+    if (s && values && exactly(values, s)) types[name] = s.type;
+  }
+  return types;
+}
+
+/** True when `values` are exactly the stored tensor's values. */
+function exactly(values: Float32Array, s: StoredTensor): boolean {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  if (s.type !== 'Q8_0') {
+    if (s.type === 'BF16') return bits.every((x) => (x & 0xffff) === 0);
+    return values.every((v) => f16ToF32(f32ToF16(v)) === v || Number.isNaN(v));
+  }
+  if (s.blocks.length !== (values.length / 32) * 34) return false;
+  const q = new Uint32Array(dequantize('Q8_0', s.blocks, values.length).buffer);
+  return q.every((x, i) => x === bits[i]);
+}
+
+/** Bytes of a tensor of `shape` (row length last) stored as `type`. */
+export function tensorBytes(type: WeightType, shape: number[]): number {
+  const count = elementCount(shape);
+  if (type === 'F32') return 4 * count;
+  if (type === 'Q8_0') return (count / 32) * 34;
+  return 2 * count;
+}
+
+/**
+ * The stored bytes of float32 `values` as `type`: bf16/f16 rounded to nearest even (exact for values widened from that
+ * type); Q8_0 the source's own blocks when given (chooseWeightTypes checked them), else quantized as ggml does. Also
+ * counts values that are not finite.
+ */
+export function packTensor(values: Float32Array, type: Exclude<WeightType, 'F32'>, blocks?: Uint8Array): { bytes: Uint8Array; nonFinite: number } {
+  if (type === 'Q8_0') {
+    let nonFinite = 0;
+    for (let i = 0; i < values.length; i++) if (!(values[i]! - values[i]! === 0)) nonFinite++;
+    return { bytes: blocks ?? quantize('Q8_0', values, 32, 'a Q8_0 tensor'), nonFinite };
+  }
+  const out = new Uint16Array(values.length);
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  let nonFinite = 0;
+  for (let i = 0; i < values.length; i++) {
+    const x = bits[i]!;
+    if ((x & 0x7f800000) === 0x7f800000) nonFinite++;
+    // bf16 of a value widened from bf16: its upper half (the common case, without rounding).
+    out[i] = type === 'BF16' ? ((x & 0xffff) === 0 ? x >>> 16 : f32ToBf16(values[i]!)) : f32ToF16(values[i]!);
+  }
+  return { bytes: new Uint8Array(out.buffer), nonFinite };
+}
+
+/** float32 values of a tensor stored as `type` (count values). */
+export function unpackTensor(bytes: Uint8Array, type: Exclude<WeightType, 'F32'>, count: number): Float32Array {
+  if (type === 'Q8_0') return dequantize('Q8_0', bytes, count);
+  const h = new Uint16Array(bytes.buffer, bytes.byteOffset, count);
+  const out = new Float32Array(count);
+  if (type === 'BF16') {
+    const u = new Uint32Array(out.buffer);
+    for (let i = 0; i < count; i++) u[i] = h[i]! << 16;
+  } else for (let i = 0; i < count; i++) out[i] = f16ToF32(h[i]!);
+  return out;
+}
