@@ -1,5 +1,5 @@
 import { parseCheckpoint, serializeCheckpoint } from './formats/llama2c';
-import type { LoadedModel } from './formats/model';
+import type { LoadedModel, StoredTensors } from './formats/model';
 import { decays, headSize, weightShapes, elementCount, type ModelConfig, type ModelWeights, type WeightName } from './config';
 import { scaleInverseFrequencies } from './rope-scaling';
 import { RemaxInputError, requireInput } from './errors';
@@ -660,9 +660,21 @@ export class RemaxEngine {
     return serializeCheckpoint(this.config, this.readWeights());
   }
 
-  /** The model with its current weights (copies), ready for a format's writer or another engine. */
+  /**
+   * The model with its current weights (copies), ready for a format's writer or another engine; compact matrices also
+   * as `stored` (Q8_0 with a copy of its blocks), so an engine created from it keeps them so too.
+   */
   exportModel(): LoadedModel {
-    return { ...this.model, weights: this.readWeights(), ...(this.tokenizer ? { tokenizer: this.tokenizer } : {}) };
+    const stored: StoredTensors = {};
+    for (const { name, shape } of weightShapes(this.config)) {
+      const type = this.types[name];
+      if (type === 'Q8_0') stored[name] = { type, blocks: new Uint8Array(this.kernels.memory.buffer, this.modelPlan.weights[name]!, tensorBytes(type, shape)).slice() };
+      else if (type) stored[name] = { type };
+    }
+    return {
+      ...this.model, weights: this.readWeights(), ...(this.tokenizer ? { tokenizer: this.tokenizer } : {}),
+      ...(Object.keys(stored).length > 0 ? { stored } : {}),
+    };
   }
 
   private copyTensors(delta: number): ModelWeights {

@@ -19,7 +19,7 @@ export function serveHelper(transport: Transport, wasm?: WasmBuilds): void {
   };
   const handlers: { [K in keyof HelperOps]: (args: HelperOps[K]['args']) => Promise<HelperOps[K]['result']> | HelperOps[K]['result'] } = {
     async init({ policy: policyModel, reference: referenceModel, build, maxBatch, training, parameters, gradients }) {
-      const policy = await RemaxEngine.create({ model: policyModel, build, maxBatch, wasm });
+      const policy = await RemaxEngine.create({ model: policyModel, build, maxBatch, wasm, ...(training ? { weightsDtype: 'f32' as const } : {}) });
       if (training) policy.enableTraining({ ...training, optimizerState: false }); // the main engine steps the optimizer
       const reference = referenceModel ? await RemaxEngine.create({ model: referenceModel, build, maxBatch, wasm }) : undefined;
       state = { policy, reference, parameters: new Float32Array(parameters), gradients: new Float32Array(gradients) };

@@ -5,6 +5,7 @@ import type { LoadedModel } from '../formats/model';
 import type { TextTokenizer } from '../tokenizers/types';
 import { loadPrompts, type ChatSettings, type PromptRecord } from './prompts';
 import type { ReMaxOptions } from './trainer';
+import type { WeightsDtype } from '../weight-types';
 
 // What `remax train` and the in-browser trainer page both build before a ReMax run's first step: the policy engine,
 // the frozen reference (only with a KL penalty) and the prompts, tokenised against the model's context.
@@ -36,6 +37,8 @@ export interface RunInputs {
   chat?: ChatSettings;
   /** Where warnings about the prompts go (invalid UTF-8). */
   onWarning?: (message: string) => void;
+  /** How the frozen reference keeps its weights (default 'auto': as stored, lossless; weight-types.ts). */
+  referenceDtype?: WeightsDtype;
 }
 
 export interface RunSetup {
@@ -60,9 +63,13 @@ export async function setUpRun(inputs: RunInputs, options: Pick<ReMaxOptions, 'm
   const load = (file: NamedBytes) => loadPrompts(file.bytes, file.source, tokenizer, { seqLen, maxNewTokens, truncate: inputs.truncate, chat: inputs.chat, onWarning: inputs.onWarning });
   const prompts = load(inputs.prompts);
   const evalPrompts = inputs.evalPrompts ? load(inputs.evalPrompts).slice(0, inputs.evalPrompts.limit) : [];
-  const policy = await RemaxEngine.create({ model, tokenizer, modelSource: source });
+  // The policy trains: float32. The reference only runs forward: compact weights as the options say.
+  const policy = await RemaxEngine.create({ model, tokenizer, modelSource: source, weightsDtype: 'f32' });
   const reference = options.klCoef > 0
-    ? await RemaxEngine.create({ model: (inputs.reference ?? inputs.policy).model, modelSource: (inputs.reference ?? inputs.policy).source, maxBatch: options.batchSize * options.samplesPerPrompt })
+    ? await RemaxEngine.create({
+      model: (inputs.reference ?? inputs.policy).model, modelSource: (inputs.reference ?? inputs.policy).source,
+      maxBatch: options.batchSize * options.samplesPerPrompt, weightsDtype: inputs.referenceDtype ?? 'auto',
+    })
     : undefined;
   return { policy, reference, prompts, evalPrompts, maxNewTokens };
 }

@@ -3,13 +3,14 @@ import { buildFlag } from '../args';
 import { parseFlags, helpText, requiredString, idListFlag } from '../args';
 import { loadEngineFromFiles } from '../load';
 import { RemaxInputError } from '../../core/errors';
-import { CONTEXT_FLAG, MODEL_FLAG, contextFlag, loadedLine } from '../model-io';
+import { CONTEXT_FLAG, MODEL_FLAG, WEIGHTS_DTYPE_FLAG, contextFlag, loadedLine, weightsDtypeFlag } from '../model-io';
 
 export const logprobsFlags: FlagSpec[] = [
   MODEL_FLAG,
   CONTEXT_FLAG,
   { name: 'ids', type: 'string', help: 'token ids of the sequence, comma-separated (e.g. 1,429,479)' },
   { name: 'build', type: 'string', help: 'kernel build: auto, simd or relaxed-simd', default: 'auto' },
+  WEIGHTS_DTYPE_FLAG,
   { name: 'json', type: 'boolean', help: 'print {"ids":[...],"logprobs":[...]}' },
 ];
 
@@ -20,7 +21,7 @@ export async function logprobsCommand(argv: string[], out: (line: string) => voi
   const ids = idListFlag(flags, 'ids');
   if (!ids || ids.length < 2) throw new RemaxInputError('--ids needs at least two token ids (the first is the context for the second)');
   const build = buildFlag(flags);
-  const engine = await loadEngineFromFiles({ model, build, ...contextFlag(flags) });
+  const engine = await loadEngineFromFiles({ model, build, weightsDtype: weightsDtypeFlag(flags), ...contextFlag(flags) });
   const [logprobs] = engine.logprobs([ids]);
   if (flags.json) return out(JSON.stringify({ ids, logprobs }));
   err(loadedLine(engine, model));

@@ -91,7 +91,7 @@ export async function sftCommand(argv: string[], out: (line: string) => void, er
   };
 
   const threads = threadsFlag(flags);
-  const engine = await loadEngineFromFiles({ model: modelPath, tokenizer, ...contextFlag(flags) });
+  const engine = await loadEngineFromFiles({ model: modelPath, tokenizer, weightsDtype: 'f32', ...contextFlag(flags) }); // trained: float32
   if (!engine.tokenizer) throw new RemaxInputError(`${modelPath} carries no tokenizer: give --tokenizer (tokenizer.bin, tokenizer.json or a .gguf)`);
   const format = formatFlag(flags, engine);
   const seqLen = numberFlag(flags, 'seq', engine.config.seqLen, { integer: true, min: 2, max: engine.config.seqLen });

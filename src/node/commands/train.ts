@@ -22,6 +22,7 @@ import { httpReward } from '../../core/http-reward';
 import type { ScheduleKind } from '../../core/schedule';
 import type { Estimator } from '../../core/rl/advantages';
 import { headSize, weightShapes, type ModelConfig } from '../../core/config';
+import type { WeightsDtype } from '../../core/weight-types';
 
 /** The built-in default task, shipped in the package beside dist/. */
 const DEFAULT_TASK = fileURLToPath(new URL('../assets/default-task/', import.meta.url));
@@ -84,6 +85,7 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
     evalPrompts: evalPath ? { bytes: readInputFile(evalPath, '--eval-prompts'), source: evalPath, limit: v['eval-size'] as number } : undefined,
     truncate: v.truncate === true,
     onWarning: (message) => err(message),
+    referenceDtype: v['reference-dtype'] as WeightsDtype,
     chat: {
       disabled: v['no-chat-template'] === true,
       ...(chatTemplate ? { template: new TextDecoder().decode(readInputFile(chatTemplate, '--chat-template')), templateSource: chatTemplate } : {}),
