@@ -4,6 +4,7 @@
 // "in-process A/B" come from this.
 //
 //   npm run build && node build/bench/ab.js [--mode=train|decode] [--model=260k|15m] [--rounds=N] [--build=simd] A.wasm B.wasm …
+//   node build/bench/ab.js --mode=decode --weights=f32,bf16 [--seqs=N]   (this checkout's build, weightsDtype A/B)
 //
 // A build of another commit: git worktree add /tmp/old COMMIT && (cd /tmp/old && npm ci && npx asc assembly/index.ts
 // --target relaxed -o /tmp/old.relaxed.wasm). The engines use this checkout's memory plan and descriptors, so the
@@ -13,6 +14,7 @@ import v8 from 'node:v8';
 import { RemaxEngine } from '../src/core/engine';
 import { randomInitWeights } from '../src/core/formats/llama2c';
 import type { BuildName } from '../src/core/kernels';
+import type { WeightsDtype } from '../src/core/weight-types';
 import { CONFIG_260K, CONFIG_15M } from './lib/common';
 import { trainingBatch, trainingStep, TRAIN_BATCH, TRAIN_TOKENS } from './lib/training';
 
@@ -20,7 +22,9 @@ v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
 const args = process.argv.slice(2);
 const option = (name: string, fallback: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
 const mode = option('mode', 'train'), model = option('model', '260k'), build = option('build', 'relaxed-simd') as BuildName;
-const files = args.filter((a) => !a.startsWith('--'));
+const dtypes = option('weights', '').split(',').filter(Boolean) as WeightsDtype[];
+const seqs = Number(option('seqs', '16'));
+const files = dtypes.length > 0 ? dtypes : args.filter((a) => !a.startsWith('--'));
 if (files.length < 2 || !['train', 'decode'].includes(mode) || !['260k', '15m'].includes(model) || !['simd', 'relaxed-simd'].includes(build)) {
   console.error('usage: node build/bench/ab.js [--mode=train|decode] [--model=260k|15m] [--rounds=N] [--build=simd|relaxed-simd] A.wasm B.wasm …');
   process.exit(2);
@@ -30,16 +34,17 @@ const rounds = Number(option('rounds', model === '15m' ? '4' : '40'));
 const weights = randomInitWeights(config, 1);
 
 const engines = await Promise.all(files.map(async (file) => {
-  const bytes = new Uint8Array(readFileSync(file));
+  const bytes = dtypes.length > 0 ? undefined : new Uint8Array(readFileSync(file));
   const engine = await RemaxEngine.create({
-    model: { config, weights, format: 'llama2c-v0' }, build, wasm: { simd: bytes, relaxed: bytes }, maxBatch: 16,
+    model: { config, weights, format: 'llama2c-v0' }, build, ...(bytes ? { wasm: { simd: bytes, relaxed: bytes } } : {}), maxBatch: 16,
+    ...(dtypes.length > 0 ? { weightsDtype: file as WeightsDtype } : {}),
   });
   if (mode === 'train') engine.enableTraining({ maxTokens: TRAIN_BATCH * TRAIN_TOKENS, maxSeqs: TRAIN_BATCH });
   return engine;
 }));
 const batch = trainingBatch(config.vocabSize);
 // The ReMax bench's decode: 8 prompts of 16 tokens, each sampled and greedy, 112 new tokens.
-const requests = Array.from({ length: 16 }, (_, r) => ({
+const requests = Array.from({ length: seqs }, (_, r) => ({
   promptIds: Array.from({ length: 16 }, (_, i) => (i === 0 ? 1 : 3 + ((i * 13 + (r >> 1) * 5) % (config.vocabSize - 3)))),
   maxNewTokens: 112, temperature: r & 1 ? 0 : 1, topP: 0.9, seed: r, logprobs: (r & 1) === 0,
 }));
