@@ -4,7 +4,8 @@
 // "in-process A/B" come from this.
 //
 //   npm run build && node build/bench/ab.js [--mode=train|decode] [--model=260k|15m] [--rounds=N] [--build=simd] A.wasm B.wasm …
-//   node build/bench/ab.js --mode=decode --weights=f32,bf16 [--seqs=N]   (this checkout's build, weightsDtype A/B)
+//   node build/bench/ab.js --mode=decode --weights=f32,bf16,f16,q8_0 [--seqs=N]   (this checkout's build: how the weights
+//   are kept; f16 and q8_0 round the model to that type and keep it as stored)
 //
 // A build of another commit: git worktree add /tmp/old COMMIT && (cd /tmp/old && npm ci && npx asc assembly/index.ts
 // --target relaxed -o /tmp/old.relaxed.wasm). The engines use this checkout's memory plan and descriptors, so the
@@ -14,7 +15,11 @@ import v8 from 'node:v8';
 import { RemaxEngine } from '../src/core/engine';
 import { randomInitWeights } from '../src/core/formats/llama2c';
 import type { BuildName } from '../src/core/kernels';
-import type { WeightsDtype } from '../src/core/weight-types';
+import { MATRIX_WEIGHTS, type WeightsDtype } from '../src/core/weight-types';
+import { weightShapes, type ModelWeights } from '../src/core/config';
+import type { StoredTensors } from '../src/core/formats/model';
+import { dequantize, quantize } from '../src/core/formats/gguf-quants';
+import { f16ToF32, f32ToF16 } from '../src/core/formats/half';
 import { CONFIG_260K, CONFIG_15M } from './lib/common';
 import { trainingBatch, trainingStep, TRAIN_BATCH, TRAIN_TOKENS } from './lib/training';
 
@@ -22,7 +27,7 @@ v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
 const args = process.argv.slice(2);
 const option = (name: string, fallback: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
 const mode = option('mode', 'train'), model = option('model', '260k'), build = option('build', 'relaxed-simd') as BuildName;
-const dtypes = option('weights', '').split(',').filter(Boolean) as WeightsDtype[];
+const dtypes = option('weights', '').split(',').filter(Boolean);
 const seqs = Number(option('seqs', '16'));
 const files = dtypes.length > 0 ? dtypes : args.filter((a) => !a.startsWith('--'));
 if (files.length < 2 || !['train', 'decode'].includes(mode) || !['260k', '15m'].includes(model) || !['simd', 'relaxed-simd'].includes(build)) {
@@ -35,14 +40,34 @@ const weights = randomInitWeights(config, 1);
 
 const engines = await Promise.all(files.map(async (file) => {
   const bytes = dtypes.length > 0 ? undefined : new Uint8Array(readFileSync(file));
+  const stored = file === 'f16' || file === 'q8_0' ? storedAs(file) : undefined;
   const engine = await RemaxEngine.create({
-    model: { config, weights, format: 'llama2c-v0' }, build, ...(bytes ? { wasm: { simd: bytes, relaxed: bytes } } : {}), maxBatch: 16,
-    ...(dtypes.length > 0 ? { weightsDtype: file as WeightsDtype } : {}),
+    model: { config, weights: stored?.weights ?? weights, format: 'llama2c-v0', ...(stored ? { stored: stored.stored } : {}) }, build,
+    ...(bytes ? { wasm: { simd: bytes, relaxed: bytes } } : {}), maxBatch: 16,
+    ...(dtypes.length > 0 ? { weightsDtype: (stored ? 'auto' : file) as WeightsDtype } : {}),
   });
   if (mode === 'train') engine.enableTraining({ maxTokens: TRAIN_BATCH * TRAIN_TOKENS, maxSeqs: TRAIN_BATCH });
   return engine;
 }));
 const batch = trainingBatch(config.vocabSize);
+
+/** The model's matrices rounded to f16 or Q8_0 (rows of a multiple of 32), marked as stored so. */
+function storedAs(type: 'f16' | 'q8_0'): { weights: ModelWeights; stored: StoredTensors } {
+  const out = { ...weights } as ModelWeights, stored: StoredTensors = {};
+  for (const { name, shape } of weightShapes(config)) {
+    const w = weights[name];
+    if (!w || !MATRIX_WEIGHTS.includes(name)) continue;
+    if (type === 'q8_0' && shape[shape.length - 1]! % 32 === 0) {
+      const blocks = quantize('Q8_0', w, shape[shape.length - 1]!, name);
+      out[name] = dequantize('Q8_0', blocks, w.length);
+      stored[name] = { type: 'Q8_0', blocks };
+    } else if (type === 'f16') {
+      out[name] = w.map((v) => f16ToF32(f32ToF16(v)));
+      stored[name] = { type: 'F16' };
+    }
+  }
+  return { weights: out, stored };
+}
 // The ReMax bench's decode: 8 prompts of 16 tokens, each sampled and greedy, 112 new tokens.
 const requests = Array.from({ length: seqs }, (_, r) => ({
   promptIds: Array.from({ length: 16 }, (_, i) => (i === 0 ? 1 : 3 + ((i * 13 + (r >> 1) * 5) % (config.vocabSize - 3)))),

@@ -1,7 +1,7 @@
 import { madd, hsum, hsum4 } from "./simd";
 import { transpose } from "./transpose";
 import { outerProductSum } from "./outer-product";
-import { F32, weightBytes, load4, load1, widenMatrix } from "./weights";
+import { F32, weightBytes, load4, load1, widenMatrix, widenRowOf, q8x4, f16, f16Special, f16x8Low, f16x8High } from "./weights";
 
 // out[n, outDim] (=|+=) x[n, inDim] · w[outDim, inDim]ᵀ — the weight layout of llama2.c (one row per output).
 // Register blocking: a tile of 4 input rows × 2 weight rows keeps 8 vector accumulators, so each weight vector
@@ -24,27 +24,35 @@ const K_BLOCK: i32 = 2048;
 const SPLIT_BYTES: usize = 256 << 10;
 
 export function matmulForward(out: usize, x: usize, w: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool): void {
-  forwardOf<f32>(out, x, w, n, inDim, outDim, accumulate);
+  forwardOf<f32>(out, x, w, n, inDim, outDim, accumulate, 0);
 }
 
-/** matmulForward with bf16 weights (2 bytes each), widened in registers: the same result, bit for bit, as their float32. */
-export function matmulForwardBf16(out: usize, x: usize, w: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool): void {
-  forwardOf<u16>(out, x, w, n, inDim, outDim, accumulate);
+// Compact weights (weights.ts): the same sums over their exact float32 values, so bit for bit the float32 result.
+// Rows of a tile of 4 inputs are widened once into `scratch` (WEIGHT_SCRATCH_FLOATS, in L1) and read by the float32
+// tile from there, so each weight is decoded once per block of inputs, not once per 4 of them; single rows
+// (batch-1 decoding) read every weight once anyway, and widen it in registers.
+
+/** Floats of the `scratch` the compact matmuls need: two weight rows of a K_BLOCK. */
+export const WEIGHT_SCRATCH_FLOATS: i32 = 2 * K_BLOCK;
+
+/** matmulForward with bf16 weights (2 bytes each). */
+export function matmulForwardBf16(out: usize, x: usize, w: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool, scratch: usize): void {
+  forwardOf<u16>(out, x, w, n, inDim, outDim, accumulate, scratch);
 }
 
-/** matmulForward with IEEE half weights, widened in registers: bit for bit the result of their float32. */
-export function matmulForwardF16(out: usize, x: usize, w: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool): void {
-  forwardOf<i16>(out, x, w, n, inDim, outDim, accumulate);
+/** matmulForward with IEEE half weights. */
+export function matmulForwardF16(out: usize, x: usize, w: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool, scratch: usize): void {
+  forwardOf<i16>(out, x, w, n, inDim, outDim, accumulate, scratch);
 }
 
-/** matmulForward with Q8_0 weights (inDim a multiple of 32), dequantized in registers: bit for bit the result of d·q. */
-export function matmulForwardQ8_0(out: usize, x: usize, w: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool): void {
-  forwardOf<i8>(out, x, w, n, inDim, outDim, accumulate);
+/** matmulForward with Q8_0 weights (inDim a multiple of 32): the result of their values d·q. */
+export function matmulForwardQ8_0(out: usize, x: usize, w: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool, scratch: usize): void {
+  forwardOf<i8>(out, x, w, n, inDim, outDim, accumulate, scratch);
 }
 
 /** The forward matmul with weights of any type W (weights.ts): one code path, so every type sums alike. */
 // @ts-ignore: decorator
-@inline function forwardOf<W>(out: usize, x: usize, w: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool): void {
+@inline function forwardOf<W>(out: usize, x: usize, w: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool, scratch: usize): void {
   const rowBytes = <usize>inDim << 2, wRowBytes = weightBytes<W>(inDim);
   for (let k0 = 0; k0 < inDim; k0 += K_BLOCK) {
     const kLen = min(K_BLOCK, inDim - k0);
@@ -58,21 +66,34 @@ export function matmulForwardQ8_0(out: usize, x: usize, w: usize, n: i32, inDim:
       if (<usize>outDim * wRowBytes > SPLIT_BYTES) {
         // Rows o and o + half (see SPLIT_BYTES).
         const half = outDim >> 1;
-        for (; o < half; o++) {
-          for (let r = r0; r < full; r += 4) tile4x2<W>(out, xk, wk, r, o, half, rowBytes, wRowBytes, kLen, outDim, add);
-        }
+        for (; o < half; o++) pairRows<W>(out, xk, wk, r0, full, o, half, rowBytes, wRowBytes, kLen, outDim, add, scratch);
         o = half << 1;
       } else {
-        for (; o + 2 <= outDim; o += 2) {
-          for (let r = r0; r < full; r += 4) tile4x2<W>(out, xk, wk, r, o, 1, rowBytes, wRowBytes, kLen, outDim, add);
-        }
+        for (; o + 2 <= outDim; o += 2) pairRows<W>(out, xk, wk, r0, full, o, 1, rowBytes, wRowBytes, kLen, outDim, add, scratch);
       }
-      if (o < outDim) {
-        for (let r = r0; r < full; r += 4) tile4x1<W>(out, xk, wk, r, o, rowBytes, wRowBytes, kLen, outDim, add);
+      if (o < outDim && full > r0) {
+        let w0 = wk + <usize>o * wRowBytes;
+        if (!isFloat<W>()) widenRowOf<W>(w0 = scratch, wk + <usize>o * wRowBytes, kLen);
+        for (let r = r0; r < full; r += 4) tile4x1(out, xk, w0, r, o, rowBytes, kLen, outDim, add);
       }
       for (let r = full; r < r1; r++) tile1Row<W>(out, xk, wk, r, 0, outDim, rowBytes, wRowBytes, kLen, outDim, add);
     }
   }
+}
+
+/** Weight rows o and o + apart against the input rows [r0, full) in tiles of 4 (compact rows widened into scratch). */
+// @ts-ignore: decorator
+@inline function pairRows<W>(out: usize, x: usize, w: usize, r0: i32, full: i32, o: i32, apart: i32, rowBytes: usize, wRowBytes: usize,
+  kLen: i32, outDim: i32, accumulate: bool, scratch: usize): void {
+  if (full == r0) return;
+  let w0 = w + <usize>o * wRowBytes, w1 = w0 + <usize>apart * wRowBytes;
+  if (!isFloat<W>()) {
+    widenRowOf<W>(scratch, w0, kLen);
+    widenRowOf<W>(scratch + (<usize>K_BLOCK << 2), w1, kLen);
+    w0 = scratch;
+    w1 = scratch + (<usize>K_BLOCK << 2);
+  }
+  for (let r = r0; r < full; r += 4) tile4x2(out, x, w0, w1, r, o, apart, rowBytes, kLen, outDim, accumulate);
 }
 
 // @ts-ignore: decorator
@@ -90,16 +111,15 @@ export function matmulForwardQ8_0(out: usize, x: usize, w: usize, n: i32, inDim:
 }
 
 // @ts-ignore: decorator
-@inline function tile4x2<W>(out: usize, x: usize, w: usize, r: i32, o: i32, apart: i32, rowBytes: usize, wRowBytes: usize, kLen: i32, outDim: i32, accumulate: bool): void {
+@inline function tile4x2(out: usize, x: usize, w0: usize, w1: usize, r: i32, o: i32, apart: i32, rowBytes: usize, kLen: i32, outDim: i32, accumulate: bool): void {
   const vecBytes = <usize>(kLen & ~3) << 2;
   const kVec = kLen & ~3;
   const x0 = x + <usize>r * rowBytes, x1 = x0 + rowBytes, x2 = x1 + rowBytes, x3 = x2 + rowBytes;
-  // Weight rows o and o + apart, outputs in columns o and o + apart.
-  const w0 = w + <usize>o * wRowBytes, w1 = w0 + <usize>apart * wRowBytes;
+  // Weight rows w0 and w1 (float32), outputs in columns o and o + apart.
   let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
   let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
   for (let k: usize = 0; k < vecBytes; k += 16) {
-    const b0 = load4<W>(w0, k), b1 = load4<W>(w1, k);
+    const b0 = v128.load(w0 + k), b1 = v128.load(w1 + k);
     let xv = v128.load(x0 + k);
     a00 = madd(xv, b0, a00); a01 = madd(xv, b1, a01);
     xv = v128.load(x1 + k);
@@ -129,14 +149,14 @@ export function matmulForwardQ8_0(out: usize, x: usize, w: usize, n: i32, inDim:
     put(out, r + 3, o1, outDim, f32x4.extract_lane(s23, 3), accumulate);
     return;
   }
-  put(out, r, o, outDim, hsum(a00) + dotTail<W>(x0, w0, kVec, kLen), accumulate);
-  put(out, r, o1, outDim, hsum(a01) + dotTail<W>(x0, w1, kVec, kLen), accumulate);
-  put(out, r + 1, o, outDim, hsum(a10) + dotTail<W>(x1, w0, kVec, kLen), accumulate);
-  put(out, r + 1, o1, outDim, hsum(a11) + dotTail<W>(x1, w1, kVec, kLen), accumulate);
-  put(out, r + 2, o, outDim, hsum(a20) + dotTail<W>(x2, w0, kVec, kLen), accumulate);
-  put(out, r + 2, o1, outDim, hsum(a21) + dotTail<W>(x2, w1, kVec, kLen), accumulate);
-  put(out, r + 3, o, outDim, hsum(a30) + dotTail<W>(x3, w0, kVec, kLen), accumulate);
-  put(out, r + 3, o1, outDim, hsum(a31) + dotTail<W>(x3, w1, kVec, kLen), accumulate);
+  put(out, r, o, outDim, hsum(a00) + dotTail<f32>(x0, w0, kVec, kLen), accumulate);
+  put(out, r, o1, outDim, hsum(a01) + dotTail<f32>(x0, w1, kVec, kLen), accumulate);
+  put(out, r + 1, o, outDim, hsum(a10) + dotTail<f32>(x1, w0, kVec, kLen), accumulate);
+  put(out, r + 1, o1, outDim, hsum(a11) + dotTail<f32>(x1, w1, kVec, kLen), accumulate);
+  put(out, r + 2, o, outDim, hsum(a20) + dotTail<f32>(x2, w0, kVec, kLen), accumulate);
+  put(out, r + 2, o1, outDim, hsum(a21) + dotTail<f32>(x2, w1, kVec, kLen), accumulate);
+  put(out, r + 3, o, outDim, hsum(a30) + dotTail<f32>(x3, w0, kVec, kLen), accumulate);
+  put(out, r + 3, o1, outDim, hsum(a31) + dotTail<f32>(x3, w1, kVec, kLen), accumulate);
 }
 
 /** out[r, o..o+1] and out[r+1, o..o+1] (=|+=) the lanes (0, 1) and (2, 3) of v. */
@@ -148,23 +168,22 @@ export function matmulForwardQ8_0(out: usize, x: usize, w: usize, n: i32, inDim:
   v128.store64_lane(p1, v, 1);
 }
 
-function tile4x1<W>(out: usize, x: usize, w: usize, r: i32, o: i32, rowBytes: usize, wRowBytes: usize, kLen: i32, outDim: i32, accumulate: bool): void {
+function tile4x1(out: usize, x: usize, w0: usize, r: i32, o: i32, rowBytes: usize, kLen: i32, outDim: i32, accumulate: bool): void {
   const vecBytes = <usize>(kLen & ~3) << 2;
   const kVec = kLen & ~3;
   const x0 = x + <usize>r * rowBytes, x1 = x0 + rowBytes, x2 = x1 + rowBytes, x3 = x2 + rowBytes;
-  const w0 = w + <usize>o * wRowBytes;
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   for (let k: usize = 0; k < vecBytes; k += 16) {
-    const b0 = load4<W>(w0, k);
+    const b0 = v128.load(w0 + k);
     a0 = madd(v128.load(x0 + k), b0, a0);
     a1 = madd(v128.load(x1 + k), b0, a1);
     a2 = madd(v128.load(x2 + k), b0, a2);
     a3 = madd(v128.load(x3 + k), b0, a3);
   }
-  put(out, r, o, outDim, hsum(a0) + dotTail<W>(x0, w0, kVec, kLen), accumulate);
-  put(out, r + 1, o, outDim, hsum(a1) + dotTail<W>(x1, w0, kVec, kLen), accumulate);
-  put(out, r + 2, o, outDim, hsum(a2) + dotTail<W>(x2, w0, kVec, kLen), accumulate);
-  put(out, r + 3, o, outDim, hsum(a3) + dotTail<W>(x3, w0, kVec, kLen), accumulate);
+  put(out, r, o, outDim, hsum(a0) + dotTail<f32>(x0, w0, kVec, kLen), accumulate);
+  put(out, r + 1, o, outDim, hsum(a1) + dotTail<f32>(x1, w0, kVec, kLen), accumulate);
+  put(out, r + 2, o, outDim, hsum(a2) + dotTail<f32>(x2, w0, kVec, kLen), accumulate);
+  put(out, r + 3, o, outDim, hsum(a3) + dotTail<f32>(x3, w0, kVec, kLen), accumulate);
 }
 
 // One input row: four weight rows at a time, taken from the four quarters of [o0, o1) so that each is its own
@@ -179,7 +198,41 @@ function tile1Row<W>(out: usize, x: usize, w: usize, r: i32, o0: i32, o1: i32, r
   for (let o = o0; o < o0 + quarter; o++) {
     const w0 = w + <usize>o * wRowBytes, w1 = w0 + quarterBytes, w2 = w1 + quarterBytes, w3 = w2 + quarterBytes;
     let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-    for (let k: usize = 0; k < vecBytes; k += 16) {
+    // The same madds in the same order for every type; compact ones decode in larger steps where that is cheaper.
+    let k: usize = 0;
+    if (sizeof<W>() == 1) {
+      // Q8_0 (rows are whole blocks): each block's scale decoded once for its 8 vectors.
+      for (; k < vecBytes; k += 128) {
+        const at = (k >> 7) * 34, b0 = w0 + at, b1 = w1 + at, b2 = w2 + at, b3 = w3 + at;
+        const s0 = f32x4.splat(f16(load<u16>(b0))), s1 = f32x4.splat(f16(load<u16>(b1)));
+        const s2 = f32x4.splat(f16(load<u16>(b2))), s3 = f32x4.splat(f16(load<u16>(b3)));
+        for (let j: usize = 0; j < 32; j += 4) {
+          const xv = v128.load(x0 + k + (j << 2));
+          a0 = madd(xv, q8x4(b0 + 2 + j, s0), a0);
+          a1 = madd(xv, q8x4(b1 + 2 + j, s1), a1);
+          a2 = madd(xv, q8x4(b2 + 2 + j, s2), a2);
+          a3 = madd(xv, q8x4(b3 + 2 + j, s3), a3);
+        }
+      }
+    } else if (sizeof<W>() == 2 && isSigned<W>()) {
+      // IEEE halves, eight at a time in 16-bit lanes; the rare group with a zero, subnormal or non-finite one exactly.
+      for (; k + 32 <= vecBytes; k += 32) {
+        const xv0 = v128.load(x0 + k), xv1 = v128.load(x0 + k + 16);
+        const h0 = v128.load(w0 + (k >> 1)), h1 = v128.load(w1 + (k >> 1)), h2 = v128.load(w2 + (k >> 1)), h3 = v128.load(w3 + (k >> 1));
+        if (f16Special(h0, h1, h2, h3)) {
+          a0 = madd(xv1, load4<W>(w0, k + 16), madd(xv0, load4<W>(w0, k), a0));
+          a1 = madd(xv1, load4<W>(w1, k + 16), madd(xv0, load4<W>(w1, k), a1));
+          a2 = madd(xv1, load4<W>(w2, k + 16), madd(xv0, load4<W>(w2, k), a2));
+          a3 = madd(xv1, load4<W>(w3, k + 16), madd(xv0, load4<W>(w3, k), a3));
+        } else {
+          a0 = madd(xv1, f16x8High(h0), madd(xv0, f16x8Low(h0), a0));
+          a1 = madd(xv1, f16x8High(h1), madd(xv0, f16x8Low(h1), a1));
+          a2 = madd(xv1, f16x8High(h2), madd(xv0, f16x8Low(h2), a2));
+          a3 = madd(xv1, f16x8High(h3), madd(xv0, f16x8Low(h3), a3));
+        }
+      }
+    }
+    for (; k < vecBytes; k += 16) {
       const xv = v128.load(x0 + k);
       a0 = madd(xv, load4<W>(w0, k), a0);
       a1 = madd(xv, load4<W>(w1, k), a1);

@@ -40,8 +40,7 @@ export function matrixBytes(type: i32, rows: i32, cols: i32): usize {
   }
   const k = xByte >> 2;
   const block = row + (k >> 5) * Q8_BLOCK_BYTES;
-  const q = f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(block + 2 + (k & 31)))));
-  return f32x4.mul(q, f32x4.splat(f16(load<u16>(block))));
+  return q8x4(block + 2 + (k & 31), f32x4.splat(f16(load<u16>(block))));
 }
 
 /** Weight k of the row at `row`, widened (the scalar twin of load4). */
@@ -65,6 +64,16 @@ export function matrixBytes(type: i32, rows: i32, cols: i32): usize {
   return reinterpret<f32>(sign | (em + (112 << 23)));
 }
 
+// f16x4's constants, each broadcast from this table where it is used: V8 rebuilds a v128.const inside every loop
+// iteration with three instructions (see EXP_TABLE in simd.ts), a load32_splat is one.
+const F16_TABLE = memory.data<i32>([0x7c00, 0x7fff, 112 << 23, 1 << 23, 113 << 23, 0x8000]);
+const EXP_MASK = 0, ABS_MASK = 4, REBIAS = 8, ONE_EXP = 12, MAGIC = 16, SIGN = 20;
+
+// @ts-ignore: decorator
+@inline function f16k(at: usize): v128 {
+  return v128.load32_splat(F16_TABLE + at);
+}
+
 /**
  * float32 values of four IEEE halves (zero-extended in i32 lanes), every case exact and without subnormal arithmetic
  * (slow on x64): the exponent rebiased by 127 − 15; Inf/NaN rebiased once more to 255; a subnormal m·2⁻²⁴ as
@@ -72,19 +81,78 @@ export function matrixBytes(type: i32, rows: i32, cols: i32): usize {
  */
 // @ts-ignore: decorator
 @inline export function f16x4(h: v128): v128 {
-  const e = v128.and(h, i32x4.splat(0x7c00));
-  let o = i32x4.add(i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13), i32x4.splat(112 << 23));
-  o = i32x4.add(o, v128.and(i32x4.eq(e, i32x4.splat(0x7c00)), i32x4.splat(112 << 23)));
-  const sub = f32x4.sub(i32x4.add(o, i32x4.splat(1 << 23)), i32x4.splat(113 << 23));
+  const e = v128.and(h, f16k(EXP_MASK)), rebias = f16k(REBIAS);
+  let o = i32x4.add(i32x4.shl(v128.and(h, f16k(ABS_MASK)), 13), rebias);
+  o = i32x4.add(o, v128.and(i32x4.eq(e, f16k(EXP_MASK)), rebias));
+  const sub = f32x4.sub(i32x4.add(o, f16k(ONE_EXP)), f16k(MAGIC));
   o = v128.bitselect(sub, o, i32x4.eq(e, i32x4.splat(0)));
-  return v128.or(o, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
+  return v128.or(o, i32x4.shl(v128.and(h, f16k(SIGN)), 16));
+}
+
+/** Q8_0 weights at p (4 int8) times their block's scale s (in all lanes): their values, exact. */
+// @ts-ignore: decorator
+@inline export function q8x4(p: usize, s: v128): v128 {
+  return f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(p)))), s);
+}
+
+// The 16-bit constants of the eight-at-a-time decoding, broadcast from a table (as F16_TABLE's).
+const F16X8_TABLE = memory.data<i32>([0x7c007c00, 0x7fff7fff, (112 << 7) * 0x10001, <i32>0x80008000]);
+const X8_EXP = 0, X8_ABS = 4, X8_REBIAS = 8, X8_SIGN = 12;
+
+/** True when any of the 8·4 halves is zero, subnormal, infinite or NaN (what f16x8Low/High do not convert). */
+// @ts-ignore: decorator
+@inline export function f16Special(a: v128, b: v128, c: v128, d: v128): bool {
+  const e = v128.load32_splat(F16X8_TABLE + X8_EXP), zero = i16x8.splat(0);
+  const ea = v128.and(a, e), eb = v128.and(b, e), ec = v128.and(c, e), ed = v128.and(d, e);
+  // Zero exponents, and all-ones ones (e ^ mask = 0), as minima: a lane of 0 anywhere shows.
+  const low = i16x8.min_u(i16x8.min_u(ea, eb), i16x8.min_u(ec, ed));
+  const high = i16x8.min_u(i16x8.min_u(v128.xor(ea, e), v128.xor(eb, e)), i16x8.min_u(v128.xor(ec, e), v128.xor(ed, e)));
+  return v128.any_true(i16x8.eq(i16x8.min_u(low, high), zero));
+}
+
+// Eight normal halves at once, in 16-bit lanes: a float32's upper half is sign | (exponent + 112) << 7 | mantissa >> 3,
+// its lower half the mantissa's last 3 bits << 13; two shuffles interleave the halves into float32 lanes.
+// @ts-ignore: decorator
+@inline function f16Upper(h: v128): v128 {
+  const abs = v128.and(h, v128.load32_splat(F16X8_TABLE + X8_ABS));
+  return v128.or(i16x8.add(i16x8.shr_u(abs, 3), v128.load32_splat(F16X8_TABLE + X8_REBIAS)), v128.and(h, v128.load32_splat(F16X8_TABLE + X8_SIGN)));
+}
+
+/** float32 values of the low four of eight normal halves h. */
+// @ts-ignore: decorator
+@inline export function f16x8Low(h: v128): v128 {
+  return i16x8.shuffle(i16x8.shl(h, 13), f16Upper(h), 0, 8, 1, 9, 2, 10, 3, 11);
+}
+
+/** float32 values of the high four of eight normal halves h. */
+// @ts-ignore: decorator
+@inline export function f16x8High(h: v128): v128 {
+  return i16x8.shuffle(i16x8.shl(h, 13), f16Upper(h), 4, 12, 5, 13, 6, 14, 7, 15);
 }
 
 /** out[0..count) = the widened weights of the row at `row`. */
 // @ts-ignore: decorator
-@inline function widenRowOf<W>(out: usize, row: usize, count: i32): void {
+@inline export function widenRowOf<W>(out: usize, row: usize, count: i32): void {
   const vecBytes = <usize>(count & ~3) << 2;
-  for (let k: usize = 0; k < vecBytes; k += 16) v128.store(out + k, load4<W>(row, k));
+  let k: usize = 0;
+  if (sizeof<W>() == 1) {
+    for (; k + 128 <= vecBytes; k += 128) { // Q8_0: a block's scale once for its 8 vectors
+      const block = row + (k >> 7) * Q8_BLOCK_BYTES, scale = f32x4.splat(f16(load<u16>(block)));
+      for (let j: usize = 0; j < 32; j += 4) v128.store(out + k + (j << 2), q8x4(block + 2 + j, scale));
+    }
+  } else if (sizeof<W>() == 2 && isSigned<W>()) {
+    for (; k + 32 <= vecBytes; k += 32) { // IEEE halves: eight at a time unless one is special
+      const h = v128.load(row + (k >> 1));
+      if (f16Special(h, h, h, h)) {
+        v128.store(out + k, load4<W>(row, k));
+        v128.store(out + k + 16, load4<W>(row, k + 16));
+      } else {
+        v128.store(out + k, f16x8Low(h));
+        v128.store(out + k + 16, f16x8High(h));
+      }
+    }
+  }
+  for (; k < vecBytes; k += 16) v128.store(out + k, load4<W>(row, k));
   for (let k = count & ~3; k < count; k++) store<f32>(out + (<usize>k << 2), load1<W>(row, <usize>k));
 }
 

@@ -26,7 +26,7 @@ export function forwardTokens(m: Model, ws: Workspace, n: i32, nLogitRows: i32):
     const r = load<i32>(ws.logitRows + (<usize>j << 2));
     rmsnormForward(ws.xb + <usize>j * dimBytes, ws.x + <usize>r * dimBytes, m.rmsFinal, 1, dim, m.normEps);
   }
-  project(ws.logits, ws.xb, m.wcls, m.wclsType, 0, 0, nLogitRows, dim, m.vocabSize, false);
+  project(ws, ws.logits, ws.xb, m.wcls, m.wclsType, 0, 0, nLogitRows, dim, m.vocabSize, false);
 }
 
 /** Layer l on the residual stream ws.x (updated in place); a training workspace keeps its input and activations. */
@@ -45,9 +45,9 @@ export function layerForward(m: Model, ws: Workspace, n: i32, l: i32): void {
   // Attention block.
   if (ws.xIn != 0) memory.copy(layerInput(ws, l), ws.x, rowsBytes);
   rmsnormForward(ws.xb + D, ws.x, m.rmsAtt + L * dimBytes, n, dim, m.normEps);
-  project(ws.q + Q, ws.xb + D, wq, m.wqType, wT, offsetT(m, WQ), n, dim, qDim, false);
-  project(ws.k, ws.xb + D, wk, m.wkType, wT, offsetT(m, WK), n, dim, kvDim, false);
-  project(ws.v, ws.xb + D, wv, m.wvType, wT, offsetT(m, WV), n, dim, kvDim, false);
+  project(ws, ws.q + Q, ws.xb + D, wq, m.wqType, wT, offsetT(m, WQ), n, dim, qDim, false);
+  project(ws, ws.k, ws.xb + D, wk, m.wkType, wT, offsetT(m, WK), n, dim, kvDim, false);
+  project(ws, ws.v, ws.xb + D, wv, m.wvType, wT, offsetT(m, WV), n, dim, kvDim, false);
   if (m.bq != 0) {
     biasForward(ws.q + Q, m.bq + L * (<usize>qDim << 2), n, qDim);
     biasForward(ws.k, m.bk + L * (<usize>kvDim << 2), n, kvDim);
@@ -83,14 +83,14 @@ export function layerForward(m: Model, ws: Workspace, n: i32, l: i32): void {
     attentionForward(ws.attOut + Q, ws.q + Q, ws.kCache + layerCache, ws.vCache + layerCache, n, ws.slots, ws.positions,
       m.nHeads, m.nKvHeads, headSize, m.seqLen, ws.scores);
   }
-  project(ws.x, ws.attOut + Q, wo, m.woType, wT, offsetT(m, WO), n, qDim, dim, true);
+  project(ws, ws.x, ws.attOut + Q, wo, m.woType, wT, offsetT(m, WO), n, qDim, dim, true);
   // Feed-forward block.
   if (ws.xMid != 0) memory.copy(ws.xMid + D, ws.x, rowsBytes);
   rmsnormForward(ws.xbFfn + D, ws.x, m.rmsFfn + L * dimBytes, n, dim, m.normEps);
-  project(ws.h1 + H, ws.xbFfn + D, w1, m.w1Type, wT, offsetT(m, W1), n, dim, hidden, false);
-  project(ws.h3 + H, ws.xbFfn + D, w3, m.w3Type, wT, offsetT(m, W3), n, dim, hidden, false);
+  project(ws, ws.h1 + H, ws.xbFfn + D, w1, m.w1Type, wT, offsetT(m, W1), n, dim, hidden, false);
+  project(ws, ws.h3 + H, ws.xbFfn + D, w3, m.w3Type, wT, offsetT(m, W3), n, dim, hidden, false);
   swigluForward(ws.gated + H, ws.h1 + H, ws.h3 + H, n * hidden, ws.sigmoid == 0 ? 0 : ws.sigmoid + H);
-  project(ws.x, ws.gated + H, w2, m.w2Type, wT, offsetT(m, W2), n, hidden, dim, true);
+  project(ws, ws.x, ws.gated + H, w2, m.w2Type, wT, offsetT(m, W2), n, hidden, dim, true);
 }
 
 /**
@@ -98,12 +98,12 @@ export function layerForward(m: Model, ws: Workspace, n: i32, l: i32): void {
  * workspace keeps one (wT != 0: training, whose weights are float32). The one place that dispatches on the weights' type.
  */
 // @ts-ignore: decorator
-@inline function project(out: usize, x: usize, w: usize, wType: i32, wT: usize, offset: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool): void {
+@inline function project(ws: Workspace, out: usize, x: usize, w: usize, wType: i32, wT: usize, offset: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool): void {
   if (wT != 0) matmulForwardTransposed(out, x, wT + offset, n, inDim, outDim, accumulate);
   else if (wType == F32) matmulForward(out, x, w, n, inDim, outDim, accumulate);
-  else if (wType == BF16) matmulForwardBf16(out, x, w, n, inDim, outDim, accumulate);
-  else if (wType == F16) matmulForwardF16(out, x, w, n, inDim, outDim, accumulate);
-  else matmulForwardQ8_0(out, x, w, n, inDim, outDim, accumulate);
+  else if (wType == BF16) matmulForwardBf16(out, x, w, n, inDim, outDim, accumulate, ws.weightRows);
+  else if (wType == F16) matmulForwardF16(out, x, w, n, inDim, outDim, accumulate, ws.weightRows);
+  else matmulForwardQ8_0(out, x, w, n, inDim, outDim, accumulate, ws.weightRows);
 }
 
 // ws.weightsT holds, per layer, the transposes of these matrices one after the other.

@@ -117,6 +117,7 @@
   layerStrideKv: usize; // bytes between layers of kPre, 0 = not saved
   qPre: usize;       // per layer f32[maxTokens, qDim]: queries before their RMSNorm (training with q/k norms), else 0
   kPre: usize;       // per layer f32[maxTokens, kvDim]: keys before their RMSNorm (training with q/k norms), else 0
+  weightRows: usize; // f32[WEIGHT_SCRATCH_FLOATS]: compact weight rows widened for the matmul (kernels/matmul.ts)
 }
 
 /** A batched generation request and its outputs. Arrays are indexed by sequence. */

@@ -15,7 +15,7 @@ export const WORKSPACE_FIELDS = [
   'targets', 'weights', 'dx', 'dxb', 'dq', 'dk', 'dv', 'dh1', 'dh3', 'dGated', 'attScratch',
   'headRows', 'headTargets', 'headWeights', 'headX', 'headDx', 'layerStrideProbs', 'attProbs',
   'transposeA', 'transposeB', 'classifierT', 'weightsT', 'layerStrideIn', 'recomputeLayers',
-  'layerStrideQ', 'layerStrideKv', 'qPre', 'kPre',
+  'layerStrideQ', 'layerStrideKv', 'qPre', 'kPre', 'weightRows',
 ] as const;
 
 export const GENERATE_JOB_FIELDS = [

@@ -52,7 +52,7 @@ export type WorkspaceBuffer =
   | 'h1' | 'h3' | 'gated' | 'sigmoid' | 'scores' | 'logits' | 'kCache' | 'vCache' | 'probs' | 'ids'
   | 'classifierT' | 'targets' | 'weights' | 'dx' | 'dxb' | 'dq' | 'dk' | 'dv' | 'dh1' | 'dh3' | 'dGated' | 'attScratch'
   | 'headRows' | 'headTargets' | 'headWeights' | 'headX' | 'headDx' | 'attProbs' | 'transposeA' | 'transposeB' | 'weightsT'
-  | 'qPre' | 'kPre';
+  | 'qPre' | 'kPre' | 'weightRows';
 
 export interface WorkspacePlan extends WorkspaceSpec {
   /** Byte offsets; 0 for a buffer this kind of workspace does not have. */
@@ -68,6 +68,9 @@ export interface WorkspacePlan extends WorkspaceSpec {
 }
 
 const DESCRIPTOR_BYTES = 256;
+
+/** Two weight rows of the matmul's reduction block (assembly/kernels/matmul.ts: WEIGHT_SCRATCH_FLOATS). */
+const WEIGHT_SCRATCH_FLOATS = 2 * 2048;
 
 /** The model part; each tensor takes its real bytes as stored (`types`: the compact matrices, weight-types.ts). */
 export function planModel(config: ModelConfig, heapBase: number, types: WeightTypes = {}): ModelPlan {
@@ -130,6 +133,7 @@ export function workspaceSizes(c: ModelConfig, spec: WorkspaceSpec): Record<Work
     weightsT: train(narrowLayers(c) ? 4 * c.nLayers * layerMatrixFloats(c) : 0),
     // The inputs of the per-head q/k norms, for their backward pass.
     qPre: train(c.qkNorm ? layers * rows * Q : 0), kPre: train(c.qkNorm ? layers * rows * KV : 0),
+    weightRows: 4 * WEIGHT_SCRATCH_FLOATS,
   };
 }
 

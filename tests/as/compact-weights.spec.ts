@@ -1,8 +1,9 @@
 // Compact weights (assembly/kernels/weights.ts): matmulForward{Bf16,F16,Q8_0}, matmulBackwardInputOf, embeddingForwardOf
 // and widenMatrix against the float32 kernels run on the weights widened here by an independent reference (bf16: the
 // upper half of a float32; f16: sign·m·2⁻²⁴ or sign·(1024 + m)·2^(e−25) in f64; Q8_0: d·q). Widening is exact, so
-// every result must be bit-identical, at shapes that are not multiples of the 4×2 tile, of the vectors or of K_BLOCK.
-import { matmulForward, matmulForwardBf16, matmulForwardF16, matmulForwardQ8_0, matmulBackwardInput, matmulBackwardInputOf } from "../../assembly/kernels/matmul";
+// every result must be bit-identical, at shapes that are not multiples of the 4×2 tile, of the vectors or of K_BLOCK
+// (tiles of 4 input rows read the weights widened into scratch, single rows widen them in registers: both are run).
+import { matmulForward, matmulForwardBf16, matmulForwardF16, matmulForwardQ8_0, matmulBackwardInput, matmulBackwardInputOf, WEIGHT_SCRATCH_FLOATS } from "../../assembly/kernels/matmul";
 import { embeddingForwardOf } from "../../assembly/kernels/embedding";
 import { BF16, F16, Q8_0, matrixBytes, widenMatrix } from "../../assembly/kernels/weights";
 import { Rng, allocF32, allocI32, getF32, setF32, setI32, fillUniform, bits } from "./support/ref";
@@ -15,9 +16,12 @@ function halfRef(h: u32): f32 {
   return <f32>(sign * (1024 + m) * Math.pow(2, e - 25));
 }
 
+// 0: no zero or subnormal half (the kernels' fast eight-at-a-time path throughout), else one in `specialEvery`.
+let specialEvery: i32 = 16;
+
 /** A random finite half: mostly of weight-like size, some subnormal, some ±0. */
 function randomHalf(rng: Rng): u16 {
-  const kind = rng.below(16), sign = <u32>(rng.below(2) << 15);
+  const kind = specialEvery == 0 ? 1 : rng.below(specialEvery), sign = <u32>(rng.below(2) << 15);
   if (kind == 0) return <u16>(sign | <u32>rng.below(0x400)); // subnormal or zero
   const e = <u32>(8 + rng.below(10)); // 2^-7 … 2^2
   return <u16>(sign | (e << 10) | <u32>rng.below(0x400));
@@ -50,9 +54,11 @@ function makeWeights(type: i32, rows: i32, cols: i32, rng: Rng, wide: usize): us
 }
 
 function forwardOf(type: i32, out: usize, x: usize, w: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool): void {
-  if (type == BF16) matmulForwardBf16(out, x, w, n, inDim, outDim, accumulate);
-  else if (type == F16) matmulForwardF16(out, x, w, n, inDim, outDim, accumulate);
-  else matmulForwardQ8_0(out, x, w, n, inDim, outDim, accumulate);
+  const scratch = allocF32(WEIGHT_SCRATCH_FLOATS);
+  if (type == BF16) matmulForwardBf16(out, x, w, n, inDim, outDim, accumulate, scratch);
+  else if (type == F16) matmulForwardF16(out, x, w, n, inDim, outDim, accumulate, scratch);
+  else matmulForwardQ8_0(out, x, w, n, inDim, outDim, accumulate, scratch);
+  heap.free(scratch);
 }
 
 /** Outputs of the compact forward that differ in any bit from the float32 forward of the widened weights. */
@@ -123,6 +129,19 @@ describe("compact weights", () => {
         expect<i32>(forwardMismatches(type, rng, NS[a], DIMS_16[b], OUTS[c], acc)).toBe(0, `type ${type} n=${NS[a]} in=${DIMS_16[b]} out=${OUTS[c]}`);
       }
     }
+  });
+
+  test("f16 weights without special values, or with one in 200 (both paths of the eight-at-a-time decoding)", () => {
+    const rng = new Rng(16);
+    for (let v = 0; v < 2; v++) {
+      specialEvery = v == 0 ? 0 : 200;
+      for (let a = 0; a < NS.length; a++) for (let b = 0; b < DIMS_16.length; b++) {
+        expect<i32>(forwardMismatches(F16, rng, NS[a], DIMS_16[b], 13, a % 2 == 1)).toBe(0, `n=${NS[a]} in=${DIMS_16[b]} special 1/${specialEvery}`);
+      }
+      expect<i32>(forwardMismatches(F16, rng, 1, 2053, 301, false)).toBe(0, "1x2053x301");
+      expect<i32>(forwardMismatches(F16, rng, 8, 1029, 9, true)).toBe(0, "8x1029x9");
+    }
+    specialEvery = 16;
   });
 
   test("matmulForward from Q8_0 weights is bit-identical to float32 of d·q", () => {
