@@ -15,6 +15,8 @@ import { f16ToF32, f32ToBf16, f32ToF16, bf16ToF32 } from '../../src/core/formats
 import { quantize, dequantize } from '../../src/core/formats/gguf-quants';
 import type { LoadedModel, StoredTensors } from '../../src/core/formats/model';
 import { MATRIX_WEIGHTS, type WeightsDtype } from '../../src/core/weight-types';
+import { PolicyGroup } from '../../src/core/parallel/policy-group';
+import { startHelperWorkers } from '../../src/node/helper-workers';
 import { readShared, readSharedJson, sharedPath, skipUnlessShared } from './shared-data';
 
 const bitsOf = (rows: number[][]): string => rows.map((r) => Array.from(new Uint32Array(Float32Array.from(r).buffer)).join(',')).join(';');
@@ -129,6 +131,23 @@ test('enableTraining widens compact weights: the gradients are those of the floa
     return { loss, grads: Object.values(engine.readGradients()).map((g) => Array.from(new Uint32Array(g.buffer)).join(',')) };
   };
   assert.deepEqual(await grads('auto'), await grads('f32'));
+});
+
+test('a helper engine (--threads) keeps the compact weights of the engine it is made from: the same tokens, compact memory', async () => {
+  const model = roundedTo(tinyModel(true, false), 'Q8_0');
+  const engine = await RemaxEngine.create({ model, maxBatch: 4 }), wide = await RemaxEngine.create({ model, weightsDtype: 'f32', maxBatch: 4 });
+  const requests = SEQUENCES.concat([[1, 2, 3]]).map((s, i) => ({ promptIds: s.slice(0, 2 + i), seed: i }));
+  const options = { temperature: 1, topP: 1, maxNewTokens: 10, stopIds: [], logprobs: true };
+  const group = new PolicyGroup(engine, engine, startHelperWorkers(2));
+  try {
+    await group.start(4, null);
+    assert.deepEqual(await group.generate(requests, options), wide.generate(requests, options));
+    // The helper's compact policy and compact reference: each the size of the main (compact) engine, not of a float32 one.
+    assert.ok(group.helperMemoryBytes[0]! <= 2 * engine.memoryBytes && engine.memoryBytes < wide.memoryBytes,
+      `helper ${group.helperMemoryBytes[0]}, compact engine ${engine.memoryBytes}, float32 engine ${wide.memoryBytes}`);
+  } finally {
+    group.close();
+  }
 });
 
 test('weightsDtype other than auto, f32, bf16 is refused naming the allowed values', async () => {
