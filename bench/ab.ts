@@ -5,7 +5,7 @@
 //
 //   npm run build && node build/bench/ab.js [--mode=train|decode] [--model=260k|15m] [--rounds=N] [--build=simd] A.wasm B.wasm …
 //   node build/bench/ab.js --mode=decode --weights=f32,bf16,f16,q8_0 [--seqs=N]   (this checkout's build: how the weights
-//   are kept; f16 and q8_0 round the model to that type and keep it as stored)
+//   are kept; f16 and q8_0 round the model to that type and keep it as stored, q4_k takes random blocks)
 //
 // A build of another commit: git worktree add /tmp/old COMMIT && (cd /tmp/old && npm ci && npx asc assembly/index.ts
 // --target relaxed -o /tmp/old.relaxed.wasm). The engines use this checkout's memory plan and descriptors, so the
@@ -40,7 +40,7 @@ const weights = randomInitWeights(config, 1);
 
 const engines = await Promise.all(files.map(async (file) => {
   const bytes = dtypes.length > 0 ? undefined : new Uint8Array(readFileSync(file));
-  const stored = file === 'f16' || file === 'q8_0' ? storedAs(file) : undefined;
+  const stored = file === 'f16' || file === 'q8_0' || file === 'q4_k' ? storedAs(file) : undefined;
   const engine = await RemaxEngine.create({
     model: { config, weights: stored?.weights ?? weights, format: 'llama2c-v0', ...(stored ? { stored: stored.stored } : {}) }, build,
     ...(bytes ? { wasm: { simd: bytes, relaxed: bytes } } : {}), maxBatch: 16,
@@ -51,8 +51,10 @@ const engines = await Promise.all(files.map(async (file) => {
 }));
 const batch = trainingBatch(config.vocabSize);
 
-/** The model's matrices rounded to f16 or Q8_0 (rows of a multiple of 32), marked as stored so. */
-function storedAs(type: 'f16' | 'q8_0'): { weights: ModelWeights; stored: StoredTensors } {
+/** The model's matrices rounded to f16 or Q8_0 (rows of a multiple of 32), or random Q4_K blocks, marked as stored so. */
+function storedAs(type: 'f16' | 'q8_0' | 'q4_k'): { weights: ModelWeights; stored: StoredTensors } {
+  let seed = 1;
+  const byte = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 0xff;
   const out = { ...weights } as ModelWeights, stored: StoredTensors = {};
   for (const { name, shape } of weightShapes(config)) {
     const w = weights[name];
@@ -61,6 +63,11 @@ function storedAs(type: 'f16' | 'q8_0'): { weights: ModelWeights; stored: Stored
       const blocks = quantize('Q8_0', w, shape[shape.length - 1]!, name);
       out[name] = dequantize('Q8_0', blocks, w.length);
       stored[name] = { type: 'Q8_0', blocks };
+    } else if (type === 'q4_k' && shape[shape.length - 1]! % 256 === 0) {
+      const blocks = new Uint8Array((w.length / 256) * 144).map(byte);
+      for (let o = 0; o < blocks.length; o += 144) blocks.set([0x00, 0x1c, 0x00, 0x1c], o); // d = dmin ≈ 0.004
+      out[name] = dequantize('Q4_K', blocks, w.length);
+      stored[name] = { type: 'Q4_K', blocks };
     } else if (type === 'f16') {
       out[name] = w.map((v) => f16ToF32(f32ToF16(v)));
       stored[name] = { type: 'F16' };

@@ -32,8 +32,8 @@ export function matmulForward(out: usize, x: usize, w: usize, n: i32, inDim: i32
 // tile from there, so each weight is decoded once per block of inputs, not once per 4 of them; single rows
 // (batch-1 decoding) read every weight once anyway, and widen it in registers.
 
-/** Floats of the `scratch` the compact matmuls need: two weight rows of a K_BLOCK. */
-export const WEIGHT_SCRATCH_FLOATS: i32 = 2 * K_BLOCK;
+/** Floats of the `scratch` the compact matmuls need: four weight rows of a K_BLOCK. */
+export const WEIGHT_SCRATCH_FLOATS: i32 = 4 * K_BLOCK;
 
 /** matmulForward with bf16 weights (2 bytes each). */
 export function matmulForwardBf16(out: usize, x: usize, w: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool, scratch: usize): void {
@@ -43,6 +43,11 @@ export function matmulForwardBf16(out: usize, x: usize, w: usize, n: i32, inDim:
 /** matmulForward with IEEE half weights. */
 export function matmulForwardF16(out: usize, x: usize, w: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool, scratch: usize): void {
   forwardOf<i16>(out, x, w, n, inDim, outDim, accumulate, scratch);
+}
+
+/** matmulForward with Q4_K weights (inDim a multiple of 256): the result of their values (weights.ts). */
+export function matmulForwardQ4_K(out: usize, x: usize, w: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool, scratch: usize): void {
+  forwardOf<u8>(out, x, w, n, inDim, outDim, accumulate, scratch);
 }
 
 /** matmulForward with Q8_0 weights (inDim a multiple of 32): the result of their values d·q. */
@@ -76,7 +81,7 @@ export function matmulForwardQ8_0(out: usize, x: usize, w: usize, n: i32, inDim:
         if (!isFloat<W>()) widenRowOf<W>(w0 = scratch, wk + <usize>o * wRowBytes, kLen);
         for (let r = r0; r < full; r += 4) tile4x1(out, xk, w0, r, o, rowBytes, kLen, outDim, add);
       }
-      for (let r = full; r < r1; r++) tile1Row<W>(out, xk, wk, r, 0, outDim, rowBytes, wRowBytes, kLen, outDim, add);
+      for (let r = full; r < r1; r++) tile1Row<W>(out, xk, wk, r, 0, outDim, rowBytes, wRowBytes, kLen, outDim, add, scratch);
     }
   }
 }
@@ -189,14 +194,24 @@ function tile4x1(out: usize, x: usize, w0: usize, r: i32, o: i32, rowBytes: usiz
 // One input row: four weight rows at a time, taken from the four quarters of [o0, o1) so that each is its own
 // sequential stream through memory. (Four adjacent rows interleaved this way run at a third of the bandwidth,
 // and one row at a time leaves the single accumulator chain latency-bound: measured on a 37 MB classifier.)
-function tile1Row<W>(out: usize, x: usize, w: usize, r: i32, o0: i32, o1: i32, rowBytes: usize, wRowBytes: usize, kLen: i32, outDim: i32, accumulate: bool): void {
+function tile1Row<W>(out: usize, x: usize, w: usize, r: i32, o0: i32, o1: i32, rowBytes: usize, wRowBytes: usize, kLen: i32, outDim: i32, accumulate: bool, scratch: usize): void {
   const vecBytes = <usize>(kLen & ~3) << 2;
   const kVec = kLen & ~3;
   const x0 = x + <usize>r * rowBytes;
   const quarter = (o1 - o0) >> 2;
   const quarterBytes = <usize>quarter * wRowBytes;
   for (let o = o0; o < o0 + quarter; o++) {
-    const w0 = w + <usize>o * wRowBytes, w1 = w0 + quarterBytes, w2 = w1 + quarterBytes, w3 = w2 + quarterBytes;
+    let w0 = w + <usize>o * wRowBytes, w1 = w0 + quarterBytes, w2 = w1 + quarterBytes, w3 = w2 + quarterBytes;
+    if (sizeof<W>() == 1 && !isSigned<W>()) {
+      // Q4_K: the four rows widened into scratch by blocks (decoding in the loop below would repeat per vector).
+      const stride = <usize>K_BLOCK << 2;
+      widenRowOf<W>(scratch, w0, kLen);
+      widenRowOf<W>(scratch + stride, w1, kLen);
+      widenRowOf<W>(scratch + 2 * stride, w2, kLen);
+      widenRowOf<W>(scratch + 3 * stride, w3, kLen);
+      tile1RowWide(out, x0, scratch, stride, r, o, quarter, vecBytes, outDim, accumulate);
+      continue;
+    }
     let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
     // The same madds in the same order for every type; compact ones decode in larger steps where that is cheaper.
     let k: usize = 0;
@@ -250,6 +265,24 @@ function tile1Row<W>(out: usize, x: usize, w: usize, r: i32, o0: i32, o1: i32, r
     for (let k: usize = 0; k < vecBytes; k += 16) a0 = madd(v128.load(x0 + k), load4<W>(w0, k), a0);
     put(out, r, o, outDim, hsum(a0) + dotTail<W>(x0, w0, kVec, kLen), accumulate);
   }
+}
+
+/** tile1Row's step on four float32 rows at w, w + stride, …: outputs o, o + quarter, o + 2·quarter, o + 3·quarter. */
+function tile1RowWide(out: usize, x0: usize, w: usize, stride: usize, r: i32, o: i32, quarter: i32, vecBytes: usize, outDim: i32, accumulate: bool): void {
+  const w0 = w, w1 = w0 + stride, w2 = w1 + stride, w3 = w2 + stride;
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  for (let k: usize = 0; k < vecBytes; k += 16) {
+    const xv = v128.load(x0 + k);
+    a0 = madd(xv, v128.load(w0 + k), a0);
+    a1 = madd(xv, v128.load(w1 + k), a1);
+    a2 = madd(xv, v128.load(w2 + k), a2);
+    a3 = madd(xv, v128.load(w3 + k), a3);
+  }
+  // (Q4_K rows are whole blocks of 256: no scalar tail.)
+  put(out, r, o, outDim, hsum(a0), accumulate);
+  put(out, r, o + quarter, outDim, hsum(a1), accumulate);
+  put(out, r, o + 2 * quarter, outDim, hsum(a2), accumulate);
+  put(out, r, o + 3 * quarter, outDim, hsum(a3), accumulate);
 }
 
 /**

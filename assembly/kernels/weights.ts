@@ -6,17 +6,24 @@ export const F32: i32 = 0;
 export const BF16: i32 = 1; // the upper half of a float32
 export const F16: i32 = 2;  // IEEE half
 export const Q8_0: i32 = 3; // ggml's blocks of 32: f16 scale d, then 32 int8 q; value d·q. Rows are whole blocks.
+// ggml's super-blocks of 256: f16 d and dmin, 12 bytes of 6-bit (scale, min) pairs of 8 sub-blocks of 32, then 128 bytes
+// of 4-bit q (each 32 bytes: the low nibbles of a pair's first sub-block, the high ones of its second);
+// value (d·scale)·q − dmin·min, each step rounded to float32 as ggml's dequantize_row_q4_K. Rows are whole blocks.
+export const Q4_K: i32 = 4;
 
-// The generic kernels take the type as a marker type parameter W: f32 = F32, u16 = BF16, i16 = F16, i8 = Q8_0.
+// The generic kernels take the type as a marker type parameter W: f32 = F32, u16 = BF16, i16 = F16, i8 = Q8_0,
+// u8 = Q4_K.
 
 const Q8_BLOCK_BYTES: usize = 34;
+const Q4K_BLOCK_BYTES: usize = 144;
 
 /** Bytes of `count` consecutive weights of a row (count a multiple of 32 for Q8_0). */
 // @ts-ignore: decorator
 @inline export function weightBytes<W>(count: i32): usize {
   if (isFloat<W>()) return <usize>count << 2;
   if (sizeof<W>() == 2) return <usize>count << 1;
-  return <usize>(count >> 5) * Q8_BLOCK_BYTES;
+  if (isSigned<W>()) return <usize>(count >> 5) * Q8_BLOCK_BYTES;
+  return <usize>(count >> 8) * Q4K_BLOCK_BYTES;
 }
 
 /** Bytes of a rows × cols matrix stored as `type`. */
@@ -24,6 +31,7 @@ export function matrixBytes(type: i32, rows: i32, cols: i32): usize {
   const r = <usize>rows;
   if (type == F32) return r * weightBytes<f32>(cols);
   if (type == Q8_0) return r * weightBytes<i8>(cols);
+  if (type == Q4_K) return r * weightBytes<u8>(cols);
   return r * weightBytes<u16>(cols);
 }
 
@@ -39,6 +47,10 @@ export function matrixBytes(type: i32, rows: i32, cols: i32): usize {
     return isSigned<W>() ? f16x4(h) : i32x4.shl(h, 16);
   }
   const k = xByte >> 2;
+  if (!isSigned<W>()) {
+    const block = row + (k >> 8) * Q4K_BLOCK_BYTES, sub = <i32>((k >> 5) & 7);
+    return q4kx4(block + 16 + ((k >> 6) & 3) * 32 + (k & 31), sub & 1, f32x4.splat(q4kScale(block, sub)), f32x4.splat(q4kMin(block, sub)));
+  }
   const block = row + (k >> 5) * Q8_BLOCK_BYTES;
   return q8x4(block + 2 + (k & 31), f32x4.splat(f16(load<u16>(block))));
 }
@@ -51,8 +63,42 @@ export function matrixBytes(type: i32, rows: i32, cols: i32): usize {
     const h = <u32>load<u16>(row + (k << 1));
     return isSigned<W>() ? f16(h) : reinterpret<f32>(h << 16);
   }
+  if (!isSigned<W>()) {
+    const block = row + (k >> 8) * Q4K_BLOCK_BYTES, sub = <i32>((k >> 5) & 7);
+    const q = <u32>load<u8>(block + 16 + ((k >> 6) & 3) * 32 + (k & 31));
+    return <f32>((sub & 1) != 0 ? q >> 4 : q & 15) * q4kScale(block, sub) - q4kMin(block, sub);
+  }
   const block = row + (k >> 5) * Q8_BLOCK_BYTES;
   return <f32>load<i8>(block + 2 + (k & 31)) * f16(load<u16>(block));
+}
+
+/** get_scale_min_k4: the 6-bit scale (min = false) or min of sub-block j of the 12 bytes at q. */
+// @ts-ignore: decorator
+@inline function scaleMinK4(q: usize, j: i32, min: bool): u32 {
+  const o = <usize>j;
+  if (j < 4) return <u32>load<u8>(q + o + (min ? 4 : 0)) & 63;
+  const lo = <u32>load<u8>(q + o + 4);
+  return min ? (lo >> 4) | ((<u32>load<u8>(q + o) >> 6) << 4) : (lo & 0xf) | ((<u32>load<u8>(q + o - 4) >> 6) << 4);
+}
+
+/** d·scale of sub-block j of the Q4_K block at `block` (float32, as ggml rounds it). */
+// @ts-ignore: decorator
+@inline function q4kScale(block: usize, j: i32): f32 {
+  return f16(load<u16>(block)) * <f32>scaleMinK4(block + 4, j, false);
+}
+
+/** dmin·min of sub-block j. */
+// @ts-ignore: decorator
+@inline function q4kMin(block: usize, j: i32): f32 {
+  return f16(load<u16>(block + 2)) * <f32>scaleMinK4(block + 4, j, true);
+}
+
+/** Four Q4_K values: the low (high = 0) or high nibbles of the 4 bytes at p, times scale, minus min (two roundings). */
+// @ts-ignore: decorator
+@inline function q4kx4(p: usize, high: i32, scale: v128, min: v128): v128 {
+  let q = i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(p)));
+  q = high != 0 ? i32x4.shr_u(q, 4) : v128.and(q, i32x4.splat(15));
+  return f32x4.sub(f32x4.mul(f32x4.convert_i32x4_s(q), scale), min);
 }
 
 /** float32 value of IEEE half bits (every case: normal, subnormal, ±0, ±∞, NaN). */
@@ -135,7 +181,16 @@ const X8_EXP = 0, X8_ABS = 4, X8_REBIAS = 8, X8_SIGN = 12;
 @inline export function widenRowOf<W>(out: usize, row: usize, count: i32): void {
   const vecBytes = <usize>(count & ~3) << 2;
   let k: usize = 0;
-  if (sizeof<W>() == 1) {
+  if (sizeof<W>() == 1 && !isSigned<W>()) {
+    for (; k + 1024 <= vecBytes; k += 1024) { // Q4_K: each sub-block's scale and min once for its 8 vectors
+      const block = row + (k >> 10) * Q4K_BLOCK_BYTES;
+      for (let j = 0; j < 8; j++) {
+        const scale = f32x4.splat(q4kScale(block, j)), min = f32x4.splat(q4kMin(block, j));
+        const q = block + 16 + <usize>(j >> 1) * 32, at = out + k + (<usize>j << 7);
+        for (let l: usize = 0; l < 32; l += 4) v128.store(at + (l << 2), q4kx4(q + l, j & 1, scale, min));
+      }
+    }
+  } else if (sizeof<W>() == 1) {
     for (; k + 128 <= vecBytes; k += 128) { // Q8_0: a block's scale once for its 8 vectors
       const block = row + (k >> 7) * Q8_BLOCK_BYTES, scale = f32x4.splat(f16(load<u16>(block)));
       for (let j: usize = 0; j < 32; j += 4) v128.store(out + k + (j << 2), q8x4(block + 2 + j, scale));
@@ -161,7 +216,8 @@ export function widenRow(out: usize, row: usize, type: i32, count: i32): void {
   if (type == F32) memory.copy(out, row, <usize>count << 2);
   else if (type == BF16) widenRowOf<u16>(out, row, count);
   else if (type == F16) widenRowOf<i16>(out, row, count);
-  else widenRowOf<i8>(out, row, count);
+  else if (type == Q8_0) widenRowOf<i8>(out, row, count);
+  else widenRowOf<u8>(out, row, count);
 }
 
 /** out = the rows × cols matrix w (of any type) as float32, row-major, or transposed ([cols, rows]) when asked. */
@@ -174,7 +230,8 @@ export function widenMatrix(out: usize, w: usize, type: i32, rows: i32, cols: i3
   if (type == F32) transposeOf<f32>(out, w, rows, cols, rowBytes);
   else if (type == BF16) transposeOf<u16>(out, w, rows, cols, rowBytes);
   else if (type == F16) transposeOf<i16>(out, w, rows, cols, rowBytes);
-  else transposeOf<i8>(out, w, rows, cols, rowBytes);
+  else if (type == Q8_0) transposeOf<i8>(out, w, rows, cols, rowBytes);
+  else transposeOf<u8>(out, w, rows, cols, rowBytes);
 }
 
 // out[cols, rows] = widened w[rows, cols]ᵀ, each weight decoded once (lanes scattered by scalar stores: this runs once

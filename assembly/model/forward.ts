@@ -1,6 +1,6 @@
 import { Model, Workspace } from "./layout";
-import { matmulForward, matmulForwardBf16, matmulForwardF16, matmulForwardQ8_0, matmulForwardTransposed } from "../kernels/matmul";
-import { F32, BF16, F16, matrixBytes } from "../kernels/weights";
+import { matmulForward, matmulForwardBf16, matmulForwardF16, matmulForwardQ8_0, matmulForwardQ4_K, matmulForwardTransposed } from "../kernels/matmul";
+import { F32, BF16, F16, Q8_0, matrixBytes } from "../kernels/weights";
 import { transpose } from "../kernels/transpose";
 import { rmsnormForward } from "../kernels/rmsnorm";
 import { ropeForward } from "../kernels/rope";
@@ -103,7 +103,8 @@ export function layerForward(m: Model, ws: Workspace, n: i32, l: i32): void {
   else if (wType == F32) matmulForward(out, x, w, n, inDim, outDim, accumulate);
   else if (wType == BF16) matmulForwardBf16(out, x, w, n, inDim, outDim, accumulate, ws.weightRows);
   else if (wType == F16) matmulForwardF16(out, x, w, n, inDim, outDim, accumulate, ws.weightRows);
-  else matmulForwardQ8_0(out, x, w, n, inDim, outDim, accumulate, ws.weightRows);
+  else if (wType == Q8_0) matmulForwardQ8_0(out, x, w, n, inDim, outDim, accumulate, ws.weightRows);
+  else matmulForwardQ4_K(out, x, w, n, inDim, outDim, accumulate, ws.weightRows);
 }
 
 // ws.weightsT holds, per layer, the transposes of these matrices one after the other.

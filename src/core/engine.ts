@@ -557,7 +557,7 @@ export class RemaxEngine {
       }
       // A compact matrix: its stored bits (Q8_0: the file's own blocks, checked to hold exactly these values).
       const from = stored?.[name];
-      const packed = packTensor(data, type, from?.type === 'Q8_0' ? from.blocks : undefined);
+      const packed = packTensor(data, type, from && 'blocks' in from && from.type === type ? from.blocks : undefined);
       new Uint8Array(this.kernels.memory.buffer, this.modelPlan.weights[name]!, packed.bytes.length).set(packed.bytes);
       if (packed.nonFinite > 0) compactBad[name] = data;
     }
@@ -668,7 +668,7 @@ export class RemaxEngine {
     const stored: StoredTensors = {};
     for (const { name, shape } of weightShapes(this.config)) {
       const type = this.types[name];
-      if (type === 'Q8_0') stored[name] = { type, blocks: new Uint8Array(this.kernels.memory.buffer, this.modelPlan.weights[name]!, tensorBytes(type, shape)).slice() };
+      if (type === 'Q8_0' || type === 'Q4_K') stored[name] = { type, blocks: new Uint8Array(this.kernels.memory.buffer, this.modelPlan.weights[name]!, tensorBytes(type, shape)).slice() };
       else if (type) stored[name] = { type };
     }
     return {

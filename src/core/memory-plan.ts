@@ -69,8 +69,8 @@ export interface WorkspacePlan extends WorkspaceSpec {
 
 const DESCRIPTOR_BYTES = 256;
 
-/** Two weight rows of the matmul's reduction block (assembly/kernels/matmul.ts: WEIGHT_SCRATCH_FLOATS). */
-const WEIGHT_SCRATCH_FLOATS = 2 * 2048;
+/** Four weight rows of the matmul's reduction block (assembly/kernels/matmul.ts: WEIGHT_SCRATCH_FLOATS). */
+const WEIGHT_SCRATCH_FLOATS = 4 * 2048;
 
 /** The model part; each tensor takes its real bytes as stored (`types`: the compact matrices, weight-types.ts). */
 export function planModel(config: ModelConfig, heapBase: number, types: WeightTypes = {}): ModelPlan {

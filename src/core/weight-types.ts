@@ -7,11 +7,11 @@ import { f16ToF32, f32ToBf16, f32ToF16 } from './formats/half';
 import { dequantize, quantize } from './formats/gguf-quants';
 import type { StoredTensor, StoredTensors } from './formats/model';
 
-export type WeightType = 'F32' | 'BF16' | 'F16' | 'Q8_0';
-export const WEIGHT_TYPE_CODES: Record<WeightType, number> = { F32: 0, BF16: 1, F16: 2, Q8_0: 3 };
+export type WeightType = 'F32' | 'BF16' | 'F16' | 'Q8_0' | 'Q4_K';
+export const WEIGHT_TYPE_CODES: Record<WeightType, number> = { F32: 0, BF16: 1, F16: 2, Q8_0: 3, Q4_K: 4 };
 
 /**
- * What an engine keeps: 'auto' each matrix as its source stores it (BF16, F16, Q8_0; anything else float32), lossless;
+ * What an engine keeps: 'auto' each matrix as its source stores it (BF16, F16, Q8_0, Q4_K; anything else float32), lossless;
  * 'f32' everything widened to float32 (what training needs); 'bf16' every matrix rounded to bf16 (lossy for others).
  */
 export type WeightsDtype = 'auto' | 'f32' | 'bf16';
@@ -51,12 +51,12 @@ export function chooseWeightTypes(config: ModelConfig, weights: Partial<Record<W
 /** True when `values` are exactly the stored tensor's values. */
 function exactly(values: Float32Array, s: StoredTensor): boolean {
   const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
-  if (s.type !== 'Q8_0') {
+  if (!('blocks' in s)) {
     if (s.type === 'BF16') return bits.every((x) => (x & 0xffff) === 0);
     return values.every((v) => f16ToF32(f32ToF16(v)) === v || Number.isNaN(v));
   }
-  if (s.blocks.length !== (values.length / 32) * 34) return false;
-  const q = new Uint32Array(dequantize('Q8_0', s.blocks, values.length).buffer);
+  if (s.blocks.length !== tensorBytes(s.type, [values.length])) return false;
+  const q = new Uint32Array(dequantize(s.type, s.blocks, values.length).buffer);
   return q.every((x, i) => x === bits[i]);
 }
 
@@ -65,18 +65,20 @@ export function tensorBytes(type: WeightType, shape: number[]): number {
   const count = elementCount(shape);
   if (type === 'F32') return 4 * count;
   if (type === 'Q8_0') return (count / 32) * 34;
+  if (type === 'Q4_K') return (count / 256) * 144;
   return 2 * count;
 }
 
 /**
  * The stored bytes of float32 `values` as `type`: bf16/f16 rounded to nearest even (exact for values widened from that
- * type); Q8_0 the source's own blocks when given (chooseWeightTypes checked them), else quantized as ggml does. Also
- * counts values that are not finite.
+ * type); Q8_0 the source's own blocks when given (chooseWeightTypes checked them), else quantized as ggml does; Q4_K
+ * only from its blocks (this engine writes no Q4_K). Also counts values that are not finite.
  */
 export function packTensor(values: Float32Array, type: Exclude<WeightType, 'F32'>, blocks?: Uint8Array): { bytes: Uint8Array; nonFinite: number } {
-  if (type === 'Q8_0') {
+  if (type === 'Q8_0' || type === 'Q4_K') {
     let nonFinite = 0;
     for (let i = 0; i < values.length; i++) if (!(values[i]! - values[i]! === 0)) nonFinite++;
+    if (!blocks && type === 'Q4_K') throw new Error('packTensor: a Q4_K tensor is kept only from its stored blocks; create the engine with weightsDtype f32 to write other weights');
     return { bytes: blocks ?? quantize('Q8_0', values, 32, 'a Q8_0 tensor'), nonFinite };
   }
   const out = new Uint16Array(values.length);
@@ -93,7 +95,7 @@ export function packTensor(values: Float32Array, type: Exclude<WeightType, 'F32'
 
 /** float32 values of a tensor stored as `type` (count values). */
 export function unpackTensor(bytes: Uint8Array, type: Exclude<WeightType, 'F32'>, count: number): Float32Array {
-  if (type === 'Q8_0') return dequantize('Q8_0', bytes, count);
+  if (type === 'Q8_0' || type === 'Q4_K') return dequantize(type, bytes, count);
   const h = new Uint16Array(bytes.buffer, bytes.byteOffset, count);
   const out = new Float32Array(count);
   if (type === 'BF16') {

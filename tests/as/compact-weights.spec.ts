@@ -3,9 +3,9 @@
 // upper half of a float32; f16: sign·m·2⁻²⁴ or sign·(1024 + m)·2^(e−25) in f64; Q8_0: d·q). Widening is exact, so
 // every result must be bit-identical, at shapes that are not multiples of the 4×2 tile, of the vectors or of K_BLOCK
 // (tiles of 4 input rows read the weights widened into scratch, single rows widen them in registers: both are run).
-import { matmulForward, matmulForwardBf16, matmulForwardF16, matmulForwardQ8_0, matmulBackwardInput, matmulBackwardInputOf, WEIGHT_SCRATCH_FLOATS } from "../../assembly/kernels/matmul";
+import { matmulForward, matmulForwardBf16, matmulForwardF16, matmulForwardQ8_0, matmulForwardQ4_K, matmulBackwardInput, matmulBackwardInputOf, WEIGHT_SCRATCH_FLOATS } from "../../assembly/kernels/matmul";
 import { embeddingForwardOf } from "../../assembly/kernels/embedding";
-import { BF16, F16, Q8_0, matrixBytes, widenMatrix } from "../../assembly/kernels/weights";
+import { BF16, F16, Q8_0, Q4_K, matrixBytes, widenMatrix } from "../../assembly/kernels/weights";
 import { Rng, allocF32, allocI32, getF32, setF32, setI32, fillUniform, bits } from "./support/ref";
 
 /** Reference float32 value of IEEE half bits. */
@@ -27,6 +27,18 @@ function randomHalf(rng: Rng): u16 {
   return <u16>(sign | (e << 10) | <u32>rng.below(0x400));
 }
 
+/** get_scale_min_k4 as ggml writes it (the reference for Q4_K). */
+function scaleMinRef(q: usize, j: i32, wantMin: bool): f32 {
+  let sc: u32, m: u32;
+  if (j < 4) {
+    sc = load<u8>(q + j) & 63; m = load<u8>(q + j + 4) & 63;
+  } else {
+    sc = (load<u8>(q + j + 4) & 0xf) | ((load<u8>(q + j - 4) >> 6) << 4);
+    m = (load<u8>(q + j + 4) >> 4) | ((load<u8>(q + j) >> 6) << 4);
+  }
+  return <f32>(wantMin ? m : sc);
+}
+
 /** rows × cols weights of `type` (random) and their widening into `wide` (float32 rows × cols). */
 function makeWeights(type: i32, rows: i32, cols: i32, rng: Rng, wide: usize): usize {
   const w = heap.alloc(max<usize>(matrixBytes(type, rows, cols), 4));
@@ -41,6 +53,20 @@ function makeWeights(type: i32, rows: i32, cols: i32, rng: Rng, wide: usize): us
         const h = randomHalf(rng);
         store<u16>(w + (<usize>i << 1), h);
         setF32(wide, i, halfRef(h));
+      } else if (type == Q4_K) {
+        // dequantize_row_q4_K: (d·scale)·q − dmin·min, each product and the difference rounded to float32.
+        const block = w + <usize>r * matrixBytes(Q4_K, 1, cols) + <usize>(c >> 8) * 144;
+        const j = (c & 255) >> 5;
+        if ((c & 255) == 0) {
+          store<u16>(block, randomHalf(rng) & 0x3fff); // d ≥ 0, below 2
+          store<u16>(block + 2, randomHalf(rng) & 0x3fff);
+          for (let b = 0; b < 12; b++) store<u8>(block + 4 + b, <u8>rng.below(256));
+          for (let b = 0; b < 128; b++) store<u8>(block + 16 + b, <u8>rng.below(256));
+        }
+        const byte = <u32>load<u8>(block + 16 + (j >> 1) * 32 + (c & 31));
+        const q = <f32>((j & 1) != 0 ? byte >> 4 : byte & 15);
+        const d1 = halfRef(load<u16>(block)) * scaleMinRef(block + 4, j, false), m1 = halfRef(load<u16>(block + 2)) * scaleMinRef(block + 4, j, true);
+        setF32(wide, i, d1 * q - m1);
       } else {
         const block = w + <usize>r * matrixBytes(Q8_0, 1, cols) + <usize>(c >> 5) * 34;
         if ((c & 31) == 0) store<u16>(block, randomHalf(rng));
@@ -57,7 +83,8 @@ function forwardOf(type: i32, out: usize, x: usize, w: usize, n: i32, inDim: i32
   const scratch = allocF32(WEIGHT_SCRATCH_FLOATS);
   if (type == BF16) matmulForwardBf16(out, x, w, n, inDim, outDim, accumulate, scratch);
   else if (type == F16) matmulForwardF16(out, x, w, n, inDim, outDim, accumulate, scratch);
-  else matmulForwardQ8_0(out, x, w, n, inDim, outDim, accumulate, scratch);
+  else if (type == Q8_0) matmulForwardQ8_0(out, x, w, n, inDim, outDim, accumulate, scratch);
+  else matmulForwardQ4_K(out, x, w, n, inDim, outDim, accumulate, scratch);
   heap.free(scratch);
 }
 
@@ -151,6 +178,16 @@ describe("compact weights", () => {
     }
   });
 
+  test("matmulForward from Q4_K weights is bit-identical to float32 of ggml's dequantization", () => {
+    const rng = new Rng(17);
+    const ins: i32[] = [256, 512];
+    for (let a = 0; a < NS.length; a++) for (let b = 0; b < 2; b++) for (let c = 0; c < OUTS.length; c++) {
+      expect<i32>(forwardMismatches(Q4_K, rng, NS[a], ins[b], OUTS[c], c % 2 == 0)).toBe(0, `n=${NS[a]} in=${ins[b]} out=${OUTS[c]}`);
+    }
+    expect<i32>(forwardMismatches(Q4_K, rng, 5, 2304, 7, false)).toBe(0, "5x2304x7 (past K_BLOCK)");
+    expect<i32>(forwardMismatches(Q4_K, rng, 1, 768, 301, true)).toBe(0, "1x768x301 (split)");
+  });
+
   test("long reductions (past K_BLOCK 2048) and large matrices (the split into two weight streams)", () => {
     const rng = new Rng(13);
     expect<i32>(forwardMismatches(BF16, rng, 5, 2051, 7, false)).toBe(0, "bf16 5x2051x7");
@@ -162,9 +199,9 @@ describe("compact weights", () => {
 
   test("matmulBackwardInputOf: dx from compact weights is bit-identical (direct kernel and transposed tile)", () => {
     const rng = new Rng(14);
-    for (let t = 0; t < 3; t++) {
-      const type = t == 0 ? BF16 : t == 1 ? F16 : Q8_0;
-      const ins: i32[] = t == 2 ? [32, 288] : [5, 67, 261];
+    for (let t = 0; t < 4; t++) {
+      const type = t == 0 ? BF16 : t == 1 ? F16 : t == 2 ? Q8_0 : Q4_K;
+      const ins: i32[] = t == 3 ? [256, 512] : t == 2 ? [32, 288] : [5, 67, 261];
       for (let a = 0; a < 3; a++) for (let b = 0; b < ins.length; b++) for (let c = 0; c < 3; c++) {
         const n = NS[a * 2], outDim = c == 2 ? 259 : OUTS[c * 2 + 1];
         expect<i32>(backwardMismatches(type, rng, n, ins[b], outDim, c == 1)).toBe(0, `type ${type} n=${n} in=${ins[b]} out=${outDim}`);
@@ -172,10 +209,10 @@ describe("compact weights", () => {
     }
   });
 
-  test("embeddingForwardOf widens the tokens' rows (bf16, f16, Q8_0)", () => {
+  test("embeddingForwardOf widens the tokens' rows (bf16, f16, Q8_0, Q4_K)", () => {
     const rng = new Rng(15);
-    const types: i32[] = [BF16, F16, Q8_0], dims: i32[] = [7, 13, 64];
-    for (let t = 0; t < 3; t++) {
+    const types: i32[] = [BF16, F16, Q8_0, Q4_K], dims: i32[] = [7, 13, 64, 512];
+    for (let t = 0; t < 4; t++) {
       const vocab = 11, dim = dims[t], n = 6;
       const wide = allocF32(vocab * dim), tokens = allocI32(n), out = allocF32(n * dim);
       const table = makeWeights(types[t], vocab, dim, rng, wide);

@@ -14,7 +14,7 @@ import { headSize, kvDim, qDim, weightShapes, elementCount, type ModelConfig, ty
 import { RemaxInputError, requireInput } from '../errors';
 import { frequencyDivisors } from '../rope-scaling';
 import type { GgufOrigin, LoadedModel, StoredTensors } from './model';
-import { MATRIX_WEIGHTS } from '../weight-types';
+import { MATRIX_WEIGHTS, tensorBytes as tensorBytesOf } from '../weight-types';
 import { halfToInterleaved, interleavedToHalf } from './rope-order';
 import {
   GGUF_DEFAULT_ALIGNMENT, ggufValueFits, parseGguf, serializeGguf, tensorBytes,
@@ -239,7 +239,7 @@ export function ggufToModel(file: GgufFile, bytes: Uint8Array, source: string, o
   let ropeFactors: number[] | undefined;
   const elementsPerType = new Map<GgmlTypeName, number>();
   const typesOf = new Map<WeightName | 'rope_freqs', Set<GgmlTypeName>>();
-  const q8Blocks = new Map<WeightName, Uint8Array>();
+  const storedBlocks = new Map<WeightName, Uint8Array>();
   for (const s of expected) {
     const t = tensors.get(s.gguf)!;
     elementsPerType.set(t.type, (elementsPerType.get(t.type) ?? 0) + elementCount(t.shape));
@@ -256,12 +256,12 @@ export function ggufToModel(file: GgufFile, bytes: Uint8Array, source: string, o
     if (s.permuteHeads) slice.set(halfToInterleaved(slice, ...permutation(s)));
     if (!typesOf.has(s.weight)) typesOf.set(s.weight, new Set());
     typesOf.get(s.weight)!.add(t.type);
-    if (t.type === 'Q8_0' && MATRIX_WEIGHTS.includes(s.weight)) {
+    if ((t.type === 'Q8_0' || t.type === 'Q4_K') && MATRIX_WEIGHTS.includes(s.weight)) {
       // The blocks as stored, in the engine's layout (rows permuted like the values), for an engine that keeps them.
-      const layerBytes = (count / 32) * 34, rowBytes = (s.ne[0]! / 32) * 34;
-      if (!q8Blocks.has(s.weight)) q8Blocks.set(s.weight, new Uint8Array((stacked.get(s.weight)!.length / 32) * 34));
+      const layerBytes = tensorBytesOf(t.type, [count]), rowBytes = tensorBytesOf(t.type, [s.ne[0]!]);
+      if (!storedBlocks.has(s.weight)) storedBlocks.set(s.weight, new Uint8Array(tensorBytesOf(t.type, [stacked.get(s.weight)!.length])));
       const layer = raw.subarray(0, layerBytes);
-      q8Blocks.get(s.weight)!.set(s.permuteHeads ? halfToInterleaved(layer, s.permuteHeads, s.ne[1]! / s.permuteHeads, rowBytes) : layer, s.layer * layerBytes);
+      storedBlocks.get(s.weight)!.set(s.permuteHeads ? halfToInterleaved(layer, s.permuteHeads, s.ne[1]! / s.permuteHeads, rowBytes) : layer, s.layer * layerBytes);
     }
   }
   // Matrices stored as one type the engine can keep throughout (weight-types.ts).
@@ -270,7 +270,7 @@ export function ggufToModel(file: GgufFile, bytes: Uint8Array, source: string, o
     const [type] = types;
     if (types.size !== 1 || name === 'rope_freqs' || !MATRIX_WEIGHTS.includes(name)) continue;
     if (type === 'BF16' || type === 'F16') stored[name] = { type };
-    else if (type === 'Q8_0') stored[name] = { type, blocks: q8Blocks.get(name)! };
+    else if (type === 'Q8_0' || type === 'Q4_K') stored[name] = { type, blocks: storedBlocks.get(name)! };
   }
   if (ropeFactors) config.ropeScaling = { type: 'factors', factors: ropeFactors };
 

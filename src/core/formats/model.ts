@@ -28,8 +28,8 @@ export interface LoadedModel {
   origin?: HfOrigin | GgufOrigin;
 }
 
-/** BF16 and F16 tensors are their widened values' own bits; Q8_0 carries its blocks, in the engine's layout. */
-export type StoredTensor = { type: 'BF16' | 'F16' } | { type: 'Q8_0'; blocks: Uint8Array };
+/** BF16 and F16 tensors are their widened values' own bits; Q8_0 and Q4_K carry their blocks, in the engine's layout. */
+export type StoredTensor = { type: 'BF16' | 'F16' } | { type: 'Q8_0' | 'Q4_K'; blocks: Uint8Array };
 export type StoredTensors = Partial<Record<WeightName, StoredTensor>>;
 
 /** A Hugging Face folder's own files, kept to write it back unchanged where the weights do not decide them. */
