@@ -14,7 +14,7 @@ import { memoryFileSet } from '../../src/core/formats/file-set';
 import { f16ToF32, f32ToBf16, f32ToF16, bf16ToF32 } from '../../src/core/formats/half';
 import { quantize, dequantize } from '../../src/core/formats/gguf-quants';
 import type { LoadedModel, StoredTensors } from '../../src/core/formats/model';
-import { MATRIX_WEIGHTS, type WeightsDtype } from '../../src/core/weight-types';
+import { MATRIX_WEIGHTS, f16Bits, type WeightsDtype } from '../../src/core/weight-types';
 import { PolicyGroup } from '../../src/core/parallel/policy-group';
 import { startHelperWorkers } from '../../src/node/helper-workers';
 import { readShared, readSharedJson, sharedPath, skipUnlessShared } from './shared-data';
@@ -162,6 +162,23 @@ test('a helper engine (--threads) keeps the compact weights of the engine it is 
       `helper ${group.helperMemoryBytes[0]}, compact engine ${engine.memoryBytes}, float32 engine ${wide.memoryBytes}`);
   } finally {
     group.close();
+  }
+});
+
+test('f16Bits: the half of a float32 that is exactly one (every finite half), −1 for any other value', () => {
+  const u32 = new Uint32Array(1), f32 = new Float32Array(u32.buffer);
+  for (let h = 0; h < 0x10000; h++) {
+    if ((h & 0x7c00) === 0x7c00) continue; // Inf/NaN: not kept as F16 (refused as non-finite)
+    f32[0] = f16ToF32(h);
+    assert.equal(f16Bits(u32[0]!), h, `half ${h.toString(16)}`);
+  }
+  let seed = 7;
+  for (let i = 0; i < 200000; i++) {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    // Random bits near the half range, and random values with few mantissa bits (often exactly halves).
+    u32[0] = i % 2 ? (seed & 0x8fffffff) | 0x30000000 : (seed & 0xffffe000);
+    const v = f32[0]!, exact = Number.isFinite(v) && Math.abs(v) <= 65504 && f16ToF32(f32ToF16(v)) === v;
+    assert.equal(f16Bits(u32[0]!), exact ? f32ToF16(v) : -1, `bits ${u32[0]!.toString(16)}`);
   }
 });
 
