@@ -1,7 +1,7 @@
 import { madd, hsum, hsum4 } from "./simd";
 import { transpose } from "./transpose";
 import { outerProductSum } from "./outer-product";
-import { F32, weightBytes, load4, load1, widenMatrix, widenRowOf, q8x4, f16, f16Special, f16x8Low, f16x8High } from "./weights";
+import { F32, weightBytes, load4, load1, widenMatrix, widenRowOf, q8x4, f16, maddF16x8 } from "./weights";
 
 // out[n, outDim] (=|+=) x[n, inDim] · w[outDim, inDim]ᵀ — the weight layout of llama2.c (one row per output).
 // Register blocking: a tile of 4 input rows × 2 weight rows keeps 8 vector accumulators, so each weight vector
@@ -233,18 +233,11 @@ function tile1Row<W>(out: usize, x: usize, w: usize, r: i32, o0: i32, o1: i32, r
       // IEEE halves, eight at a time in 16-bit lanes; the rare group with a zero, subnormal or non-finite one exactly.
       for (; k + 32 <= vecBytes; k += 32) {
         const xv0 = v128.load(x0 + k), xv1 = v128.load(x0 + k + 16);
-        const h0 = v128.load(w0 + (k >> 1)), h1 = v128.load(w1 + (k >> 1)), h2 = v128.load(w2 + (k >> 1)), h3 = v128.load(w3 + (k >> 1));
-        if (f16Special(h0, h1, h2, h3)) {
-          a0 = madd(xv1, load4<W>(w0, k + 16), madd(xv0, load4<W>(w0, k), a0));
-          a1 = madd(xv1, load4<W>(w1, k + 16), madd(xv0, load4<W>(w1, k), a1));
-          a2 = madd(xv1, load4<W>(w2, k + 16), madd(xv0, load4<W>(w2, k), a2));
-          a3 = madd(xv1, load4<W>(w3, k + 16), madd(xv0, load4<W>(w3, k), a3));
-        } else {
-          a0 = madd(xv1, f16x8High(h0), madd(xv0, f16x8Low(h0), a0));
-          a1 = madd(xv1, f16x8High(h1), madd(xv0, f16x8Low(h1), a1));
-          a2 = madd(xv1, f16x8High(h2), madd(xv0, f16x8Low(h2), a2));
-          a3 = madd(xv1, f16x8High(h3), madd(xv0, f16x8Low(h3), a3));
-        }
+        const p0 = w0 + (k >> 1), p1 = w1 + (k >> 1), p2 = w2 + (k >> 1), p3 = w3 + (k >> 1);
+        a0 = maddF16x8(xv0, xv1, p0, v128.load(p0), a0);
+        a1 = maddF16x8(xv0, xv1, p1, v128.load(p1), a1);
+        a2 = maddF16x8(xv0, xv1, p2, v128.load(p2), a2);
+        a3 = maddF16x8(xv0, xv1, p3, v128.load(p3), a3);
       }
     }
     for (; k < vecBytes; k += 16) {

@@ -2,6 +2,8 @@
 // registers. Widening is exact (bf16 and f16 are subsets of float32; a Q8_0 value d·q has 19 significant bits), so a
 // kernel reading compact weights computes bit for bit what it computes from their float32 widening.
 // Codes are the Model's *Type fields (src/core/weight-types.ts lists the same).
+import { madd } from "./simd";
+
 export const F32: i32 = 0;
 export const BF16: i32 = 1; // the upper half of a float32
 export const F16: i32 = 2;  // IEEE half
@@ -145,15 +147,19 @@ const EXP_MASK = 0, ABS_MASK = 4, REBIAS = 8, ONE_EXP = 12, MAGIC = 16, SIGN = 2
 const F16X8_TABLE = memory.data<i32>([0x7c007c00, 0x7fff7fff, (112 << 7) * 0x10001, <i32>0x80008000]);
 const X8_EXP = 0, X8_ABS = 4, X8_REBIAS = 8, X8_SIGN = 12;
 
-/** True when any of the 8·4 halves is zero, subnormal, infinite or NaN (what f16x8Low/High do not convert). */
+/** True when any of the 8 halves in h is zero, subnormal, infinite or NaN (what f16x8Low/High do not convert). */
 // @ts-ignore: decorator
-@inline export function f16Special(a: v128, b: v128, c: v128, d: v128): bool {
-  const e = v128.load32_splat(F16X8_TABLE + X8_EXP), zero = i16x8.splat(0);
-  const ea = v128.and(a, e), eb = v128.and(b, e), ec = v128.and(c, e), ed = v128.and(d, e);
-  // Zero exponents, and all-ones ones (e ^ mask = 0), as minima: a lane of 0 anywhere shows.
-  const low = i16x8.min_u(i16x8.min_u(ea, eb), i16x8.min_u(ec, ed));
-  const high = i16x8.min_u(i16x8.min_u(v128.xor(ea, e), v128.xor(eb, e)), i16x8.min_u(v128.xor(ec, e), v128.xor(ed, e)));
-  return v128.any_true(i16x8.eq(i16x8.min_u(low, high), zero));
+@inline export function f16Special(h: v128): bool {
+  const mask = v128.load32_splat(F16X8_TABLE + X8_EXP), e = v128.and(h, mask);
+  // A zero exponent, or an all-ones one (e ^ mask = 0): the minimum of the two is 0 in that lane.
+  return v128.any_true(i16x8.eq(i16x8.min_u(e, v128.xor(e, mask)), i16x8.splat(0)));
+}
+
+/** madd(x1, high four, madd(x0, low four, acc)) of the eight halves at p (h, loaded): fast unless one is special. */
+// @ts-ignore: decorator
+@inline export function maddF16x8(x0: v128, x1: v128, p: usize, h: v128, acc: v128): v128 {
+  if (f16Special(h)) return madd(x1, f16x4(v128.load16x4_u(p + 8)), madd(x0, f16x4(v128.load16x4_u(p)), acc));
+  return madd(x1, f16x8High(h), madd(x0, f16x8Low(h), acc));
 }
 
 // Eight normal halves at once, in 16-bit lanes: a float32's upper half is sign | (exponent + 112) << 7 | mantissa >> 3,
@@ -198,7 +204,7 @@ const X8_EXP = 0, X8_ABS = 4, X8_REBIAS = 8, X8_SIGN = 12;
   } else if (sizeof<W>() == 2 && isSigned<W>()) {
     for (; k + 32 <= vecBytes; k += 32) { // IEEE halves: eight at a time unless one is special
       const h = v128.load(row + (k >> 1));
-      if (f16Special(h, h, h, h)) {
+      if (f16Special(h)) {
         v128.store(out + k, load4<W>(row, k));
         v128.store(out + k + 16, load4<W>(row, k + 16));
       } else {
