@@ -557,8 +557,9 @@ export class RemaxEngine {
       }
       // A compact matrix: its stored bits (Q8_0: the file's own blocks, checked to hold exactly these values).
       const from = stored?.[name];
-      const packed = packTensor(data, type, from && 'blocks' in from && from.type === type ? from.blocks : undefined);
-      new Uint8Array(this.kernels.memory.buffer, this.modelPlan.weights[name]!, packed.bytes.length).set(packed.bytes);
+      const target = new Uint8Array(this.kernels.memory.buffer, this.modelPlan.weights[name]!, tensorBytes(type, shape));
+      const packed = packTensor(data, type, from && 'blocks' in from && from.type === type ? from.blocks : undefined, target);
+      if (packed.bytes.buffer !== target.buffer) target.set(packed.bytes);
       if (packed.nonFinite > 0) compactBad[name] = data;
     }
     const bad = [...nonFiniteTensors(this.config, this.model.format, compactBad), ...this.nonFiniteTensors(0)];

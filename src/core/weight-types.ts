@@ -52,8 +52,11 @@ export function chooseWeightTypes(config: ModelConfig, weights: Partial<Record<W
 function exactly(values: Float32Array, s: StoredTensor): boolean {
   const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
   if (!('blocks' in s)) {
-    const exact = s.type === 'BF16' ? (x: number) => (x & 0xffff) === 0 : (x: number) => f16Bits(x) >= 0;
-    for (let i = 0; i < bits.length; i++) if (!exact(bits[i]!)) return false;
+    if (s.type === 'BF16') {
+      for (let i = 0; i < bits.length; i++) if ((bits[i]! & 0xffff) !== 0) return false;
+    } else {
+      for (let i = 0; i < bits.length; i++) if (f16Bits(bits[i]!) < 0) return false;
+    }
     return true;
   }
   if (s.blocks.length !== tensorBytes(s.type, [values.length])) return false;
@@ -75,27 +78,35 @@ export function tensorBytes(type: WeightType, shape: number[]): number {
  * type); Q8_0 the source's own blocks when given (chooseWeightTypes checked them), else quantized as ggml does; Q4_K
  * only from its blocks (this engine writes no Q4_K). Also counts values that are not finite.
  */
-export function packTensor(values: Float32Array, type: Exclude<WeightType, 'F32'>, blocks?: Uint8Array): { bytes: Uint8Array; nonFinite: number } {
+export function packTensor(values: Float32Array, type: Exclude<WeightType, 'F32'>, blocks?: Uint8Array, into?: Uint8Array): { bytes: Uint8Array; nonFinite: number } {
   if (type === 'Q8_0' || type === 'Q4_K') {
     let nonFinite = 0;
     for (let i = 0; i < values.length; i++) if (!(values[i]! - values[i]! === 0)) nonFinite++;
     if (!blocks && type === 'Q4_K') throw new Error('packTensor: a Q4_K tensor is kept only from its stored blocks; create the engine with weightsDtype f32 to write other weights');
     return { bytes: blocks ?? quantize('Q8_0', values, 32, 'a Q8_0 tensor'), nonFinite };
   }
-  const out = new Uint16Array(values.length);
-  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  // (Written straight into `into`, the engine's memory, when given.)
+  const out = into ? new Uint16Array(into.buffer, into.byteOffset, values.length) : new Uint16Array(values.length);
   let nonFinite = 0;
-  for (let i = 0; i < values.length; i++) {
-    const x = bits[i]!;
-    if ((x & 0x7f800000) === 0x7f800000) nonFinite++;
-    // bf16 of a value widened from bf16: its upper half (the common case, without rounding).
-    if (type === 'BF16') out[i] = (x & 0xffff) === 0 ? x >>> 16 : f32ToBf16(values[i]!);
-    else {
+  if (type === 'BF16') {
+    // bf16 of a value widened from bf16: its upper half (the common case, without rounding). Halves of the
+    // little-endian float32s: the upper one is the odd one.
+    const halves = new Uint16Array(values.buffer, values.byteOffset, 2 * values.length);
+    for (let i = 0; i < values.length; i++) {
+      const hi = halves[2 * i + 1]!;
+      if ((hi & 0x7f80) === 0x7f80) nonFinite++;
+      out[i] = halves[2 * i] === 0 ? hi : f32ToBf16(values[i]!);
+    }
+  } else {
+    const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+    for (let i = 0; i < values.length; i++) {
+      const x = bits[i]!;
+      if ((x & 0x7f800000) === 0x7f800000) nonFinite++;
       const h = f16Bits(x); // (an exact half's bits directly; others rounded)
       out[i] = h >= 0 ? h : f32ToF16(values[i]!);
     }
   }
-  return { bytes: new Uint8Array(out.buffer), nonFinite };
+  return { bytes: new Uint8Array(out.buffer, out.byteOffset, 2 * values.length), nonFinite };
 }
 
 /**
