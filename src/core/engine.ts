@@ -37,9 +37,9 @@ export interface EngineOptions {
   /** Token rows per forward pass (default 256); longer prefills run in chunks of this size. */
   maxTokens?: number;
   /**
-   * How the weight matrices are kept in memory: 'auto' (default) as the model is stored (BF16, F16 and Q8_0 stay
-   * compact, read by the kernels directly, bit for bit as their float32 widening), 'f32' widened to float32, 'bf16'
-   * rounded to bfloat16. Training widens to float32 (enableTraining).
+   * How the weight matrices are kept in memory: 'auto' (default) as the model is stored (BF16, F16, Q8_0 and Q4_K
+   * stay compact, read by the kernels directly, bit for bit as their float32 widening), 'f32' widened to float32,
+   * 'bf16' rounded to bfloat16. Training widens to float32 (enableTraining).
    */
   weightsDtype?: WeightsDtype;
 }
@@ -438,11 +438,12 @@ export class RemaxEngine {
    * workspaces, which hold scratch only, move after it.
    */
   private widenWeights(): void {
+    const plan = planModel(this.config, this.kernels.exports.heapBase());
+    requireInput(plan.end <= WASM_MAX_BYTES,
+      `training needs the weights as float32, ${gib(plan.end)}, over the 4 GiB a wasm32 engine can address: use a smaller model`);
     const weights = this.readWeights();
     this.types = {};
-    this.modelPlan = planModel(this.config, this.kernels.exports.heapBase());
-    requireInput(this.modelPlan.end <= WASM_MAX_BYTES,
-      `training needs the weights as float32, ${gib(this.modelPlan.end)}, over the 4 GiB a wasm32 engine can address: use a smaller model`);
+    this.modelPlan = plan;
     this.loadWeights(weights, 'weights');
     this.layOut(this.workspace, this.trainWorkspace);
   }
@@ -543,7 +544,8 @@ export class RemaxEngine {
 
   /**
    * Replaces the weights (e.g. when resuming); shapes must match, and every value must be a finite number (a NaN or an
-   * infinity is an error naming `source` and the tensor, in the model's own terms; the engine then holds them).
+   * infinity is an error naming `source` and the tensor, in the model's own terms; the engine then holds them). A
+   * compact matrix (weightTypes) keeps its type: bf16/f16 round the values, Q8_0 quantizes them (Q4_K is refused).
    */
   writeWeights(weights: ModelWeights, source = 'weights', stored?: LoadedModel['stored']): void {
     const compactBad: Partial<Record<WeightName, Float32Array>> = {};

@@ -256,7 +256,8 @@ export function ggufToModel(file: GgufFile, bytes: Uint8Array, source: string, o
     if (s.permuteHeads) slice.set(halfToInterleaved(slice, ...permutation(s)));
     if (!typesOf.has(s.weight)) typesOf.set(s.weight, new Set());
     typesOf.get(s.weight)!.add(t.type);
-    if ((t.type === 'Q8_0' || t.type === 'Q4_K') && MATRIX_WEIGHTS.includes(s.weight)) {
+    if (typesOf.get(s.weight)!.size > 1) storedBlocks.delete(s.weight); // layers of several types: float32 (not kept)
+    else if ((t.type === 'Q8_0' || t.type === 'Q4_K') && MATRIX_WEIGHTS.includes(s.weight)) {
       // The blocks as stored, in the engine's layout (rows permuted like the values), for an engine that keeps them.
       const layerBytes = tensorBytesOf(t.type, [count]), rowBytes = tensorBytesOf(t.type, [s.ne[0]!]);
       if (!storedBlocks.has(s.weight)) storedBlocks.set(s.weight, new Uint8Array(tensorBytesOf(t.type, [stacked.get(s.weight)!.length])));
