@@ -8,7 +8,7 @@ import { trainStep as trainStepBatch } from "./model/backward";
 import { ropeTablesFromFrequencies } from "./kernels/rope";
 
 export { matmulForward, matmulForwardBf16, matmulForwardF16, matmulForwardQ8_0, matmulForwardQ4_K, matmulBackwardInput, matmulBackwardInputOf, matmulBackwardWeight } from "./kernels/matmul";
-export { widenMatrix } from "./kernels/weights";
+export { widenMatrix, narrowBf16 } from "./kernels/weights";
 export { transpose } from "./kernels/transpose";
 export { rmsnormForward, rmsnormBackward } from "./kernels/rmsnorm";
 export { ropeForward, ropeBackward, ropeTablesInit, ropeInverseFrequencies } from "./kernels/rope";

@@ -257,3 +257,26 @@ export function widenMatrix(out: usize, w: usize, type: i32, rows: i32, cols: i3
     for (let c = cols4; c < cols; c++) store<f32>(at + <usize>c * outRow, load1<W>(row, <usize>c));
   }
 }
+
+/**
+ * dst[0..count) = the bf16 bits of the float32 values at src, rounded to nearest even (the host packs a model's weights
+ * through this); returns how many were not exactly bf16 (those whose lower 16 bits are not all zero).
+ */
+export function narrowBf16(dst: usize, src: usize, count: i32): i32 {
+  let inexact = 0, k = 0;
+  const half = i32x4.splat(0x7fff), one = i32x4.splat(1);
+  for (; k + 8 <= count; k += 8) {
+    const a = v128.load(src + (<usize>k << 2)), b = v128.load(src + (<usize>k << 2), 16);
+    const ra = i32x4.add(a, i32x4.add(half, v128.and(i32x4.shr_u(a, 16), one)));
+    const rb = i32x4.add(b, i32x4.add(half, v128.and(i32x4.shr_u(b, 16), one)));
+    v128.store(dst + (<usize>k << 1), i16x8.shuffle(ra, rb, 1, 3, 5, 7, 9, 11, 13, 15));
+    const low = i16x8.shuffle(a, b, 0, 2, 4, 6, 8, 10, 12, 14);
+    inexact += <i32>popcnt(i16x8.bitmask(v128.not(i16x8.eq(low, i16x8.splat(0)))));
+  }
+  for (; k < count; k++) {
+    const x = load<u32>(src + (<usize>k << 2));
+    store<u16>(dst + (<usize>k << 1), <u16>((x + 0x7fff + ((x >> 16) & 1)) >> 16));
+    if ((x & 0xffff) != 0) inexact++;
+  }
+  return inexact;
+}

@@ -144,10 +144,17 @@ export class RemaxEngine {
     checkDescriptor('TrainJob', k.trainJobBytes(), TRAIN_JOB_FIELDS.length);
     this.types = chooseWeightTypes(this.config, model.weights, model.stored, weightsDtype);
     this.modelPlan = planModel(this.config, k.heapBase(), this.types);
-    requireInput(this.modelPlan.end <= WASM_MAX_BYTES,
+    const checkSize = () => requireInput(this.modelPlan.end <= WASM_MAX_BYTES,
       `${source}: the model's weights need ${gib(this.modelPlan.end)} of engine memory, over the 4 GiB a wasm32 engine can address; ` +
       'no engine can load it: use a smaller model (at most about 1 billion parameters of 4 bytes, 2 billion of bf16; training one takes 16 bytes per parameter)');
-    this.loadWeights(model.weights, source, model.stored);
+    checkSize();
+    // 'auto' keeps a bf16 matrix only if its values are all bf16 (the kernels tell while packing): else float32.
+    for (let inexact = this.loadWeights(model.weights, source, model.stored, weightsDtype === 'auto'); inexact.length > 0;) {
+      for (const name of inexact) delete this.types[name];
+      this.modelPlan = planModel(this.config, k.heapBase(), this.types);
+      checkSize();
+      inexact = this.loadWeights(model.weights, source, model.stored, true);
+    }
     this.reserveWorkspace(maxBatch, maxTokens);
   }
 
@@ -331,10 +338,12 @@ export class RemaxEngine {
     requireInput(bad < 0, `${what}: token id ${ids[bad]} at index ${bad} is outside the vocabulary [0, ${this.config.vocabSize})`);
   }
 
-  private loadWeights(weights: ModelWeights, source: string, stored?: LoadedModel['stored']): void {
+  /** Writes the weights and the model's descriptor and RoPE tables; `exactOnly`: see writeTensors (then returns early). */
+  private loadWeights(weights: ModelWeights, source: string, stored?: LoadedModel['stored'], exactOnly = false): WeightName[] {
     const c = this.config, plan = this.modelPlan;
     ensureMemory(this.kernels.memory, plan.end);
-    this.writeWeights(weights, source, stored);
+    const inexact = this.writeTensors(weights, source, stored, exactOnly);
+    if (inexact.length > 0) return inexact;
     this.writeModelDescriptor(plan.modelDesc, tensorPointers(plan.weights), this.types);
     const hs = headSize(c);
     if (hs % 2 !== 0) throw new RemaxInputError(`head size ${hs} is odd: RoPE needs an even head size`);
@@ -342,6 +351,7 @@ export class RemaxEngine {
     this.kernels.exports.ropeInverseFrequencies(plan.ropeFreqs, hs, c.ropeTheta);
     if (c.ropeScaling) scaleInverseFrequencies(new Float32Array(this.kernels.memory.buffer, plan.ropeFreqs, hs / 2), c.ropeScaling);
     this.kernels.exports.initRope(plan.modelDesc, plan.ropeFreqs);
+    return [];
   }
 
   /** Lays out the inference workspace for at least `maxSeqs` sequences and `maxTokens` rows (never shrinks). */
@@ -547,14 +557,30 @@ export class RemaxEngine {
    * infinity is an error naming `source` and the tensor, in the model's own terms; the engine then holds them). A
    * compact matrix (weightTypes) keeps its type: bf16/f16 round the values, Q8_0 quantizes them (Q4_K is refused).
    */
-  writeWeights(weights: ModelWeights, source = 'weights', stored?: LoadedModel['stored']): void {
+  writeWeights(weights: ModelWeights, source = 'weights'): void {
+    this.writeTensors(weights, source);
+  }
+
+  /**
+   * writeWeights; with `exactOnly`, returns the bf16 matrices whose values are not all exactly bf16 (then the weights
+   * are not complete: the caller re-plans them as float32 and writes again).
+   */
+  private writeTensors(weights: ModelWeights, source: string, stored?: LoadedModel['stored'], exactOnly = false): WeightName[] {
     const compactBad: Partial<Record<WeightName, Float32Array>> = {};
+    const inexact: WeightName[] = [];
     for (const { name, shape } of weightShapes(this.config)) {
       const data = weights[name];
       requireInput(data && data.length === elementCount(shape), `weights: tensor ${name} must have ${elementCount(shape)} values`);
       const type = this.types[name];
       if (!type) {
         new Float32Array(this.kernels.memory.buffer, this.modelPlan.weights[name]!, data.length).set(data);
+        continue;
+      }
+      if (type === 'BF16') {
+        // Narrowed by the kernels, a chunk at a time (JavaScript takes 0.5 s more for 135M values).
+        const packed = this.packBf16(data, this.modelPlan.weights[name]!);
+        if (packed.inexact > 0) inexact.push(name);
+        if (packed.nonFinite) compactBad[name] = data;
         continue;
       }
       // A compact matrix: its stored bits (Q8_0: the file's own blocks, checked to hold exactly these values).
@@ -564,8 +590,26 @@ export class RemaxEngine {
       if (packed.bytes.buffer !== target.buffer) target.set(packed.bytes);
       if (packed.nonFinite > 0) compactBad[name] = data;
     }
+    if (exactOnly && inexact.length > 0) return inexact;
     const bad = [...nonFiniteTensors(this.config, this.model.format, compactBad), ...this.nonFiniteTensors(0)];
     if (bad.length > 0) throw new RemaxInputError(nonFiniteWeightsMessage(source, bad));
+    return [];
+  }
+
+  /** Writes the bf16 rounding of `data` at `at`: how many values were not bf16, and whether one may not be finite. */
+  private packBf16(data: Float32Array, at: number): { inexact: number; nonFinite: boolean } {
+    // Staged through memory past everything in use (what is there between calls is scratch).
+    const stage = this.workspace ? this.ioStart : this.modelPlan.end, chunk = 1 << 18;
+    ensureMemory(this.kernels.memory, stage + 4 * chunk);
+    const k = this.kernels.exports, buffer = this.kernels.memory.buffer;
+    let inexact = 0, nonFinite = false;
+    for (let i = 0; i < data.length; i += chunk) {
+      const part = data.subarray(i, Math.min(data.length, i + chunk));
+      new Float32Array(buffer, stage, part.length).set(part);
+      if (!Number.isFinite(k.sumSquares(stage, part.length))) nonFinite = true; // (also past float32's range: named only if not finite)
+      inexact += k.narrowBf16(at + 2 * i, stage, part.length);
+    }
+    return { inexact, nonFinite };
   }
 
   /**

@@ -33,7 +33,8 @@ export function checkWeightsDtype(value: unknown, what: string): WeightsDtype {
 
 /**
  * The type each tensor of the model gets under `choice` (absent = F32). 'auto' keeps a matrix compact only when its
- * values are exactly the stored type's (they are when they came from the file; not after training changed them).
+ * values are exactly the stored type's (they are when they came from the file; not after training changed them):
+ * checked here, except for BF16, which the engine checks as it packs (and then plans float32 instead).
  */
 export function chooseWeightTypes(config: ModelConfig, weights: Partial<Record<WeightName, Float32Array>>, stored: StoredTensors | undefined,
   choice: WeightsDtype): WeightTypes {
@@ -52,11 +53,8 @@ export function chooseWeightTypes(config: ModelConfig, weights: Partial<Record<W
 function exactly(values: Float32Array, s: StoredTensor): boolean {
   const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
   if (!('blocks' in s)) {
-    if (s.type === 'BF16') {
-      for (let i = 0; i < bits.length; i++) if ((bits[i]! & 0xffff) !== 0) return false;
-    } else {
-      for (let i = 0; i < bits.length; i++) if (f16Bits(bits[i]!) < 0) return false;
-    }
+    if (s.type === 'BF16') return true; // (checked by the engine as it packs)
+    for (let i = 0; i < bits.length; i++) if (f16Bits(bits[i]!) < 0) return false;
     return true;
   }
   if (s.blocks.length !== tensorBytes(s.type, [values.length])) return false;

@@ -5,7 +5,7 @@
 // (tiles of 4 input rows read the weights widened into scratch, single rows widen them in registers: both are run).
 import { matmulForward, matmulForwardBf16, matmulForwardF16, matmulForwardQ8_0, matmulForwardQ4_K, matmulBackwardInput, matmulBackwardInputOf, WEIGHT_SCRATCH_FLOATS } from "../../assembly/kernels/matmul";
 import { embeddingForwardOf } from "../../assembly/kernels/embedding";
-import { BF16, F16, Q8_0, Q4_K, matrixBytes, widenMatrix } from "../../assembly/kernels/weights";
+import { BF16, F16, Q8_0, Q4_K, matrixBytes, widenMatrix, narrowBf16 } from "../../assembly/kernels/weights";
 import { Rng, allocF32, allocI32, getF32, setF32, setI32, fillUniform, bits } from "./support/ref";
 
 /** Reference float32 value of IEEE half bits. */
@@ -225,5 +225,27 @@ describe("compact weights", () => {
       expect<i32>(bad).toBe(0, `type ${types[t]}`);
       heap.free(wide); heap.free(tokens); heap.free(out); heap.free(table);
     }
+  });
+
+  test("narrowBf16: round to nearest even (ties both ways), the count of values that were not bf16", () => {
+    const rng = new Rng(18);
+    const n = 1003, src = allocF32(n), dst = heap.alloc(2 * n);
+    let want = 0;
+    for (let i = 0; i < n; i++) {
+      let x = rng.nextU32() & 0xbfffffff; // finite
+      if (i % 5 == 0) x &= 0xffff0000; // exactly bf16
+      else if (i % 5 == 1) x = (x & 0xffff0000) | 0x8000; // a tie
+      store<u32>(src + (<usize>i << 2), x);
+      if ((x & 0xffff) != 0) want++;
+    }
+    expect<i32>(narrowBf16(dst, src, n)).toBe(want, "inexact count");
+    let bad = 0;
+    for (let i = 0; i < n; i++) {
+      const x = load<u32>(src + (<usize>i << 2)), lo = x & 0xffff, hi = x >> 16;
+      const rounded = lo > 0x8000 || (lo == 0x8000 && (hi & 1) != 0) ? hi + 1 : hi; // nearest, ties to even
+      if (<u32>load<u16>(dst + (<usize>i << 1)) != rounded) bad++;
+    }
+    expect<i32>(bad).toBe(0, "rounded bits");
+    heap.free(src); heap.free(dst);
   });
 });
