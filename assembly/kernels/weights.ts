@@ -1,6 +1,7 @@
 // How a weight matrix is stored: float32, or compact frozen weights that the matrix kernels widen to float32 in
-// registers. Widening is exact (bf16 and f16 are subsets of float32; a Q8_0 value d·q has 19 significant bits), so a
-// kernel reading compact weights computes bit for bit what it computes from their float32 widening.
+// registers. Widening gives exactly the float32 values the host's loaders give (bf16 and f16 are subsets of float32;
+// a Q8_0 value d·q has 19 significant bits; Q4_K rounds as ggml does), so a kernel reading compact weights computes bit
+// for bit what it computes from their float32 widening.
 // Codes are the Model's *Type fields (src/core/weight-types.ts lists the same).
 import { madd } from "./simd";
 
