@@ -8,7 +8,8 @@ import { scores as scoresBatch } from "./model/scores";
 import { trainStep as trainStepBatch, trainForward as trainForwardBatch, trainBackward as trainBackwardBatch } from "./model/backward";
 import { ropeTablesFromFrequencies } from "./kernels/rope";
 
-export { matmulForward, matmulBackwardInput, matmulBackwardWeight } from "./kernels/matmul";
+export { matmulForward, matmulForwardBf16, matmulForwardF16, matmulForwardQ8_0, matmulForwardQ4_K, matmulBackwardInput, matmulBackwardInputOf, matmulBackwardWeight } from "./kernels/matmul";
+export { widenMatrix, narrowBf16 } from "./kernels/weights";
 export { transpose } from "./kernels/transpose";
 export { rmsnormForward, rmsnormBackward } from "./kernels/rmsnorm";
 export { ropeForward, ropeBackward, ropeTablesInit, ropeInverseFrequencies } from "./kernels/rope";
@@ -16,7 +17,7 @@ export { biasForward, biasBackward } from "./kernels/bias";
 export { attentionForward } from "./kernels/attention";
 export { causalAttentionForward, causalAttentionBackward, causalProbsFloats, causalScratchFloats } from "./kernels/causal-attention";
 export { swigluForward, swigluBackward } from "./kernels/swiglu";
-export { embeddingForward, embeddingBackward } from "./kernels/embedding";
+export { embeddingForward, embeddingForwardOf, embeddingBackward } from "./kernels/embedding";
 export { crossEntropyForwardBackward } from "./kernels/cross-entropy";
 export { adamwStep, sumSquares } from "./kernels/adamw";
 export { softmaxForward, argmax, logSumExp } from "./kernels/softmax";

@@ -4,6 +4,8 @@
 // "in-process A/B" come from this.
 //
 //   npm run build && node build/bench/ab.js [--mode=train|decode] [--model=260k|15m] [--rounds=N] [--build=simd] A.wasm B.wasm …
+//   node build/bench/ab.js --mode=decode --weights=f32,bf16,f16,q8_0 [--seqs=N]   (this checkout's build: how the weights
+//   are kept; f16 and q8_0 round the model to that type and keep it as stored, q4_k takes random blocks)
 //
 // A build of another commit: git worktree add /tmp/old COMMIT && (cd /tmp/old && npm ci && npx asc assembly/index.ts
 // --target relaxed -o /tmp/old.relaxed.wasm). The engines use this checkout's memory plan and descriptors, so the
@@ -13,6 +15,11 @@ import v8 from 'node:v8';
 import { RemaxEngine } from '../src/core/engine';
 import { randomInitWeights } from '../src/core/formats/llama2c';
 import type { BuildName } from '../src/core/kernels';
+import { MATRIX_WEIGHTS, type WeightsDtype } from '../src/core/weight-types';
+import { weightShapes, type ModelWeights } from '../src/core/config';
+import type { StoredTensors } from '../src/core/formats/model';
+import { dequantize, quantize } from '../src/core/formats/gguf-quants';
+import { f16ToF32, f32ToF16 } from '../src/core/formats/half';
 import { CONFIG_260K, CONFIG_15M } from './lib/common';
 import { trainingBatch, trainingStep, TRAIN_BATCH, TRAIN_TOKENS } from './lib/training';
 
@@ -20,7 +27,9 @@ v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
 const args = process.argv.slice(2);
 const option = (name: string, fallback: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
 const mode = option('mode', 'train'), model = option('model', '260k'), build = option('build', 'relaxed-simd') as BuildName;
-const files = args.filter((a) => !a.startsWith('--'));
+const dtypes = option('weights', '').split(',').filter(Boolean);
+const seqs = Number(option('seqs', '16'));
+const files = dtypes.length > 0 ? dtypes : args.filter((a) => !a.startsWith('--'));
 if (files.length < 2 || !['train', 'decode'].includes(mode) || !['260k', '15m'].includes(model) || !['simd', 'relaxed-simd'].includes(build)) {
   console.error('usage: node build/bench/ab.js [--mode=train|decode] [--model=260k|15m] [--rounds=N] [--build=simd|relaxed-simd] A.wasm B.wasm …');
   process.exit(2);
@@ -30,16 +39,44 @@ const rounds = Number(option('rounds', model === '15m' ? '4' : '40'));
 const weights = randomInitWeights(config, 1);
 
 const engines = await Promise.all(files.map(async (file) => {
-  const bytes = new Uint8Array(readFileSync(file));
+  const bytes = dtypes.length > 0 ? undefined : new Uint8Array(readFileSync(file));
+  const stored = file === 'f16' || file === 'q8_0' || file === 'q4_k' ? storedAs(file) : undefined;
   const engine = await RemaxEngine.create({
-    model: { config, weights, format: 'llama2c-v0' }, build, wasm: { simd: bytes, relaxed: bytes }, maxBatch: 16,
+    model: { config, weights: stored?.weights ?? weights, format: 'llama2c-v0', ...(stored ? { stored: stored.stored } : {}) }, build,
+    ...(bytes ? { wasm: { simd: bytes, relaxed: bytes } } : {}), maxBatch: 16,
+    ...(dtypes.length > 0 ? { weightsDtype: (stored ? 'auto' : file) as WeightsDtype } : {}),
   });
   if (mode === 'train') engine.enableTraining({ maxTokens: TRAIN_BATCH * TRAIN_TOKENS, maxSeqs: TRAIN_BATCH });
   return engine;
 }));
 const batch = trainingBatch(config.vocabSize);
+
+/** The model's matrices rounded to f16 or Q8_0 (rows of a multiple of 32), or random Q4_K blocks, marked as stored so. */
+function storedAs(type: 'f16' | 'q8_0' | 'q4_k'): { weights: ModelWeights; stored: StoredTensors } {
+  let seed = 1;
+  const byte = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 0xff;
+  const out = { ...weights } as ModelWeights, stored: StoredTensors = {};
+  for (const { name, shape } of weightShapes(config)) {
+    const w = weights[name];
+    if (!w || !MATRIX_WEIGHTS.includes(name)) continue;
+    if (type === 'q8_0' && shape[shape.length - 1]! % 32 === 0) {
+      const blocks = quantize('Q8_0', w, shape[shape.length - 1]!, name);
+      out[name] = dequantize('Q8_0', blocks, w.length);
+      stored[name] = { type: 'Q8_0', blocks };
+    } else if (type === 'q4_k' && shape[shape.length - 1]! % 256 === 0) {
+      const blocks = new Uint8Array((w.length / 256) * 144).map(byte);
+      for (let o = 0; o < blocks.length; o += 144) blocks.set([0x00, 0x1c, 0x00, 0x1c], o); // d = dmin ≈ 0.004
+      out[name] = dequantize('Q4_K', blocks, w.length);
+      stored[name] = { type: 'Q4_K', blocks };
+    } else if (type === 'f16') {
+      out[name] = w.map((v) => f16ToF32(f32ToF16(v)));
+      stored[name] = { type: 'F16' };
+    }
+  }
+  return { weights: out, stored };
+}
 // The ReMax bench's decode: 8 prompts of 16 tokens, each sampled and greedy, 112 new tokens.
-const requests = Array.from({ length: 16 }, (_, r) => ({
+const requests = Array.from({ length: seqs }, (_, r) => ({
   promptIds: Array.from({ length: 16 }, (_, i) => (i === 0 ? 1 : 3 + ((i * 13 + (r >> 1) * 5) % (config.vocabSize - 3)))),
   maxNewTokens: 112, temperature: r & 1 ? 0 : 1, topP: 0.9, seed: r, logprobs: (r & 1) === 0,
 }));

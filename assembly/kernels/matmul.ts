@@ -1,6 +1,7 @@
 import { madd, hsum, hsum4 } from "./simd";
 import { transpose } from "./transpose";
 import { outerProductSum } from "./outer-product";
+import { F32, weightBytes, load4, load1, widenMatrix, widenRowOf, q8x4, f16, maddF16x8 } from "./weights";
 
 // out[n, outDim] (=|+=) x[n, inDim] · w[outDim, inDim]ᵀ — the weight layout of llama2.c (one row per output).
 // Register blocking: a tile of 4 input rows × 2 weight rows keeps 8 vector accumulators, so each weight vector
@@ -23,34 +24,81 @@ const K_BLOCK: i32 = 2048;
 const SPLIT_BYTES: usize = 256 << 10;
 
 export function matmulForward(out: usize, x: usize, w: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool): void {
-  const rowBytes = <usize>inDim << 2;
+  forwardOf<f32>(out, x, w, n, inDim, outDim, accumulate, 0);
+}
+
+// Compact weights (weights.ts): the same sums over their exact float32 values, so bit for bit the float32 result.
+// Rows of a tile of 4 inputs are widened once into `scratch` (WEIGHT_SCRATCH_FLOATS, in L1) and read by the float32
+// tile from there, so each weight is decoded once per block of inputs, not once per 4 of them; single rows
+// (batch-1 decoding) read every weight once anyway, and widen it in registers.
+
+/** Floats of the `scratch` the compact matmuls need: four weight rows of a K_BLOCK. */
+export const WEIGHT_SCRATCH_FLOATS: i32 = 4 * K_BLOCK;
+
+/** matmulForward with bf16 weights (2 bytes each). */
+export function matmulForwardBf16(out: usize, x: usize, w: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool, scratch: usize): void {
+  forwardOf<u16>(out, x, w, n, inDim, outDim, accumulate, scratch);
+}
+
+/** matmulForward with IEEE half weights. */
+export function matmulForwardF16(out: usize, x: usize, w: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool, scratch: usize): void {
+  forwardOf<i16>(out, x, w, n, inDim, outDim, accumulate, scratch);
+}
+
+/** matmulForward with Q4_K weights (inDim a multiple of 256): the result of their values (weights.ts). */
+export function matmulForwardQ4_K(out: usize, x: usize, w: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool, scratch: usize): void {
+  forwardOf<u8>(out, x, w, n, inDim, outDim, accumulate, scratch);
+}
+
+/** matmulForward with Q8_0 weights (inDim a multiple of 32): the result of their values d·q. */
+export function matmulForwardQ8_0(out: usize, x: usize, w: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool, scratch: usize): void {
+  forwardOf<i8>(out, x, w, n, inDim, outDim, accumulate, scratch);
+}
+
+/** The forward matmul with weights of any type W (weights.ts): one code path, so every type sums alike. */
+// @ts-ignore: decorator
+@inline function forwardOf<W>(out: usize, x: usize, w: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool, scratch: usize): void {
+  const rowBytes = <usize>inDim << 2, wRowBytes = weightBytes<W>(inDim);
   for (let k0 = 0; k0 < inDim; k0 += K_BLOCK) {
     const kLen = min(K_BLOCK, inDim - k0);
-    const xk = x + (<usize>k0 << 2), wk = w + (<usize>k0 << 2);
+    const xk = x + (<usize>k0 << 2), wk = w + weightBytes<W>(k0);
     const add = accumulate || k0 > 0;
     const blockRows = max(4, (INPUT_BLOCK_BYTES / (kLen << 2)) & ~3);
     for (let r0 = 0; r0 < n; r0 += blockRows) {
       const r1 = min(n, r0 + blockRows);
       const full = r0 + ((r1 - r0) & ~3);
       let o = 0;
-      if (<usize>outDim * rowBytes > SPLIT_BYTES) {
+      if (<usize>outDim * wRowBytes > SPLIT_BYTES) {
         // Rows o and o + half (see SPLIT_BYTES).
         const half = outDim >> 1;
-        for (; o < half; o++) {
-          for (let r = r0; r < full; r += 4) tile4x2(out, xk, wk, r, o, half, rowBytes, kLen, outDim, add);
-        }
+        for (; o < half; o++) pairRows<W>(out, xk, wk, r0, full, o, half, rowBytes, wRowBytes, kLen, outDim, add, scratch);
         o = half << 1;
       } else {
-        for (; o + 2 <= outDim; o += 2) {
-          for (let r = r0; r < full; r += 4) tile4x2(out, xk, wk, r, o, 1, rowBytes, kLen, outDim, add);
-        }
+        for (; o + 2 <= outDim; o += 2) pairRows<W>(out, xk, wk, r0, full, o, 1, rowBytes, wRowBytes, kLen, outDim, add, scratch);
       }
-      if (o < outDim) {
-        for (let r = r0; r < full; r += 4) tile4x1(out, xk, wk, r, o, rowBytes, kLen, outDim, add);
+      if (o < outDim && full > r0) {
+        let w0 = wk + <usize>o * wRowBytes;
+        if (!isFloat<W>()) widenRowOf<W>(w0 = scratch, wk + <usize>o * wRowBytes, kLen);
+        for (let r = r0; r < full; r += 4) tile4x1(out, xk, w0, r, o, rowBytes, kLen, outDim, add);
       }
-      for (let r = full; r < r1; r++) tile1Row(out, xk, wk, r, 0, outDim, rowBytes, kLen, outDim, add);
+      for (let r = full; r < r1; r++) tile1Row<W>(out, xk, wk, r, 0, outDim, rowBytes, wRowBytes, kLen, outDim, add, scratch);
     }
   }
+}
+
+/** Weight rows o and o + apart against the input rows [r0, full) in tiles of 4 (compact rows widened into scratch). */
+// @ts-ignore: decorator
+@inline function pairRows<W>(out: usize, x: usize, w: usize, r0: i32, full: i32, o: i32, apart: i32, rowBytes: usize, wRowBytes: usize,
+  kLen: i32, outDim: i32, accumulate: bool, scratch: usize): void {
+  if (full == r0) return;
+  let w0 = w + <usize>o * wRowBytes, w1 = w0 + <usize>apart * wRowBytes;
+  if (!isFloat<W>()) {
+    widenRowOf<W>(scratch, w0, kLen);
+    widenRowOf<W>(scratch + (<usize>K_BLOCK << 2), w1, kLen);
+    w0 = scratch;
+    w1 = scratch + (<usize>K_BLOCK << 2);
+  }
+  for (let r = r0; r < full; r += 4) tile4x2(out, x, w0, w1, r, o, apart, rowBytes, kLen, outDim, accumulate);
 }
 
 // @ts-ignore: decorator
@@ -59,21 +107,20 @@ export function matmulForward(out: usize, x: usize, w: usize, n: i32, inDim: i32
   store<f32>(p, accumulate ? load<f32>(p) + value : value);
 }
 
-/** Scalar dot product over the elements [k0, kLen) that do not fill a whole vector. */
+/** Scalar dot product of a float32 row and a weight row over the elements [k0, kLen) that do not fill a whole vector. */
 // @ts-ignore: decorator
-@inline function dotTail(a: usize, b: usize, k0: i32, kLen: i32): f32 {
+@inline function dotTail<W>(a: usize, b: usize, k0: i32, kLen: i32): f32 {
   let s: f32 = 0;
-  for (let k = k0; k < kLen; k++) s += load<f32>(a + (<usize>k << 2)) * load<f32>(b + (<usize>k << 2));
+  for (let k = k0; k < kLen; k++) s += load<f32>(a + (<usize>k << 2)) * load1<W>(b, <usize>k);
   return s;
 }
 
 // @ts-ignore: decorator
-@inline function tile4x2(out: usize, x: usize, w: usize, r: i32, o: i32, apart: i32, rowBytes: usize, kLen: i32, outDim: i32, accumulate: bool): void {
+@inline function tile4x2(out: usize, x: usize, w0: usize, w1: usize, r: i32, o: i32, apart: i32, rowBytes: usize, kLen: i32, outDim: i32, accumulate: bool): void {
   const vecBytes = <usize>(kLen & ~3) << 2;
   const kVec = kLen & ~3;
   const x0 = x + <usize>r * rowBytes, x1 = x0 + rowBytes, x2 = x1 + rowBytes, x3 = x2 + rowBytes;
-  // Weight rows o and o + apart, outputs in columns o and o + apart.
-  const w0 = w + <usize>o * rowBytes, w1 = w0 + <usize>apart * rowBytes;
+  // Weight rows w0 and w1 (float32), outputs in columns o and o + apart.
   let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
   let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
   for (let k: usize = 0; k < vecBytes; k += 16) {
@@ -107,14 +154,14 @@ export function matmulForward(out: usize, x: usize, w: usize, n: i32, inDim: i32
     put(out, r + 3, o1, outDim, f32x4.extract_lane(s23, 3), accumulate);
     return;
   }
-  put(out, r, o, outDim, hsum(a00) + dotTail(x0, w0, kVec, kLen), accumulate);
-  put(out, r, o1, outDim, hsum(a01) + dotTail(x0, w1, kVec, kLen), accumulate);
-  put(out, r + 1, o, outDim, hsum(a10) + dotTail(x1, w0, kVec, kLen), accumulate);
-  put(out, r + 1, o1, outDim, hsum(a11) + dotTail(x1, w1, kVec, kLen), accumulate);
-  put(out, r + 2, o, outDim, hsum(a20) + dotTail(x2, w0, kVec, kLen), accumulate);
-  put(out, r + 2, o1, outDim, hsum(a21) + dotTail(x2, w1, kVec, kLen), accumulate);
-  put(out, r + 3, o, outDim, hsum(a30) + dotTail(x3, w0, kVec, kLen), accumulate);
-  put(out, r + 3, o1, outDim, hsum(a31) + dotTail(x3, w1, kVec, kLen), accumulate);
+  put(out, r, o, outDim, hsum(a00) + dotTail<f32>(x0, w0, kVec, kLen), accumulate);
+  put(out, r, o1, outDim, hsum(a01) + dotTail<f32>(x0, w1, kVec, kLen), accumulate);
+  put(out, r + 1, o, outDim, hsum(a10) + dotTail<f32>(x1, w0, kVec, kLen), accumulate);
+  put(out, r + 1, o1, outDim, hsum(a11) + dotTail<f32>(x1, w1, kVec, kLen), accumulate);
+  put(out, r + 2, o, outDim, hsum(a20) + dotTail<f32>(x2, w0, kVec, kLen), accumulate);
+  put(out, r + 2, o1, outDim, hsum(a21) + dotTail<f32>(x2, w1, kVec, kLen), accumulate);
+  put(out, r + 3, o, outDim, hsum(a30) + dotTail<f32>(x3, w0, kVec, kLen), accumulate);
+  put(out, r + 3, o1, outDim, hsum(a31) + dotTail<f32>(x3, w1, kVec, kLen), accumulate);
 }
 
 /** out[r, o..o+1] and out[r+1, o..o+1] (=|+=) the lanes (0, 1) and (2, 3) of v. */
@@ -126,11 +173,10 @@ export function matmulForward(out: usize, x: usize, w: usize, n: i32, inDim: i32
   v128.store64_lane(p1, v, 1);
 }
 
-function tile4x1(out: usize, x: usize, w: usize, r: i32, o: i32, rowBytes: usize, kLen: i32, outDim: i32, accumulate: bool): void {
+function tile4x1(out: usize, x: usize, w0: usize, r: i32, o: i32, rowBytes: usize, kLen: i32, outDim: i32, accumulate: bool): void {
   const vecBytes = <usize>(kLen & ~3) << 2;
   const kVec = kLen & ~3;
   const x0 = x + <usize>r * rowBytes, x1 = x0 + rowBytes, x2 = x1 + rowBytes, x3 = x2 + rowBytes;
-  const w0 = w + <usize>o * rowBytes;
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   for (let k: usize = 0; k < vecBytes; k += 16) {
     const b0 = v128.load(w0 + k);
@@ -139,42 +185,97 @@ function tile4x1(out: usize, x: usize, w: usize, r: i32, o: i32, rowBytes: usize
     a2 = madd(v128.load(x2 + k), b0, a2);
     a3 = madd(v128.load(x3 + k), b0, a3);
   }
-  put(out, r, o, outDim, hsum(a0) + dotTail(x0, w0, kVec, kLen), accumulate);
-  put(out, r + 1, o, outDim, hsum(a1) + dotTail(x1, w0, kVec, kLen), accumulate);
-  put(out, r + 2, o, outDim, hsum(a2) + dotTail(x2, w0, kVec, kLen), accumulate);
-  put(out, r + 3, o, outDim, hsum(a3) + dotTail(x3, w0, kVec, kLen), accumulate);
+  put(out, r, o, outDim, hsum(a0) + dotTail<f32>(x0, w0, kVec, kLen), accumulate);
+  put(out, r + 1, o, outDim, hsum(a1) + dotTail<f32>(x1, w0, kVec, kLen), accumulate);
+  put(out, r + 2, o, outDim, hsum(a2) + dotTail<f32>(x2, w0, kVec, kLen), accumulate);
+  put(out, r + 3, o, outDim, hsum(a3) + dotTail<f32>(x3, w0, kVec, kLen), accumulate);
 }
 
 // One input row: four weight rows at a time, taken from the four quarters of [o0, o1) so that each is its own
 // sequential stream through memory. (Four adjacent rows interleaved this way run at a third of the bandwidth,
 // and one row at a time leaves the single accumulator chain latency-bound: measured on a 37 MB classifier.)
-function tile1Row(out: usize, x: usize, w: usize, r: i32, o0: i32, o1: i32, rowBytes: usize, kLen: i32, outDim: i32, accumulate: bool): void {
+function tile1Row<W>(out: usize, x: usize, w: usize, r: i32, o0: i32, o1: i32, rowBytes: usize, wRowBytes: usize, kLen: i32, outDim: i32, accumulate: bool, scratch: usize): void {
   const vecBytes = <usize>(kLen & ~3) << 2;
   const kVec = kLen & ~3;
   const x0 = x + <usize>r * rowBytes;
   const quarter = (o1 - o0) >> 2;
-  const quarterBytes = <usize>quarter * rowBytes;
+  const quarterBytes = <usize>quarter * wRowBytes;
   for (let o = o0; o < o0 + quarter; o++) {
-    const w0 = w + <usize>o * rowBytes, w1 = w0 + quarterBytes, w2 = w1 + quarterBytes, w3 = w2 + quarterBytes;
-    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-    for (let k: usize = 0; k < vecBytes; k += 16) {
-      const xv = v128.load(x0 + k);
-      a0 = madd(xv, v128.load(w0 + k), a0);
-      a1 = madd(xv, v128.load(w1 + k), a1);
-      a2 = madd(xv, v128.load(w2 + k), a2);
-      a3 = madd(xv, v128.load(w3 + k), a3);
+    let w0 = w + <usize>o * wRowBytes, w1 = w0 + quarterBytes, w2 = w1 + quarterBytes, w3 = w2 + quarterBytes;
+    if (sizeof<W>() == 1 && !isSigned<W>()) {
+      // Q4_K: the four rows widened into scratch by blocks (decoding in the loop below would repeat per vector).
+      const stride = <usize>K_BLOCK << 2;
+      widenRowOf<W>(scratch, w0, kLen);
+      widenRowOf<W>(scratch + stride, w1, kLen);
+      widenRowOf<W>(scratch + 2 * stride, w2, kLen);
+      widenRowOf<W>(scratch + 3 * stride, w3, kLen);
+      tile1RowWide(out, x0, scratch, stride, r, o, quarter, vecBytes, outDim, accumulate);
+      continue;
     }
-    put(out, r, o, outDim, hsum(a0) + dotTail(x0, w0, kVec, kLen), accumulate);
-    put(out, r, o + quarter, outDim, hsum(a1) + dotTail(x0, w1, kVec, kLen), accumulate);
-    put(out, r, o + 2 * quarter, outDim, hsum(a2) + dotTail(x0, w2, kVec, kLen), accumulate);
-    put(out, r, o + 3 * quarter, outDim, hsum(a3) + dotTail(x0, w3, kVec, kLen), accumulate);
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    // The same madds in the same order for every type; compact ones decode in larger steps where that is cheaper.
+    let k: usize = 0;
+    if (sizeof<W>() == 1) {
+      // Q8_0 (rows are whole blocks): each block's scale decoded once for its 8 vectors.
+      for (; k < vecBytes; k += 128) {
+        const at = (k >> 7) * 34, b0 = w0 + at, b1 = w1 + at, b2 = w2 + at, b3 = w3 + at;
+        const s0 = f32x4.splat(f16(load<u16>(b0))), s1 = f32x4.splat(f16(load<u16>(b1)));
+        const s2 = f32x4.splat(f16(load<u16>(b2))), s3 = f32x4.splat(f16(load<u16>(b3)));
+        for (let j: usize = 0; j < 32; j += 4) {
+          const xv = v128.load(x0 + k + (j << 2));
+          a0 = madd(xv, q8x4(b0 + 2 + j, s0), a0);
+          a1 = madd(xv, q8x4(b1 + 2 + j, s1), a1);
+          a2 = madd(xv, q8x4(b2 + 2 + j, s2), a2);
+          a3 = madd(xv, q8x4(b3 + 2 + j, s3), a3);
+        }
+      }
+    } else if (sizeof<W>() == 2 && isSigned<W>()) {
+      // IEEE halves, eight at a time in 16-bit lanes; the rare group with a zero, subnormal or non-finite one exactly.
+      for (; k + 32 <= vecBytes; k += 32) {
+        const xv0 = v128.load(x0 + k), xv1 = v128.load(x0 + k + 16);
+        const p0 = w0 + (k >> 1), p1 = w1 + (k >> 1), p2 = w2 + (k >> 1), p3 = w3 + (k >> 1);
+        a0 = maddF16x8(xv0, xv1, p0, v128.load(p0), a0);
+        a1 = maddF16x8(xv0, xv1, p1, v128.load(p1), a1);
+        a2 = maddF16x8(xv0, xv1, p2, v128.load(p2), a2);
+        a3 = maddF16x8(xv0, xv1, p3, v128.load(p3), a3);
+      }
+    }
+    for (; k < vecBytes; k += 16) {
+      const xv = v128.load(x0 + k);
+      a0 = madd(xv, load4<W>(w0, k), a0);
+      a1 = madd(xv, load4<W>(w1, k), a1);
+      a2 = madd(xv, load4<W>(w2, k), a2);
+      a3 = madd(xv, load4<W>(w3, k), a3);
+    }
+    put(out, r, o, outDim, hsum(a0) + dotTail<W>(x0, w0, kVec, kLen), accumulate);
+    put(out, r, o + quarter, outDim, hsum(a1) + dotTail<W>(x0, w1, kVec, kLen), accumulate);
+    put(out, r, o + 2 * quarter, outDim, hsum(a2) + dotTail<W>(x0, w2, kVec, kLen), accumulate);
+    put(out, r, o + 3 * quarter, outDim, hsum(a3) + dotTail<W>(x0, w3, kVec, kLen), accumulate);
   }
   for (let o = o0 + 4 * quarter; o < o1; o++) {
-    const w0 = w + <usize>o * rowBytes;
+    const w0 = w + <usize>o * wRowBytes;
     let a0 = f32x4.splat(0);
-    for (let k: usize = 0; k < vecBytes; k += 16) a0 = madd(v128.load(x0 + k), v128.load(w0 + k), a0);
-    put(out, r, o, outDim, hsum(a0) + dotTail(x0, w0, kVec, kLen), accumulate);
+    for (let k: usize = 0; k < vecBytes; k += 16) a0 = madd(v128.load(x0 + k), load4<W>(w0, k), a0);
+    put(out, r, o, outDim, hsum(a0) + dotTail<W>(x0, w0, kVec, kLen), accumulate);
   }
+}
+
+/** tile1Row's step on four float32 rows at w, w + stride, …: outputs o, o + quarter, o + 2·quarter, o + 3·quarter. */
+function tile1RowWide(out: usize, x0: usize, w: usize, stride: usize, r: i32, o: i32, quarter: i32, vecBytes: usize, outDim: i32, accumulate: bool): void {
+  const w0 = w, w1 = w0 + stride, w2 = w1 + stride, w3 = w2 + stride;
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  for (let k: usize = 0; k < vecBytes; k += 16) {
+    const xv = v128.load(x0 + k);
+    a0 = madd(xv, v128.load(w0 + k), a0);
+    a1 = madd(xv, v128.load(w1 + k), a1);
+    a2 = madd(xv, v128.load(w2 + k), a2);
+    a3 = madd(xv, v128.load(w3 + k), a3);
+  }
+  // (Q4_K rows are whole blocks of 256: no scalar tail.)
+  put(out, r, o, outDim, hsum(a0), accumulate);
+  put(out, r, o + quarter, outDim, hsum(a1), accumulate);
+  put(out, r, o + 2 * quarter, outDim, hsum(a2), accumulate);
+  put(out, r, o + 3 * quarter, outDim, hsum(a3), accumulate);
 }
 
 /**
@@ -206,6 +307,25 @@ export function matmulBackwardInput(dx: usize, dOut: usize, w: usize, n: i32, in
     return;
   }
   transpose(scratch, w, outDim, inDim);
+  matmulForward(dx, dOut, scratch, n, outDim, inDim, accumulate);
+}
+
+/**
+ * matmulBackwardInput with w stored as wType (weights.ts; frozen weights, e.g. under LoRA). The weights are widened
+ * into scratch as the float32 path's operand (row-major for the direct kernel, transposed for the tile), so dx is bit
+ * for bit the float32 widening's. scratch: inDim·outDim floats.
+ */
+export function matmulBackwardInputOf(dx: usize, dOut: usize, w: usize, wType: i32, n: i32, inDim: i32, outDim: i32, accumulate: bool, scratch: usize): void {
+  if (wType == F32) {
+    matmulBackwardInput(dx, dOut, w, n, inDim, outDim, accumulate, scratch);
+    return;
+  }
+  if (inDim <= DIRECT_MAX_IN && outDim <= DIRECT_MAX_IN) {
+    widenMatrix(scratch, w, wType, outDim, inDim, false);
+    outerProductSum(dx, <usize>inDim << 2, dOut, 4, <usize>outDim << 2, scratch, <usize>inDim << 2, outDim, n, inDim, accumulate);
+    return;
+  }
+  widenMatrix(scratch, w, wType, outDim, inDim, true);
   matmulForward(dx, dOut, scratch, n, outDim, inDim, accumulate);
 }
 

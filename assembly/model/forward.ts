@@ -1,12 +1,13 @@
 import { Model, Workspace } from "./layout";
-import { matmulForward, matmulForwardTransposed } from "../kernels/matmul";
+import { matmulForward, matmulForwardBf16, matmulForwardF16, matmulForwardQ8_0, matmulForwardQ4_K, matmulForwardTransposed } from "../kernels/matmul";
+import { F32, BF16, F16, Q8_0, matrixBytes } from "../kernels/weights";
 import { transpose } from "../kernels/transpose";
 import { rmsnormForward } from "../kernels/rmsnorm";
 import { ropeForward } from "../kernels/rope";
 import { attentionForward } from "../kernels/attention";
 import { causalAttentionForward, causalProbsFloats } from "../kernels/causal-attention";
 import { swigluForward } from "../kernels/swiglu";
-import { embeddingForward } from "../kernels/embedding";
+import { embeddingForwardOf } from "../kernels/embedding";
 import { biasForward } from "../kernels/bias";
 import { loraForward, LQ, LK, LV, LO, LGATE, LUP, LDOWN } from "./lora";
 
@@ -18,7 +19,7 @@ import { loraForward, LQ, LK, LV, LO, LGATE, LUP, LDOWN } from "./lora";
 // a scalar-head model (m.wscore != 0) writes one score per listed row there instead (the same final norm, then dim → 1).
 export function forwardTokens(m: Model, ws: Workspace, n: i32, nLogitRows: i32): void {
   const dim = m.dim, dimBytes = <usize>dim << 2;
-  embeddingForward(ws.x, m.tokenEmbedding, ws.tokens, n, dim);
+  embeddingForwardOf(ws.x, m.tokenEmbedding, m.embeddingType, ws.tokens, n, dim);
   for (let l = 0; l < m.nLayers; l++) layerForward(m, ws, n, l);
 
   if (nLogitRows == 0) return;
@@ -28,7 +29,7 @@ export function forwardTokens(m: Model, ws: Workspace, n: i32, nLogitRows: i32):
     rmsnormForward(ws.xb + <usize>j * dimBytes, ws.x + <usize>r * dimBytes, m.rmsFinal, 1, dim, m.normEps);
   }
   if (m.wscore != 0) matmulForward(ws.logits, ws.xb, m.wscore, nLogitRows, dim, 1, false);
-  else matmulForward(ws.logits, ws.xb, m.wcls, nLogitRows, dim, m.vocabSize, false);
+  else project(ws, ws.logits, ws.xb, m.wcls, m.wclsType, 0, 0, nLogitRows, dim, m.vocabSize, false);
 }
 
 /** Layer l on the residual stream ws.x (updated in place); a training workspace keeps its input and activations. */
@@ -39,15 +40,19 @@ export function layerForward(m: Model, ws: Workspace, n: i32, l: i32): void {
   const L = <usize>l;
   const D = L * ws.layerStride, H = L * ws.layerStrideHidden, Q = L * ws.layerStrideQ;
   const wT: usize = ws.weightsT == 0 ? 0 : layerWeightsT(m, ws, l);
-  const dimQ = <usize>dim * qDim << 2, dimKv = <usize>dim * kvDim << 2, dimHidden = <usize>dim * hidden << 2;
+  // Layer l's matrices, each stored as its type says.
+  const wq = m.wq + L * matrixBytes(m.wqType, qDim, dim), wk = m.wk + L * matrixBytes(m.wkType, kvDim, dim);
+  const wv = m.wv + L * matrixBytes(m.wvType, kvDim, dim), wo = m.wo + L * matrixBytes(m.woType, dim, qDim);
+  const w1 = m.w1 + L * matrixBytes(m.w1Type, hidden, dim), w3 = m.w3 + L * matrixBytes(m.w3Type, hidden, dim);
+  const w2 = m.w2 + L * matrixBytes(m.w2Type, dim, hidden);
   // Attention block.
   if (ws.xIn != 0) memory.copy(layerInput(ws, l), ws.x, rowsBytes);
   rmsnormForward(ws.xb + D, ws.x, m.rmsAtt + L * dimBytes, n, dim, m.normEps);
-  project(ws.q + Q, ws.xb + D, m.wq + L * dimQ, wT, offsetT(m, WQ), n, dim, qDim, false);
+  project(ws, ws.q + Q, ws.xb + D, wq, m.wqType, wT, offsetT(m, WQ), n, dim, qDim, false);
   loraForward(m, ws, l, LQ, ws.q + Q, ws.xb + D, n, dim, qDim);
-  project(ws.k, ws.xb + D, m.wk + L * dimKv, wT, offsetT(m, WK), n, dim, kvDim, false);
+  project(ws, ws.k, ws.xb + D, wk, m.wkType, wT, offsetT(m, WK), n, dim, kvDim, false);
   loraForward(m, ws, l, LK, ws.k, ws.xb + D, n, dim, kvDim);
-  project(ws.v, ws.xb + D, m.wv + L * dimKv, wT, offsetT(m, WV), n, dim, kvDim, false);
+  project(ws, ws.v, ws.xb + D, wv, m.wvType, wT, offsetT(m, WV), n, dim, kvDim, false);
   loraForward(m, ws, l, LV, ws.v, ws.xb + D, n, dim, kvDim);
   if (m.bq != 0) {
     biasForward(ws.q + Q, m.bq + L * (<usize>qDim << 2), n, qDim);
@@ -84,25 +89,32 @@ export function layerForward(m: Model, ws: Workspace, n: i32, l: i32): void {
     attentionForward(ws.attOut + Q, ws.q + Q, ws.kCache + layerCache, ws.vCache + layerCache, n, ws.slots, ws.positions,
       m.nHeads, m.nKvHeads, headSize, m.seqLen, ws.scores);
   }
-  project(ws.x, ws.attOut + Q, m.wo + L * dimQ, wT, offsetT(m, WO), n, qDim, dim, true);
+  project(ws, ws.x, ws.attOut + Q, wo, m.woType, wT, offsetT(m, WO), n, qDim, dim, true);
   loraForward(m, ws, l, LO, ws.x, ws.attOut + Q, n, qDim, dim);
   // Feed-forward block.
   if (ws.xMid != 0) memory.copy(ws.xMid + D, ws.x, rowsBytes);
   rmsnormForward(ws.xbFfn + D, ws.x, m.rmsFfn + L * dimBytes, n, dim, m.normEps);
-  project(ws.h1 + H, ws.xbFfn + D, m.w1 + L * dimHidden, wT, offsetT(m, W1), n, dim, hidden, false);
+  project(ws, ws.h1 + H, ws.xbFfn + D, w1, m.w1Type, wT, offsetT(m, W1), n, dim, hidden, false);
   loraForward(m, ws, l, LGATE, ws.h1 + H, ws.xbFfn + D, n, dim, hidden);
-  project(ws.h3 + H, ws.xbFfn + D, m.w3 + L * dimHidden, wT, offsetT(m, W3), n, dim, hidden, false);
+  project(ws, ws.h3 + H, ws.xbFfn + D, w3, m.w3Type, wT, offsetT(m, W3), n, dim, hidden, false);
   loraForward(m, ws, l, LUP, ws.h3 + H, ws.xbFfn + D, n, dim, hidden);
   swigluForward(ws.gated + H, ws.h1 + H, ws.h3 + H, n * hidden, ws.sigmoid == 0 ? 0 : ws.sigmoid + H);
-  project(ws.x, ws.gated + H, m.w2 + L * dimHidden, wT, offsetT(m, W2), n, hidden, dim, true);
+  project(ws, ws.x, ws.gated + H, w2, m.w2Type, wT, offsetT(m, W2), n, hidden, dim, true);
   loraForward(m, ws, l, LDOWN, ws.x, ws.gated + H, n, hidden, dim);
 }
 
-/** out (=|+=) x·wᵀ, from the transposed copy at wT + offset when the workspace keeps one (wT != 0). */
+/**
+ * out (=|+=) x·wᵀ, w stored as wType (kernels/weights.ts), or from the transposed float32 copy at wT + offset when the
+ * workspace keeps one (wT != 0: training, whose weights are float32). The one place that dispatches on the weights' type.
+ */
 // @ts-ignore: decorator
-@inline function project(out: usize, x: usize, w: usize, wT: usize, offset: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool): void {
+@inline function project(ws: Workspace, out: usize, x: usize, w: usize, wType: i32, wT: usize, offset: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool): void {
   if (wT != 0) matmulForwardTransposed(out, x, wT + offset, n, inDim, outDim, accumulate);
-  else matmulForward(out, x, w, n, inDim, outDim, accumulate);
+  else if (wType == F32) matmulForward(out, x, w, n, inDim, outDim, accumulate);
+  else if (wType == BF16) matmulForwardBf16(out, x, w, n, inDim, outDim, accumulate, ws.weightRows);
+  else if (wType == F16) matmulForwardF16(out, x, w, n, inDim, outDim, accumulate, ws.weightRows);
+  else if (wType == Q8_0) matmulForwardQ8_0(out, x, w, n, inDim, outDim, accumulate, ws.weightRows);
+  else matmulForwardQ4_K(out, x, w, n, inDim, outDim, accumulate, ws.weightRows);
 }
 
 // ws.weightsT holds, per layer, the transposes of these matrices one after the other.

@@ -60,6 +60,16 @@
   loraDropScale: f32;     // 1/(1 − p): what the kept values are multiplied by
   wscore: usize;     // [dim] scalar head (…ForSequenceClassification's score.weight, num_labels 1): the model then
                      // gives one score per requested row instead of logits (wcls unused); 0 = a causal LM
+  // How each matrix is stored (kernels/weights.ts: F32, BF16, F16, Q8_0); norms and biases are always float32.
+  embeddingType: i32;
+  wqType: i32;
+  wkType: i32;
+  wvType: i32;
+  woType: i32;
+  w1Type: i32;
+  w2Type: i32;
+  w3Type: i32;
+  wclsType: i32;     // = embeddingType when the classifier is the embedding
 }
 
 /**
@@ -135,6 +145,7 @@
   loraDu: usize;     // f32[maxTokens, loraRank]: its gradient (training)
   loraSeeds: usize;  // u32[maxTokens]: dropout seed of each row's sequence (training with adapters)
   loraXd: usize;     // f32[maxTokens, max(dim, hidden, qDim)]: an adapter's input after dropout (training with dropout), else 0
+  weightRows: usize; // f32[WEIGHT_SCRATCH_FLOATS]: compact weight rows widened for the matmul (kernels/matmul.ts)
 }
 
 /** A batched generation request and its outputs. Arrays are indexed by sequence. */

@@ -1,5 +1,5 @@
 import { parseCheckpoint, serializeCheckpoint } from './formats/llama2c';
-import type { LoadedModel } from './formats/model';
+import type { LoadedModel, StoredTensors } from './formats/model';
 import { decays, headSize, weightShapes, elementCount, type ModelConfig, type ModelWeights, type WeightName } from './config';
 import { scaleInverseFrequencies } from './rope-scaling';
 import { RemaxInputError, requireInput } from './errors';
@@ -14,6 +14,9 @@ import type { TextTokenizer } from './tokenizers/types';
 import { checkTokenizerForModel, loadTokenizerFile, nonFiniteTensors, nonFiniteWeightsMessage, type NonFiniteTensor } from './formats/load';
 import { wasmBuilds } from '../wasm-builds';
 import { checkLoraSettings, dropoutFields, initLoraWeights, loraScale, loraShapes, LORA_FIELDS, type LoraSettings, type LoraWeights } from './lora';
+import {
+  WEIGHT_TYPE_CODES, checkWeightsDtype, chooseWeightTypes, packTensor, tensorBytes, unpackTensor, type WeightTypes, type WeightsDtype,
+} from './weight-types';
 
 export interface EngineOptions {
   /** The kernel builds (bytes or compiled modules); default: the builds embedded in this bundle. */
@@ -40,6 +43,12 @@ export interface EngineOptions {
   loraWeights?: LoraWeights;
   /** Seed of fresh adapters' A (default 0). */
   loraSeed?: number;
+  /**
+   * How the weight matrices are kept in memory: 'auto' (default) as the model is stored (BF16, F16, Q8_0 and Q4_K
+   * stay compact, read by the kernels directly, bit for bit as their float32 widening), 'f32' widened to float32,
+   * 'bf16' rounded to bfloat16. Training widens to float32 (enableTraining).
+   */
+  weightsDtype?: WeightsDtype;
 }
 
 export interface SamplingOptions {
@@ -118,7 +127,9 @@ export class RemaxEngine {
   readonly tokenizer?: TextTokenizer;
   readonly build: BuildName;
   private readonly kernels: Kernels;
-  private readonly modelPlan: ModelPlan;
+  private modelPlan: ModelPlan;
+  /** The compact matrices and their types (weight-types.ts); every other tensor is float32. */
+  private types: WeightTypes;
   private workspace!: WorkspacePlan;
   private optimizer?: OptimizerPlan;
   private trainWorkspace?: WorkspacePlan;
@@ -127,11 +138,11 @@ export class RemaxEngine {
   readonly lora?: LoraSettings;
 
   private constructor(kernels: Kernels, model: LoadedModel, tokenizer: TextTokenizer | undefined, maxBatch: number, maxTokens: number, source: string,
-    lora?: { settings: LoraSettings; weights?: LoraWeights; seed: number }) {
+    weightsDtype: WeightsDtype, lora?: { settings: LoraSettings; weights?: LoraWeights; seed: number }) {
     this.kernels = kernels;
     this.build = kernels.build;
     this.config = model.config;
-    const { weights: _w, tokenizer: _t, ...description } = model;
+    const { weights: _w, tokenizer: _t, stored: _s, ...description } = model; // (stored: what these weights were at load)
     this.model = description;
     this.tokenizer = tokenizer;
     const k = kernels.exports;
@@ -145,11 +156,19 @@ export class RemaxEngine {
       checkLoraSettings(lora.settings, this.config);
       this.lora = { ...lora.settings, targets: [...lora.settings.targets] };
     }
-    this.modelPlan = planModel(this.config, k.heapBase(), this.lora);
-    requireInput(this.modelPlan.end <= WASM_MAX_BYTES,
+    this.types = chooseWeightTypes(this.config, model.weights, model.stored, weightsDtype);
+    this.modelPlan = planModel(this.config, k.heapBase(), this.types, this.lora);
+    const checkSize = () => requireInput(this.modelPlan.end <= WASM_MAX_BYTES,
       `${source}: the model's weights need ${gib(this.modelPlan.end)} of engine memory, over the 4 GiB a wasm32 engine can address; ` +
-      'no engine can load it: use a smaller model (at most about 1 billion parameters of 4 bytes; training one takes 16 bytes per parameter)');
-    this.loadWeights(model.weights, source);
+      'no engine can load it: use a smaller model (at most about 1 billion parameters of 4 bytes, 2 billion of bf16; training one takes 16 bytes per parameter)');
+    checkSize();
+    // 'auto' keeps a bf16 matrix only if its values are all bf16 (the kernels tell while packing): else float32.
+    for (let inexact = this.loadWeights(model.weights, source, model.stored, weightsDtype === 'auto'); inexact.length > 0;) {
+      for (const name of inexact) delete this.types[name];
+      this.modelPlan = planModel(this.config, k.heapBase(), this.types, this.lora);
+      checkSize();
+      inexact = this.loadWeights(model.weights, source, model.stored, true);
+    }
     if (lora) this.writeAdapters(lora.weights ?? initLoraWeights(this.config, this.lora!, lora.seed), 'LoRA adapters');
     this.reserveWorkspace(maxBatch, maxTokens);
   }
@@ -164,9 +183,10 @@ export class RemaxEngine {
     const maxTokens = options.maxTokens ?? DEFAULTS.maxTokens;
     requireInput(Number.isInteger(maxBatch) && maxBatch >= 1, `maxBatch must be a positive integer, got ${maxBatch}`);
     requireInput(Number.isInteger(maxTokens) && maxTokens >= 1, `maxTokens must be a positive integer, got ${maxTokens}`);
+    const weightsDtype = checkWeightsDtype(options.weightsDtype ?? 'auto', 'weightsDtype');
     const kernels = await instantiateKernels(options.wasm ?? wasmBuilds, options.build ?? 'auto');
     const lora = options.lora ? { settings: options.lora, weights: options.loraWeights, seed: options.loraSeed ?? 0 } : undefined;
-    return new RemaxEngine(kernels, model, tokenizer, maxBatch, maxTokens, modelSource, lora);
+    return new RemaxEngine(kernels, model, tokenizer, maxBatch, maxTokens, modelSource, weightsDtype, lora);
   }
 
   /**
@@ -183,6 +203,16 @@ export class RemaxEngine {
   /** Bytes of linear memory in use (it only grows, so this is also the peak). */
   get memoryBytes(): number {
     return this.kernels.memory.buffer.byteLength;
+  }
+
+  /** How each weight matrix is kept (tensors not listed are float32). */
+  get weightTypes(): WeightTypes {
+    return { ...this.types };
+  }
+
+  /** Bytes of the weights as held (compact matrices at their real size). */
+  get weightBytes(): number {
+    return this.modelPlan.paramEnd - this.modelPlan.paramStart;
   }
 
   /** Sequences and token rows the workspace is currently planned for. */
@@ -382,18 +412,21 @@ export class RemaxEngine {
     requireInput(bad < 0, `${what}: token id ${ids[bad]} at index ${bad} is outside the vocabulary [0, ${this.config.vocabSize})`);
   }
 
-  private loadWeights(weights: ModelWeights, source: string): void {
+  /** Writes the weights and the model's descriptor and RoPE tables; `exactOnly`: see writeTensors (then returns early). */
+  private loadWeights(weights: ModelWeights, source: string, stored?: LoadedModel['stored'], exactOnly = false): WeightName[] {
     const c = this.config, plan = this.modelPlan;
     ensureMemory(this.kernels.memory, plan.end);
-    this.writeWeights(weights, source);
-    this.writeModelDescriptor(plan.modelDesc, tensorPointers(plan.weights), adapterPointers(plan.adapters, 0));
-    this.writeModelDescriptor(plan.baseModelDesc, tensorPointers(plan.weights), null);
+    const inexact = this.writeTensors(weights, source, stored, exactOnly);
+    if (inexact.length > 0) return inexact;
+    this.writeModelDescriptor(plan.modelDesc, tensorPointers(plan.weights), adapterPointers(plan.adapters, 0), this.types);
+    this.writeModelDescriptor(plan.baseModelDesc, tensorPointers(plan.weights), null, this.types);
     const hs = headSize(c);
     if (hs % 2 !== 0) throw new RemaxInputError(`head size ${hs} is odd: RoPE needs an even head size`);
     // The inverse frequencies come from the kernels' formula; a model with RoPE scaling rescales them here.
     this.kernels.exports.ropeInverseFrequencies(plan.ropeFreqs, hs, c.ropeTheta);
     if (c.ropeScaling) scaleInverseFrequencies(new Float32Array(this.kernels.memory.buffer, plan.ropeFreqs, hs / 2), c.ropeScaling);
     this.kernels.exports.initRope(plan.modelDesc, plan.ropeFreqs);
+    return [];
   }
 
   /** Lays out the inference workspace for at least `maxSeqs` sequences and `maxTokens` rows (never shrinks). */
@@ -449,6 +482,7 @@ export class RemaxEngine {
    */
   enableTraining(options: TrainingOptions = {}): void {
     const c = this.config;
+    if (Object.keys(this.types).length > 0) this.widenWeights();
     const maxTokens = options.maxTokens ?? Math.max(512, c.seqLen);
     const maxSeqs = options.maxSeqs ?? 16;
     // About 16 MB of logits per classifier chunk, in whole tiles of 4 rows (a leftover row runs the classifier as a
@@ -486,6 +520,23 @@ export class RemaxEngine {
       recompute !== (current.recompute ?? false)) {
       this.layOut(this.workspace, spec);
     }
+  }
+
+  /**
+   * Re-plans the model part with every tensor float32 (what training updates), widening the compact ones exactly; the
+   * workspaces, which hold scratch only, move after it.
+   */
+  private widenWeights(): void {
+    const plan = planModel(this.config, this.kernels.exports.heapBase(), {}, this.lora);
+    requireInput(plan.end <= WASM_MAX_BYTES,
+      `training needs the weights as float32, ${gib(plan.end)}, over the 4 GiB a wasm32 engine can address: use a smaller model`);
+    const weights = this.readWeights();
+    const adapters = this.lora ? this.readAdapters() : undefined; // they move with the re-plan
+    this.types = {};
+    this.modelPlan = plan;
+    this.loadWeights(weights, 'weights');
+    if (adapters) this.writeAdapters(adapters);
+    this.layOut(this.workspace, this.trainWorkspace);
   }
 
   /** Sets every gradient to zero (call before accumulating the gradient of a new batch). */
@@ -658,16 +709,62 @@ export class RemaxEngine {
 
   /**
    * Replaces the weights (e.g. when resuming); shapes must match, and every value must be a finite number (a NaN or an
-   * infinity is an error naming `source` and the tensor, in the model's own terms; the engine then holds them).
+   * infinity is an error naming `source` and the tensor, in the model's own terms; the engine then holds them). A
+   * compact matrix (weightTypes) keeps its type: bf16/f16 round the values, Q8_0 quantizes them (Q4_K is refused).
    */
   writeWeights(weights: ModelWeights, source = 'weights'): void {
+    this.writeTensors(weights, source);
+  }
+
+  /**
+   * writeWeights; with `exactOnly`, returns the bf16 matrices whose values are not all exactly bf16 (then the weights
+   * are not complete: the caller re-plans them as float32 and writes again).
+   */
+  private writeTensors(weights: ModelWeights, source: string, stored?: LoadedModel['stored'], exactOnly = false): WeightName[] {
+    const compactBad: Partial<Record<WeightName, Float32Array>> = {};
+    const inexact: WeightName[] = [];
     for (const { name, shape } of weightShapes(this.config)) {
       const data = weights[name];
       requireInput(data && data.length === elementCount(shape), `weights: tensor ${name} must have ${elementCount(shape)} values`);
-      new Float32Array(this.kernels.memory.buffer, this.modelPlan.weights[name]!, data.length).set(data);
+      const type = this.types[name];
+      if (!type) {
+        new Float32Array(this.kernels.memory.buffer, this.modelPlan.weights[name]!, data.length).set(data);
+        continue;
+      }
+      if (type === 'BF16') {
+        // Narrowed by the kernels, a chunk at a time (JavaScript takes 0.5 s more for 135M values).
+        const packed = this.packBf16(data, this.modelPlan.weights[name]!);
+        if (packed.inexact > 0) inexact.push(name);
+        if (packed.nonFinite) compactBad[name] = data;
+        continue;
+      }
+      // A compact matrix: its stored bits (Q8_0: the file's own blocks, checked to hold exactly these values).
+      const from = stored?.[name];
+      const target = new Uint8Array(this.kernels.memory.buffer, this.modelPlan.weights[name]!, tensorBytes(type, shape));
+      const packed = packTensor(data, type, from && 'blocks' in from && from.type === type ? from.blocks : undefined, target);
+      if (packed.bytes.buffer !== target.buffer) target.set(packed.bytes);
+      if (packed.nonFinite > 0) compactBad[name] = data;
     }
-    const bad = this.nonFiniteTensors(0);
+    if (exactOnly && inexact.length > 0) return inexact;
+    const bad = [...nonFiniteTensors(this.config, this.model.format, compactBad), ...this.nonFiniteTensors(0)];
     if (bad.length > 0) throw new RemaxInputError(nonFiniteWeightsMessage(source, bad));
+    return [];
+  }
+
+  /** Writes the bf16 rounding of `data` at `at`: how many values were not bf16, and whether one may not be finite. */
+  private packBf16(data: Float32Array, at: number): { inexact: number; nonFinite: boolean } {
+    // Staged through memory past everything in use (what is there between calls is scratch).
+    const stage = this.workspace ? this.ioStart : this.modelPlan.end, chunk = 1 << 18;
+    ensureMemory(this.kernels.memory, stage + 4 * chunk);
+    const k = this.kernels.exports, buffer = this.kernels.memory.buffer;
+    let inexact = 0, nonFinite = false;
+    for (let i = 0; i < data.length; i += chunk) {
+      const part = data.subarray(i, Math.min(data.length, i + chunk));
+      new Float32Array(buffer, stage, part.length).set(part);
+      if (!Number.isFinite(k.sumSquares(stage, part.length))) nonFinite = true; // (also past float32's range: named only if not finite)
+      inexact += k.narrowBf16(at + 2 * i, stage, part.length);
+    }
+    return { inexact, nonFinite };
   }
 
   /**
@@ -678,8 +775,18 @@ export class RemaxEngine {
    */
   private nonFiniteTensors(delta: number): NonFiniteTensor[] {
     const { paramStart, paramEnd } = this.modelPlan;
-    if (Number.isFinite(this.kernels.exports.sumSquares(paramStart + delta, (paramEnd - paramStart) / 4))) return [];
-    const views = tensorViews(this.kernels.memory.buffer, this.config, (name: WeightName) => this.modelPlan.weights[name]! + delta, false);
+    if (Object.keys(this.types).length === 0) {
+      if (Number.isFinite(this.kernels.exports.sumSquares(paramStart + delta, (paramEnd - paramStart) / 4))) return [];
+      const views = tensorViews(this.kernels.memory.buffer, this.config, (name: WeightName) => this.modelPlan.weights[name]! + delta, false);
+      return nonFiniteTensors(this.config, this.model.format, views);
+    }
+    // Compact weights (no gradients, delta 0): the float32 tensors one by one; writeWeights checks the compact ones.
+    const views: Partial<Record<WeightName, Float32Array>> = {};
+    for (const { name, shape } of weightShapes(this.config)) {
+      if (this.types[name]) continue;
+      const at = this.modelPlan.weights[name]! + delta, count = elementCount(shape);
+      if (!Number.isFinite(this.kernels.exports.sumSquares(at, count))) views[name] = new Float32Array(this.kernels.memory.buffer, at, count);
+    }
     return nonFiniteTensors(this.config, this.model.format, views);
   }
 
@@ -703,11 +810,13 @@ export class RemaxEngine {
 
   /** Copies the flat trainable region (every weight, or the adapters, in memory order) into `target`: what helper engines sync from. */
   copyParametersTo(target: Float32Array): void {
+    if (!this.lora) this.requireFloat32('copyParametersTo'); // adapters are always float32
     target.set(new Float32Array(this.kernels.memory.buffer, this.modelPlan.trainStart, this.checkSlots(target.length, 'parameters')));
   }
 
   /** Replaces the flat trainable region with `values` (copyParametersTo of an engine of the same model). */
   writeParameters(values: Float32Array): void {
+    if (!this.lora) this.requireFloat32('writeParameters');
     new Float32Array(this.kernels.memory.buffer, this.modelPlan.trainStart, this.checkSlots(values.length, 'parameters')).set(values);
   }
 
@@ -815,13 +924,38 @@ export class RemaxEngine {
     return serializeCheckpoint(this.config, this.readWeights());
   }
 
-  /** The model with its current weights (copies), ready for a format's writer or another engine. */
+  /**
+   * The model with its current weights (copies), ready for a format's writer or another engine; compact matrices also
+   * as `stored` (Q8_0 with a copy of its blocks), so an engine created from it keeps them so too.
+   */
   exportModel(): LoadedModel {
-    return { ...this.model, weights: this.readWeights(), ...(this.tokenizer ? { tokenizer: this.tokenizer } : {}) };
+    const stored: StoredTensors = {};
+    for (const { name, shape } of weightShapes(this.config)) {
+      const type = this.types[name];
+      if (type === 'Q8_0' || type === 'Q4_K') stored[name] = { type, blocks: new Uint8Array(this.kernels.memory.buffer, this.modelPlan.weights[name]!, tensorBytes(type, shape)).slice() };
+      else if (type) stored[name] = { type };
+    }
+    return {
+      ...this.model, weights: this.readWeights(), ...(this.tokenizer ? { tokenizer: this.tokenizer } : {}),
+      ...(Object.keys(stored).length > 0 ? { stored } : {}),
+    };
   }
 
   private copyTensors(delta: number): ModelWeights {
-    return tensorViews(this.kernels.memory.buffer, this.config, (name: WeightName) => this.modelPlan.weights[name]! + delta, true);
+    const buffer = this.kernels.memory.buffer;
+    const out = tensorViews(buffer, this.config, (name: WeightName) => this.modelPlan.weights[name]! + delta, true, (name) => !this.types[name]);
+    for (const { name, shape } of weightShapes(this.config)) {
+      const type = this.types[name];
+      if (type) out[name] = unpackTensor(new Uint8Array(buffer, this.modelPlan.weights[name]!, tensorBytes(type, shape)), type, elementCount(shape));
+    }
+    return out;
+  }
+
+  /** The flat parameter region is float32 only when no matrix is compact. */
+  private requireFloat32(what: string): void {
+    if (Object.keys(this.types).length > 0) {
+      throw new Error(`${what}: this engine keeps compact weights (weightsDtype); create it with weightsDtype 'f32' or call enableTraining first`);
+    }
   }
 
   private checkSlots(length: number, what: string): number {
@@ -840,10 +974,14 @@ export class RemaxEngine {
   }
 
   /** `adapters` null: a descriptor without adapters (every adapter field 0). */
-  private writeModelDescriptor(at: number, pointers: TensorPointers, adapters: Record<string, number> | null): void {
+  private writeModelDescriptor(at: number, pointers: TensorPointers, adapters: Record<string, number> | null, types: WeightTypes = {}): void {
     const c = this.config, plan = this.modelPlan;
     const none = Object.fromEntries(Object.values(LORA_FIELDS).flat().map((field) => [field, 0]));
+    const code = (name: WeightName): number => WEIGHT_TYPE_CODES[types[name] ?? 'F32'];
     writeDescriptor(this.kernels.memory.buffer, at, MODEL_FIELDS, {
+      embeddingType: code('token_embedding_table'), wqType: code('wq'), wkType: code('wk'), wvType: code('wv'), woType: code('wo'),
+      w1Type: code('w1'), w2Type: code('w2'), w3Type: code('w3'),
+      wclsType: code(c.sharedClassifier ? 'token_embedding_table' : 'wcls'),
       dim: c.dim, hiddenDim: c.hiddenDim, nLayers: c.nLayers, nHeads: c.nHeads, nKvHeads: c.nKvHeads,
       vocabSize: c.vocabSize, seqLen: c.seqLen, normEps: c.normEps, ropeTheta: c.ropeTheta, headSize: headSize(c),
       ropeCos: plan.ropeCos, ropeSin: plan.ropeSin, ...pointers,

@@ -35,6 +35,7 @@ export interface KernelExports {
   adamwStep(param: number, grad: number, m: number, v: number, count: number, lr: number, beta1: number, beta2: number,
     eps: number, weightDecay: number, gradScale: number, biasCorrection1: number, biasCorrection2: number): void;
   matmulForward(out: number, x: number, w: number, n: number, inDim: number, outDim: number, accumulate: number): void;
+  narrowBf16(dst: number, src: number, count: number): number;
 }
 
 export interface Kernels {

@@ -7,6 +7,7 @@ export const MODEL_FIELDS = [
   'ropeCos', 'ropeSin', 'headSize', 'bq', 'bk', 'bv', 'rmsQ', 'rmsK',
   'loraRank', 'loraScale', 'loraAq', 'loraBq', 'loraAk', 'loraBk', 'loraAv', 'loraBv', 'loraAo', 'loraBo',
   'loraA1', 'loraB1', 'loraA3', 'loraB3', 'loraA2', 'loraB2', 'loraDropThreshold', 'loraDropScale', 'wscore',
+  'embeddingType', 'wqType', 'wkType', 'wvType', 'woType', 'w1Type', 'w2Type', 'w3Type', 'wclsType',
 ] as const;
 
 export const WORKSPACE_FIELDS = [
@@ -16,7 +17,7 @@ export const WORKSPACE_FIELDS = [
   'targets', 'weights', 'dx', 'dxb', 'dq', 'dk', 'dv', 'dh1', 'dh3', 'dGated', 'attScratch',
   'headRows', 'headTargets', 'headWeights', 'headX', 'headDx', 'layerStrideProbs', 'attProbs',
   'transposeA', 'transposeB', 'classifierT', 'weightsT', 'layerStrideIn', 'recomputeLayers',
-  'layerStrideQ', 'layerStrideKv', 'qPre', 'kPre', 'loraStride', 'loraU', 'loraDu', 'loraSeeds', 'loraXd',
+  'layerStrideQ', 'layerStrideKv', 'qPre', 'kPre', 'loraStride', 'loraU', 'loraDu', 'loraSeeds', 'loraXd', 'weightRows',
 ] as const;
 
 export const GENERATE_JOB_FIELDS = [

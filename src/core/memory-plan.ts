@@ -1,6 +1,7 @@
 import { Arena } from './arena';
 import { headSize, kvDim, qDim, weightShapes, elementCount, type ModelConfig, type WeightName } from './config';
 import { loraShapes, type LoraSettings, type LoraTarget } from './lora';
+import { tensorBytes, type WeightTypes } from './weight-types';
 
 // The one memory plan. Linear memory, from low to high addresses:
 //   [module static data] [descriptors] [weights] [RoPE frequencies and tables] [LoRA adapters]
@@ -66,7 +67,7 @@ export type WorkspaceBuffer =
   | 'h1' | 'h3' | 'gated' | 'sigmoid' | 'scores' | 'logits' | 'kCache' | 'vCache' | 'probs' | 'ids'
   | 'classifierT' | 'targets' | 'weights' | 'dx' | 'dxb' | 'dq' | 'dk' | 'dv' | 'dh1' | 'dh3' | 'dGated' | 'attScratch'
   | 'headRows' | 'headTargets' | 'headWeights' | 'headX' | 'headDx' | 'attProbs' | 'transposeA' | 'transposeB' | 'weightsT'
-  | 'qPre' | 'kPre' | 'loraU' | 'loraDu' | 'loraSeeds' | 'loraXd';
+  | 'qPre' | 'kPre' | 'loraU' | 'loraDu' | 'loraSeeds' | 'loraXd' | 'weightRows';
 
 export interface WorkspacePlan extends WorkspaceSpec {
   /** Byte offsets; 0 for a buffer this kind of workspace does not have. */
@@ -84,12 +85,19 @@ export interface WorkspacePlan extends WorkspaceSpec {
 
 const DESCRIPTOR_BYTES = 256;
 
-export function planModel(config: ModelConfig, heapBase: number, lora?: LoraSettings): ModelPlan {
+/** Four weight rows of the matmul's reduction block (assembly/kernels/matmul.ts: WEIGHT_SCRATCH_FLOATS). */
+const WEIGHT_SCRATCH_FLOATS = 4 * 2048;
+
+/**
+ * The model part; each tensor takes its real bytes as stored (`types`: the compact matrices, weight-types.ts), then
+ * the LoRA adapters (float32) when there are any.
+ */
+export function planModel(config: ModelConfig, heapBase: number, types: WeightTypes = {}, lora?: LoraSettings): ModelPlan {
   const arena = new Arena(heapBase);
   const [modelDesc, gradDesc, workspaceDesc, trainWorkspaceDesc, jobDesc, baseModelDesc] =
     [0, 1, 2, 3, 4, 5].map(() => arena.take(DESCRIPTOR_BYTES)) as [number, number, number, number, number, number];
   const weights: Partial<Record<WeightName, number>> = {};
-  for (const { name, shape } of weightShapes(config)) weights[name] = arena.take(4 * elementCount(shape));
+  for (const { name, shape } of weightShapes(config)) weights[name] = arena.take(tensorBytes(types[name] ?? 'F32', shape));
   const paramStart = weights.token_embedding_table!;
   const paramEnd = arena.take(0);
   if (config.sharedClassifier) weights.wcls = weights.token_embedding_table;
@@ -159,6 +167,7 @@ export function workspaceSizes(c: ModelConfig, spec: WorkspaceSpec): Record<Work
     loraU: layers * (spec.lora?.targets.length ?? 0) * loraRow, loraDu: train(loraRow),
     // Dropout: each row's sequence seed, and the dropped-out input of one projection at a time.
     loraSeeds: train(spec.lora ? rows : 0), loraXd: train(spec.lora && spec.lora.dropout > 0 ? rows * Math.max(c.dim, c.hiddenDim, Q) : 0),
+    weightRows: 4 * WEIGHT_SCRATCH_FLOATS,
   };
 }
 

@@ -59,10 +59,12 @@ export function packMicroBatches(examples: TrainingExample[], maxTokens: number,
   return batches;
 }
 
-/** The model's tensors in a buffer, each at offsetOf(name): views, or copies when `copy` is set. */
-export function tensorViews(buffer: ArrayBuffer, config: ModelConfig, offsetOf: (name: WeightName) => number, copy: boolean): ModelWeights {
+/** The model's float32 tensors in a buffer (those `include` takes), each at offsetOf(name): views, or copies when `copy` is set. */
+export function tensorViews(buffer: ArrayBuffer, config: ModelConfig, offsetOf: (name: WeightName) => number, copy: boolean,
+  include: (name: WeightName) => boolean = () => true): ModelWeights {
   const out: Partial<Record<WeightName, Float32Array>> = {};
   for (const { name, shape } of weightShapes(config)) {
+    if (!include(name)) continue;
     const view = new Float32Array(buffer, offsetOf(name), elementCount(shape));
     out[name] = copy ? view.slice() : view;
   }

@@ -9,6 +9,8 @@ import { SAVE_FORMATS, formatOf, type SaveFormat } from '../core/formats/save';
 import type { TextTokenizer } from '../core/tokenizers/types';
 import type { RemaxEngine } from '../core/engine';
 import { RemaxInputError } from '../core/errors';
+import { checkWeightsDtype, type WeightsDtype } from '../core/weight-types';
+import { elementCount, weightShapes } from '../core/config';
 import { commitJournal, completeWrite, readInputFile, writeFilesAtomic, makeFolder } from './files';
 import { modelFileSet } from './model-files';
 import { numberFlag, optionalString, type FlagSpec, type Flags } from './args';
@@ -106,4 +108,25 @@ export function findRunModel(dir: string): { model: string; format: SaveFormat }
 
 /** The flags every model command shares, with one wording. */
 export const MODEL_FLAG: FlagSpec = { name: 'model', type: 'string', help: 'a Hugging Face folder (or its config.json), a .gguf file or a llama2.c checkpoint' };
+export const WEIGHTS_DTYPE_FLAG: FlagSpec = {
+  name: 'weights-dtype', type: 'string', default: 'auto',
+  help: 'how the weights are kept in memory: auto (as stored: BF16, F16 and Q8_0 stay compact, bit-identical results), f32, or bf16 (rounded)',
+};
+
+/** --weights-dtype: auto, f32 or bf16. */
+export function weightsDtypeFlag(flags: Flags): WeightsDtype {
+  return checkWeightsDtype(optionalString(flags, 'weights-dtype') ?? 'auto', '--weights-dtype');
+}
+
+/** "BF16 weights, 19.4 MiB": how the engine holds its matrices (the dominant type first). */
+export function heldWeights(engine: RemaxEngine): string {
+  const counts = new Map<string, number>();
+  for (const { name, shape } of weightShapes(engine.config)) {
+    const type = engine.weightTypes[name] ?? 'F32';
+    counts.set(type, (counts.get(type) ?? 0) + elementCount(shape));
+  }
+  const types = [...counts].sort((a, b) => b[1] - a[1]).map(([t]) => t).join(' + ');
+  return `${types} weights, ${(engine.weightBytes / 2 ** 20).toFixed(1)} MiB`;
+}
+
 export const CONTEXT_FLAG: FlagSpec = { name: 'context', type: 'string', help: 'context length to plan for (Hugging Face and GGUF models)', default: "2048, at most the model's" };

@@ -53,6 +53,7 @@ export const TRAIN_OPTIONS: TrainOption[] = [
   { name: 'beta2', kind: 'number', min: 0, max: 0.999999, help: 'AdamW β2', default: 0.95 },
   { name: 'clip-norm', kind: 'number', min: 0, help: 'clip the global gradient norm; 0 = off', default: 1 },
   { name: 'kl-coef', kind: 'number', min: 0, help: 'β of the per-token KL penalty to the starting policy; 0 = off', default: 0.05 },
+  { name: 'reference-dtype', kind: 'string', choices: ['auto', 'bf16', 'f32'], help: 'how the KL reference keeps its weights: as stored (lossless), rounded to bf16, or float32', default: 'auto' },
   { name: 'gamma', kind: 'number', min: 0, max: 1, help: 'discount of the per-token returns', default: 1 },
   { name: 'advantage-clip', kind: 'number', min: 0, help: 'clip advantages to [−c, c]', default: 5 },
   { name: 'loss-aggregation', kind: 'string', choices: ['token-mean', 'sequence-sum'], help: 'token mean over the batch, or per-sequence sums averaged', default: 'token-mean' },

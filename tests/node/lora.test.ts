@@ -286,7 +286,7 @@ test('LoRA settings are checked: rank, alpha, targets, dropout', async () => {
 
 test('LoRA memory plan: adapters after the weights; gradients and both moments span the adapter region alone', () => {
   const config = tiny({ nLayers: 3 }), lora: LoraSettings = { rank: 5, alpha: 5, targets: ['k', 'gate'], dropout: 0.1 };
-  const full = planModel(config, 1024), plan = planModel(config, 1024, lora);
+  const full = planModel(config, 1024), plan = planModel(config, 1024, {}, lora);
   assert.equal(plan.paramEnd - plan.paramStart, full.paramEnd - full.paramStart, 'the weights are laid out as without adapters');
   assert.ok(plan.loraStart >= plan.paramEnd && plan.trainStart === plan.loraStart && plan.trainEnd === plan.loraEnd);
   const adapterBytes = 4 * loraShapes(config, lora).reduce((n, { a, b }) => n + a.reduce((x, y) => x * y) + b.reduce((x, y) => x * y), 0);

@@ -13,7 +13,8 @@
 import { headSize, kvDim, qDim, weightShapes, elementCount, type ModelConfig, type ModelWeights, type WeightName } from '../config';
 import { RemaxInputError, requireInput } from '../errors';
 import { frequencyDivisors } from '../rope-scaling';
-import type { GgufOrigin, LoadedModel } from './model';
+import type { GgufOrigin, LoadedModel, StoredTensors } from './model';
+import { MATRIX_WEIGHTS, tensorBytes as tensorBytesOf } from '../weight-types';
 import { halfToInterleaved, interleavedToHalf } from './rope-order';
 import {
   GGUF_DEFAULT_ALIGNMENT, ggufValueFits, parseGguf, serializeGguf, tensorBytes,
@@ -237,6 +238,8 @@ export function ggufToModel(file: GgufFile, bytes: Uint8Array, source: string, o
   const stacked = new Map<WeightName, Float32Array>(weightShapes(config).map(({ name, shape }) => [name, new Float32Array(elementCount(shape))]));
   let ropeFactors: number[] | undefined;
   const elementsPerType = new Map<GgmlTypeName, number>();
+  const typesOf = new Map<WeightName | 'rope_freqs', Set<GgmlTypeName>>();
+  const storedBlocks = new Map<WeightName, Uint8Array>();
   for (const s of expected) {
     const t = tensors.get(s.gguf)!;
     elementsPerType.set(t.type, (elementsPerType.get(t.type) ?? 0) + elementCount(t.shape));
@@ -248,8 +251,27 @@ export function ggufToModel(file: GgufFile, bytes: Uint8Array, source: string, o
       continue;
     }
     const slice = stacked.get(s.weight)!.subarray(s.layer * count, (s.layer + 1) * count);
-    dequantize(t.type, tensorBytes(file, bytes, t), count, slice);
+    const raw = tensorBytes(file, bytes, t);
+    dequantize(t.type, raw, count, slice);
     if (s.permuteHeads) slice.set(halfToInterleaved(slice, ...permutation(s)));
+    if (!typesOf.has(s.weight)) typesOf.set(s.weight, new Set());
+    typesOf.get(s.weight)!.add(t.type);
+    if (typesOf.get(s.weight)!.size > 1) storedBlocks.delete(s.weight); // layers of several types: float32 (not kept)
+    else if ((t.type === 'Q8_0' || t.type === 'Q4_K') && MATRIX_WEIGHTS.includes(s.weight)) {
+      // The blocks as stored, in the engine's layout (rows permuted like the values), for an engine that keeps them.
+      const layerBytes = tensorBytesOf(t.type, [count]), rowBytes = tensorBytesOf(t.type, [s.ne[0]!]);
+      if (!storedBlocks.has(s.weight)) storedBlocks.set(s.weight, new Uint8Array(tensorBytesOf(t.type, [stacked.get(s.weight)!.length])));
+      const layer = raw.subarray(0, layerBytes);
+      storedBlocks.get(s.weight)!.set(s.permuteHeads ? halfToInterleaved(layer, s.permuteHeads, s.ne[1]! / s.permuteHeads, rowBytes) : layer, s.layer * layerBytes);
+    }
+  }
+  // Matrices stored as one type the engine can keep throughout (weight-types.ts).
+  const stored: StoredTensors = {};
+  for (const [name, types] of typesOf) {
+    const [type] = types;
+    if (types.size !== 1 || name === 'rope_freqs' || !MATRIX_WEIGHTS.includes(name)) continue;
+    if (type === 'BF16' || type === 'F16') stored[name] = { type };
+    else if (type === 'Q8_0' || type === 'Q4_K') stored[name] = { type, blocks: storedBlocks.get(name)! };
   }
   if (ropeFactors) config.ropeScaling = { type: 'factors', factors: ropeFactors };
 
@@ -266,6 +288,7 @@ export function ggufToModel(file: GgufFile, bytes: Uint8Array, source: string, o
     // The dominant type first: "Q8_0 + F16 + F32".
     dtype: [...elementsPerType].sort((a, b) => b[1] - a[1]).map(([t]) => t).join(' + '),
     ...(stops.length > 0 ? { stopIds: stops } : {}),
+    ...(Object.keys(stored).length > 0 ? { stored } : {}),
     origin,
   };
 }

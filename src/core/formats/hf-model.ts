@@ -19,7 +19,8 @@ import {
   HF_ARCHITECTURES, TORCH_DTYPES, configJsonText, hfConfigFromModel, parseHfConfig, parseJsonObject, tokenIdList,
   type HfModelConfig,
 } from './hf-config';
-import type { HfOrigin, LoadedModel, ModelFileSet } from './model';
+import type { HfOrigin, LoadedModel, ModelFileSet, StoredTensors } from './model';
+import { MATRIX_WEIGHTS } from '../weight-types';
 import { halfToInterleaved, interleavedToHalf } from './rope-order';
 import { HfTokenizer } from '../tokenizers/hf-tokenizer';
 import { scaleInverseFrequencies } from '../rope-scaling';
@@ -281,6 +282,7 @@ export async function loadHfModel(files: ModelFileSet, options: HfLoadOptions = 
     specsByShard.get(shard)!.push(spec);
   }
   const dtypes = new Map<SafetensorsDtype, number>();
+  const typesOf = new Map<WeightName, Set<SafetensorsDtype>>(); // each engine tensor's stored types
   let storedHead: Float32Array | undefined;
   const order = held ? [held.shard, ...plan.shards.filter((s) => s !== held!.shard)] : plan.shards;
   for (const shard of order) {
@@ -295,6 +297,8 @@ export async function loadHfModel(files: ModelFileSet, options: HfLoadOptions = 
       const { entry } = found.get(spec.name)!;
       dtypes.set(entry.dtype, (dtypes.get(entry.dtype) ?? 0) + entry.end - entry.begin);
       const n = elementCount(spec.shape);
+      if (!typesOf.has(spec.weight)) typesOf.set(spec.weight, new Set());
+      typesOf.get(spec.weight)!.add(entry.dtype);
       const target = weights[spec.weight]!.subarray(spec.offset, spec.offset + n);
       if (spec.permute) {
         const p = spec.permute;
@@ -329,6 +333,13 @@ export async function loadHfModel(files: ModelFileSet, options: HfLoadOptions = 
     dtype: [...dtypes].sort((x, y) => y[1] - x[1]).map(([d]) => d).join(' + '), origin,
   };
   if (stopIds) model.stopIds = stopIds;
+  // Matrices stored as one 16-bit type throughout: an engine can keep them so (weight-types.ts).
+  const stored: StoredTensors = {};
+  for (const [name, types] of typesOf) {
+    const [type] = types;
+    if (types.size === 1 && (type === 'BF16' || type === 'F16') && MATRIX_WEIGHTS.includes(name)) stored[name] = { type };
+  }
+  if (Object.keys(stored).length > 0) model.stored = stored;
   return model;
 }
 

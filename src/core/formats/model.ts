@@ -1,7 +1,7 @@
 // What every model format loads into and writes from: the engine's tensors (float32, llama2.c's names and layout,
 // see config.ts) with the configuration, and what came with them (tokenizer, stop tokens, the original files'
 // settings for writing the model back as it came).
-import type { ModelConfig, ModelWeights } from '../config';
+import type { ModelConfig, ModelWeights, WeightName } from '../config';
 import type { TextTokenizer } from '../tokenizers/types';
 
 export type ModelFormat = 'llama2c' | 'hf' | 'gguf';
@@ -19,9 +19,18 @@ export interface LoadedModel {
   tokenizer?: TextTokenizer;
   /** Ids that end a response by default (generation_config.json's eos_token_id, the GGUF EOS); none: EOS = 2. */
   stopIds?: number[];
+  /**
+   * Tensors whose stored type an engine can keep as is (RemaxEngine's weightsDtype 'auto'): every slice of the engine
+   * tensor stored as that one type. `weights` holds their exact float32 widening either way.
+   */
+  stored?: StoredTensors;
   /** What writing the model back in its own format needs (original config files, metadata); format-specific. */
   origin?: HfOrigin | GgufOrigin;
 }
+
+/** BF16 and F16 tensors are their widened values' own bits; Q8_0 and Q4_K carry their blocks, in the engine's layout. */
+export type StoredTensor = { type: 'BF16' | 'F16' } | { type: 'Q8_0' | 'Q4_K'; blocks: Uint8Array };
+export type StoredTensors = Partial<Record<WeightName, StoredTensor>>;
 
 /** A Hugging Face folder's own files, kept to write it back unchanged where the weights do not decide them. */
 export interface HfOrigin {

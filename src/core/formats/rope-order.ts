@@ -6,9 +6,10 @@
 
 /**
  * Rows of a [nHeads·headSize, cols] matrix (or a vector: cols = 1) from rotate-half order to interleaved:
- * interleaved row 2i of a head = rotate-half row i, row 2i + 1 = row i + headSize/2.
+ * interleaved row 2i of a head = rotate-half row i, row 2i + 1 = row i + headSize/2. (Bytes: rows of `cols` bytes, a
+ * quantized tensor's blocks.)
  */
-export function halfToInterleaved(data: Float32Array, nHeads: number, headSize: number, cols: number): Float32Array {
+export function halfToInterleaved<T extends Float32Array | Uint8Array>(data: T, nHeads: number, headSize: number, cols: number): T {
   return permuteRows(data, nHeads, headSize, cols, true);
 }
 
@@ -17,11 +18,11 @@ export function interleavedToHalf(data: Float32Array, nHeads: number, headSize: 
   return permuteRows(data, nHeads, headSize, cols, false);
 }
 
-function permuteRows(data: Float32Array, nHeads: number, headSize: number, cols: number, toInterleaved: boolean): Float32Array {
+function permuteRows<T extends Float32Array | Uint8Array>(data: T, nHeads: number, headSize: number, cols: number, toInterleaved: boolean): T {
   if (data.length !== nHeads * headSize * cols) {
     throw new Error(`rope-order: ${data.length} values are not ${nHeads} heads × ${headSize} rows × ${cols} columns`);
   }
-  const out = new Float32Array(data.length);
+  const out = data.slice(0, 0).constructor === Uint8Array ? new Uint8Array(data.length) as T : new Float32Array(data.length) as T;
   const half = headSize / 2;
   for (let h = 0; h < nHeads; h++) {
     for (let i = 0; i < half; i++) {

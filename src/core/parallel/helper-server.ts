@@ -20,7 +20,10 @@ export function serveHelper(transport: Transport, wasm?: WasmBuilds): void {
   };
   const handlers: { [K in keyof HelperOps]: (args: HelperOps[K]['args']) => Promise<HelperOps[K]['result']> | HelperOps[K]['result'] } = {
     async init({ policy: policyModel, reference: referenceModel, referenceIsPolicy, lora, build, maxBatch, training, parameters, gradients }) {
-      const policy = await RemaxEngine.create({ model: policyModel, build, maxBatch, wasm, ...(lora ? { lora: lora.settings, loraWeights: lora.weights } : {}) });
+      const policy = await RemaxEngine.create({
+        model: policyModel, build, maxBatch, wasm, ...(training ? { weightsDtype: 'f32' as const } : {}),
+        ...(lora ? { lora: lora.settings, loraWeights: lora.weights } : {}),
+      });
       if (training) policy.enableTraining({ ...training, optimizerState: false }); // the main engine steps the optimizer
       const reference = referenceIsPolicy ? policy : referenceModel ? await RemaxEngine.create({ model: referenceModel, build, maxBatch, wasm }) : undefined;
       state = { policy, reference, parameters: new Float32Array(parameters), gradients: new Float32Array(gradients) };

@@ -6,6 +6,7 @@ import type { LoadedModel } from '../formats/model';
 import type { TextTokenizer } from '../tokenizers/types';
 import { loadPrompts, type ChatSettings, type PromptRecord } from './prompts';
 import type { ReMaxOptions } from './trainer';
+import type { WeightsDtype } from '../weight-types';
 
 // What `remax train` and the in-browser trainer page both build before a ReMax run's first step: the policy engine,
 // the frozen reference (only with a KL penalty) and the prompts, tokenised against the model's context.
@@ -39,6 +40,8 @@ export interface RunInputs {
   chat?: ChatSettings;
   /** Where warnings about the prompts go (invalid UTF-8). */
   onWarning?: (message: string) => void;
+  /** How the frozen reference keeps its weights (default 'auto': as stored, lossless; weight-types.ts). */
+  referenceDtype?: WeightsDtype;
 }
 
 export interface RunSetup {
@@ -64,12 +67,18 @@ export async function setUpRun(inputs: RunInputs, options: Pick<ReMaxOptions, 'm
   const prompts = load(inputs.prompts);
   const evalPrompts = inputs.evalPrompts ? load(inputs.evalPrompts).slice(0, inputs.evalPrompts.limit) : [];
   const lora = inputs.lora;
+  // The policy trains: float32 (a LoRA policy's frozen base too, for now: enableTraining widens it). The reference
+  // only runs forward: compact weights as the options say.
   const policy = await RemaxEngine.create({
-    model, tokenizer, modelSource: source, ...(lora ? { lora: lora.settings, loraSeed: lora.seed ?? 0, ...(lora.weights ? { loraWeights: lora.weights } : {}) } : {}),
+    model, tokenizer, modelSource: source, weightsDtype: 'f32',
+    ...(lora ? { lora: lora.settings, loraSeed: lora.seed ?? 0, ...(lora.weights ? { loraWeights: lora.weights } : {}) } : {}),
   });
   // A LoRA run's reference is its base model: the policy engine with the adapters off, no second copy of the weights.
   const reference = options.klCoef > 0 && lora ? policy : options.klCoef > 0
-    ? await RemaxEngine.create({ model: (inputs.reference ?? inputs.policy).model, modelSource: (inputs.reference ?? inputs.policy).source, maxBatch: options.batchSize * options.samplesPerPrompt })
+    ? await RemaxEngine.create({
+      model: (inputs.reference ?? inputs.policy).model, modelSource: (inputs.reference ?? inputs.policy).source,
+      maxBatch: options.batchSize * options.samplesPerPrompt, weightsDtype: inputs.referenceDtype ?? 'auto',
+    })
     : undefined;
   return { policy, reference, prompts, evalPrompts, maxNewTokens };
 }

@@ -7,7 +7,7 @@ import { startHelperWorkers, threadsFlag } from '../helper-workers';
 import { RemaxInputError } from '../../core/errors';
 import { PolicyGroup } from '../../core/parallel/policy-group';
 import type { Generation, RemaxEngine } from '../../core/engine';
-import { CONTEXT_FLAG, MODEL_FLAG, checkStopIds, contextFlag, loadedLine, parseStopIds } from '../model-io';
+import { CONTEXT_FLAG, MODEL_FLAG, WEIGHTS_DTYPE_FLAG, checkStopIds, heldWeights, contextFlag, loadedLine, parseStopIds, weightsDtypeFlag } from '../model-io';
 import { chatPromptIds } from '../../core/tokenizers/chat-template';
 import { findStopString } from '../../core/stop-strings';
 
@@ -30,6 +30,7 @@ export const generateFlags: FlagSpec[] = [
   { name: 'eos', type: 'string', help: 'one stop token id, or "none" (the older form of --stop-ids)' },
   { name: 'stop', type: 'string', help: 'a string that ends a sequence: the text is cut before it' },
   { name: 'build', type: 'string', help: 'kernel build: auto, simd or relaxed-simd', default: 'auto' },
+  WEIGHTS_DTYPE_FLAG,
   { name: 'json', type: 'boolean', help: 'print one JSON object per sequence' },
 ];
 
@@ -57,7 +58,8 @@ export async function generateCommand(argv: string[], out: (line: string) => voi
   const threads = threadsFlag(flags);
 
   const adapter = optionalString(flags, 'adapter');
-  const engine = await loadEngineFromFiles({ model, tokenizer: tokenizerPath, build, maxBatch: batch, ...contextFlag(flags), ...(adapter ? { adapter } : {}) });
+  const weightsDtype = weightsDtypeFlag(flags);
+  const engine = await loadEngineFromFiles({ model, tokenizer: tokenizerPath, build, maxBatch: batch, weightsDtype, ...contextFlag(flags), ...(adapter ? { adapter } : {}) });
   checkStopIds(stopIds, engine.config.vocabSize, flags.eos !== undefined ? '--eos' : '--stop-ids');
   if (promptText !== undefined && !engine.tokenizer) throw new RemaxInputError(`--prompt needs a tokenizer: ${model} carries none, so give --tokenizer (or pass --prompt-ids)`);
   if (stop !== undefined && !engine.tokenizer) throw new RemaxInputError(`--stop needs a tokenizer: ${model} carries none, so give --tokenizer`);
@@ -92,7 +94,7 @@ export async function generateCommand(argv: string[], out: (line: string) => voi
   if (!flags.json) {
     err(loadedLine(engine, model));
     err(`${newTokens} new tokens in ${seconds.toFixed(3)} s: ${tokensPerSecond.toFixed(1)} tokens/s ` +
-      `(batch ${batch}, ${group.threads} thread${group.threads === 1 ? '' : 's'}, ${engine.build} build, ${(engine.memoryBytes / 2 ** 20).toFixed(1)} MiB of WASM memory)`);
+      `(batch ${batch}, ${group.threads} thread${group.threads === 1 ? '' : 's'}, ${engine.build} build, ${heldWeights(engine)}, ${(engine.memoryBytes / 2 ** 20).toFixed(1)} MiB of WASM memory)`);
   }
 }
 

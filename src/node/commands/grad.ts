@@ -27,7 +27,7 @@ export async function gradCommand(argv: string[], out: (line: string) => void, e
   const batchPath = requiredString(flags, 'batch', 'the batch JSON file');
   const outPath = requiredString(flags, 'out', 'where to write the gradients (.safetensors)');
   const examples = parseBatch(readInputFile(batchPath, '--batch'), batchPath);
-  const engine = await loadEngineFromFiles({ model, ...contextFlag(flags) });
+  const engine = await loadEngineFromFiles({ model, weightsDtype: 'f32', ...contextFlag(flags) }); // gradients: float32 weights
   engine.enableTraining({ maxSeqs: Math.min(16, examples.length) });
   engine.zeroGradients();
   const { loss } = engine.accumulateGradients(examples);

@@ -3,7 +3,7 @@ import { buildFlag } from '../args';
 import { parseFlags, helpText, requiredString, idListFlag, optionalString } from '../args';
 import { loadEngineFromFiles } from '../load';
 import { RemaxInputError } from '../../core/errors';
-import { CONTEXT_FLAG, MODEL_FLAG, contextFlag, loadedLine } from '../model-io';
+import { CONTEXT_FLAG, MODEL_FLAG, WEIGHTS_DTYPE_FLAG, contextFlag, loadedLine, weightsDtypeFlag } from '../model-io';
 
 export const logprobsFlags: FlagSpec[] = [
   MODEL_FLAG,
@@ -11,6 +11,7 @@ export const logprobsFlags: FlagSpec[] = [
   { name: 'adapter', type: 'string', help: 'a PEFT LoRA adapter folder to apply' },
   { name: 'ids', type: 'string', help: 'token ids of the sequence, comma-separated (e.g. 1,429,479)' },
   { name: 'build', type: 'string', help: 'kernel build: auto, simd or relaxed-simd', default: 'auto' },
+  WEIGHTS_DTYPE_FLAG,
   { name: 'json', type: 'boolean', help: 'print {"ids":[...],"logprobs":[...]}' },
 ];
 
@@ -22,7 +23,7 @@ export async function logprobsCommand(argv: string[], out: (line: string) => voi
   if (!ids || ids.length < 2) throw new RemaxInputError('--ids needs at least two token ids (the first is the context for the second)');
   const build = buildFlag(flags);
   const adapter = optionalString(flags, 'adapter');
-  const engine = await loadEngineFromFiles({ model, build, ...contextFlag(flags), ...(adapter ? { adapter } : {}) });
+  const engine = await loadEngineFromFiles({ model, build, weightsDtype: weightsDtypeFlag(flags), ...contextFlag(flags), ...(adapter ? { adapter } : {}) });
   const [logprobs] = engine.logprobs([ids]);
   if (flags.json) return out(JSON.stringify({ ids, logprobs }));
   err(loadedLine(engine, model));

@@ -143,12 +143,12 @@ export async function sftCommand(argv: string[], out: (line: string) => void, er
   if (loraRun && given.format !== undefined) {
     throw new RemaxInputError('--format: a LoRA run saves a PEFT adapter folder at --out; write the merged model with remax export --adapter DIR --merge-lora');
   }
-  const engine = loraRun ? await loraEngine() : await loadEngineFromFiles({ model: modelPath, tokenizer, ...contextFlag(flags) });
+  const engine = loraRun ? await loraEngine() : await loadEngineFromFiles({ model: modelPath, tokenizer, weightsDtype: 'f32', ...contextFlag(flags) }); // trained: float32
   async function loraEngine(): Promise<RemaxEngine> {
     const model = await loadModelFromPath(modelPath, '--model', contextFlag(flags));
     const lora = loraResume ? readAdapterFolder(resumePath!, model.config, '--resume') : chooseLora(adapterPath, loraSettings, model.config)!;
     return RemaxEngine.create({
-      model, modelSource: modelPath, lora: lora.settings, ...(lora.weights ? { loraWeights: lora.weights } : {}), loraSeed: numberFlag(flags, 'seed', 0, { integer: true, min: 0 }),
+      model, modelSource: modelPath, weightsDtype: 'f32', lora: lora.settings, ...(lora.weights ? { loraWeights: lora.weights } : {}), loraSeed: numberFlag(flags, 'seed', 0, { integer: true, min: 0 }),
       ...(tokenizer === undefined ? {} : { tokenizer: loadTokenizerFromPath(tokenizer, '--tokenizer'), tokenizerSource: tokenizer }),
     });
   }

@@ -27,6 +27,7 @@ import { RemaxEngine } from '../../core/engine';
 import { RunningMoments } from '../../core/running-moments';
 import { SCORE_SIDECAR_SUFFIX } from '../../core/score-head';
 import { rewardModelReward, weightedRewards } from '../../core/reward-model-reward';
+import type { WeightsDtype } from '../../core/weight-types';
 
 /** The built-in default task, shipped in the package beside dist/. */
 const DEFAULT_TASK = fileURLToPath(new URL('../assets/default-task/', import.meta.url));
@@ -106,6 +107,7 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
     truncate: v.truncate === true,
     ...(lora ? { lora } : {}),
     onWarning: (message) => err(message),
+    referenceDtype: v['reference-dtype'] as WeightsDtype,
     chat: {
       disabled: v['no-chat-template'] === true,
       ...(chatTemplate ? { template: new TextDecoder().decode(readInputFile(chatTemplate, '--chat-template')), templateSource: chatTemplate } : {}),

@@ -1,0 +1,135 @@
+// How the engine stores each weight matrix in linear memory: float32, or compact frozen weights (bf16, f16, Q8_0)
+// that the kernels widen in registers (assembly/kernels/weights.ts, with the same codes). Norms and biases are always
+// float32. Widening is exact, so a compact engine computes bit for bit what the float32 widening of its weights does.
+import { elementCount, weightShapes, type ModelConfig, type WeightName } from './config';
+import { RemaxInputError } from './errors';
+import { f16ToF32, f32ToBf16, f32ToF16 } from './formats/half';
+import { dequantize, quantize } from './formats/gguf-quants';
+import type { StoredTensor, StoredTensors } from './formats/model';
+
+export type WeightType = 'F32' | 'BF16' | 'F16' | 'Q8_0' | 'Q4_K';
+export const WEIGHT_TYPE_CODES: Record<WeightType, number> = { F32: 0, BF16: 1, F16: 2, Q8_0: 3, Q4_K: 4 };
+
+/**
+ * What an engine keeps: 'auto' each matrix as its source stores it (BF16, F16, Q8_0, Q4_K; anything else float32), lossless;
+ * 'f32' everything widened to float32 (what training needs); 'bf16' every matrix rounded to bf16 (lossy for others).
+ */
+export type WeightsDtype = 'auto' | 'f32' | 'bf16';
+export const WEIGHTS_DTYPES: readonly WeightsDtype[] = ['auto', 'f32', 'bf16'];
+
+/** The tensors that may be compact: the matrices (token_embedding_table doubles as a tied classifier). */
+export const MATRIX_WEIGHTS: readonly WeightName[] = ['token_embedding_table', 'wq', 'wk', 'wv', 'wo', 'w1', 'w2', 'w3', 'wcls'];
+
+/** The compact tensors' types; a tensor not listed is F32. */
+export type WeightTypes = Partial<Record<WeightName, Exclude<WeightType, 'F32'>>>;
+
+export function checkWeightsDtype(value: unknown, what: string): WeightsDtype {
+  if (!WEIGHTS_DTYPES.includes(value as WeightsDtype)) {
+    throw new RemaxInputError(`${what} is ${JSON.stringify(value)}; it must be one of ${WEIGHTS_DTYPES.join(', ')} ` +
+      '(auto: as the model is stored, f32: widened to float32, bf16: rounded to bfloat16)');
+  }
+  return value as WeightsDtype;
+}
+
+/**
+ * The type each tensor of the model gets under `choice` (absent = F32). 'auto' keeps a matrix compact only when its
+ * values are exactly the stored type's (they are when they came from the file; not after training changed them):
+ * checked here, except for BF16, which the engine checks as it packs (and then plans float32 instead).
+ */
+export function chooseWeightTypes(config: ModelConfig, weights: Partial<Record<WeightName, Float32Array>>, stored: StoredTensors | undefined,
+  choice: WeightsDtype): WeightTypes {
+  const types: WeightTypes = {};
+  if (choice === 'f32') return types;
+  for (const { name } of weightShapes(config)) {
+    if (!MATRIX_WEIGHTS.includes(name)) continue;
+    if (choice === 'bf16') { types[name] = 'BF16'; continue; }
+    const s = stored?.[name], values = weights[name];
+    if (s && values && exactly(values, s)) types[name] = s.type;
+  }
+  return types;
+}
+
+/** True when `values` are exactly the stored tensor's values. */
+function exactly(values: Float32Array, s: StoredTensor): boolean {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  if (!('blocks' in s)) {
+    if (s.type === 'BF16') return true; // (checked by the engine as it packs)
+    for (let i = 0; i < bits.length; i++) if (f16Bits(bits[i]!) < 0) return false;
+    return true;
+  }
+  if (s.blocks.length !== tensorBytes(s.type, [values.length])) return false;
+  const q = new Uint32Array(dequantize(s.type, s.blocks, values.length).buffer);
+  return q.every((x, i) => x === bits[i]);
+}
+
+/** Bytes of a tensor of `shape` (row length last) stored as `type`. */
+export function tensorBytes(type: WeightType, shape: number[]): number {
+  const count = elementCount(shape);
+  if (type === 'F32') return 4 * count;
+  if (type === 'Q8_0') return (count / 32) * 34;
+  if (type === 'Q4_K') return (count / 256) * 144;
+  return 2 * count;
+}
+
+/**
+ * The stored bytes of float32 `values` as `type`: bf16/f16 rounded to nearest even (exact for values widened from that
+ * type); Q8_0 the source's own blocks when given (chooseWeightTypes checked them), else quantized as ggml does; Q4_K
+ * only from its blocks (this engine writes no Q4_K). Also counts values that are not finite.
+ */
+export function packTensor(values: Float32Array, type: Exclude<WeightType, 'F32'>, blocks?: Uint8Array, into?: Uint8Array): { bytes: Uint8Array; nonFinite: number } {
+  if (type === 'Q8_0' || type === 'Q4_K') {
+    let nonFinite = 0;
+    for (let i = 0; i < values.length; i++) if (!(values[i]! - values[i]! === 0)) nonFinite++;
+    if (!blocks && type === 'Q4_K') throw new Error('packTensor: a Q4_K tensor is kept only from its stored blocks; create the engine with weightsDtype f32 to write other weights');
+    return { bytes: blocks ?? quantize('Q8_0', values, 32, 'a Q8_0 tensor'), nonFinite };
+  }
+  // (Written straight into `into`, the engine's memory, when given.)
+  const out = into ? new Uint16Array(into.buffer, into.byteOffset, values.length) : new Uint16Array(values.length);
+  let nonFinite = 0;
+  if (type === 'BF16') {
+    // bf16 of a value widened from bf16: its upper half (the common case, without rounding). Halves of the
+    // little-endian float32s: the upper one is the odd one.
+    const halves = new Uint16Array(values.buffer, values.byteOffset, 2 * values.length);
+    for (let i = 0; i < values.length; i++) {
+      const hi = halves[2 * i + 1]!;
+      if ((hi & 0x7f80) === 0x7f80) nonFinite++;
+      out[i] = halves[2 * i] === 0 ? hi : f32ToBf16(values[i]!);
+    }
+  } else {
+    const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+    for (let i = 0; i < values.length; i++) {
+      const x = bits[i]!;
+      if ((x & 0x7f800000) === 0x7f800000) nonFinite++;
+      const h = f16Bits(x); // (an exact half's bits directly; others rounded)
+      out[i] = h >= 0 ? h : f32ToF16(values[i]!);
+    }
+  }
+  return { bytes: new Uint8Array(out.buffer, out.byteOffset, 2 * values.length), nonFinite };
+}
+
+/**
+ * The IEEE half bits of float32 bits x when its value is exactly a half (±0, a subnormal m·2⁻²⁴ or a normal half),
+ * else −1: a few integer operations (f32ToF16 and back costs 50 ns a value, 7 s for a 135M-parameter model).
+ */
+export function f16Bits(x: number): number {
+  const sign = (x >>> 16) & 0x8000, e = (x >>> 23) & 0xff, mant = x & 0x7fffff;
+  if ((x & 0x7fffffff) === 0) return sign;
+  if (e >= 113 && e <= 142) return (mant & 0x1fff) === 0 ? sign | ((e - 112) << 10) | (mant >>> 13) : -1;
+  if (e >= 103 && e <= 112) { // m·2⁻²⁴ = (1.mant)·2^(e−127): m = (2²³ + mant) >> (126 − e), exact when the bits shifted out are 0
+    const shift = 126 - e;
+    return (mant & ((1 << shift) - 1)) === 0 ? sign | ((mant | 0x800000) >>> shift) : -1;
+  }
+  return -1;
+}
+
+/** float32 values of a tensor stored as `type` (count values). */
+export function unpackTensor(bytes: Uint8Array, type: Exclude<WeightType, 'F32'>, count: number): Float32Array {
+  if (type === 'Q8_0' || type === 'Q4_K') return dequantize(type, bytes, count);
+  const h = new Uint16Array(bytes.buffer, bytes.byteOffset, count);
+  const out = new Float32Array(count);
+  if (type === 'BF16') {
+    const u = new Uint32Array(out.buffer);
+    for (let i = 0; i < count; i++) u[i] = h[i]! << 16;
+  } else for (let i = 0; i < count; i++) out[i] = f16ToF32(h[i]!);
+  return out;
+}
