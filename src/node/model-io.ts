@@ -90,7 +90,7 @@ export function checkStopIds(ids: number[] | undefined, vocabSize: number, flag:
 }
 
 /** Where a run folder keeps a model of `format`: model.bin (llama2.c), model.gguf, or the folder model/ (Hugging Face). */
-export function runModelPath(dir: string, format: SaveFormat, name: 'model' | 'reference'): string {
+export function runModelPath(dir: string, format: SaveFormat, name: 'model' | 'reference' | 'critic'): string {
   return path.join(dir, format === 'llama2c' ? `${name}.bin` : format === 'gguf' ? `${name}.gguf` : name);
 }
 
