@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { RemaxEngine } from '../../src/core/engine';
@@ -16,6 +16,8 @@ import { gae, whiten } from '../../src/core/rl/ppo';
 import { ReMaxTrainer, DEFAULT_REMAX_OPTIONS } from '../../src/core/rl/trainer';
 import { withScoreHead } from '../../src/core/score-head';
 import { Prng } from '../../src/core/prng';
+import { HelperError } from '../../src/core/parallel/helper-client';
+import { RemaxInputError } from '../../src/core/errors';
 import type { ModelConfig } from '../../src/core/config';
 
 const TINY: ModelConfig = {
@@ -108,6 +110,18 @@ test('on a fixed batch the critic\'s value loss falls over PPO epochs; later min
   // A minibatch whose every token is clipped has no policy gradient (norm 0) on a late epoch: legitimate.
   assert.ok(result.passes.every((p) => Number.isFinite(p.policyLoss) && p.gradNorm >= 0 && p.criticGradNorm > 0));
   assert.ok(result.passes[0]!.gradNorm > 0 && result.passes[1]!.gradNorm > 0);
+});
+
+test('a helper failing after PPO\'s first optimizer step is not one the CLI saves (the weights are part-way); before it, it is', async () => {
+  const e = await engines();
+  const rs = rollouts(e.policy);
+  const failingAt = (call: number) => {
+    let calls = 0;
+    return { gradients: async (ex: never) => { if (++calls === call) throw new HelperError('helper 1 crashed'); return e.group.gradients(ex); }, parametersChanged: () => {} } as never;
+  };
+  await assert.rejects(ppoUpdate(context(e, { group: failingAt(1) }, { minibatches: 2 }), rs), (error: Error) => error instanceof HelperError);
+  await assert.rejects(ppoUpdate(context(e, { group: failingAt(2) }, { minibatches: 2 }), rs), (error: Error) =>
+    error instanceof RemaxInputError && /helper 1 crashed; PPO had taken 2 of this step's optimizer steps, so nothing was saved: resume from the last checkpoint/.test(error.message));
 });
 
 test('the trainer refuses PPO settings by their flags, and ppo without a critic', async () => {
@@ -207,6 +221,29 @@ test('remax train --estimator ppo with LoRA (the critic trains fully), two threa
     assert.equal(r.code, 0, r.stderr);
     const fromPolicy = lines(path.join(threaded, 'metrics.jsonl'))[0]!, fromGiven = lines(path.join(given, 'metrics.jsonl'))[0]!;
     assert.notEqual(fromGiven.value_mean, fromPolicy.value_mean, 'the given critic, not a fresh head');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('remax train --estimator ppo --reward-model: the critic starts from the reward model (its head too), by default', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'remax-ppo-'));
+  try {
+    const task = path.resolve('assets/default-task');
+    const pairs = path.join(dir, 'pairs.jsonl');
+    writeFileSync(pairs, Array.from({ length: 16 }, (_, i) => JSON.stringify({ prompt: `${i}+1=`, chosen: String(i + 1), rejected: 'no' })).join('\n') + '\n');
+    const rm = path.join(dir, 'rm');
+    let r = remax('rm', '--model', path.join(task, 'model.bin'), '--tokenizer', path.join(task, 'tokenizer.bin'), '--pairs', pairs, '--batch', '4', '--steps', '2', '--quiet', '--out', rm);
+    assert.equal(r.code, 0, r.stderr);
+    const run = (name: string, ...more: string[]) => {
+      const out = path.join(dir, name);
+      const res = remax('train', ...PPO, '--steps', '1', '--reward-model', rm, '--out', out, ...more);
+      assert.equal(res.code, 0, res.stderr);
+      return lines(path.join(out, 'metrics.jsonl'))[0]!;
+    };
+    const fromRm = run('a'), explicit = run('b', '--critic-from', 'reward-model'), fromPolicy = run('c', '--critic-from', 'policy');
+    assert.equal(fromRm.value_mean, explicit.value_mean);
+    assert.notEqual(fromRm.value_mean, fromPolicy.value_mean);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

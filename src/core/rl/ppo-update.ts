@@ -8,7 +8,7 @@
 // (row promptLength − 1 + t of prompt + response): the state in which y_t is chosen, as OpenRLHF's critic takes
 // values[:, -num_actions-1:-1]. The value after the last token (the episode's end) is 0 in GAE.
 import { TrainingDivergedError, type RemaxEngine } from '../engine';
-import { requireInput } from '../errors';
+import { RemaxInputError, requireInput } from '../errors';
 import { dropoutSeed } from '../lora';
 import type { PolicyGroup } from '../parallel/policy-group';
 import type { TrainingExample } from '../training';
@@ -133,14 +133,27 @@ export function minibatchRanges(count: number, parts: number): [number, number][
 }
 
 export async function ppoUpdate(c: PpoContext, rollouts: PpoRollout[]): Promise<PpoResult> {
+  const progress = { steps: 0 };
+  try {
+    return await update(c, rollouts, progress);
+  } catch (error) {
+    // After an optimizer step the weights are part-way through this step: a failure then (a helper thread's, which the
+    // CLI would otherwise save as the step before) must not be saved; the last checkpoint resumes exactly.
+    if (progress.steps === 0 || error instanceof RemaxInputError) throw error;
+    throw new RemaxInputError(`${(error as Error).message}; PPO had taken ${progress.steps} of this step's optimizer steps, so nothing was saved: ` +
+      'resume from the last checkpoint');
+  }
+}
+
+async function update(c: PpoContext, rollouts: PpoRollout[], progress: { steps: number }): Promise<PpoResult> {
   const s = c.settings, step = c.step + 1;
+  const passes: PpoPass[] = [];
   let started = performance.now();
   const values = responseValues(c.critic, rollouts);
   let timeCritic = seconds(started);
   const bad = values.findIndex((v) => v.some((x) => !Number.isFinite(x)));
   if (bad >= 0) throw new TrainingDivergedError(`the critic's value of response ${bad} is ${values[bad]!.find((x) => !Number.isFinite(x))}`, 'check the critic (--critic-model, critic of the run) or lower --critic-lr', step);
   const { advantages, returns, whitened } = ppoTargets(rollouts, values, c.klCoef, c.gamma, s.gaeLambda);
-  const passes: PpoPass[] = [];
   let clipped = 0, surrogateTokens = 0, approxKl = 0, timeBackward = 0, timeOptimizer = 0;
   const ranges = minibatchRanges(rollouts.length, s.minibatches);
   for (let epoch = 0; epoch < (c.update ? s.epochs : 1); epoch++) {
@@ -176,6 +189,7 @@ export async function ppoUpdate(c: PpoContext, rollouts: PpoRollout[]): Promise<
       if (c.update) {
         try {
           gradNorm = c.policy.optimizerStep({ lr: c.lr, ...c.optimizer }).gradNorm;
+          progress.steps++;
         } catch (error) {
           throw error instanceof TrainingDivergedError ? error.atStep(step) : error;
         }
@@ -198,6 +212,7 @@ export async function ppoUpdate(c: PpoContext, rollouts: PpoRollout[]): Promise<
       if (c.update) {
         try {
           criticGradNorm = c.critic.optimizerStep({ lr: c.criticLr, ...c.optimizer }).gradNorm;
+          progress.steps++;
         } catch (error) {
           throw error instanceof TrainingDivergedError ? new TrainingDivergedError(`the critic: ${error.what}`, error.fix.replace('learning rate', '--critic-lr'), step) : error;
         }
