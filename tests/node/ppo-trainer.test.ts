@@ -187,6 +187,20 @@ test('remax train --estimator ppo: finite metrics of every name, the critic save
   }
 });
 
+test('remax train --estimator ppo learns the default task: the reward of steps 51–60 well above that of steps 1–10', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'remax-ppo-'));
+  try {
+    const out = path.join(dir, 'run');
+    const r = remax('train', '--estimator', 'ppo', '--steps', '60', '--eval-every', '0', '--checkpoint-every', '0', '--quiet', '--out', out);
+    assert.equal(r.code, 0, r.stderr);
+    const rewards = lines(path.join(out, 'metrics.jsonl')).map((m) => m.reward_mean as number);
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    assert.ok(mean(rewards.slice(50)) > mean(rewards.slice(0, 10)) + 0.15, `reward ${mean(rewards.slice(0, 10))} → ${mean(rewards.slice(50))}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('remax train --estimator ppo --resume is exact: metrics, policy and critic bit for bit as one uninterrupted run', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'remax-ppo-'));
   try {
