@@ -7,7 +7,7 @@ import { RunFolder, keepLinesUpTo, readJsonObject } from '../run-folder';
 import { enableRelaxedSimd } from '../load';
 import { withInterruptFlag } from '../interrupt';
 import { threadCount, withHelperWorkers } from '../helper-workers';
-import { loadRunState, saveEngineCheckpoint } from '../run-checkpoint';
+import { engineCheckpointEntries, loadRunState, saveEngineCheckpoint } from '../run-checkpoint';
 import { checkStopIds, findRunModel, formatOf, loadModelFromPath, loadTokenizerFromPath, loadedLine, modelFiles, parseStopIds, runModelPath, writeModel } from '../model-io';
 import { loadReward } from '../load-reward';
 import { resolveTrainOptions, trainFlagSpecs, type TrainValues } from '../train-options';
@@ -171,10 +171,10 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
     folder.writeConfig(savedOptions);
     let lastSaved: number | undefined = resumed ? trainer.step : undefined;
     const save = () => {
-      // The critic first: a crash between the two leaves a critic one step ahead, which --resume refuses by its step.
-      if (critic) saveEngineCheckpoint(criticPath, critic.engine, criticFormat, trainer.criticState());
+      // PPO's critic is written in the same set of files as the policy: a crash leaves both of one step.
+      const companions = critic ? engineCheckpointEntries(criticPath, critic.engine, criticFormat, trainer.criticState()) : [];
       const s = trainer.state();
-      saveEngineCheckpoint(modelOut, policy, format, normalizer ? { ...s, extra: { ...s.extra, rewardNormalizer: normalizer.state() } } : s, lora ? modelPath : null);
+      saveEngineCheckpoint(modelOut, policy, format, normalizer ? { ...s, extra: { ...s.extra, rewardNormalizer: normalizer.state() } } : s, lora ? modelPath : null, companions);
       lastSaved = trainer.step;
     };
     // A log line that cannot be written (a full disk) stops the run; the message says what is kept.
