@@ -112,16 +112,22 @@ test('on a fixed batch the critic\'s value loss falls over PPO epochs; later min
   assert.ok(result.passes[0]!.gradNorm > 0 && result.passes[1]!.gradNorm > 0);
 });
 
-test('a helper failing after PPO\'s first optimizer step is not one the CLI saves (the weights are part-way); before it, it is', async () => {
+test('a helper failing in PPO\'s updates is not one the CLI saves (the critic or policy is part-way through the step); without updates, it is', async () => {
   const e = await engines();
   const rs = rollouts(e.policy);
   const failingAt = (call: number) => {
     let calls = 0;
-    return { gradients: async (ex: never) => { if (++calls === call) throw new HelperError('helper 1 crashed'); return e.group.gradients(ex); }, parametersChanged: () => {} } as never;
+    return {
+      gradients: async (ex: never) => { if (++calls === call) throw new HelperError('helper 1 crashed'); return e.group.gradients(ex); },
+      logprobs: (seqs: number[][]) => e.group.logprobs(seqs), parametersChanged: () => {},
+    } as never;
   };
-  await assert.rejects(ppoUpdate(context(e, { group: failingAt(1) }, { minibatches: 2 }), rs), (error: Error) => error instanceof HelperError);
+  await assert.rejects(ppoUpdate(context(e, { group: failingAt(1), update: false }, { minibatches: 2 }), rs), (error: Error) => error instanceof HelperError);
+  // The critic steps while the helpers compute their share of the policy gradient: 1, then 2 + 1 steps were taken.
+  await assert.rejects(ppoUpdate(context(e, { group: failingAt(1) }, { minibatches: 2 }), rs), (error: Error) =>
+    error instanceof RemaxInputError && /helper 1 crashed; PPO had taken 1 of this step's optimizer steps/.test(error.message));
   await assert.rejects(ppoUpdate(context(e, { group: failingAt(2) }, { minibatches: 2 }), rs), (error: Error) =>
-    error instanceof RemaxInputError && /helper 1 crashed; PPO had taken 2 of this step's optimizer steps, so nothing was saved: resume from the last checkpoint/.test(error.message));
+    error instanceof RemaxInputError && /helper 1 crashed; PPO had taken 3 of this step's optimizer steps, so nothing was saved: resume from the last checkpoint/.test(error.message));
 });
 
 test('the trainer refuses PPO settings by their flags, and ppo without a critic', async () => {
@@ -201,22 +207,24 @@ test('remax train --estimator ppo learns the default task: the reward of steps 5
   }
 });
 
-test('remax train --estimator ppo --resume is exact: metrics, policy and critic bit for bit as one uninterrupted run', () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'remax-ppo-'));
-  try {
-    const flags = [...PPO, '--steps', '4', '--ppo-epochs', '2', '--ppo-minibatches', '2', '--checkpoint-every', '0', '--seed', '3'];
-    const straight = path.join(dir, 'straight'), parts = path.join(dir, 'parts');
-    assert.equal(remax('train', ...flags, '--out', straight).code, 0);
-    const first = remax('train', ...flags, '--stop-at', '2', '--out', parts);
-    assert.equal(first.code, 0, first.stderr);
-    const resumed = remax('train', '--resume', parts, '--quiet');
-    assert.equal(resumed.code, 0, resumed.stderr);
-    assert.deepEqual(withoutTimes(lines(path.join(parts, 'metrics.jsonl'))), withoutTimes(lines(path.join(straight, 'metrics.jsonl'))));
-    for (const f of ['model.bin', 'critic.bin', 'critic.bin.score']) assert.deepEqual(readFileSync(path.join(parts, f)), readFileSync(path.join(straight, f)), f);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+for (const threads of ['1', '2']) {
+  test(`remax train --estimator ppo --resume is exact: metrics, policy and critic bit for bit as one uninterrupted run (--threads ${threads})`, () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'remax-ppo-'));
+    try {
+      const flags = [...PPO, '--steps', '4', '--ppo-epochs', '2', '--ppo-minibatches', '2', '--checkpoint-every', '0', '--seed', '3', '--threads', threads];
+      const straight = path.join(dir, 'straight'), parts = path.join(dir, 'parts');
+      assert.equal(remax('train', ...flags, '--out', straight).code, 0);
+      const first = remax('train', ...flags, '--stop-at', '2', '--out', parts);
+      assert.equal(first.code, 0, first.stderr);
+      const resumed = remax('train', '--resume', parts, '--quiet');
+      assert.equal(resumed.code, 0, resumed.stderr);
+      assert.deepEqual(withoutTimes(lines(path.join(parts, 'metrics.jsonl'))), withoutTimes(lines(path.join(straight, 'metrics.jsonl'))));
+      for (const f of ['model.bin', 'critic.bin', 'critic.bin.score']) assert.deepEqual(readFileSync(path.join(parts, f)), readFileSync(path.join(straight, f)), f);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
 
 test('remax train --estimator ppo with LoRA (the critic trains fully), two threads, a given --critic-model', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'remax-ppo-'));

@@ -164,7 +164,7 @@ async function update(c: PpoContext, rollouts: PpoRollout[], progress: { steps: 
       // The first update sees the weights the rollouts were scored with: ρ = 1 exactly, no forward pass needed.
       started = performance.now();
       const first = epoch === 0 && m === 0;
-      const logp = first ? batch.map((r) => r.oldLogprobs) : c.policy.logprobs(batch.map((r) => r.ids)).map((lp, i) => lp.slice(batch[i]!.promptLength - 1));
+      const logp = first ? batch.map((r) => r.oldLogprobs) : (await c.group.logprobs(batch.map((r) => r.ids))).map((lp, i) => lp.slice(batch[i]!.promptLength - 1));
       let policyLoss = 0;
       const examples: TrainingExample[] = batch.map((r, i) => {
         const k = from + i;
@@ -182,20 +182,10 @@ async function update(c: PpoContext, rollouts: PpoRollout[], progress: { steps: 
         }
         return { ids: r.ids, weights: [...new Array<number>(r.promptLength).fill(0), ...weights], dropoutSeed: dropoutSeed(c.seed, c.step, epoch * rollouts.length + k) };
       });
-      await c.group.gradients(examples);
+      // The main engine's share of the policy gradient runs now; the helpers' shares while the critic works below.
+      const policyGradients = c.group.gradients(examples);
+      policyGradients.catch(() => undefined); // awaited below; a failure must not go unhandled while the critic works
       timeBackward += seconds(started);
-      started = performance.now();
-      let gradNorm = 0;
-      if (c.update) {
-        try {
-          gradNorm = c.policy.optimizerStep({ lr: c.lr, ...c.optimizer }).gradNorm;
-          progress.steps++;
-        } catch (error) {
-          throw error instanceof TrainingDivergedError ? error.atStep(step) : error;
-        }
-        c.group.parametersChanged();
-      }
-      timeOptimizer += seconds(started);
 
       started = performance.now();
       let valueLoss = 0;
@@ -218,6 +208,22 @@ async function update(c: PpoContext, rollouts: PpoRollout[], progress: { steps: 
         }
       }
       timeCritic += seconds(started);
+
+      started = performance.now();
+      await policyGradients;
+      timeBackward += seconds(started);
+      started = performance.now();
+      let gradNorm = 0;
+      if (c.update) {
+        try {
+          gradNorm = c.policy.optimizerStep({ lr: c.lr, ...c.optimizer }).gradNorm;
+          progress.steps++;
+        } catch (error) {
+          throw error instanceof TrainingDivergedError ? error.atStep(step) : error;
+        }
+        c.group.parametersChanged();
+      }
+      timeOptimizer += seconds(started);
       passes.push({ policyLoss, valueLoss, gradNorm, criticGradNorm });
     }
   }

@@ -319,7 +319,7 @@ export class ReMaxTrainer {
     started = performance.now();
     if (this.critic && kept.length > 0) {
       // PPO's ratio needs π_old from the pass that computes π (teacher-forced), not the decode's: the KL uses them too.
-      const old = this.policy.logprobs(kept.map((s) => [...s.response.prompt.promptIds, ...s.response.ids]));
+      const old = await this.group.logprobs(kept.map((s) => [...s.response.prompt.promptIds, ...s.response.ids]));
       kept.forEach((s, i) => (s.response.logprobs = old[i]!.slice(s.response.prompt.promptIds.length - 1)));
     }
     let kl: number[][] | undefined;
