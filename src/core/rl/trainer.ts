@@ -155,6 +155,27 @@ interface Response {
   text: string;
 }
 
+/** A sampled response with its reward and advantage (null: dropped) in the step. */
+interface Sample {
+  response: Response;
+  advantage: number | null;
+  reward: number | null;
+}
+
+/** What step 4 (the update) gives the step's metrics. */
+interface StepUpdate {
+  loss: number;
+  gradNorm: number;
+  timeBackward: number;
+  timeOptimizer: number;
+  /** The advantages that weighted the log-likelihoods (PPO: per token, before whitening). */
+  advantages: number[];
+  /** A sample's advantage in samples.jsonl. */
+  advantageOf: (sample: Sample) => number | null;
+  /** The estimator's own metrics. */
+  metrics: Partial<StepMetrics>;
+}
+
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
 const std = (xs: number[]) => {
   const m = mean(xs);
@@ -339,42 +360,9 @@ export class ReMaxTrainer {
 
     // 4. Loss and one optimizer step (PPO: its update phase).
     const lr = learningRate(this.nextStep, o.schedule);
-    let loss: number, gradNorm = 0, timeBackward: number, timeOptimizer: number, adv: number[];
-    let ppoMetrics: Partial<StepMetrics> = {};
-    let sampleAdvantage = (k: number): number | null => sampled[k]!.advantage;
-    if (this.critic) {
-      const rollouts: PpoRollout[] = kept.map((s, i) => ({
-        ids: [...s.response.prompt.promptIds, ...s.response.ids], promptLength: s.response.prompt.promptIds.length,
-        score: s.advantage!, kl: kl?.[i], oldLogprobs: s.response.logprobs,
-      }));
-      const criticLr = learningRate(this.nextStep, this.criticSchedule!);
-      const r = rollouts.length === 0 ? undefined : await ppoUpdate({
-        group: this.group, policy: this.policy, critic: this.critic.engine, settings: o.ppo!, klCoef: o.klCoef, gamma: o.gamma,
-        lossAggregation: o.lossAggregation, optimizer: o.optimizer, lr, criticLr, update, seed: o.seed, step: this.nextStep,
-      }, rollouts);
-      const passes = r?.passes ?? [];
-      const meanOf = (f: (p: (typeof passes)[number]) => number) => (passes.length ? mean(passes.map(f)) : 0);
-      loss = meanOf((p) => p.policyLoss);
-      gradNorm = meanOf((p) => p.gradNorm);
-      timeBackward = r?.timeBackward ?? 0;
-      timeOptimizer = r?.timeOptimizer ?? 0;
-      adv = r ? r.advantages.flat() : [];
-      // A sample's advantage in samples.jsonl: GAE's at its first token (its return's excess over V of the prompt).
-      const keptIndex = new Map(kept.map((s, i) => [s, i]));
-      sampleAdvantage = (k) => {
-        const i = keptIndex.get(sampled[k]!);
-        return i === undefined || !r ? null : r.advantages[i]![0]!;
-      };
-      ppoMetrics = {
-        policy_loss: loss, value_loss: meanOf((p) => p.valueLoss), clip_fraction: r?.clipFraction ?? 0, approx_kl: r?.approxKl ?? 0,
-        explained_variance: r?.explainedVariance ?? 0, value_mean: r ? mean(r.values.flat()) : 0,
-        critic_grad_norm: meanOf((p) => p.criticGradNorm), critic_lr: criticLr,
-        time_critic: r?.timeCritic ?? 0, critic_memory_bytes: this.critic.engine.memoryBytes,
-      };
-    } else {
-      ({ loss, gradNorm, timeBackward, timeOptimizer } = await this.reinforceUpdate(kept, kl, lr, update, lowerLr, step));
-      adv = kept.map((s) => s.advantage!);
-    }
+    const { loss, gradNorm, timeBackward, timeOptimizer, advantages: adv, advantageOf, metrics: estimatorMetrics } = this.critic
+      ? await this.ppoStep(kept, kl, lr, update)
+      : await this.reinforceUpdate(kept, kl, lr, update, lowerLr, step);
     this.emaBaseline = emaBaseline;
     this.nextStep++;
 
@@ -390,7 +378,7 @@ export class ReMaxTrainer {
       return {
         step: this.nextStep, prompt: s.response.prompt.prompt, completion: s.response.text, reward: s.reward,
         ...(greedy ? { greedy_completion: greedy.text, greedy_reward: groupRewards[i]!.greedy ?? null } : {}),
-        advantage: sampleAdvantage(k),
+        advantage: advantageOf(s),
       };
     });
     return {
@@ -409,13 +397,13 @@ export class ReMaxTrainer {
       time_sampling: timeSampling * (1 - greedyShare), time_greedy: timeSampling * greedyShare,
       time_reward: timeReward, time_reference: timeReference,
       time_backward: timeBackward, time_optimizer: timeOptimizer, time_step: timeStep,
-      ...ppoMetrics,
+      ...estimatorMetrics,
     };
   }
 
   /** Step 4 of the REINFORCE-style estimators: loss −Σ return·log π (token mean or sequence sum), one AdamW step. */
-  private async reinforceUpdate(kept: { response: Response; advantage: number | null }[], kl: number[][] | undefined, lr: number, update: boolean,
-    lowerLr: string, step: number): Promise<{ loss: number; gradNorm: number; timeBackward: number; timeOptimizer: number }> {
+  private async reinforceUpdate(kept: Sample[], kl: number[][] | undefined, lr: number, update: boolean,
+    lowerLr: string, step: number): Promise<StepUpdate> {
     const o = this.options;
     let started: number;
     const tokenCount = kept.reduce((sum, s) => sum + s.response.ids.length, 0);
@@ -449,7 +437,40 @@ export class ReMaxTrainer {
       this.group.parametersChanged();
     }
     const timeOptimizer = seconds(started);
-    return { loss, gradNorm, timeBackward, timeOptimizer };
+    return { loss, gradNorm, timeBackward, timeOptimizer, advantages: kept.map((s) => s.advantage!), advantageOf: (s) => s.advantage, metrics: {} };
+  }
+
+  /** Step 4 of PPO: its update phase on the step's rollouts (ppo-update.ts), and its metrics. */
+  private async ppoStep(kept: Sample[], kl: number[][] | undefined, lr: number, update: boolean): Promise<StepUpdate> {
+    const o = this.options, critic = this.critic!;
+    const rollouts: PpoRollout[] = kept.map((s, i) => ({
+      ids: [...s.response.prompt.promptIds, ...s.response.ids], promptLength: s.response.prompt.promptIds.length,
+      score: s.advantage!, kl: kl?.[i], oldLogprobs: s.response.logprobs,
+    }));
+    const criticLr = learningRate(this.nextStep, this.criticSchedule!);
+    const r = rollouts.length === 0 ? undefined : await ppoUpdate({
+      group: this.group, policy: this.policy, critic: critic.engine, settings: o.ppo!, klCoef: o.klCoef, gamma: o.gamma,
+      lossAggregation: o.lossAggregation, optimizer: o.optimizer, lr, criticLr, update, seed: o.seed, step: this.nextStep,
+    }, rollouts);
+    const passes = r?.passes ?? [];
+    const meanOf = (f: (p: (typeof passes)[number]) => number) => (passes.length ? mean(passes.map(f)) : 0);
+    const loss = meanOf((p) => p.policyLoss);
+    const keptIndex = new Map(kept.map((s, i) => [s, i]));
+    return {
+      loss, gradNorm: meanOf((p) => p.gradNorm), timeBackward: r?.timeBackward ?? 0, timeOptimizer: r?.timeOptimizer ?? 0,
+      advantages: r ? r.advantages.flat() : [],
+      // A sample's advantage in samples.jsonl: GAE's at its first token (its return's excess over V of the prompt).
+      advantageOf: (s) => {
+        const i = keptIndex.get(s);
+        return i === undefined || !r ? null : r.advantages[i]![0]!;
+      },
+      metrics: {
+        policy_loss: loss, value_loss: meanOf((p) => p.valueLoss), clip_fraction: r?.clipFraction ?? 0, approx_kl: r?.approxKl ?? 0,
+        explained_variance: r?.explainedVariance ?? 0, value_mean: r ? mean(r.values.flat()) : 0,
+        critic_grad_norm: meanOf((p) => p.criticGradNorm), critic_lr: criticLr,
+        time_critic: r?.timeCritic ?? 0, critic_memory_bytes: critic.engine.memoryBytes,
+      },
+    };
   }
 
   /** Runs the remaining steps, yielding each step's metrics. */
