@@ -48,6 +48,8 @@ export type { TrainingState, OptimizerSettings } from './core/training-state';
 export { ReMaxTrainer, DEFAULT_REMAX_OPTIONS } from './core/rl/trainer';
 export type { ReMaxOptions, StepMetrics, SampleRow, RewardScorer, LossAggregation } from './core/rl/trainer';
 export { ESTIMATORS, computeAdvantages, tokenReturns } from './core/rl/advantages';
+export { DEFAULT_PPO } from './core/rl/ppo-update';
+export type { PpoSettings } from './core/rl/ppo-update';
 export { HelperEngine, HelperError } from './core/parallel/helper-client';
 export { serveHelper } from './core/parallel/helper-server';
 export type { Transport } from './core/parallel/protocol';

@@ -49,13 +49,18 @@ export const loadedLine = (engine: RemaxEngine, source: string): string =>
  * `extra` files (a training state) beside it, all or none replaced (files.ts: temps first, then renames).
  */
 export function writeModel(target: string, files: Record<string, Uint8Array>, flag: string, extra: { path: string; bytes: Uint8Array }[] = []): void {
+  const all = [...modelFileEntries(target, files, flag), ...extra];
+  writeFilesAtomic(all, flag, all.length > 1 ? commitJournal(target) : undefined);
+}
+
+/** The paths of modelFiles() at `target` (creating the folder of a Hugging Face model), to write with writeFilesAtomic. */
+export function modelFileEntries(target: string, files: Record<string, Uint8Array>, flag: string): { path: string; bytes: Uint8Array }[] {
   const names = Object.keys(files);
   const isFolder = !names.includes('');
   if (isFolder) makeFolder(target, flag);
   // '+NAME': a sidecar beside a single-file model (a llama2.c reward model's head).
   const where = (name: string) => (isFolder ? path.join(target, name) : name === '' ? target : target + name.slice(1));
-  const all = [...names.map((name) => ({ path: where(name), bytes: files[name]! })), ...extra];
-  writeFilesAtomic(all, flag, all.length > 1 ? commitJournal(target) : undefined);
+  return names.map((name) => ({ path: where(name), bytes: files[name]! }));
 }
 
 /** The bytes that identify a saved model's weights (for the training state's hash): its weight files in name order. */
@@ -92,7 +97,7 @@ export function checkStopIds(ids: number[] | undefined, vocabSize: number, flag:
 }
 
 /** Where a run folder keeps a model of `format`: model.bin (llama2.c), model.gguf, or the folder model/ (Hugging Face). */
-export function runModelPath(dir: string, format: SaveFormat, name: 'model' | 'reference'): string {
+export function runModelPath(dir: string, format: SaveFormat, name: 'model' | 'reference' | 'critic'): string {
   return path.join(dir, format === 'llama2c' ? `${name}.bin` : format === 'gguf' ? `${name}.gguf` : name);
 }
 

@@ -4,7 +4,7 @@
 // not belong together (a crash between the renames, or a hand-copied file) are refused on resume instead of mixed.
 import { existsSync } from 'node:fs';
 import { commitJournal, completeWrite, readInputFile } from './files';
-import { modelFiles, writeModel, type SaveFormat } from './model-io';
+import { modelFileEntries, modelFiles, writeModel, type SaveFormat } from './model-io';
 import type { RemaxEngine } from '../core/engine';
 import { parseTrainingState, serializeTrainingState, type TrainingState } from '../core/training-state';
 import { RemaxInputError } from '../core/errors';
@@ -38,9 +38,22 @@ export function adaptersHash(adapters: LoraWeights): string {
 }
 
 /** Writes the model's files (modelFiles() of model-io.ts) at modelPath and the state beside them, all or none. */
-export function saveRunCheckpoint(modelPath: string, files: Record<string, Uint8Array>, state: TrainingState, hash: string): void {
+export function saveRunCheckpoint(modelPath: string, files: Record<string, Uint8Array>, state: TrainingState, hash: string,
+  companions: FileEntry[] = []): void {
   const withHash = { ...state, extra: { ...state.extra, weightsHash: hash } };
-  writeModel(modelPath, files, '--out', [{ path: statePath(modelPath), bytes: serializeTrainingState(withHash) }]);
+  writeModel(modelPath, files, '--out', [{ path: statePath(modelPath), bytes: serializeTrainingState(withHash) }, ...companions]);
+}
+
+type FileEntry = { path: string; bytes: Uint8Array };
+
+/**
+ * A second engine's checkpoint (PPO's critic: a full model, no LoRA) at modelPath with its state, as files to write
+ * in the same set as the policy's (saveEngineCheckpoint's `companions`): both or neither are replaced.
+ */
+export function engineCheckpointEntries(modelPath: string, engine: RemaxEngine, format: SaveFormat, state: TrainingState): FileEntry[] {
+  const model = engine.exportModel();
+  const withHash = { ...state, extra: { ...state.extra, weightsHash: weightsHash(model.config, model.weights) } };
+  return [...modelFileEntries(modelPath, modelFiles(model, { format }), '--out'), { path: statePath(modelPath), bytes: serializeTrainingState(withHash) }];
 }
 
 /**
@@ -71,12 +84,13 @@ export function loadRunState(modelPath: string, model: { config: ModelConfig; we
  * Saves an engine's current model in `format` at modelPath, with the trainer's state beside it; a LoRA engine's
  * adapters alone, as a PEFT adapter folder at modelPath (`base`: its base_model_name_or_path).
  */
-export function saveEngineCheckpoint(modelPath: string, engine: RemaxEngine, format: SaveFormat, state: TrainingState, base: string | null = null): void {
+export function saveEngineCheckpoint(modelPath: string, engine: RemaxEngine, format: SaveFormat, state: TrainingState, base: string | null = null,
+  companions: FileEntry[] = []): void {
   if (engine.lora) {
     const adapters = engine.readAdapters();
-    saveRunCheckpoint(modelPath, peftAdapterFiles(engine.config, engine.lora, adapters, base), state, adaptersHash(adapters));
+    saveRunCheckpoint(modelPath, peftAdapterFiles(engine.config, engine.lora, adapters, base), state, adaptersHash(adapters), companions);
     return;
   }
   const model = engine.exportModel();
-  saveRunCheckpoint(modelPath, modelFiles(model, { format }), state, weightsHash(model.config, model.weights));
+  saveRunCheckpoint(modelPath, modelFiles(model, { format }), state, weightsHash(model.config, model.weights), companions);
 }

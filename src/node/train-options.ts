@@ -40,7 +40,16 @@ export const TRAIN_OPTIONS: TrainOption[] = [
   { name: 'reward-max-bytes', kind: 'integer', min: 1, help: 'largest reward server answer, in bytes: a longer one fails the call', default: 64 * 1024 * 1024 },
   { name: 'reward-concurrency', kind: 'integer', min: 1, help: 'reward calls in flight at once', default: 8 },
   { name: 'on-reward-error', kind: 'string', choices: ['abort', 'skip', 'zero'], help: 'a reward that throws, is not finite, has the wrong count or times out', default: 'abort' },
-  { name: 'estimator', kind: 'string', choices: ['remax', 'reinforce', 'reinforce-ema', 'rloo', 'grpo'], help: 'advantage estimator', default: 'remax' },
+  { name: 'estimator', kind: 'string', choices: ['remax', 'reinforce', 'reinforce-ema', 'rloo', 'grpo', 'ppo'], help: 'advantage estimator (ppo: a critic, GAE and clipped updates, see the --ppo-… and --critic-… flags)', default: 'remax' },
+  { name: 'ppo-epochs', kind: 'integer', min: 1, max: 1000, help: 'ppo: passes over each step\'s rollouts', default: 1 },
+  { name: 'ppo-minibatches', kind: 'integer', min: 1, max: 1048576, help: 'ppo: minibatches per pass, each one optimizer step of the policy and of the critic', default: 1 },
+  { name: 'ppo-clip', kind: 'number', min: 0, help: 'ppo: ε of the clipped ratio', default: 0.2 },
+  { name: 'value-clip', kind: 'number', min: 0, help: 'ppo: the critic\'s new values are clipped to its rollout values ± this in the value loss', default: 0.2 },
+  { name: 'vf-coef', kind: 'number', min: 0, help: 'ppo: scale of the critic\'s gradient (it has its own AdamW: this acts through --clip-norm only)', default: 1 },
+  { name: 'gae-lambda', kind: 'number', min: 0, max: 1, help: 'ppo: λ of the generalised advantage estimate (γ is --gamma)', default: 0.95 },
+  { name: 'critic-lr', kind: 'number', min: 0, help: 'ppo: the critic\'s peak learning rate (on the --lr-schedule)', defaultText: '--lr' },
+  { name: 'critic-from', kind: 'string', choices: ['reward-model', 'policy'], help: 'ppo: start the critic from the reward model (with its head) or from the policy with a fresh scalar head', defaultText: 'reward-model with --reward-model, else policy' },
+  { name: 'critic-model', kind: 'string', help: 'ppo: start the critic from this model (a reward model, or a causal LM given a fresh head) instead of --critic-from' },
   { name: 'samples-per-prompt', kind: 'integer', min: 1, max: 255, help: 'sampled responses per prompt (rloo and grpo need ≥ 2)', default: 1 },
   { name: 'batch', kind: 'integer', min: 1, max: 4096, help: 'prompts per step', default: 16 },
   { name: 'steps', kind: 'integer', min: 1, help: 'optimizer steps in the whole run', default: 150 },
@@ -123,6 +132,6 @@ function parseValue(o: TrainOption, raw: unknown, where: string): string | numbe
   const text = typeof raw === 'number' ? String(raw) : raw;
   if (typeof text !== 'string') throw new RemaxInputError(`${where} must be a number, got ${preview(raw)}`);
   return numberFlag({ [o.name]: text }, o.name, 0, {
-    integer: o.kind === 'integer', min: o.min, max: o.max, minExclusive: o.name === 'lr' || o.name === 'reward-timeout' || o.name === 'lora-alpha', orWord: o.auto ? 'auto' : undefined,
+    integer: o.kind === 'integer', min: o.min, max: o.max, minExclusive: ['lr', 'reward-timeout', 'lora-alpha', 'critic-lr', 'ppo-clip', 'value-clip', 'vf-coef'].includes(o.name), orWord: o.auto ? 'auto' : undefined,
   }, where);
 }

@@ -37,6 +37,9 @@ export function serveHelper(transport: Transport, wasm?: WasmBuilds): void {
     generate({ requests, options }) {
       return ready().policy.generate(requests, options);
     },
+    logprobs({ sequences }) {
+      return ready().policy.logprobs(sequences);
+    },
     referenceLogprobs({ sequences }) {
       const { reference } = ready();
       if (!reference) throw new Error('helper has no reference engine');

@@ -81,6 +81,15 @@ export class PolicyGroup {
     return [...local, ...rest.flat()];
   }
 
+  /** policy.logprobs over all engines (with the adapters of a LoRA policy). */
+  async logprobs(sequences: number[][]): Promise<number[][]> {
+    const parts = this.split(sequences, 1, (s) => s.length);
+    const remote = parts.slice(1).map((part, i) => (part.length ? this.helpers[i]!.call('logprobs', { sequences: part }) : []));
+    const local = parts[0]!.length ? this.policy.logprobs(parts[0]!) : [];
+    const [, ...rest] = await Promise.all([this.syncing, ...remote]);
+    return [...local, ...rest.flat()];
+  }
+
   /** reference.logprobs over all engines (without adapters: a LoRA policy engine serves as its own reference). */
   async referenceLogprobs(sequences: number[][]): Promise<number[][]> {
     const parts = this.split(sequences, 1, (s) => s.length);

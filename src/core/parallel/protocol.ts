@@ -32,6 +32,8 @@ export interface HelperOps {
   /** Replaces the policy's parameters with those in the shared parameter buffer (the main engine's, just written). */
   setParameters: { args: null; result: null };
   generate: { args: { requests: GenerateRequest[]; options: GenerateOptions }; result: Generation[] };
+  /** Teacher-forced log-probabilities under the policy (with its adapters): PPO's π_old and ratios. */
+  logprobs: { args: { sequences: number[][] }; result: number[][] };
   /** Log-probabilities under the frozen reference. */
   referenceLogprobs: { args: { sequences: number[][] }; result: number[][] };
   /**

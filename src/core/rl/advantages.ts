@@ -5,10 +5,12 @@
 //   reinforce-ema  A_j = r_j − b, b a moving average of the batch mean reward over steps
 //   rloo           A_j = r_j − mean_{i≠j} r_i                 (leave-one-out, k ≥ 2)
 //   grpo           A_j = (r_j − mean_i r_i) / (std_i r_i + ε) (group-normalised)
+//   ppo            a learned critic's GAE advantages per token (ppo-update.ts); here A_j = r_j unclipped, the
+//                  sequence reward its per-token rewards end with
 // then clipped to [−clip, clip]. A skipped reward (null) drops the sample; a skipped greedy reward drops the group
 // under remax.
 
-export const ESTIMATORS = ['remax', 'reinforce', 'reinforce-ema', 'rloo', 'grpo'] as const;
+export const ESTIMATORS = ['remax', 'reinforce', 'reinforce-ema', 'rloo', 'grpo', 'ppo'] as const;
 export type Estimator = (typeof ESTIMATORS)[number];
 
 /** Does this estimator decode a greedy response per prompt? */
@@ -52,6 +54,8 @@ export function computeAdvantages(
       }
       case 'reinforce':
         return g.samples.map((r) => (r === null ? null : clamp(r)));
+      case 'ppo':
+        return g.samples;
       case 'rloo': {
         const sum = rewards.reduce((a, b) => a + b, 0);
         // With one valid sample left there is nothing to leave out against.

@@ -12,13 +12,16 @@ import type { RewardSample } from '../rewards';
 import { ESTIMATORS, computeAdvantages, minSamplesPerPrompt, tokenReturns, usesGreedy, type Estimator, type GroupRewards } from './advantages';
 import type { PromptRecord } from './prompts';
 import { findStopString } from '../stop-strings';
+import { ppoUpdate, validatePpoSettings, type PpoRollout, type PpoSettings } from './ppo-update';
 
 // The ReMax training loop (Li et al. 2023), and the estimators it is compared with. One step:
 //   1. B prompts in the seeded data order; K sampled responses each, plus (ReMax) one greedy response, all decoded
 //      in ONE batched generate call, with the log-probabilities of the sampled tokens;
 //   2. the rewards of each prompt's responses requested together, prompts concurrently;
 //   3. advantages from the estimator; per-token returns with the KL penalty to the frozen reference policy;
-//   4. loss = −Σ return·log π over the response tokens (token mean or sequence sum), its gradient, one AdamW step.
+//   4. loss = −Σ return·log π over the response tokens (token mean or sequence sum), its gradient, one AdamW step;
+//      PPO instead: the critic's values, GAE, and epochs × minibatches of clipped updates of policy and critic
+//      (ppo-update.ts), on the same rollouts, rewards and KL.
 // Every random choice is derived from (seed, step, position in the batch), so a resumed run replays exactly.
 
 export type LossAggregation = 'token-mean' | 'sequence-sum';
@@ -52,6 +55,8 @@ export interface ReMaxOptions {
   stopStrings?: string[];
   /** Recompute activations layer by layer in the backward pass (less memory for one more forward pass of the layers). */
   activationCheckpointing?: boolean;
+  /** --estimator ppo's settings (ppo-update.ts); the critic engine is the trainer's `critic` argument. */
+  ppo?: PpoSettings;
 }
 
 export const DEFAULT_REMAX_OPTIONS: Omit<ReMaxOptions, 'steps' | 'schedule'> = {
@@ -108,6 +113,27 @@ export interface StepMetrics {
   time_step: number;
   /** Mean reward of greedy responses to the held-out prompts, on the steps that evaluate. */
   eval_reward_mean?: number;
+  // PPO only (--estimator ppo); means over its minibatch updates unless said otherwise. No entropy: the engine's
+  // passes return the chosen tokens' log-probabilities, not the whole distribution's.
+  /** The clipped surrogate, aggregated as the loss (--loss-aggregation). */
+  policy_loss?: number;
+  /** ½·max((V − R)², (clip(V) − R)²), aggregated as the loss, before --vf-coef. */
+  value_loss?: number;
+  /** Share of the response tokens whose clipped ratio term was active (no gradient), over all passes. */
+  clip_fraction?: number;
+  /** Mean per token of k3 KL(π_old ‖ π) over all passes (0 on the first, whose weights are the rollout's). */
+  approx_kl?: number;
+  /** 1 − Var(R − V)/Var(R) of the rollout's values. */
+  explained_variance?: number;
+  /** Mean of the critic's values of the rollout's response tokens. */
+  value_mean?: number;
+  /** The critic's gradient norm before clipping. */
+  critic_grad_norm?: number;
+  critic_lr?: number;
+  /** The critic's forward passes, gradients and optimizer steps. */
+  time_critic?: number;
+  /** The critic engine's WASM memory. */
+  critic_memory_bytes?: number;
 }
 
 export interface SampleRow {
@@ -127,6 +153,27 @@ interface Response {
   /** Of sampled responses (the KL term reads them); a greedy baseline has none. */
   logprobs: number[];
   text: string;
+}
+
+/** A sampled response with its reward and advantage (null: dropped) in the step. */
+interface Sample {
+  response: Response;
+  advantage: number | null;
+  reward: number | null;
+}
+
+/** What step 4 (the update) gives the step's metrics. */
+interface StepUpdate {
+  loss: number;
+  gradNorm: number;
+  timeBackward: number;
+  timeOptimizer: number;
+  /** The advantages that weighted the log-likelihoods (PPO: per token, before whitening). */
+  advantages: number[];
+  /** A sample's advantage in samples.jsonl. */
+  advantageOf: (sample: Sample) => number | null;
+  /** The estimator's own metrics. */
+  metrics: Partial<StepMetrics>;
 }
 
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
@@ -159,6 +206,8 @@ export class ReMaxTrainer {
     resume?: TrainingState,
     /** Helper engines on other threads that share each step's work (see parallel/policy-group.ts). */
     helpers: HelperEngine[] = [],
+    /** --estimator ppo: the critic (a scalar-head engine, trained on the main thread) and its saved state when resuming. */
+    private readonly critic?: { engine: RemaxEngine; resume?: TrainingState },
   ) {
     validateSchedule(options.schedule);
     requireInput(ESTIMATORS.includes(options.estimator), `--estimator must be one of ${ESTIMATORS.join(', ')}, got "${options.estimator}"`);
@@ -168,6 +217,17 @@ export class ReMaxTrainer {
     requireInput(Number.isFinite(options.klCoef) && options.klCoef >= 0, `--kl-coef must be ≥ 0, got ${options.klCoef}`);
     requireInput(options.gamma > 0 && options.gamma <= 1, `--gamma must be in (0, 1], got ${options.gamma}`);
     requireInput(options.advantageClip > 0, `--advantage-clip must be > 0, got ${options.advantageClip}`);
+    const ppo = options.estimator === 'ppo';
+    requireInput(!ppo || (critic !== undefined && options.ppo !== undefined), 'the ppo estimator needs a critic (a scalar-head engine) and its settings');
+    requireInput(ppo || critic === undefined, `a critic is only used by --estimator ppo, not ${options.estimator}`);
+    if (ppo) {
+      validatePpoSettings(options.ppo!, options.batchSize * options.samplesPerPrompt);
+      const c = critic!.engine;
+      requireInput(c.hasScoreHead, 'the critic must be a scalar-head model (a reward model, or a causal LM given a fresh head)');
+      requireInput(c.config.vocabSize === policy.config.vocabSize && c.config.seqLen >= policy.config.seqLen,
+        `the critic (vocabulary ${c.config.vocabSize}, context ${c.config.seqLen}) must read the policy's tokens (vocabulary ${policy.config.vocabSize}, ` +
+        `context ${policy.config.seqLen}): give a critic of the policy's tokenizer, or --critic-from policy`);
+    }
     // One micro-batch for a step's sampled responses when they fit in MICRO_BATCH_TOKENS (each further micro-batch
     // repeats per-call work such as the classifier transpose: a stories260K step took 74 ms in two, 56 ms in one).
     const seqLen = policy.config.seqLen;
@@ -179,12 +239,19 @@ export class ReMaxTrainer {
       activationCheckpointing: options.activationCheckpointing ?? false,
     };
     policy.enableTraining(this.training);
+    critic?.engine.enableTraining(this.training);
     this.group = new PolicyGroup(policy, reference, helpers);
     if (resume) {
       this.order = resumeRun(policy, resume, prompts.length, 'prompts');
       this.nextStep = resume.step;
       const ema = resume.extra.emaBaseline;
       this.emaBaseline = typeof ema === 'number' ? ema : undefined;
+      if (critic) {
+        const saved = critic.resume;
+        requireInput(saved !== undefined && saved.step === resume.step,
+          `the critic's saved state is ${saved ? `at step ${saved.step}` : 'missing'} but the policy's at step ${resume.step}: resume from a run whose critic was saved with its policy`);
+        resumeRun(critic.engine, saved, prompts.length, 'prompts');
+      }
     } else {
       this.order = new DataOrder(prompts.length, options.seed);
     }
@@ -271,6 +338,11 @@ export class ReMaxTrainer {
         this.nextStep === 0 ? 'the model given is not usable: check its weights' : lowerLr, step);
     }
     started = performance.now();
+    if (this.critic && kept.length > 0) {
+      // PPO's ratio needs π_old from the pass that computes π (teacher-forced), not the decode's: the KL uses them too.
+      const old = await this.group.logprobs(kept.map((s) => [...s.response.prompt.promptIds, ...s.response.ids]));
+      kept.forEach((s, i) => (s.response.logprobs = old[i]!.slice(s.response.prompt.promptIds.length - 1)));
+    }
     let kl: number[][] | undefined;
     if (o.klCoef > 0 && kept.length > 0) {
       const refLogprobs = await this.group.referenceLogprobs(kept.map((s) => [...s.response.prompt.promptIds, ...s.response.ids]));
@@ -286,7 +358,54 @@ export class ReMaxTrainer {
     }
     const timeReference = seconds(started);
 
-    // 4. Loss and one optimizer step.
+    // 4. Loss and one optimizer step (PPO: its update phase).
+    const lr = learningRate(this.nextStep, o.schedule);
+    const { loss, gradNorm, timeBackward, timeOptimizer, advantages: adv, advantageOf, metrics: estimatorMetrics } = this.critic
+      ? await this.ppoStep(kept, kl, lr, update)
+      : await this.reinforceUpdate(kept, kl, lr, update, lowerLr, step);
+    this.emaBaseline = emaBaseline;
+    this.nextStep++;
+
+    const sampleRewards = sampled.map((s) => s.reward).filter((r): r is number => r !== null);
+    const greedyRewards = groupRewards.map((g) => g.greedy).filter((r): r is number => typeof r === 'number');
+    const generatedTokens = responses.reduce((sum, r) => sum + r.ids.length, 0);
+    const greedyTokens = withGreedy ? responses.filter((_, k) => k % perPrompt === o.samplesPerPrompt).reduce((sum, r) => sum + r.ids.length, 0) : 0;
+    const greedyShare = generatedTokens > 0 ? greedyTokens / generatedTokens : 0;
+    const timeStep = seconds(stepStarted);
+    this.lastSamples = sampled.map((s, k) => {
+      const i = Math.floor(k / o.samplesPerPrompt);
+      const greedy = withGreedy ? responses[i * perPrompt + o.samplesPerPrompt]! : undefined;
+      return {
+        step: this.nextStep, prompt: s.response.prompt.prompt, completion: s.response.text, reward: s.reward,
+        ...(greedy ? { greedy_completion: greedy.text, greedy_reward: groupRewards[i]!.greedy ?? null } : {}),
+        advantage: advantageOf(s),
+      };
+    });
+    return {
+      step: this.nextStep,
+      reward_mean: mean(sampleRewards), reward_std: std(sampleRewards),
+      greedy_reward_mean: withGreedy ? mean(greedyRewards) : null, greedy_reward_std: withGreedy ? std(greedyRewards) : null,
+      advantage_mean: mean(adv), advantage_std: std(adv),
+      kl: kl ? mean(kl.map((k) => k.reduce((a, b) => a + b, 0))) : null,
+      loss, grad_norm: gradNorm, lr,
+      response_length_mean: mean(sampled.map((s) => s.response.ids.length)),
+      skipped: sampled.filter((s) => s.advantage === null).length,
+      reward_errors: scored.errors.length,
+      tokens_per_second: generatedTokens / timeStep,
+      // Sampled and greedy responses are decoded in one batch: the batch's time is split by their share of tokens
+      // (an upper bound for the greedy part: its rows are shared with a sample for as long as the two agree).
+      time_sampling: timeSampling * (1 - greedyShare), time_greedy: timeSampling * greedyShare,
+      time_reward: timeReward, time_reference: timeReference,
+      time_backward: timeBackward, time_optimizer: timeOptimizer, time_step: timeStep,
+      ...estimatorMetrics,
+    };
+  }
+
+  /** Step 4 of the REINFORCE-style estimators: loss −Σ return·log π (token mean or sequence sum), one AdamW step. */
+  private async reinforceUpdate(kept: Sample[], kl: number[][] | undefined, lr: number, update: boolean,
+    lowerLr: string, step: number): Promise<StepUpdate> {
+    const o = this.options;
+    let started: number;
     const tokenCount = kept.reduce((sum, s) => sum + s.response.ids.length, 0);
     const denominator = o.lossAggregation === 'token-mean' ? Math.max(1, tokenCount) : Math.max(1, kept.length);
     const examples: TrainingExample[] = kept.map((s, i) => {
@@ -307,7 +426,6 @@ export class ReMaxTrainer {
     const { loss } = await this.group.gradients(examples);
     const timeBackward = seconds(started);
     started = performance.now();
-    const lr = learningRate(this.nextStep, o.schedule);
     let gradNorm = 0;
     if (examples.length > 0 && update) {
       if (!Number.isFinite(loss)) throw new TrainingDivergedError(`the loss is ${loss}`, `the weights were not updated; ${lowerLr}`, step);
@@ -319,41 +437,39 @@ export class ReMaxTrainer {
       this.group.parametersChanged();
     }
     const timeOptimizer = seconds(started);
-    this.emaBaseline = emaBaseline;
-    this.nextStep++;
+    return { loss, gradNorm, timeBackward, timeOptimizer, advantages: kept.map((s) => s.advantage!), advantageOf: (s) => s.advantage, metrics: {} };
+  }
 
-    const sampleRewards = sampled.map((s) => s.reward).filter((r): r is number => r !== null);
-    const greedyRewards = groupRewards.map((g) => g.greedy).filter((r): r is number => typeof r === 'number');
-    const adv = kept.map((s) => s.advantage!);
-    const generatedTokens = responses.reduce((sum, r) => sum + r.ids.length, 0);
-    const greedyTokens = withGreedy ? responses.filter((_, k) => k % perPrompt === o.samplesPerPrompt).reduce((sum, r) => sum + r.ids.length, 0) : 0;
-    const greedyShare = generatedTokens > 0 ? greedyTokens / generatedTokens : 0;
-    const timeStep = seconds(stepStarted);
-    this.lastSamples = sampled.map((s, k) => {
-      const i = Math.floor(k / o.samplesPerPrompt);
-      const greedy = withGreedy ? responses[i * perPrompt + o.samplesPerPrompt]! : undefined;
-      return {
-        step: this.nextStep, prompt: s.response.prompt.prompt, completion: s.response.text, reward: s.reward,
-        ...(greedy ? { greedy_completion: greedy.text, greedy_reward: groupRewards[i]!.greedy ?? null } : {}),
-        advantage: s.advantage,
-      };
-    });
+  /** Step 4 of PPO: its update phase on the step's rollouts (ppo-update.ts), and its metrics. */
+  private async ppoStep(kept: Sample[], kl: number[][] | undefined, lr: number, update: boolean): Promise<StepUpdate> {
+    const o = this.options, critic = this.critic!;
+    const rollouts: PpoRollout[] = kept.map((s, i) => ({
+      ids: [...s.response.prompt.promptIds, ...s.response.ids], promptLength: s.response.prompt.promptIds.length,
+      score: s.advantage!, kl: kl?.[i], oldLogprobs: s.response.logprobs,
+    }));
+    const criticLr = learningRate(this.nextStep, this.criticSchedule!);
+    const r = rollouts.length === 0 ? undefined : await ppoUpdate({
+      group: this.group, policy: this.policy, critic: critic.engine, settings: o.ppo!, klCoef: o.klCoef, gamma: o.gamma,
+      lossAggregation: o.lossAggregation, optimizer: o.optimizer, lr, criticLr, update, seed: o.seed, step: this.nextStep,
+    }, rollouts);
+    const passes = r?.passes ?? [];
+    const meanOf = (f: (p: (typeof passes)[number]) => number) => (passes.length ? mean(passes.map(f)) : 0);
+    const loss = meanOf((p) => p.policyLoss);
+    const keptIndex = new Map(kept.map((s, i) => [s, i]));
     return {
-      step: this.nextStep,
-      reward_mean: mean(sampleRewards), reward_std: std(sampleRewards),
-      greedy_reward_mean: withGreedy ? mean(greedyRewards) : null, greedy_reward_std: withGreedy ? std(greedyRewards) : null,
-      advantage_mean: mean(adv), advantage_std: std(adv),
-      kl: kl ? mean(kl.map((k) => k.reduce((a, b) => a + b, 0))) : null,
-      loss, grad_norm: gradNorm, lr,
-      response_length_mean: mean(sampled.map((s) => s.response.ids.length)),
-      skipped: sampled.filter((s) => s.advantage === null).length,
-      reward_errors: scored.errors.length,
-      tokens_per_second: generatedTokens / timeStep,
-      // Sampled and greedy responses are decoded in one batch: the batch's time is split by their share of tokens
-      // (an upper bound for the greedy part: its rows are shared with a sample for as long as the two agree).
-      time_sampling: timeSampling * (1 - greedyShare), time_greedy: timeSampling * greedyShare,
-      time_reward: timeReward, time_reference: timeReference,
-      time_backward: timeBackward, time_optimizer: timeOptimizer, time_step: timeStep,
+      loss, gradNorm: meanOf((p) => p.gradNorm), timeBackward: r?.timeBackward ?? 0, timeOptimizer: r?.timeOptimizer ?? 0,
+      advantages: r ? r.advantages.flat() : [],
+      // A sample's advantage in samples.jsonl: GAE's at its first token (its return's excess over V of the prompt).
+      advantageOf: (s) => {
+        const i = keptIndex.get(s);
+        return i === undefined || !r ? null : r.advantages[i]![0]!;
+      },
+      metrics: {
+        policy_loss: loss, value_loss: meanOf((p) => p.valueLoss), clip_fraction: r?.clipFraction ?? 0, approx_kl: r?.approxKl ?? 0,
+        explained_variance: r?.explainedVariance ?? 0, value_mean: r ? mean(r.values.flat()) : 0,
+        critic_grad_norm: meanOf((p) => p.criticGradNorm), critic_lr: criticLr,
+        time_critic: r?.timeCritic ?? 0, critic_memory_bytes: critic.engine.memoryBytes,
+      },
     };
   }
 
@@ -411,6 +527,20 @@ export class ReMaxTrainer {
   state(): TrainingState {
     return captureRun(this.policy, this.nextStep, this.order, this.options.schedule, this.options.optimizer,
       { trainer: 'remax', estimator: this.options.estimator, ...(this.emaBaseline !== undefined ? { emaBaseline: this.emaBaseline } : {}) });
+  }
+
+  /** PPO: the critic's state (its AdamW moments and step count), saved beside the critic's weights. */
+  criticState(): TrainingState {
+    requireInput(this.critic !== undefined, 'criticState: this run has no critic (--estimator ppo)');
+    return captureRun(this.critic.engine, this.nextStep, this.order, this.criticSchedule!, this.options.optimizer, { trainer: 'ppo-critic' });
+  }
+
+  /** The critic's schedule: the policy's kind and warm-up, peaking at --critic-lr (a --min-lr scaled alike). */
+  private get criticSchedule(): ScheduleConfig | undefined {
+    const o = this.options;
+    if (!o.ppo) return undefined;
+    const scale = o.ppo.criticLr / o.schedule.lr;
+    return { ...o.schedule, lr: o.ppo.criticLr, ...(o.schedule.minLr !== undefined ? { minLr: o.schedule.minLr * scale } : {}) };
   }
 }
 

@@ -2,12 +2,12 @@ import { existsSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { parseFlags, helpText } from '../args';
-import { appendToFile, readInputFile, writeFileAtomic } from '../files';
+import { appendToFile, commitJournal, completeWrite, readInputFile, writeFileAtomic } from '../files';
 import { RunFolder, keepLinesUpTo, readJsonObject } from '../run-folder';
 import { enableRelaxedSimd } from '../load';
 import { withInterruptFlag } from '../interrupt';
 import { threadCount, withHelperWorkers } from '../helper-workers';
-import { loadRunState, saveEngineCheckpoint } from '../run-checkpoint';
+import { engineCheckpointEntries, loadRunState, saveEngineCheckpoint } from '../run-checkpoint';
 import { checkStopIds, findRunModel, formatOf, loadModelFromPath, loadTokenizerFromPath, loadedLine, modelFiles, parseStopIds, runModelPath, writeModel } from '../model-io';
 import { loadReward } from '../load-reward';
 import { resolveTrainOptions, trainFlagSpecs, type TrainValues } from '../train-options';
@@ -25,14 +25,19 @@ import { headSize, weightShapes, type ModelConfig } from '../../core/config';
 import { chooseLora, isAdapterFolder, loraSettingsFrom, readAdapterFolder, refuseChangedLora } from '../lora';
 import { RemaxEngine } from '../../core/engine';
 import { RunningMoments } from '../../core/running-moments';
-import { SCORE_SIDECAR_SUFFIX } from '../../core/score-head';
+import { SCORE_SIDECAR_SUFFIX, withScoreHead } from '../../core/score-head';
+import { DEFAULT_PPO } from '../../core/rl/ppo-update';
+import type { SaveFormat } from '../model-io';
 import { rewardModelReward, weightedRewards } from '../../core/reward-model-reward';
 import type { WeightsDtype } from '../../core/weight-types';
 
 /** The built-in default task, shipped in the package beside dist/. */
 const DEFAULT_TASK = fileURLToPath(new URL('../assets/default-task/', import.meta.url));
 
-const SUMMARY = 'Fine-tune a model with ReMax (or REINFORCE, RLOO, GRPO) against a reward. With no flags: the built-in default task.';
+const SUMMARY = 'Fine-tune a model with ReMax (or REINFORCE, RLOO, GRPO, PPO) against a reward. With no flags: the built-in default task.';
+
+/** The flags that only --estimator ppo reads. */
+const PPO_FLAGS = ['ppo-epochs', 'ppo-minibatches', 'ppo-clip', 'value-clip', 'vf-coef', 'gae-lambda', 'critic-lr', 'critic-from', 'critic-model'];
 
 export async function trainCommand(argv: string[], out: (line: string) => void, err: (line: string) => void): Promise<number | void> {
   const specs = trainFlagSpecs();
@@ -54,6 +59,10 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
     refuseMoved(flags, saved, resumeDir!);
     refuseChangedLora(flags, saved, resumeDir!);
   }
+  const ppoFlag = PPO_FLAGS.find((f) => flags[f] !== undefined);
+  if (ppoFlag && v.estimator !== 'ppo') throw new RemaxInputError(`--${ppoFlag} is a setting of --estimator ppo, but the estimator is ${v.estimator}: add --estimator ppo or drop --${ppoFlag}`);
+  if (v['critic-model'] !== undefined && v['critic-from'] !== undefined) throw new RemaxInputError('give --critic-model or --critic-from, not both: --critic-model names the critic\'s starting model itself');
+  if (v['critic-from'] === 'reward-model' && v['reward-model'] === undefined) throw new RemaxInputError('--critic-from reward-model needs --reward-model (or use --critic-from policy)');
   const usingDefaultTask = v.model === undefined && v.prompts === undefined;
   // Inputs by absolute path, so that a run resumes from any working directory.
   const file = (key: string, fallback: string) => {
@@ -126,9 +135,16 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
   const scorer = (groups: Parameters<typeof scoreSamples>[1]) => scoreSamples(reward, groups, {
     timeoutMs: callTimeoutMs, onError: v['on-reward-error'] as RewardErrorPolicy, concurrency: v['reward-concurrency'] as number,
   });
-  // --threads N: N − 1 helper engines on worker threads share each step's decoding and gradients.
+  // PPO's critic: the run's own once it saved one, else from --critic-model, the reward model or the policy.
+  const criticFormat: SaveFormat = format === 'gguf' ? 'hf' : format; // GGUF holds no scalar head
+  const criticPath = runModelPath(outDir, criticFormat, 'critic');
+  const critic = options.estimator === 'ppo'
+    ? await loadCritic(v, { resumed: resumed !== undefined, criticPath, rewardModel: rewardModel?.model, policyModel, loadOptions, maxBatch: options.batchSize * options.samplesPerPrompt })
+    : undefined;
+  // --threads N: N − 1 helper engines on worker threads share each step's decoding and the policy's gradients (the
+  // critic runs on the main thread).
   const trainer = withHelperWorkers(threadCount(v.threads as number | 'auto'),
-    (helpers) => new ReMaxTrainer(policy, reference, prompts, scorer, { ...options, maxNewTokens: maxNew }, state, helpers));
+    (helpers) => new ReMaxTrainer(policy, reference, prompts, scorer, { ...options, maxNewTokens: maxNew }, state, helpers, critic));
   try {
 
     // The run folder: the reference policy, metrics and samples, then the options (config.json marks a complete start).
@@ -157,8 +173,10 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
     folder.writeConfig(savedOptions);
     let lastSaved: number | undefined = resumed ? trainer.step : undefined;
     const save = () => {
+      // PPO's critic is written in the same set of files as the policy: a crash leaves both of one step.
+      const companions = critic ? engineCheckpointEntries(criticPath, critic.engine, criticFormat, trainer.criticState()) : [];
       const s = trainer.state();
-      saveEngineCheckpoint(modelOut, policy, format, normalizer ? { ...s, extra: { ...s.extra, rewardNormalizer: normalizer.state() } } : s, lora ? modelPath : null);
+      saveEngineCheckpoint(modelOut, policy, format, normalizer ? { ...s, extra: { ...s.extra, rewardNormalizer: normalizer.state() } } : s, lora ? modelPath : null, companions);
       lastSaved = trainer.step;
     };
     // A log line that cannot be written (a full disk) stops the run; the message says what is kept.
@@ -237,10 +255,40 @@ function trainerOptions(v: TrainValues): ReMaxOptions {
     lossAggregation: v['loss-aggregation'] as ReMaxOptions['lossAggregation'],
     temperature: v.temperature as number, topP: v['top-p'] as number, topK: v['top-k'] as number,
     maxNewTokens: v['max-new-tokens'] as number, emaDecay: v['ema-decay'] as number,
+    ...(v.estimator === 'ppo' ? {
+      ppo: {
+        ...DEFAULT_PPO, epochs: v['ppo-epochs'] as number, minibatches: v['ppo-minibatches'] as number, clipRange: v['ppo-clip'] as number,
+        valueClip: v['value-clip'] as number, vfCoef: v['vf-coef'] as number, gaeLambda: v['gae-lambda'] as number,
+        criticLr: (v['critic-lr'] as number | undefined) ?? (v.lr as number),
+      },
+    } : {}),
     ...(v['stop-ids'] !== undefined ? { stopIds: parseStopIds(v['stop-ids'] as string) } : {}),
     ...(v.stop !== undefined ? { stopStrings: [v.stop as string] } : {}),
     activationCheckpointing: v['activation-checkpointing'] === true,
   };
+}
+
+/**
+ * PPO's critic engine: a resumed run's own (with its optimizer state), else a new one from --critic-model, or by
+ * --critic-from the reward model (its head too) or the starting policy with a fresh scalar head. It trains fully,
+ * LoRA or not.
+ */
+async function loadCritic(v: TrainValues, o: { resumed: boolean; criticPath: string; rewardModel: string | undefined; policyModel: Awaited<ReturnType<typeof loadModelFromPath>>;
+  loadOptions: { context?: number }; maxBatch: number }) {
+  if (o.resumed) {
+    completeWrite(commitJournal(o.criticPath), '--resume');
+    if (!existsSync(o.criticPath)) {
+      throw new RemaxInputError(`--resume --estimator ppo: the run has no critic ${o.criticPath} (it was trained with another estimator): resume it with its own estimator, or start a PPO run from its model with --out`);
+    }
+    const model = await loadModelFromPath(o.criticPath, '--resume', o.loadOptions);
+    const engine = await RemaxEngine.create({ model, modelSource: o.criticPath, maxBatch: o.maxBatch });
+    return { engine, resume: loadRunState(o.criticPath, model, { parameterCount: engine.parameterSlots }) };
+  }
+  const from = v['critic-model'] !== undefined ? 'critic-model' : (v['critic-from'] as string | undefined) ?? (o.rewardModel !== undefined ? 'reward-model' : 'policy');
+  const source = from === 'critic-model' ? path.resolve(v['critic-model'] as string) : from === 'reward-model' ? o.rewardModel! : undefined;
+  const loaded = source ? await loadModelFromPath(source, from === 'critic-model' ? '--critic-model' : '--reward-model', o.loadOptions) : o.policyModel;
+  const model = withScoreHead(loaded, (v.seed as number) + 1);
+  return { engine: await RemaxEngine.create({ model, modelSource: source ?? 'the policy with a fresh scalar head', maxBatch: o.maxBatch }) };
 }
 
 /** The rule reward, the reward model, or their weighted sum (--reward-weights). */
