@@ -25,6 +25,11 @@ export interface RewardModelRewardOptions {
   policyVocabSize: number;
   /** Normalise the scores with these running statistics (updated by every call). */
   normalizer?: RunningMoments;
+  /**
+   * Score the samples' text with the reward model's own tokenizer, never their ids (a reward server's samples carry
+   * text only); the reward model must have a tokenizer.
+   */
+  fromText?: boolean;
 }
 
 /** A probe text both tokenizers must encode alike for the policy's ids to be the reward model's. */
@@ -35,7 +40,10 @@ export function rewardModelReward(engine: RemaxEngine, options: RewardModelRewar
     throw new RemaxInputError(`--reward-model ${options.source} is a causal LM, not a reward model (no scalar head): train one with remax rm, or give a …ForSequenceClassification folder`);
   }
   const own = engine.tokenizer, policy = options.policyTokenizer;
-  const sameIds = own === undefined || policy === undefined || sameEncoding(own, policy);
+  if (options.fromText && own === undefined) {
+    throw new RemaxInputError(`--reward-model ${options.source} carries no tokenizer, so it cannot score text: give it one (a Hugging Face folder with its tokenizer, or the rm run folder it was trained in)`);
+  }
+  const sameIds = !options.fromText && (own === undefined || policy === undefined || sameEncoding(own, policy));
   if (own === undefined && engine.config.vocabSize !== options.policyVocabSize) {
     throw new RemaxInputError(`--reward-model ${options.source} carries no tokenizer and its vocabulary (${engine.config.vocabSize} ids) is not the policy's ` +
       `(${options.policyVocabSize}): it cannot read the policy's tokens; give the reward model its tokenizer (train it with the policy's, or save it as a Hugging Face folder with one)`);

@@ -12,6 +12,9 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { httpReward } from '../../src/core/http-reward';
 import type { RewardSample } from '../../src/core/rewards';
+import { RemaxEngine } from '../../src/core/engine';
+import { Tokenizer } from '../../src/core/tokenizers/llama2c';
+import { loadModelFromPath } from '../../src/node/model-io';
 import { syntheticTokenizerBin } from './fixtures';
 
 const CLI = path.resolve('dist/cli.js');
@@ -318,7 +321,7 @@ test('serve-reward flags: --reward is required, a bad number and a taken port ar
   const run = (...args: string[]) => spawnSync(process.execPath, [CLI, 'serve-reward', ...args], { encoding: 'utf8' });
   const none = run();
   assert.equal(none.status, 2);
-  assert.equal(none.stderr.trim(), 'remax serve-reward: error: --reward is required: a .ts/.js reward module or a built-in reward name');
+  assert.equal(none.stderr.trim(), 'remax serve-reward: error: --reward is required: a .ts/.js reward module or a built-in reward name (or --reward-model)');
   const bad = run('--reward', 'exact-match', '--max-concurrent', '0');
   assert.equal(bad.stderr.trim(), 'remax serve-reward: error: --max-concurrent must be an integer ≥ 1 and ≤ 4096, got "0"');
   assert.match(run('--reward', 'no-such-reward').stderr, /unknown reward "no-such-reward"; the built-in rewards are exact-match/);
@@ -376,4 +379,47 @@ test('train --reward-url …/get_reward --reward-protocol openrlhf (stopped and 
   assert.ok(lines(path.join(local, 'samples.jsonl')).some((row) => (row.reward as number) > 0), 'some rewards are not 0');
   assert.deepEqual(lines(path.join(remote, 'samples.jsonl')), lines(path.join(local, 'samples.jsonl')));
   assert.deepEqual(readFileSync(path.join(remote, 'model.bin')), readFileSync(path.join(local, 'model.bin')));
+});
+
+test('serve-reward --reward-model: an rm run scores the text with its own tokenizer (+ EOS), as the engine scores the ids; with --reward, the weighted sum', async () => {
+  const task = path.resolve('assets/default-task');
+  const pairs = Array.from({ length: 16 }, (_, i) => JSON.stringify({ prompt: `${i}+1=`, chosen: String(i + 1), rejected: String(i + 7) })).join('\n') + '\n';
+  writeFileSync(path.join(dir, 'pairs.jsonl'), pairs);
+  const rm = path.join(dir, 'rm');
+  const trained = spawnSync(process.execPath, [CLI, 'rm', '--model', path.join(task, 'model.bin'), '--tokenizer', path.join(task, 'tokenizer.bin'),
+    '--pairs', path.join(dir, 'pairs.jsonl'), '--steps', '3', '--batch', '4', '--out', rm], { encoding: 'utf8' });
+  assert.equal(trained.status, 0, trained.stderr);
+  const tokenizer = Tokenizer.fromBytes(new Uint8Array(readFileSync(path.join(task, 'tokenizer.bin'))));
+  const engine = await RemaxEngine.create({ model: await loadModelFromPath(path.join(rm, 'model.bin'), '--model') });
+  const samples = [sample('3+4=', '7'), sample('10+1=', '12 no'), sample('', 'hello')];
+  // This process runs the portable SIMD build, the CLI the relaxed one where it can: equal to rounding.
+  const expected = engine.scores(samples.map((s) => [...tokenizer.encodePrompt(s.prompt + s.completion), 2]));
+  const near = (got: number[], want: number[]) => {
+    assert.equal(got.length, want.length);
+    got.forEach((g, i) => assert.ok(Math.abs(g - want[i]!) <= 1e-5 * Math.max(1, Math.abs(want[i]!)), `sample ${i}: ${g} vs ${want[i]}`));
+  };
+  assert.ok(new Set(expected).size === 3, 'the scores differ from sample to sample');
+
+  const served = await serveReward('--reward-model', rm);
+  try {
+    assert.match(served.stderr(), /remax serve-reward: loaded .*model\.bin/);
+    const remaxAnswer = (await post(served.url, { samples: samples.map(({ prompt, completion, meta }) => ({ prompt, completion, meta })) })).json.rewards as number[];
+    near(remaxAnswer, expected);
+    const openrlhf = await post(`${served.url}get_reward`, { query: samples.map((s) => s.prompt + s.completion), prompts: samples.map((s) => s.prompt) });
+    assert.deepEqual(openrlhf.json.rewards, remaxAnswer);
+  } finally {
+    assert.equal((await served.stop()).code, 0);
+  }
+  const both = await serveReward('--reward', REWARD, '--reward-model', rm, '--reward-weights', '0.5,2');
+  try {
+    const rule = await direct(samples);
+    const answer = await post(both.url, { samples: samples.map(({ prompt, completion, meta }) => ({ prompt, completion, meta })) });
+    near(answer.json.rewards as number[], rule.map((r, i) => 0.5 * r + 2 * expected[i]!));
+  } finally {
+    assert.equal((await both.stop()).code, 0);
+  }
+  // A reward model without its tokenizer cannot read text: refused at start, naming the file.
+  const bare = spawnSync(process.execPath, [CLI, 'serve-reward', '--port', '0', '--reward-model', path.join(rm, 'model.bin')], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(bare.status, 2, bare.stderr);
+  assert.match(bare.stderr, /--reward-model .*model\.bin carries no tokenizer, so it cannot score text/);
 });

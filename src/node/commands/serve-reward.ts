@@ -4,6 +4,10 @@
 import type { FlagSpec } from '../args';
 import { parseFlags, helpText, numberFlag, optionalString, requiredString } from '../args';
 import { loadReward } from '../load-reward';
+import { loadRewardModelEngine, parseRewardWeights, resolveRewardModel } from '../reward-model-source';
+import { loadedLine } from '../model-io';
+import { rewardModelReward, weightedRewards } from '../../core/reward-model-reward';
+import type { RewardFunction } from '../../core/rewards';
 import { startRewardServer, type RewardServer } from '../reward-server';
 import { RemaxInputError } from '../../core/errors';
 import { DEFAULT_MAX_ANSWER_BYTES } from '../../core/http-reward';
@@ -13,6 +17,8 @@ const DEFAULTS = { port: 5000, timeout: 30_000, maxConcurrent: 8, maxQueue: 64, 
 
 const serveRewardFlags: FlagSpec[] = [
   { name: 'reward', type: 'string', help: 'the reward: a .ts/.js module (default export (samples) => number[]) or a built-in name, as remax train --reward takes it' },
+  { name: 'reward-model', type: 'string', help: 'score with a reward model (a remax rm run folder, a …ForSequenceClassification folder, a llama2.c checkpoint with its .score); with --reward too, the weighted sum' },
+  { name: 'reward-weights', type: 'string', help: 'weights of --reward and --reward-model in their sum, "RULE,MODEL"', default: '1,1' },
   { name: 'reward-timeout', type: 'string', help: 'milliseconds per request\'s reward call (a module past it has its worker thread stopped; the answer is 500)', default: String(DEFAULTS.timeout) },
   { name: 'port', type: 'string', help: 'TCP port; 0 picks a free one', default: String(DEFAULTS.port) },
   { name: 'host', type: 'string', help: 'address to listen on; 0.0.0.0 (or ::) to let other machines in', default: '127.0.0.1' },
@@ -30,7 +36,8 @@ const SUMMARY = 'Serve a reward over HTTP to trainers on other machines. POST / 
 export async function serveRewardCommand(argv: string[], out: (line: string) => void, err: (line: string) => void): Promise<void> {
   const flags = parseFlags('serve-reward', argv, serveRewardFlags);
   if (flags.help) return out(helpText('serve-reward', SUMMARY, serveRewardFlags));
-  const name = requiredString(flags, 'reward', 'a .ts/.js reward module or a built-in reward name');
+  const modelSource = optionalString(flags, 'reward-model');
+  const name = modelSource === undefined ? requiredString(flags, 'reward', 'a .ts/.js reward module or a built-in reward name (or --reward-model)') : optionalString(flags, 'reward');
   const timeoutMs = numberFlag(flags, 'reward-timeout', DEFAULTS.timeout, { min: 0, minExclusive: true, max: 2147483647 });
   const port = numberFlag(flags, 'port', DEFAULTS.port, { integer: true, min: 0, max: 65535 });
   const host = optionalString(flags, 'host') ?? '127.0.0.1';
@@ -38,10 +45,20 @@ export async function serveRewardCommand(argv: string[], out: (line: string) => 
   const maxQueue = numberFlag(flags, 'max-queue', DEFAULTS.maxQueue, { integer: true, min: 0, max: 1_000_000 });
   const maxRequestBytes = numberFlag(flags, 'max-request-bytes', DEFAULTS.maxRequestBytes, { integer: true, min: 1 });
 
-  const reward = await loadReward(name, timeoutMs);
-  // The one place that decides what scores a request: a reward model scorer would be chosen here beside --reward.
+  const weights = modelSource === undefined ? undefined : parseRewardWeights(optionalString(flags, 'reward-weights') ?? '1,1', name !== undefined);
+  const rule = name === undefined ? undefined : await loadReward(name, timeoutMs);
+  // The one place that decides what scores a request: the reward, a reward model (its own engine, the text encoded
+  // with its own tokenizer: requests carry no ids), or their weighted sum.
+  let reward: RewardFunction = rule!;
+  if (modelSource !== undefined) {
+    const source = resolveRewardModel(modelSource);
+    const engine = await loadRewardModelEngine(source);
+    const scored = rewardModelReward(engine, { source: source.model, policyVocabSize: engine.config.vocabSize, fromText: true });
+    reward = rule ? weightedRewards(rule, scored, weights!) : scored;
+    err(`remax serve-reward: ${loadedLine(engine, source.model)}`);
+  }
   const scorer: RequestScorer = rewardFunctionScorer(reward, timeoutMs);
-  const closeReward = async () => { if ('close' in reward) await reward.close(); };
+  const closeReward = async () => { if (rule && 'close' in rule) await (rule as { close(): Promise<void> }).close(); };
 
   let server: RewardServer;
   try {

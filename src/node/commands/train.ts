@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { parseFlags, helpText } from '../args';
@@ -10,6 +10,7 @@ import { threadCount, withHelperWorkers } from '../helper-workers';
 import { engineCheckpointEntries, loadRunState, saveEngineCheckpoint } from '../run-checkpoint';
 import { checkStopIds, findRunModel, formatOf, loadModelFromPath, loadTokenizerFromPath, loadedLine, modelFiles, parseStopIds, runModelPath, writeModel } from '../model-io';
 import { loadReward } from '../load-reward';
+import { loadRewardModelEngine, parseRewardWeights, resolveRewardModel, type RewardModelSource } from '../reward-model-source';
 import { resolveTrainOptions, trainFlagSpecs, type TrainValues } from '../train-options';
 import { TrainProgress } from '../train-progress';
 import { RemaxInputError } from '../../core/errors';
@@ -25,7 +26,7 @@ import { headSize, weightShapes, type ModelConfig } from '../../core/config';
 import { chooseLora, isAdapterFolder, loraSettingsFrom, readAdapterFolder, refuseChangedLora } from '../lora';
 import { RemaxEngine } from '../../core/engine';
 import { RunningMoments } from '../../core/running-moments';
-import { SCORE_SIDECAR_SUFFIX, withScoreHead } from '../../core/score-head';
+import { withScoreHead } from '../../core/score-head';
 import { DEFAULT_PPO } from '../../core/rl/ppo-update';
 import type { SaveFormat } from '../model-io';
 import { rewardModelReward, weightedRewards } from '../../core/reward-model-reward';
@@ -292,43 +293,14 @@ async function loadCritic(v: TrainValues, o: { resumed: boolean; criticPath: str
 }
 
 /** The rule reward, the reward model, or their weighted sum (--reward-weights). */
-/**
- * --reward-model's model: a remax rm run folder's checkpoint (with the tokenizer it was trained with), or the path
- * itself; `weights` is the file whose hash a resumed run checks (a changed reward model would change the run).
- */
-function resolveRewardModel(source: string): { model: string; tokenizer?: string; weights?: string; head?: string } {
-  const dir = path.resolve(source);
-  const isRun = existsSync(path.join(dir, 'config.json')) && !existsSync(path.join(dir, 'model.safetensors')) && !existsSync(path.join(dir, 'model.safetensors.index.json'));
-  const fromRun = isRun ? findRunModel(dir) : undefined;
-  if (isRun && !fromRun) throw new RemaxInputError(`--reward-model ${source} is a run folder without a checkpoint yet: let its remax rm run save one`);
-  const model = fromRun?.model ?? dir;
-  const tokenizer = fromRun ? readJsonObject(path.join(dir, 'config.json'), '--reward-model').tokenizer : undefined;
-  const weights = [path.join(model, 'model.safetensors'), path.join(model, 'model.safetensors.index.json'), model].find((f) => existsSync(f) && !statSync(f).isDirectory());
-  const head = existsSync(model + SCORE_SIDECAR_SUFFIX) ? model + SCORE_SIDECAR_SUFFIX : undefined; // a llama2.c reward model's
-  return { model, ...(typeof tokenizer === 'string' ? { tokenizer } : {}), ...(weights ? { weights } : {}), ...(head ? { head } : {}) };
-}
-
-async function combinedReward(v: TrainValues, resolved: { model: string; tokenizer?: string } | undefined, rule: RewardFunction | undefined, policy: RemaxEngine,
+async function combinedReward(v: TrainValues, resolved: RewardModelSource | undefined, rule: RewardFunction | undefined, policy: RemaxEngine,
   normalizer: RunningMoments | undefined, loadOptions: { context?: number }): Promise<RewardFunction> {
   if (v['reward-normalize'] === true && resolved === undefined) throw new RemaxInputError('--reward-normalize normalises the scores of --reward-model; give one');
   if (resolved === undefined) return rule!;
-  const modelPath = resolved.model, runTokenizer = resolved.tokenizer;
-  const model = await loadModelFromPath(modelPath, '--reward-model', loadOptions);
-  const engine = await RemaxEngine.create({
-    model, modelSource: modelPath, maxBatch: 16,
-    ...(runTokenizer !== undefined && !model.tokenizer ? { tokenizer: loadTokenizerFromPath(runTokenizer, '--reward-model') } : {}),
-  });
-  const scored = rewardModelReward(engine, { source: modelPath, policyVocabSize: policy.config.vocabSize, ...(policy.tokenizer ? { policyTokenizer: policy.tokenizer } : {}), ...(normalizer ? { normalizer } : {}) });
-  const text = v['reward-weights'] as string;
-  const weights = text.split(',').map((w) => Number(w.trim()));
-  if (weights.length !== 2 || weights.some((w) => !Number.isFinite(w)) || text.trim() === '') {
-    throw new RemaxInputError(`--reward-weights must be two numbers "RULE,MODEL" like 1,0.5, got "${text}"`);
-  }
-  if (!rule) {
-    if (v['reward-weights'] !== '1,1') throw new RemaxInputError('--reward-weights weighs --reward against --reward-model: give both');
-    return scored;
-  }
-  return weightedRewards(rule, scored, weights as [number, number]);
+  const engine = await loadRewardModelEngine(resolved, loadOptions);
+  const scored = rewardModelReward(engine, { source: resolved.model, policyVocabSize: policy.config.vocabSize, ...(policy.tokenizer ? { policyTokenizer: policy.tokenizer } : {}), ...(normalizer ? { normalizer } : {}) });
+  const weights = parseRewardWeights(v['reward-weights'] as string, rule !== undefined);
+  return rule ? weightedRewards(rule, scored, weights) : scored;
 }
 
 async function makeReward(v: TrainValues): Promise<RewardFunction> {
