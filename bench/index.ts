@@ -1,6 +1,7 @@
 // npm run bench: throughput of the inference and training cores, single thread, for each kernel build this engine
 // accepts. Figures are medians (p50) of tinybench samples; the machine is shared, so compare ratios, not single runs.
-// Flags: --only=matmul|decode|15m|train|remax|threads|formats|load|profile|runtimes, --quick (a smoke pass).
+// Flags: --only=matmul|decode|15m|train|remax|threads|formats|load|profile|runtimes|hub, --quick (a smoke pass).
+// hub (issue 13: a SmolLM2-135M-shaped model, ~10 minutes) runs only when asked for, on the last build listed.
 import v8 from 'node:v8';
 import os from 'node:os';
 import { existsSync, readFileSync } from 'node:fs';
@@ -15,6 +16,7 @@ import { profileTraining } from './lib/profile';
 import { benchRuntimes } from './lib/runtimes';
 import { benchReMax, benchReMaxThreads, benchDefaultTask } from './lib/remax';
 import { benchFormats, benchLoad, loadChild } from './lib/formats';
+import { benchHubShapes } from './lib/hub-shapes';
 
 // The child process of the load benchmark (a fresh process per load: its peak memory is the load's).
 const loadChildAt = process.argv.indexOf('--load-child');
@@ -95,6 +97,8 @@ for (const build of builds) {
     await benchReMaxThreads(build, '15M config', CONFIG_15M, 2);
   }
 }
+
+if (only === 'hub') await benchHubShapes(builds[builds.length - 1]!);
 
 console.log(`\nremax-wasm benchmarks — ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, Node ${process.version}, single thread unless a row says threads`);
 console.table(rows);
