@@ -1,6 +1,6 @@
 // npm run bench: throughput of the inference and training cores, single thread, for each kernel build this engine
 // accepts. Figures are medians (p50) of tinybench samples; the machine is shared, so compare ratios, not single runs.
-// Flags: --only=matmul|decode|15m|train|remax|threads|formats|load|profile|runtimes|hub, --quick (a smoke pass).
+// Flags: --only=matmul|decode|15m|train|remax|threads|formats|load|profile|runtimes|ppo|hub, --quick (a smoke pass).
 // hub (issue 13: a SmolLM2-135M-shaped model, ~10 minutes) runs only when asked for, on the last build listed.
 import v8 from 'node:v8';
 import os from 'node:os';
@@ -17,6 +17,7 @@ import { benchRuntimes } from './lib/runtimes';
 import { benchReMax, benchReMaxThreads, benchDefaultTask } from './lib/remax';
 import { benchFormats, benchLoad, loadChild } from './lib/formats';
 import { benchHubShapes } from './lib/hub-shapes';
+import { benchPpo } from './lib/ppo';
 
 // The child process of the load benchmark (a fresh process per load: its peak memory is the load's).
 const loadChildAt = process.argv.indexOf('--load-child');
@@ -88,6 +89,10 @@ for (const build of builds) {
     await benchReMax(build, 'stories260K config', CONFIG_260K);
     await benchReMax(build, '15M config', CONFIG_15M);
     await benchDefaultTask(build);
+  }
+  if (want('ppo')) {
+    await benchPpo(build, 'stories260K config', CONFIG_260K);
+    await benchPpo(build, '15M config', CONFIG_15M);
   }
   if (want('formats')) await benchFormats(build);
   if (want('threads')) {
