@@ -1,4 +1,4 @@
-// LoRA on a compact base (issue 13): the frozen matrices stay as loaded (BF16, F16, Q8_0), read as stored by the
+// LoRA on a compact base (issue 13): the frozen matrices stay as loaded (BF16, F16, Q8_0, Q4_K), read as stored by the
 // forward pass, the input gradients and the classifier's backward, with no float32 copy of them. The adapter
 // gradients, losses and updates are bit for bit those of the same LoRA engine on the float32 widening of the base,
 // and the base takes its real bytes. Full fine-tuning still widens. The CLI runs (sft, train) on a BF16 Hugging Face
@@ -21,17 +21,28 @@ import { workspaceSizes } from '../../src/core/memory-plan';
 import { Prng } from '../../src/core/prng';
 import { sharedPath, skipUnlessShared } from './shared-data';
 
-type Compact = 'BF16' | 'F16' | 'Q8_0';
+type Compact = 'BF16' | 'F16' | 'Q8_0' | 'Q4_K';
 
 /** The model with every matrix rounded to `type` and marked as stored so. */
 function roundedTo(config: ModelConfig, type: Compact, seed: number): LoadedModel {
   const weights = randomInitWeights(config, seed) as ModelWeights;
   const stored: StoredTensors = {};
+  let state = seed;
+  const byte = () => ((state = (state * 1103515245 + 12345) >>> 0) >>> 16) & 0xff;
   for (const { name, shape } of weightShapes(config)) {
     const w = weights[name]!;
     for (let i = 0; i < w.length; i++) w[i]! *= name.startsWith('rms') ? 1 : 8; // far from uniform outputs
     if (!MATRIX_WEIGHTS.includes(name)) continue;
-    if (type === 'Q8_0') {
+    if (type === 'Q4_K') {
+      // Random blocks (this project writes no Q4_K) of about the model's scale.
+      const blocks = new Uint8Array((w.length / 256) * 144).map(byte);
+      for (let o = 0; o < blocks.length; o += 144) {
+        const d = f32ToF16(0.002 + byte() / 25600), dmin = f32ToF16(0.002 + byte() / 25600);
+        blocks.set([d & 0xff, d >> 8, dmin & 0xff, dmin >> 8], o);
+      }
+      weights[name] = dequantize('Q4_K', blocks, w.length);
+      stored[name] = { type, blocks };
+    } else if (type === 'Q8_0') {
       const blocks = quantize('Q8_0', w, shape[shape.length - 1]!, name);
       weights[name] = dequantize('Q8_0', blocks, w.length);
       stored[name] = { type, blocks };
@@ -71,8 +82,10 @@ const SHAPES: [string, ModelConfig][] = [
 
 const LORA: LoraSettings = { rank: 4, alpha: 8, targets: parseLoraTargets('q,k,v,o,gate,up,down'), dropout: 0.1 };
 
-for (const type of ['BF16', 'F16', 'Q8_0'] as const) {
-  for (const [what, config] of SHAPES) {
+const Q4K_SHAPE: [string, ModelConfig] = ['Q4_K-friendly, tied', { dim: 256, hiddenDim: 512, nLayers: 2, nHeads: 4, nKvHeads: 2, vocabSize: 200, seqLen: 32, sharedClassifier: true, normEps: 1e-5, ropeTheta: 10000 }];
+
+for (const type of ['BF16', 'F16', 'Q8_0', 'Q4_K'] as const) {
+  for (const [what, config] of type === 'Q4_K' ? [Q4K_SHAPE] : SHAPES) {
     test(`LoRA on a ${type} base (${what}): stays compact, bit-identical adapter gradients, losses and steps to its float32 widening`, async () => {
       const model = roundedTo(config, type, 3), adapters = randomAdapters(config, LORA, 7), ex = examples(config);
       const run = async (weightsDtype: 'auto' | 'f32') => {
@@ -100,7 +113,7 @@ for (const type of ['BF16', 'F16', 'Q8_0'] as const) {
       assert.ok(Object.values(compact.grads).some(([a]) => a!.some((x) => x !== 0)), 'gradients are not all zero');
       // The base takes its real bytes: a bf16/f16 matrix half its float32 widening, Q8_0 about 0.27.
       const matrixBytes = weightShapes(config).filter(({ name }) => MATRIX_WEIGHTS.includes(name)).reduce((n, { shape }) => n + 4 * elementCount(shape), 0);
-      const saved = wide.engine.memoryBytes - compact.engine.memoryBytes, expected = matrixBytes * (type === 'Q8_0' ? 1 - 34 / 128 : 0.5);
+      const saved = wide.engine.memoryBytes - compact.engine.memoryBytes, expected = matrixBytes * (type === 'Q8_0' ? 1 - 34 / 128 : type === 'Q4_K' ? 1 - 144 / 1024 : 0.5);
       // (memoryBytes grows in 64 KiB wasm pages)
       assert.ok(Math.abs(saved - expected) <= 0.1 * expected + 2 * 65536, `${type}: ${saved} bytes saved of ${matrixBytes} float32 matrix bytes (expected about ${expected})`);
     });
