@@ -1,7 +1,7 @@
 import { madd, hsum, hsum4 } from "./simd";
 import { transpose } from "./transpose";
-import { outerProductSum } from "./outer-product";
-import { F32, weightBytes, load4, load1, widenMatrix, widenRowOf, q8x4, f16, maddF16x8 } from "./weights";
+import { outerProductSum, OUTER_K_BLOCK } from "./outer-product";
+import { F32, matrixBytes, weightBytes, load4, load1, widenMatrix, widenRowOf, q8x4, f16, maddF16x8 } from "./weights";
 
 // out[n, outDim] (=|+=) x[n, inDim] · w[outDim, inDim]ᵀ — the weight layout of llama2.c (one row per output).
 // Register blocking: a tile of 4 input rows × 2 weight rows keeps 8 vector accumulators, so each weight vector
@@ -327,6 +327,26 @@ export function matmulBackwardInputOf(dx: usize, dOut: usize, w: usize, wType: i
   }
   widenMatrix(scratch, w, wType, outDim, inDim, true);
   matmulForward(dx, dOut, scratch, n, outDim, inDim, accumulate);
+}
+
+/**
+ * dx[n, inDim] (=|+=) dOut[n, outDim] · w[outDim, inDim] for a long matrix read as stored (the classifier: outDim the
+ * vocabulary), with no transposed or widened copy of it: outer products over w's rows, a compact w widened
+ * OUTER_K_BLOCK rows at a time into scratch. outerProductSum adds its blocks of that many rows to dx in order, so one
+ * call per block is the single float32 call's arithmetic: bit for bit the float32 widening's dx.
+ * scratch: OUTER_K_BLOCK·inDim floats (compact w only).
+ */
+export function matmulBackwardInputRowsOf(dx: usize, dOut: usize, w: usize, wType: i32, n: i32, inDim: i32, outDim: i32, accumulate: bool, scratch: usize): void {
+  const rowBytes = <usize>inDim << 2, dOutRow = <usize>outDim << 2;
+  if (wType == F32) {
+    outerProductSum(dx, rowBytes, dOut, 4, dOutRow, w, rowBytes, outDim, n, inDim, accumulate);
+    return;
+  }
+  for (let o0 = 0; o0 < outDim; o0 += OUTER_K_BLOCK) {
+    const len = min(OUTER_K_BLOCK, outDim - o0);
+    widenMatrix(scratch, w + matrixBytes(wType, o0, inDim), wType, len, inDim, false);
+    outerProductSum(dx, rowBytes, dOut + (<usize>o0 << 2), 4, dOutRow, scratch, rowBytes, len, n, inDim, accumulate || o0 > 0);
+  }
 }
 
 /** scratchOut: n·outDim floats, scratchIn: n·inDim floats. */

@@ -10,7 +10,8 @@ import { madd } from "./simd";
 // loads two vectors of b_k. No horizontal sums, which pays off when rows are short (the stories260K shapes).
 // k goes in blocks of K_BLOCK so that a block's rows of b stay in L1 while every tile reads them; the blocks'
 // partial sums are added to out in order, so the result depends only on the operands.
-const K_BLOCK: i32 = 128;
+export const OUTER_K_BLOCK: i32 = 128;
+const K_BLOCK = OUTER_K_BLOCK;
 
 export function outerProductSum(out: usize, outRow: usize, a: usize, aStep: usize, aLane: usize, b: usize, bRow: usize, len: i32,
   rows: i32, width: i32, accumulate: bool): void {

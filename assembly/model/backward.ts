@@ -1,6 +1,7 @@
 import { Model, Workspace, TrainJob } from "./layout";
-import { forwardTokens, layerForward, layerInput, layerCacheOffset, cacheRow, layerProbs, sequenceEnd, transposeLayerWeights } from "./forward";
-import { matmulForward, matmulForwardTransposed, matmulBackwardInput, matmulBackwardWeight } from "../kernels/matmul";
+import { forwardTokens, layerForward, layerInput, layerCacheOffset, cacheRow, layerProbs, sequenceEnd, transposeLayerWeights, project } from "./forward";
+import { matmulForward, matmulForwardTransposed, matmulBackwardInputOf, matmulBackwardInputRowsOf, matmulBackwardWeight } from "../kernels/matmul";
+import { matrixBytes } from "../kernels/weights";
 import { rmsnormForward, rmsnormBackward } from "../kernels/rmsnorm";
 import { ropeBackward } from "../kernels/rope";
 import { causalAttentionBackward, causalProbsFloats } from "../kernels/causal-attention";
@@ -89,8 +90,9 @@ function packRows(m: Model, ws: Workspace, job: TrainJob): i32 {
 
 /** Final RMSNorm, classifier and loss for the rows that carry weight, in chunks of ws.maxLogitRows; writes their dx. */
 function classifierBackward(m: Model, grads: Model, ws: Workspace, n: i32): f64 {
-  // Every chunk's dx reads wclsᵀ: transposed once here rather than once per chunk (37 MB at a 32000 vocabulary).
-  transpose(ws.classifierT, m.wcls, m.vocabSize, m.dim);
+  // A trainable classifier: every chunk's dx reads wclsᵀ, transposed once here rather than once per chunk (37 MB at a
+  // 32000 vocabulary). A frozen one (LoRA, ws.classifierT 0) is read as stored, compact or not: no copy of it.
+  if (ws.classifierT != 0) transpose(ws.classifierT, m.wcls, m.vocabSize, m.dim);
   let loss: f64 = 0;
   let count = 0;
   for (let r = 0; r < n; r++) {
@@ -113,9 +115,11 @@ function classifierChunk(m: Model, grads: Model, ws: Workspace, count: i32): f64
     rmsnormForward(ws.headX + <usize>j * dimBytes, ws.x + <usize>r * dimBytes, m.rmsFinal, 1, dim, m.normEps);
   }
   if (ws.weightsT != 0) matmulForwardTransposed(ws.logits, ws.headX, ws.classifierT, count, dim, m.vocabSize, false);
-  else matmulForward(ws.logits, ws.headX, m.wcls, count, dim, m.vocabSize, false);
+  else project(ws, ws.logits, ws.headX, m.wcls, m.wclsType, 0, 0, count, dim, m.vocabSize, false);
   const loss = crossEntropyForwardBackward(ws.logits, ws.headTargets, ws.headWeights, count, m.vocabSize);
-  matmulForward(ws.headDx, ws.logits, ws.classifierT, count, m.vocabSize, dim, false); // dx = dLogits · wcls
+  // dx = dLogits · wcls
+  if (ws.classifierT != 0) matmulForward(ws.headDx, ws.logits, ws.classifierT, count, m.vocabSize, dim, false);
+  else matmulBackwardInputRowsOf(ws.headDx, ws.logits, m.wcls, m.wclsType, count, dim, m.vocabSize, false, ws.transposeA);
   if (grads.wcls != 0) matmulBackwardWeight(grads.wcls, ws.logits, ws.headX, count, dim, m.vocabSize, ws.transposeA, ws.transposeB);
   for (let j = 0; j < count; j++) {
     const r = getI32(ws.headRows, j);
@@ -156,15 +160,21 @@ function layerBackward(m: Model, grads: Model, ws: Workspace, n: i32, l: i32): v
   const dimBytes = <usize>dim << 2, qRowBytes = <usize>qDim << 2;
   const L = <usize>l;
   const D = L * ws.layerStride, H = L * ws.layerStrideHidden, Q = L * ws.layerStrideQ;
+  // Offsets of layer l's gradients (float32), and its matrices, each stored as its type says (frozen ones may be
+  // compact: LoRA; their input gradients read them as stored, bit for bit their float32 widening's).
   const wQ = L * <usize>qDim * dimBytes, wKv = L * <usize>kvDim * dimBytes, wHidden = L * <usize>hidden * dimBytes;
+  const wq = m.wq + L * matrixBytes(m.wqType, qDim, dim), wk = m.wk + L * matrixBytes(m.wkType, kvDim, dim);
+  const wv = m.wv + L * matrixBytes(m.wvType, kvDim, dim), wo = m.wo + L * matrixBytes(m.woType, dim, qDim);
+  const w1 = m.w1 + L * matrixBytes(m.w1Type, hidden, dim), w3 = m.w3 + L * matrixBytes(m.w3Type, hidden, dim);
+  const w2 = m.w2 + L * matrixBytes(m.w2Type, dim, hidden);
 
   // Feed-forward block: out = xMid + w2·(silu(w1·xbFfn) ⊙ w3·xbFfn), xbFfn = rmsnorm(xMid).
-  matmulBackwardInput(ws.dGated, ws.dx, m.w2 + wHidden, n, hidden, dim, false, ws.transposeA);
+  matmulBackwardInputOf(ws.dGated, ws.dx, w2, m.w2Type, n, hidden, dim, false, ws.transposeA);
   loraBackward(m, grads, ws, l, LDOWN, ws.dGated, ws.dx, ws.gated + H, n, hidden, dim);
   if (grads.w2 != 0) matmulBackwardWeight(grads.w2 + wHidden, ws.dx, ws.gated + H, n, hidden, dim, ws.transposeA, ws.transposeB);
   swigluBackward(ws.dh1, ws.dh3, ws.dGated, ws.h1 + H, ws.h3 + H, ws.sigmoid + H, n * hidden);
-  matmulBackwardInput(ws.dxb, ws.dh1, m.w1 + wHidden, n, dim, hidden, false, ws.transposeA);
-  matmulBackwardInput(ws.dxb, ws.dh3, m.w3 + wHidden, n, dim, hidden, true, ws.transposeA);
+  matmulBackwardInputOf(ws.dxb, ws.dh1, w1, m.w1Type, n, dim, hidden, false, ws.transposeA);
+  matmulBackwardInputOf(ws.dxb, ws.dh3, w3, m.w3Type, n, dim, hidden, true, ws.transposeA);
   loraBackward(m, grads, ws, l, LGATE, ws.dxb, ws.dh1, ws.xbFfn + D, n, dim, hidden);
   loraBackward(m, grads, ws, l, LUP, ws.dxb, ws.dh3, ws.xbFfn + D, n, dim, hidden);
   if (grads.w1 != 0) matmulBackwardWeight(grads.w1 + wHidden, ws.dh1, ws.xbFfn + D, n, dim, hidden, ws.transposeA, ws.transposeB);
@@ -173,7 +183,7 @@ function layerBackward(m: Model, grads: Model, ws: Workspace, n: i32, l: i32): v
 
   // Attention block: xMid = xIn + wo·attention(q, k, v) with q = rope(norm(wq·xb + bq)), k likewise, v = wv·xb + bv,
   // xb = rmsnorm(xIn) (the biases and per-head norms where the model has them). ws.dxb first holds ∂L/∂(attention out).
-  matmulBackwardInput(ws.dxb, ws.dx, m.wo + wQ, n, qDim, dim, false, ws.transposeA);
+  matmulBackwardInputOf(ws.dxb, ws.dx, wo, m.woType, n, qDim, dim, false, ws.transposeA);
   loraBackward(m, grads, ws, l, LO, ws.dxb, ws.dx, ws.attOut + Q, n, qDim, dim);
   if (grads.wo != 0) matmulBackwardWeight(grads.wo + wQ, ws.dx, ws.attOut + Q, n, qDim, dim, ws.transposeA, ws.transposeB);
   const kvRowBytes = <usize>kvDim << 2;
@@ -203,9 +213,9 @@ function layerBackward(m: Model, grads: Model, ws: Workspace, n: i32, l: i32): v
     biasBackward(grads.bk + L * kvRowBytes, ws.dk, n, kvDim);
     biasBackward(grads.bv + L * kvRowBytes, ws.dv, n, kvDim);
   }
-  matmulBackwardInput(ws.dxb, ws.dq, m.wq + wQ, n, dim, qDim, false, ws.transposeA);
-  matmulBackwardInput(ws.dxb, ws.dk, m.wk + wKv, n, dim, kvDim, true, ws.transposeA);
-  matmulBackwardInput(ws.dxb, ws.dv, m.wv + wKv, n, dim, kvDim, true, ws.transposeA);
+  matmulBackwardInputOf(ws.dxb, ws.dq, wq, m.wqType, n, dim, qDim, false, ws.transposeA);
+  matmulBackwardInputOf(ws.dxb, ws.dk, wk, m.wkType, n, dim, kvDim, true, ws.transposeA);
+  matmulBackwardInputOf(ws.dxb, ws.dv, wv, m.wvType, n, dim, kvDim, true, ws.transposeA);
   loraBackward(m, grads, ws, l, LQ, ws.dxb, ws.dq, ws.xb + D, n, dim, qDim);
   loraBackward(m, grads, ws, l, LK, ws.dxb, ws.dk, ws.xb + D, n, dim, kvDim);
   loraBackward(m, grads, ws, l, LV, ws.dxb, ws.dv, ws.xb + D, n, dim, kvDim);

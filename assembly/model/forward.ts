@@ -108,7 +108,7 @@ export function layerForward(m: Model, ws: Workspace, n: i32, l: i32): void {
  * workspace keeps one (wT != 0: training, whose weights are float32). The one place that dispatches on the weights' type.
  */
 // @ts-ignore: decorator
-@inline function project(ws: Workspace, out: usize, x: usize, w: usize, wType: i32, wT: usize, offset: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool): void {
+@inline export function project(ws: Workspace, out: usize, x: usize, w: usize, wType: i32, wT: usize, offset: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool): void {
   if (wT != 0) matmulForwardTransposed(out, x, wT + offset, n, inDim, outDim, accumulate);
   else if (wType == F32) matmulForward(out, x, w, n, inDim, outDim, accumulate);
   else if (wType == BF16) matmulForwardBf16(out, x, w, n, inDim, outDim, accumulate, ws.weightRows);

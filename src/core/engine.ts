@@ -46,7 +46,7 @@ export interface EngineOptions {
   /**
    * How the weight matrices are kept in memory: 'auto' (default) as the model is stored (BF16, F16, Q8_0 and Q4_K
    * stay compact, read by the kernels directly, bit for bit as their float32 widening), 'f32' widened to float32,
-   * 'bf16' rounded to bfloat16. Training widens to float32 (enableTraining).
+   * 'bf16' rounded to bfloat16. Full fine-tuning widens to float32 (enableTraining); LoRA keeps the frozen base as loaded.
    */
   weightsDtype?: WeightsDtype;
 }
@@ -482,7 +482,9 @@ export class RemaxEngine {
    */
   enableTraining(options: TrainingOptions = {}): void {
     const c = this.config;
-    if (Object.keys(this.types).length > 0) this.widenWeights();
+    // Full fine-tuning updates every weight, so they become float32; LoRA's frozen base stays as loaded (compact ones
+    // are read as stored by the backward pass too).
+    if (Object.keys(this.types).length > 0 && !this.lora) this.widenWeights();
     const maxTokens = options.maxTokens ?? Math.max(512, c.seqLen);
     const maxSeqs = options.maxSeqs ?? 16;
     // About 16 MB of logits per classifier chunk, in whole tiles of 4 rows (a leftover row runs the classifier as a

@@ -155,12 +155,14 @@ export function workspaceSizes(c: ModelConfig, spec: WorkspaceSpec): Record<Work
     headRows: train(heads), headTargets: train(heads), headWeights: train(heads),
     headX: train(heads * c.dim), headDx: train(heads * c.dim),
     attProbs: train(layers * attentionProbsLayerBytes(c, spec.maxTokens)),
-    // Backward matmuls transpose one layer weight matrix, or n×out gradients, into A and n×in activations into B.
+    // Backward matmuls transpose (or widen, a compact frozen one) one layer weight matrix, or n×out gradients, into A
+    // and n×in activations into B; a frozen classifier's dx widens 128 of its rows at a time into A.
     transposeA: train(4 * Math.max(c.hiddenDim * c.dim, Q * c.dim,
-      spec.maxTokens * Math.max(c.dim, c.hiddenDim, Q), c.scoreHead ? 0 : spec.maxLogitRows * c.vocabSize)),
+      spec.maxTokens * Math.max(c.dim, c.hiddenDim, Q), c.scoreHead ? 0 : Math.max(spec.maxLogitRows * c.vocabSize, 128 * c.dim))),
     transposeB: train(4 * Math.max(spec.maxTokens * Math.max(c.dim, c.hiddenDim, Q), spec.maxLogitRows * c.dim)),
-    classifierT: train(c.scoreHead ? 0 : 4 * c.vocabSize * c.dim), // a scalar head has no classifier
-    weightsT: train(narrowLayers(c) ? 4 * c.nLayers * layerMatrixFloats(c) : 0),
+    // Transposed float32 copies, for trainable weights only: LoRA's frozen ones (maybe compact) are read as stored.
+    classifierT: train(c.scoreHead || spec.lora ? 0 : 4 * c.vocabSize * c.dim), // a scalar head has no classifier
+    weightsT: train(narrowLayers(c) && !spec.lora ? 4 * c.nLayers * layerMatrixFloats(c) : 0),
     // The inputs of the per-head q/k norms, for their backward pass.
     qPre: train(c.qkNorm ? layers * rows * Q : 0), kPre: train(c.qkNorm ? layers * rows * KV : 0),
     // LoRA: u = scale·x·Aᵀ of each adapted projection (per layer when training), and its gradient.

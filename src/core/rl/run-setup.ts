@@ -67,10 +67,11 @@ export async function setUpRun(inputs: RunInputs, options: Pick<ReMaxOptions, 'm
   const prompts = load(inputs.prompts);
   const evalPrompts = inputs.evalPrompts ? load(inputs.evalPrompts).slice(0, inputs.evalPrompts.limit) : [];
   const lora = inputs.lora;
-  // The policy trains: float32 (a LoRA policy's frozen base too, for now: enableTraining widens it). The reference
-  // only runs forward: compact weights as the options say.
+  // The policy trains: float32 for full fine-tuning; a LoRA policy's frozen base stays as stored (compact weights are
+  // read as they are, bit for bit their float32 widening), and so does its KL reference, the same engine's base.
+  // A separate reference only runs forward: compact weights as the options say.
   const policy = await RemaxEngine.create({
-    model, tokenizer, modelSource: source, weightsDtype: 'f32',
+    model, tokenizer, modelSource: source, weightsDtype: lora ? 'auto' : 'f32',
     ...(lora ? { lora: lora.settings, loraSeed: lora.seed ?? 0, ...(lora.weights ? { loraWeights: lora.weights } : {}) } : {}),
   });
   // A LoRA run's reference is its base model: the policy engine with the adapters off, no second copy of the weights.

@@ -148,7 +148,7 @@ export async function sftCommand(argv: string[], out: (line: string) => void, er
     const model = await loadModelFromPath(modelPath, '--model', contextFlag(flags));
     const lora = loraResume ? readAdapterFolder(resumePath!, model.config, '--resume') : chooseLora(adapterPath, loraSettings, model.config)!;
     return RemaxEngine.create({
-      model, modelSource: modelPath, weightsDtype: 'f32', lora: lora.settings, ...(lora.weights ? { loraWeights: lora.weights } : {}), loraSeed: numberFlag(flags, 'seed', 0, { integer: true, min: 0 }),
+      model, modelSource: modelPath, weightsDtype: 'auto' /* the frozen base as stored */, lora: lora.settings, ...(lora.weights ? { loraWeights: lora.weights } : {}), loraSeed: numberFlag(flags, 'seed', 0, { integer: true, min: 0 }),
       ...(tokenizer === undefined ? {} : { tokenizer: loadTokenizerFromPath(tokenizer, '--tokenizer'), tokenizerSource: tokenizer }),
     });
   }
