@@ -230,7 +230,11 @@ export class RemaxEngine {
    * across the boundary), without special tokens (BOS, EOS, a chat template's end of turn).
    */
   decode(ids: number[], promptIds: number[] = []): string {
-    return this.requireTokenizer().decodeContinuation(promptIds, ids, { skipSpecialTokens: true });
+    const tokenizer = this.requireTokenizer();
+    // A model's vocabulary may be padded past its tokenizer's (Qwen2.5: 151,936 rows, 151,665 tokens); a sampled id
+    // of a padding row has no text, as in transformers' decode.
+    const known = (part: number[]) => part.every((id) => id < tokenizer.vocabSize) ? part : part.filter((id) => id < tokenizer.vocabSize);
+    return tokenizer.decodeContinuation(known(promptIds), known(ids), { skipSpecialTokens: true });
   }
 
   /**

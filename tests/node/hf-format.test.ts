@@ -16,6 +16,7 @@ import { readSafetensorsHeader, serializeSafetensors, parseSafetensors } from '.
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../src/core/formats/half';
 import type { LoadedModel } from '../../src/core/formats/model';
 import { Prng } from '../../src/core/prng';
+import { loadModelFromPath } from '../../src/node/model-io';
 import { readSharedJson, sharedPath, skipUnlessShared } from './shared-data';
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -653,4 +654,16 @@ test('safetensors: F16 and BF16 read exactly (aligned and unaligned data), writt
   // NaN stays NaN through BF16.
   const nan = parseSafetensors(serializeSafetensors([{ name: 'n', shape: [1], data: Float32Array.from([NaN]), dtype: 'BF16' }]), 'n', { dtypes: ['BF16'] });
   assert.ok(Number.isNaN(nan.tensors.get('n')!.data[0]));
+});
+
+test('qwen2-tiny: an id of a padding row (the model has 151,680 rows, its tokenizer 151,669 tokens) decodes to no text, as in transformers', { skip: tinySkip }, async () => {
+  const engine = await RemaxEngine.create({ model: await loadModelFromPath(sharedPath('models/hf/qwen2-tiny'), '--model') });
+  const tokenizer = engine.tokenizer!;
+  assert.ok(tokenizer.vocabSize < engine.config.vocabSize, 'the vocabulary is padded');
+  const ids = tokenizer.encode('Hello world, 12+7=19');
+  const padding = engine.config.vocabSize - 1;
+  assert.equal(engine.decode([...ids.slice(0, 2), padding, ...ids.slice(2), padding]), engine.decode(ids));
+  assert.equal(engine.decode([padding]), '');
+  assert.equal(engine.decode([padding, ...ids.slice(3)], [...ids.slice(0, 3), padding]), engine.decode(ids.slice(3), ids.slice(0, 3)));
+  assert.throws(() => tokenizer.decode([padding]), /is not a token id of tokenizer/); // the tokenizer alone stays strict
 });
