@@ -92,11 +92,12 @@ export function planEngineMemory(spec: EngineMemorySpec, heapBase: number): Engi
   parts.push({ part: `logits (${ws.maxLogitRows} rows)`, bytes: logits });
   parts.push({ part: 'inference activations', bytes: ws.end - ws.start - kv - logits });
   if (tws) {
-    const chunk = span(tws, ['logits', 'transposeA', 'classifierT']);
+    const chunk = span(tws, ['logits', 'headX', 'headDx']), classifierT = span(tws, ['classifierT']);
     parts.push({ part: `training logits chunk (${tws.maxLogitRows} rows)`, bytes: chunk });
+    parts.push({ part: 'transposed classifier (training)', bytes: classifierT });
     parts.push({
       part: `training activations (${tws.maxTokens} tokens${tws.recompute ? ', checkpointed' : ''})`,
-      bytes: tws.end - tws.start - chunk,
+      bytes: tws.end - tws.start - chunk - classifierT,
     });
   }
   const counted = parts.reduce((sum, p) => sum + p.bytes, 0);
