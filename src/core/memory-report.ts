@@ -1,7 +1,7 @@
 import { WASM_MAX_PAGES, WASM_PAGE_BYTES } from './arena';
 import { weightShapes, type ModelConfig } from './config';
 import type { LoraSettings } from './lora';
-import { planModel, planOptimizer, planWorkspace, type WorkspacePlan } from './memory-plan';
+import { inferenceLogitRows, planModel, planOptimizer, planWorkspace, type WorkspacePlan } from './memory-plan';
 import type { TrainingOptions } from './training';
 import { tensorBytes, type WeightType, type WeightTypes } from './weight-types';
 
@@ -60,7 +60,7 @@ export function planEngineMemory(spec: EngineMemorySpec, heapBase: number): Engi
   const model = planModel(c, heapBase, types, spec.lora);
   const optimizer = training ? planOptimizer(model, training.optimizerState ?? true) : undefined;
   const seqs = spec.maxSeqs, rows = Math.max(spec.maxTokens ?? 256, seqs);
-  const ws = planWorkspace(c, optimizer?.end ?? model.end, { maxSeqs: seqs, maxTokens: rows, maxLogitRows: rows, training: false, lora: spec.lora });
+  const ws = planWorkspace(c, optimizer?.end ?? model.end, { maxSeqs: seqs, maxTokens: rows, maxLogitRows: inferenceLogitRows(c, rows), training: false, lora: spec.lora });
   let tws: WorkspacePlan | undefined;
   if (training) {
     const maxTokens = training.maxTokens ?? Math.max(512, c.seqLen);
