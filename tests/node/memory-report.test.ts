@@ -11,10 +11,11 @@ import { formatRunMemory, parseMemorySize, planEngineMemory, planRunMemory, type
 import type { LoraSettings } from '../../src/core/lora';
 import type { TrainingOptions } from '../../src/core/training';
 
-const config: ModelConfig = {
+const CONFIG_DEFAULT: ModelConfig = {
   dim: 64, hiddenDim: 172, nLayers: 3, nHeads: 8, nKvHeads: 4, vocabSize: 3000, seqLen: 128,
   sharedClassifier: false, normEps: LLAMA2C_NORM_EPS, ropeTheta: LLAMA2C_ROPE_THETA,
 };
+const config = CONFIG_DEFAULT;
 const lora: LoraSettings = { rank: 4, alpha: 8, targets: ['q', 'v'], dropout: 0 } as LoraSettings;
 
 interface Case {
@@ -25,6 +26,8 @@ interface Case {
   training?: TrainingOptions;
   /** Sequences a generate call decodes after the setup (it grows the inference workspace). */
   decode?: number;
+  /** Another shape: a big vocabulary, whose inference logits come in chunks. */
+  config?: ModelConfig;
 }
 
 const CASES: Case[] = [
@@ -33,12 +36,13 @@ const CASES: Case[] = [
   { name: 'activation checkpointing', weightsDtype: 'f32', maxBatch: 2, training: { maxSeqs: 4, activationCheckpointing: true } },
   { name: 'helper (gradients only)', weightsDtype: 'f32', maxBatch: 3, training: { maxSeqs: 2, optimizerState: false } },
   { name: 'bf16 reference', weightsDtype: 'bf16', maxBatch: 5 },
+  { name: 'big vocabulary', weightsDtype: 'f32', maxBatch: 2, decode: 3, config: { ...config, dim: 16, hiddenDim: 24, nHeads: 2, nKvHeads: 1, vocabSize: 151_936, sharedClassifier: true } },
 ];
 
 test('the report\'s per-engine totals equal engine.memoryBytes after the same setup', async () => {
   const heapBase = (await instantiateKernels(wasmBuilds, 'simd')).exports.heapBase();
-  const weights = randomInitWeights(config, 3);
   for (const c of CASES) {
+    const config = c.config ?? CONFIG_DEFAULT, weights = randomInitWeights(config, 3);
     const engine = await RemaxEngine.create({
       model: { config, weights, format: 'llama2c-v1' }, build: 'simd', maxBatch: c.maxBatch, weightsDtype: c.weightsDtype, ...(c.lora ? { lora: c.lora } : {}),
     });
