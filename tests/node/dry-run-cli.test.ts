@@ -15,7 +15,7 @@ const remax = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args],
 test('train --dry-run: one line per engine and part, from config.json alone; exit 0 when it fits', () => {
   const r = remax('train', '--model', SMOL, '--context', '1024', '--lora-rank', '16', '--batch', '4', '--activation-checkpointing', '--dry-run');
   assert.equal(r.status, 0, r.stderr + r.stdout);
-  for (const part of ['weights f32', 'LoRA adapters', 'gradients', 'Adam m and v', 'KV cache \\(8 × 1024 tokens\\)', 'logits \\(256 rows\\)',
+  for (const part of ['weights f32', 'LoRA adapters', 'gradients', 'Adam m and v', 'KV cache \\(8 × 1024 tokens\\)', 'logits \\(84 rows\\)',
     'training logits chunk', 'training activations \\(1024 tokens, checkpointed\\)']) {
     assert.match(r.stdout, new RegExp(`\\n  ${part}[^\\n]* +[\\d.]+ (MiB|GiB)\\n`), part);
   }
