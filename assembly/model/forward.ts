@@ -18,18 +18,31 @@ import { loraForward, LQ, LK, LV, LO, LGATE, LUP, LDOWN } from "./lora";
 // Logits are computed only for the nLogitRows rows listed in ws.logitRows (at most ws.maxLogitRows), into ws.logits;
 // a scalar-head model (m.wscore != 0) writes one score per listed row there instead (the same final norm, then dim → 1).
 export function forwardTokens(m: Model, ws: Workspace, n: i32, nLogitRows: i32): void {
-  const dim = m.dim, dimBytes = <usize>dim << 2;
-  embeddingForwardOf(ws.x, m.tokenEmbedding, m.embeddingType, ws.tokens, n, dim);
-  for (let l = 0; l < m.nLayers; l++) layerForward(m, ws, n, l);
+  forwardLayers(m, ws, n);
+  if (nLogitRows > 0) classifyRows(m, ws, 0, nLogitRows);
+}
 
-  if (nLogitRows == 0) return;
+/** The embedding and every layer over n rows: ws.x is the last layer's output. */
+export function forwardLayers(m: Model, ws: Workspace, n: i32): void {
+  embeddingForwardOf(ws.x, m.tokenEmbedding, m.embeddingType, ws.tokens, n, m.dim);
+  for (let l = 0; l < m.nLayers; l++) layerForward(m, ws, n, l);
+}
+
+/**
+ * Final norm and classifier of the listed rows ws.logitRows[first, first + count) (count ≤ ws.maxLogitRows) into
+ * ws.logits rows 0…count − 1: callers run the classifier in chunks, so logits take maxLogitRows rows, not one per
+ * token. Chunks start at multiples of 4 rows (maxLogitRows is one), so the matmul tiles every row as one call would:
+ * the same bits.
+ */
+export function classifyRows(m: Model, ws: Workspace, first: i32, count: i32): void {
+  const dim = m.dim, dimBytes = <usize>dim << 2;
   // Final norm of the wanted rows only, gathered into xb, then the classifier.
-  for (let j = 0; j < nLogitRows; j++) {
-    const r = load<i32>(ws.logitRows + (<usize>j << 2));
+  for (let j = 0; j < count; j++) {
+    const r = load<i32>(ws.logitRows + (<usize>(first + j) << 2));
     rmsnormForward(ws.xb + <usize>j * dimBytes, ws.x + <usize>r * dimBytes, m.rmsFinal, 1, dim, m.normEps);
   }
-  if (m.wscore != 0) matmulForward(ws.logits, ws.xb, m.wscore, nLogitRows, dim, 1, false);
-  else project(ws, ws.logits, ws.xb, m.wcls, m.wclsType, 0, 0, nLogitRows, dim, m.vocabSize, false);
+  if (m.wscore != 0) matmulForward(ws.logits, ws.xb, m.wscore, count, dim, 1, false);
+  else project(ws, ws.logits, ws.xb, m.wcls, m.wclsType, 0, 0, count, dim, m.vocabSize, false);
 }
 
 /** Layer l on the residual stream ws.x (updated in place); a training workspace keeps its input and activations. */

@@ -1,5 +1,5 @@
 import { Model, Workspace, GenerateJob } from "./layout";
-import { forwardTokens, layerCacheOffset } from "./forward";
+import { classifyRows, forwardLayers, layerCacheOffset } from "./forward";
 import { sampleToken } from "../kernels/sampler";
 import { logSumExp, sumValues } from "../kernels/softmax";
 
@@ -24,8 +24,7 @@ export function generate(m: Model, ws: Workspace, job: GenerateJob): i32 {
     const start = getI32(job.promptOffsets, s), end = getI32(job.promptOffsets, s + 1);
     for (let t = start; t < end; t++) {
       if (rows == ws.maxTokens) {
-        forwardTokens(m, ws, rows, logitRows);
-        samplePrefillRows(m, ws, job, logitRows);
+        prefillChunk(m, ws, job, rows, logitRows);
         rows = 0; logitRows = 0;
       }
       setI32(ws.tokens, rows, getI32(job.promptIds, t));
@@ -36,8 +35,7 @@ export function generate(m: Model, ws: Workspace, job: GenerateJob): i32 {
     }
   }
   if (rows > 0) {
-    forwardTokens(m, ws, rows, logitRows);
-    samplePrefillRows(m, ws, job, logitRows);
+    prefillChunk(m, ws, job, rows, logitRows);
   }
   copySharedPrompts(m, ws, job);
 
@@ -60,18 +58,23 @@ export function generate(m: Model, ws: Workspace, job: GenerateJob): i32 {
       n++;
     }
     if (n == 0) break;
-    forwardTokens(m, ws, n, n);
-    for (let j = 0; j < n; j++) {
-      const source = getI32(ws.slots, j);
-      for (let s = source + 1; s < nSeqs; s++) {
-        if (getI32(job.sharedWith, s) != source || !isActive(m, job, s)) continue;
-        copyCacheRows(m, ws, source, s, getI32(ws.positions, j), 1);
-        appendToken(m, ws, job, s, j);
+    forwardLayers(m, ws, n);
+    // The classifier in chunks of ws.maxLogitRows rows, each sampled before the next is computed.
+    for (let c = 0; c < n; c += ws.maxLogitRows) {
+      const count = min(ws.maxLogitRows, n - c);
+      classifyRows(m, ws, c, count);
+      for (let j = c; j < c + count; j++) {
+        const source = getI32(ws.slots, j);
+        for (let s = source + 1; s < nSeqs; s++) {
+          if (getI32(job.sharedWith, s) != source || !isActive(m, job, s)) continue;
+          copyCacheRows(m, ws, source, s, getI32(ws.positions, j), 1);
+          appendToken(m, ws, job, s, j - c);
+          produced++;
+        }
+        appendToken(m, ws, job, source, j - c);
         produced++;
+        splitDiverged(job, source);
       }
-      appendToken(m, ws, job, source, j);
-      produced++;
-      splitDiverged(job, source);
     }
   }
   return produced;
@@ -92,16 +95,26 @@ function splitDiverged(job: GenerateJob, source: i32): void {
 }
 
 /**
- * Samples the first new token of each sequence whose last prompt row was among the logit rows of this chunk, and of
- * the sequences sharing that prompt (they come later in the batch).
+ * Samples the first new token of each sequence whose last prompt row is among the logit rows [c, c + count) (their
+ * logits in ws.logits rows 0…count − 1), and of the sequences sharing that prompt (they come later in the batch).
  */
-function samplePrefillRows(m: Model, ws: Workspace, job: GenerateJob, logitRows: i32): void {
-  for (let j = 0; j < logitRows; j++) {
-    const source = getI32(ws.slots, getI32(ws.logitRows, j));
+function samplePrefillRows(m: Model, ws: Workspace, job: GenerateJob, c: i32, count: i32): void {
+  for (let j = 0; j < count; j++) {
+    const source = getI32(ws.slots, getI32(ws.logitRows, c + j));
     for (let s = source; s < job.nSeqs; s++) {
       if (getI32(job.sharedWith, s) != source) continue;
       if (getI32(job.maxNewTokens, s) > 0 && promptLength(job, s) < m.seqLen) appendToken(m, ws, job, s, j);
     }
+  }
+}
+
+/** A prefill chunk's layers, then its last-prompt rows' classifier in chunks of ws.maxLogitRows, each sampled. */
+function prefillChunk(m: Model, ws: Workspace, job: GenerateJob, rows: i32, logitRows: i32): void {
+  forwardLayers(m, ws, rows);
+  for (let c = 0; c < logitRows; c += ws.maxLogitRows) {
+    const count = min(ws.maxLogitRows, logitRows - c);
+    classifyRows(m, ws, c, count);
+    samplePrefillRows(m, ws, job, c, count);
   }
 }
 

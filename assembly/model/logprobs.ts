@@ -1,5 +1,5 @@
 import { Model, Workspace, LogprobsJob } from "./layout";
-import { forwardTokens } from "./forward";
+import { classifyRows, forwardLayers } from "./forward";
 import { logSumExp } from "../kernels/softmax";
 import { getI32, setI32 } from "./generate";
 
@@ -14,8 +14,7 @@ export function logprobs(m: Model, ws: Workspace, job: LogprobsJob): void {
       const start = getI32(job.offsets, s), end = getI32(job.offsets, s + 1);
       for (let t = start; t < end; t++) {
         if (rows == ws.maxTokens) {
-          forwardTokens(m, ws, rows, logitRows);
-          writeLogprobs(m, ws, job, logitRows, first);
+          forwardChunk(m, ws, job, rows, logitRows, first);
           rows = 0; logitRows = 0;
         }
         setI32(ws.tokens, rows, getI32(job.ids, t));
@@ -26,18 +25,27 @@ export function logprobs(m: Model, ws: Workspace, job: LogprobsJob): void {
       }
     }
     if (rows > 0) {
-      forwardTokens(m, ws, rows, logitRows);
-      writeLogprobs(m, ws, job, logitRows, first);
+      forwardChunk(m, ws, job, rows, logitRows, first);
     }
   }
 }
 
+/** The layers over a chunk of rows, then the classifier and log-softmax in chunks of ws.maxLogitRows logit rows. */
+function forwardChunk(m: Model, ws: Workspace, job: LogprobsJob, rows: i32, logitRows: i32, first: i32): void {
+  forwardLayers(m, ws, rows);
+  for (let c = 0; c < logitRows; c += ws.maxLogitRows) {
+    const count = min(ws.maxLogitRows, logitRows - c);
+    classifyRows(m, ws, c, count);
+    writeLogprobs(m, ws, job, c, count, first);
+  }
+}
+
 // ws.tokens / slots / positions still describe the chunk, so each logit row knows its sequence and position;
-// the target token is read from the job (it may sit in the next chunk).
-function writeLogprobs(m: Model, ws: Workspace, job: LogprobsJob, logitRows: i32, first: i32): void {
+// the target token is read from the job (it may sit in the next chunk). Logit rows [c, c + count) are in ws.logits.
+function writeLogprobs(m: Model, ws: Workspace, job: LogprobsJob, c: i32, count: i32, first: i32): void {
   const vocab = m.vocabSize;
-  for (let j = 0; j < logitRows; j++) {
-    const row = getI32(ws.logitRows, j);
+  for (let j = 0; j < count; j++) {
+    const row = getI32(ws.logitRows, c + j);
     const s = getI32(ws.slots, row) + first;
     const pos = getI32(ws.positions, row);
     const start = getI32(job.offsets, s);

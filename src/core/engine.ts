@@ -6,7 +6,7 @@ import { RemaxInputError, requireInput } from './errors';
 import { Arena, WASM_MAX_PAGES, WASM_PAGE_BYTES } from './arena';
 import { instantiateKernels, ensureMemory, type BuildChoice, type BuildName, type Kernels, type WasmBuilds } from './kernels';
 import { GENERATE_JOB_FIELDS, LOGPROBS_JOB_FIELDS, MODEL_FIELDS, SCORE_JOB_FIELDS, TRAIN_JOB_FIELDS, WORKSPACE_FIELDS, writeDescriptor } from './layout';
-import { planModel, planOptimizer, planWorkspace, type ModelPlan, type OptimizerPlan, type WorkspacePlan, type WorkspaceSpec } from './memory-plan';
+import { inferenceLogitRows, planModel, planOptimizer, planWorkspace, type ModelPlan, type OptimizerPlan, type WorkspacePlan, type WorkspaceSpec } from './memory-plan';
 import { packMicroBatches, tensorViews, type AdamWOptions, type TrainingExample, type TrainingOptions } from './training';
 import { samplerState } from './seed';
 import { BOS_ID, EOS_ID } from './tokenizers/llama2c';
@@ -439,7 +439,7 @@ export class RemaxEngine {
     if (current && current.maxSeqs >= maxSeqs && current.maxTokens >= maxTokens) return;
     const seqs = Math.max(maxSeqs, current?.maxSeqs ?? 0);
     const rows = Math.max(maxTokens, seqs, current?.maxTokens ?? 0);
-    this.layOut({ maxSeqs: seqs, maxTokens: rows, maxLogitRows: rows, training: false, lora: this.lora }, this.trainWorkspace);
+    this.layOut({ maxSeqs: seqs, maxTokens: rows, maxLogitRows: inferenceLogitRows(this.config, rows), training: false, lora: this.lora }, this.trainWorkspace);
   }
 
   /**

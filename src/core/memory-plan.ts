@@ -126,6 +126,15 @@ export function planOptimizer(model: ModelPlan, withMoments = true): OptimizerPl
   return { gradDelta: grads - model.trainStart, moments, end: arena.end };
 }
 
+/**
+ * Logit rows of an inference workspace of `rows` token rows: generation and log-probabilities run the classifier in
+ * chunks of about 16 MB of logits (whole tiles of 4 rows: the same bits as one call), so a vocabulary of 151,936 takes
+ * 24 rows, not one per token. A scalar head's scores are one float a row: every row.
+ */
+export function inferenceLogitRows(c: ModelConfig, rows: number): number {
+  return c.scoreHead ? rows : Math.min(rows, Math.max(16, Math.floor(2 ** 22 / c.vocabSize) & ~3));
+}
+
 /** Bytes of each buffer of a workspace (0 = absent). Per-layer buffers of a training workspace hold every layer. */
 export function workspaceSizes(c: ModelConfig, spec: WorkspaceSpec): Record<WorkspaceBuffer, number> {
   const rows = 4 * spec.maxTokens, heads = 4 * spec.maxLogitRows;

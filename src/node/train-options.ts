@@ -90,6 +90,8 @@ export const TRAIN_OPTIONS: TrainOption[] = [
   { name: 'lora-dropout', kind: 'number', min: 0, max: 1, help: LORA_FLAG_HELP['lora-dropout'], defaultText: LORA_DEFAULTS['lora-dropout'] },
   { name: 'adapter', kind: 'string', help: LORA_FLAG_HELP.adapter },
   { name: 'activation-checkpointing', kind: 'boolean', help: 'recompute activations layer by layer in the backward pass: less memory for one more forward pass of the layers (15M: 534 → 416 MiB, about 8 % slower)' },
+  { name: 'dry-run', kind: 'boolean', help: 'print the memory plan of every engine (policy, reference, reward model, critic, each helper thread), part by part, and exit without training (a Hugging Face model is planned from its config.json alone)' },
+  { name: 'max-memory', kind: 'string', help: 'refuse, before allocating, a run whose engines need more than this in all (e.g. 3GiB, 2500MiB); each engine is also held to the 4 GiB of one WebAssembly instance', defaultText: 'no cap' },
   { name: 'truncate', kind: 'boolean', help: 'keep the last tokens of prompts too long for the context instead of stopping' },
   { name: 'quiet', kind: 'boolean', help: 'no progress output (metrics are still written)' },
 ];

@@ -42,6 +42,8 @@ export interface RunInputs {
   onWarning?: (message: string) => void;
   /** How the frozen reference keeps its weights (default 'auto': as stored, lossless; weight-types.ts). */
   referenceDtype?: WeightsDtype;
+  /** Called with the prompts before any engine is created (a memory check that can refuse the run). */
+  beforeEngines?: (prompts: PromptRecord[]) => Promise<void> | void;
 }
 
 export interface RunSetup {
@@ -66,6 +68,7 @@ export async function setUpRun(inputs: RunInputs, options: Pick<ReMaxOptions, 'm
   const load = (file: NamedBytes) => loadPrompts(file.bytes, file.source, tokenizer, { seqLen, maxNewTokens, truncate: inputs.truncate, chat: inputs.chat, onWarning: inputs.onWarning });
   const prompts = load(inputs.prompts);
   const evalPrompts = inputs.evalPrompts ? load(inputs.evalPrompts).slice(0, inputs.evalPrompts.limit) : [];
+  await inputs.beforeEngines?.(prompts);
   const lora = inputs.lora;
   // The policy trains: float32 for full fine-tuning; a LoRA policy's frozen base stays as stored (compact weights are
   // read as they are, bit for bit their float32 widening), and so does its KL reference, the same engine's base.

@@ -17,6 +17,7 @@ import { HelperError } from '../../core/parallel/helper-client';
 import { SCHEDULE_KINDS, type ScheduleKind } from '../../core/schedule';
 import { LORA_DEFAULTS, LORA_FLAG_HELP, chooseLora, isAdapterFolder, loraSettingsFrom, readAdapterFolder, refuseChangedLora } from '../lora';
 import { RemaxEngine } from '../../core/engine';
+import { checkRunMemory, dryRun, maxMemoryFlag, planModelFrom, type RunMemorySettings } from '../run-memory';
 
 export const sftFlags: FlagSpec[] = [
   { name: 'model', type: 'string', help: 'model to start from: a Hugging Face folder (or its config.json), a .gguf file or a llama2.c checkpoint (e.g. one written by remax init)' },
@@ -53,7 +54,18 @@ export const sftFlags: FlagSpec[] = [
   { name: 'lora-dropout', type: 'string', help: LORA_FLAG_HELP['lora-dropout'], default: LORA_DEFAULTS['lora-dropout'] },
   { name: 'adapter', type: 'string', help: LORA_FLAG_HELP.adapter },
   { name: 'activation-checkpointing', type: 'boolean', help: 'recompute activations layer by layer in the backward pass: less memory for one more forward pass of the layers (15M: 534 → 416 MiB, about 8 % slower)' },
+  { name: 'dry-run', type: 'boolean', help: 'print the memory plan of every engine (the policy, each helper thread), part by part, and exit without training (a Hugging Face model is planned from its config.json alone)' },
+  { name: 'max-memory', type: 'string', help: 'refuse, before allocating, a run whose engines need more than this in all (e.g. 3GiB, 2500MiB); each engine is also held to the 4 GiB of one WebAssembly instance', default: 'no cap' },
 ];
+
+function loraFlags(flags: Flags) {
+  return loraSettingsFrom({
+    rank: flags['lora-rank'] === undefined ? undefined : numberFlag(flags, 'lora-rank', 0, { integer: true, min: 1 }),
+    alpha: flags['lora-alpha'] === undefined ? undefined : numberFlag(flags, 'lora-alpha', 0, { min: 0, minExclusive: true }),
+    targets: optionalString(flags, 'lora-targets'),
+    dropout: flags['lora-dropout'] === undefined ? undefined : numberFlag(flags, 'lora-dropout', 0, { min: 0, max: 1 }),
+  });
+}
 
 /**
  * A fresh run (no --resume) never mixes with an earlier one: a checkpoint at --out (or its state, or a commit of it
@@ -93,6 +105,18 @@ export async function sftCommand(argv: string[], out: (line: string) => void, er
   const modelPath = resumePath !== undefined && !loraResume ? resumePath
     : requiredString(flags, 'model', 'the model to train (a Hugging Face folder, a .gguf or a llama2.c checkpoint)');
   const tokenizer = optionalString(flags, 'tokenizer');
+  // The engines' memory plan, from the model's shape (a Hugging Face config.json alone): --dry-run prints it; a
+  // plan over 4 GiB per engine or over --max-memory is refused before anything is allocated.
+  const maxMemory = maxMemoryFlag(flags['max-memory']);
+  const memorySettings = async (): Promise<RunMemorySettings> => {
+    const policy = await planModelFrom(modelPath, '--model', contextFlag(flags));
+    const lora = loraResume ? readAdapterFolder(resumePath!, policy.config, '--resume').settings : chooseLora(optionalString(flags, 'adapter'), loraFlags(flags), policy.config)?.settings;
+    return {
+      command: 'sft', policy, lora, batch: numberFlag(flags, 'batch', 8, { integer: true, min: 1, max: 4096 }), samplesPerPrompt: 1, greedy: false, maxNewTokens: 0,
+      activationCheckpointing: flags['activation-checkpointing'] === true, threads: threadsFlag(flags),
+    };
+  };
+  if (flags['dry-run'] === true) return dryRun(await memorySettings(), maxMemory, out);
   const dataPath = requiredString(flags, 'data', 'the training text (.txt or .jsonl)');
   const outPath = requiredString(flags, 'out', 'where to write the trained checkpoint');
   const steps = numberFlag(flags, 'steps', 100, { integer: true, min: 1 });
@@ -132,17 +156,13 @@ export async function sftCommand(argv: string[], out: (line: string) => void, er
   };
 
   const threads = threadsFlag(flags);
-  const loraSettings = loraSettingsFrom({
-    rank: flags['lora-rank'] === undefined ? undefined : numberFlag(flags, 'lora-rank', 0, { integer: true, min: 1 }),
-    alpha: flags['lora-alpha'] === undefined ? undefined : numberFlag(flags, 'lora-alpha', 0, { min: 0, minExclusive: true }),
-    targets: optionalString(flags, 'lora-targets'),
-    dropout: flags['lora-dropout'] === undefined ? undefined : numberFlag(flags, 'lora-dropout', 0, { min: 0, max: 1 }),
-  });
+  const loraSettings = loraFlags(flags);
   const adapterPath = optionalString(flags, 'adapter');
   const loraRun = loraResume || loraSettings !== undefined || adapterPath !== undefined;
   if (loraRun && given.format !== undefined) {
     throw new RemaxInputError('--format: a LoRA run saves a PEFT adapter folder at --out; write the merged model with remax export --adapter DIR --merge-lora');
   }
+  await checkRunMemory(await memorySettings(), maxMemory);
   const engine = loraRun ? await loraEngine() : await loadEngineFromFiles({ model: modelPath, tokenizer, weightsDtype: 'f32', ...contextFlag(flags) }); // trained: float32
   async function loraEngine(): Promise<RemaxEngine> {
     const model = await loadModelFromPath(modelPath, '--model', contextFlag(flags));

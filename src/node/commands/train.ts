@@ -30,7 +30,10 @@ import { withScoreHead } from '../../core/score-head';
 import { DEFAULT_PPO } from '../../core/rl/ppo-update';
 import type { SaveFormat } from '../model-io';
 import { rewardModelReward, weightedRewards } from '../../core/reward-model-reward';
-import type { WeightsDtype } from '../../core/weight-types';
+import { chooseWeightTypes, type WeightsDtype } from '../../core/weight-types';
+import type { LoraSettings } from '../../core/lora';
+import { usesGreedy } from '../../core/rl/advantages';
+import { checkRunMemory, dryRun, maxMemoryFlag, planModelFrom, type PlannedModel, type RunMemorySettings } from '../run-memory';
 
 /** The built-in default task, shipped in the package beside dist/. */
 const DEFAULT_TASK = fileURLToPath(new URL('../assets/default-task/', import.meta.url));
@@ -76,6 +79,15 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
   const evalPath = file('eval-prompts', 'eval.jsonl');
   const chatTemplate = v['chat-template'] === undefined ? undefined : path.resolve(v['chat-template'] as string);
   if (!modelPath) throw new RemaxInputError('--model is required when --prompts is given (or give neither to run the built-in default task)');
+  // --dry-run: the engines' memory plan from the model's shape (a Hugging Face config.json alone), nothing trained.
+  const maxMemory = maxMemoryFlag(v['max-memory']);
+  if (v['dry-run'] === true) {
+    try {
+      return await dryRun(await trainMemorySettings(v, await planModelFrom(modelPath, '--model', contextOf(v)), undefined), maxMemory, out);
+    } finally {
+      run?.release();
+    }
+  }
   if (!promptsPath) throw new RemaxInputError('--prompts is required: a JSONL file with one {"prompt": "...", ...} per line');
   const outDir = resumeDir ?? (v.out as string);
   if (!run) RunFolder.check(outDir, overwrite ? 'overwrite' : 'new'); // before the model is loaded: a folder that holds a run is refused
@@ -118,6 +130,12 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
     ...(lora ? { lora } : {}),
     onWarning: (message) => err(message),
     referenceDtype: v['reference-dtype'] as WeightsDtype,
+    // Before any engine: the plan must fit one instance's 4 GiB per engine and --max-memory in all.
+    beforeEngines: async (records) => {
+      const planned = { config: policyModel.config, types: (dtype: WeightsDtype) => chooseWeightTypes(policyModel.config, policyModel.weights, policyModel.stored, dtype) };
+      const longestPrompt = records.reduce((m, p) => Math.max(m, p.promptIds.length), 0);
+      await checkRunMemory(await trainMemorySettings(v, planned, lora?.settings, longestPrompt), maxMemory);
+    },
     chat: {
       disabled: v['no-chat-template'] === true,
       ...(chatTemplate ? { template: new TextDecoder().decode(readInputFile(chatTemplate, '--chat-template')), templateSource: chatTemplate } : {}),
@@ -243,6 +261,30 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
     trainer.close();
     run?.release();
   }
+}
+
+const contextOf = (v: TrainValues) => (v.context === undefined ? {} : { context: v.context as number });
+
+/** What sizes the run's engines: the policy, its KL reference, the reward model, PPO's critic, the helper threads. */
+async function trainMemorySettings(v: TrainValues, policy: PlannedModel, lora: LoraSettings | undefined, longestPrompt?: number): Promise<RunMemorySettings> {
+  lora ??= chooseLora(v.adapter as string | undefined, loraSettingsFrom({
+    rank: v['lora-rank'] as number | undefined, alpha: v['lora-alpha'] as number | undefined,
+    targets: v['lora-targets'] as string | undefined, dropout: v['lora-dropout'] as number | undefined,
+  }), policy.config)?.settings;
+  const rewardModel = v['reward-model'] === undefined ? undefined
+    : await planModelFrom(resolveRewardModel(v['reward-model'] as string).model, '--reward-model', contextOf(v));
+  const estimator = v.estimator as Estimator;
+  const criticFrom = (v['critic-from'] as string | undefined) ?? (rewardModel ? 'reward-model' : 'policy');
+  const critic = estimator !== 'ppo' ? undefined : v['critic-model'] !== undefined
+    ? await planModelFrom(path.resolve(v['critic-model'] as string), '--critic-model', contextOf(v)) : criticFrom === 'reward-model' ? rewardModel : policy;
+  return {
+    command: 'train', policy, lora, rewardModel, critic,
+    // A LoRA run's reference is the policy engine itself (adapters off).
+    reference: (v['kl-coef'] as number) > 0 && !lora ? { model: policy, dtype: v['reference-dtype'] as WeightsDtype } : undefined,
+    batch: v.batch as number, samplesPerPrompt: v['samples-per-prompt'] as number, greedy: usesGreedy(estimator),
+    maxNewTokens: v['max-new-tokens'] as number, longestPrompt, activationCheckpointing: v['activation-checkpointing'] === true,
+    threads: threadCount(v.threads as number | 'auto'),
+  };
 }
 
 function trainerOptions(v: TrainValues): ReMaxOptions {
