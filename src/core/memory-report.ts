@@ -19,7 +19,7 @@ export interface EngineMemorySpec {
   /** 0: the main thread; 1…: helper thread k (each helper hosts its own engines). */
   thread: number;
   config: ModelConfig;
-  /** The compact matrices (weight-types.ts); ignored when training (the engine widens to float32). */
+  /** The compact matrices (weight-types.ts); ignored when training without LoRA (the engine widens to float32). */
   types?: WeightTypes;
   lora?: LoraSettings;
   /** Sequences decoded or scored at once, and the inference workspace's token rows (the engine's maxTokens, 256). */
@@ -56,7 +56,8 @@ export const trainingLogitRows = (c: ModelConfig, maxTokens: number): number =>
 /** The memory of one engine, part by part; heapBase is the kernels' (the module's static data ends there). */
 export function planEngineMemory(spec: EngineMemorySpec, heapBase: number): EngineMemory {
   const c = spec.config, training = spec.training;
-  const types = training ? {} : spec.types ?? {};
+  // Full fine-tuning widens every weight to float32; LoRA keeps the frozen base as stored (engine.enableTraining).
+  const types = training && !spec.lora ? {} : spec.types ?? {};
   const model = planModel(c, heapBase, types, spec.lora);
   const optimizer = training ? planOptimizer(model, training.optimizerState ?? true) : undefined;
   const seqs = spec.maxSeqs, rows = Math.max(spec.maxTokens ?? 256, seqs);

@@ -79,10 +79,12 @@ const MICRO_BATCH_TOKENS = 1024;
 export function runEngineSpecs(s: RunMemorySettings): EngineMemorySpec[] {
   const c = s.policy.config, seqLen = c.seqLen;
   const specs: EngineMemorySpec[] = [];
+  // A LoRA policy keeps its frozen base as stored; a fully trained one is widened to float32 (its types ignored).
+  const policyTypes = s.lora ? { types: s.policy.types('auto') } : {};
   if (s.command === 'sft') {
     const training: TrainingOptions = { maxSeqs: Math.min(s.batch, 16), activationCheckpointing: s.activationCheckpointing };
     for (let t = 0; t < s.threads; t++) {
-      specs.push({ role: 'policy', thread: t, config: c, lora: s.lora, maxSeqs: 1, training: t === 0 ? training : { ...training, optimizerState: false } });
+      specs.push({ role: 'policy', thread: t, config: c, ...policyTypes, lora: s.lora, maxSeqs: 1, training: t === 0 ? training : { ...training, optimizerState: false } });
     }
     return specs;
   }
@@ -95,7 +97,7 @@ export function runEngineSpecs(s: RunMemorySettings): EngineMemorySpec[] {
   };
   // The main engine decodes its share of the step's sequences (the helpers split them by cost: one prompt's more, at worst).
   const share = s.threads === 1 ? decoded : Math.min(decoded, Math.ceil(decoded / s.threads) + unit);
-  specs.push({ role: 'policy', thread: 0, config: c, lora: s.lora, maxSeqs: share, training });
+  specs.push({ role: 'policy', thread: 0, config: c, ...policyTypes, lora: s.lora, maxSeqs: share, training });
   const ref = s.reference;
   if (ref) specs.push({ role: 'reference', thread: 0, config: ref.model.config, types: ref.model.types(ref.dtype), maxSeqs: responses });
   if (s.rewardModel) specs.push({ role: 'reward model', thread: 0, config: s.rewardModel.config, types: s.rewardModel.types('auto'), maxSeqs: 16 });
@@ -103,7 +105,7 @@ export function runEngineSpecs(s: RunMemorySettings): EngineMemorySpec[] {
   // Each helper thread: its own policy (gradients only: the main engine steps the optimizer) and reference, both
   // planned for the whole step's sequences (PolicyGroup.start).
   for (let t = 1; t < s.threads; t++) {
-    specs.push({ role: 'policy', thread: t, config: c, lora: s.lora, maxSeqs: decoded, training: { ...training, optimizerState: false } });
+    specs.push({ role: 'policy', thread: t, config: c, ...policyTypes, lora: s.lora, maxSeqs: decoded, training: { ...training, optimizerState: false } });
     if (ref) specs.push({ role: 'reference', thread: t, config: ref.model.config, types: ref.model.types(ref.dtype), maxSeqs: decoded });
   }
   return specs;

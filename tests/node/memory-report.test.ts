@@ -33,6 +33,7 @@ interface Case {
 const CASES: Case[] = [
   { name: 'full fine-tuning', weightsDtype: 'f32', maxBatch: 1, training: { maxSeqs: 4, maxTokens: 512 }, decode: 6 },
   { name: 'LoRA', weightsDtype: 'f32', lora, maxBatch: 1, training: { maxSeqs: 8, maxTokens: 256 } },
+  { name: 'LoRA on a BF16 base (kept BF16)', weightsDtype: 'bf16', lora, maxBatch: 2, training: { maxSeqs: 4, maxTokens: 256 }, decode: 3 },
   { name: 'activation checkpointing', weightsDtype: 'f32', maxBatch: 2, training: { maxSeqs: 4, activationCheckpointing: true } },
   { name: 'helper (gradients only)', weightsDtype: 'f32', maxBatch: 3, training: { maxSeqs: 2, optimizerState: false } },
   { name: 'bf16 reference', weightsDtype: 'bf16', maxBatch: 5 },
