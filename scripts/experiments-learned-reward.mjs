@@ -624,6 +624,24 @@ const sweepTable = [
   }),
 ];
 
+const sw = (id, fn) => mean(sweep[id].map(fn));
+const byEpochs = ['ε 0.2, 1 epoch', 'ε 0.2, 2 epochs', 'ε 0.2, 4 epochs'];
+const rising = (f) => byEpochs.every((id, i) => i === 0 || sw(id, f) > sw(byEpochs[i - 1], f));
+const falling = (f) => byEpochs.every((id, i) => i === 0 || sw(id, f) < sw(byEpochs[i - 1], f));
+const epochsReading = rising((r) => win(r, 'approxKl', LATE, STEPS)) && falling((r) => evalAt(r, STEPS, 'gold'))
+  ? 'With more epochs (1, 2, 4) each step moves the policy further from its rollouts (approx. KL rises) and the final gold accuracy falls: more optimisation of the reward model per step is more over-optimisation of it.'
+  : 'The epochs (1, 2, 4) do not order the approx. KL and the final gold accuracy monotonically here.';
+const epsIds = ['ε 0.1, 2 epochs', 'ε 0.2, 2 epochs', 'ε 0.3, 2 epochs'];
+const epsFinal = epsIds.map((id) => sw(id, (r) => evalAt(r, STEPS, 'gold')));
+const epsRange = Math.max(...epsFinal) - Math.min(...epsFinal);
+const epsSd = Math.max(...epsIds.map((id) => sd(sweep[id].map((r) => evalAt(r, STEPS, 'gold')))));
+const sameAsMain = JSON.stringify(sweep['ε 0.2, 1 epoch'].map((r) => r.evals)) === JSON.stringify(runs.ppo.filter((r) => SWEEP_SEEDS.includes(r.seed)).map((r) => r.evals));
+const sweepReading = `Reading (means over the seeds): the clip fraction over the last 50 steps is ${SWEEP.map((x) => `${fmt(sw(x.id, (r) => win(r, 'clip', LATE, STEPS)), 4)} (${x.id})`).join(', ')};
+the best held-out gold accuracy ${SWEEP.map((x) => `${fmt(sw(x.id, (r) => peakGoldStep(r).gold), 3)} at step ${fmt(sw(x.id, (r) => peakGoldStep(r).step), 0)}`).join(', ')} and the gold
+accuracy at step ${STEPS} ${SWEEP.map((x) => fmt(sw(x.id, (r) => evalAt(r, STEPS, 'gold')), 3)).join(', ')} in the same order.
+${epochsReading} The three ε at 2 epochs end ${fmt(epsRange, 3)} apart in gold accuracy at step ${STEPS} (range of their means), ${epsRange < epsSd ? 'less' : 'more'} than
+their largest seed s.d. (${fmt(epsSd, 3)}).${sameAsMain ? ' (The 1-epoch row is the PPO runs of section 1 again, step for step: same seeds and settings, same results.)' : ''}`;
+
 const varTable = [
   '| estimator | decoded / draw | sampled learned reward | mean A² | E‖g − ḡ‖² (± s.e.) | ‖E g‖² (unbiased) | signal / noise | variance ÷ reinforce 16×1 | cos(ḡ, ḡ reinforce 16×1) |',
   '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
@@ -702,7 +720,8 @@ from prompts ${HELD_PROMPTS[0]}–${HELD_PROMPTS[1] - 1}: ${pairInfo.held.pairs}
 **Reward model:** \`remax rm ${rmInfo.args}\` (${rmInfo.seconds.toFixed(1)} s): the policy's transformer with a scalar head,
 Bradley–Terry loss. Held-out pair accuracy ${rmInfo.evals.map((e) => `${fmt(e.eval_accuracy)} (step ${e.step})`).join(', ')};
 training accuracy over its last 10 steps ${fmt(rmInfo.trainAccuracyLast)}. The reward model sees only pairs in which the policy's own samples
-disagree; it has to learn addition from ${pairInfo.train.pairs} comparisons, so it is an imperfect proxy — the point.
+disagree: it is accurate on the starting policy's own kind of pairs, and nothing tells it about the responses a policy
+trained against it will drift to.
 
 **Runs:** ${STEPS} steps per run, seeds ${SEEDS.join(', ')}, 32 decoded sequences per step (as the default-task comparison above),
 the library's \`ReMaxTrainer\` with the reward model as \`remax train --reward-model\` builds it (\`rewardModelReward\` on its
@@ -732,7 +751,9 @@ What the seed-0 policies answer (greedy) to the first held-out prompts after ${S
 
 ${exampleTable.join('\n')}
 
-Ranked by held-out gold accuracy at step ${STEPS}: ${byGold}. Over-optimisation, as the change from each run's best held-out gold
+Every estimator first raises both rewards — held-out gold accuracy from ${fmt(evalAt(runs.remax[0], 0, 'gold'))} to a best of
+${TRAIN_CONFIGS.map((c) => `${fmt(mean(per(c.id, (r) => peakGoldStep(r).gold)), 2)} (${c.id})`).join(', ')} within ${Math.max(...TRAIN_CONFIGS.flatMap((c) => per(c.id, (r) => peakGoldStep(r).step)))} steps —
+then the learned score keeps rising while the gold accuracy falls. Ranked by held-out gold accuracy at step ${STEPS}: ${byGold}. Over-optimisation, as the change from each run's best held-out gold
 step to its last (mean over seeds; a rising learned score with a falling gold accuracy is the two parting): ${overOptText}.
 
 ## 2. Time and peak memory per iteration, ReMax against PPO
@@ -772,14 +793,17 @@ ratio 1 and nothing is clipped), epochs varied at ε 0.2.
 
 ${sweepTable.join('\n')}
 
+${sweepReading}
+
 ## 4. Gradient variance at a fixed policy on the learned reward
 
 As the default-task measurement above: ${DRAWS} independent draws of \`trainer.runStep({ update: false })\` at the starting policy,
 KL off, the learned reward; g the flattened gradient of all ${variance.rows[0].params.toLocaleString('en-US')} parameters. For PPO,
 \`update: false\` computes the first update's policy gradient — ratio 1, so the clipped surrogate's gradient is
 −Σ A·∇log π with the whitened GAE advantages of the critic (started from the reward model, fixed: its weights were checked
-unchanged too, ${variance.rows.every((r) => r.unchanged) ? 'and they were' : 'and THEY CHANGED'}). Whitening sets the advantages' scale (mean A² ≈ 1), so PPO's variance, like
-GRPO's above, is of a differently scaled gradient: compare its signal / noise and the cosine to REINFORCE's mean gradient.
+unchanged too, ${variance.rows.every((r) => r.unchanged) ? 'and they were' : 'and THEY CHANGED'}). Whitening brings the advantages to mean 0 and variance 1 over the batch (the table's mean A² of
+the PPO rows is of the raw per-token GAE advantages, as the metrics report them), so PPO's variance, like GRPO's above, is of a
+differently scaled gradient: compare its signal / noise and the cosine to REINFORCE's mean gradient, not its variance.
 
 ![Gradient variance on the learned reward](experiments/learned-variance.svg)
 
