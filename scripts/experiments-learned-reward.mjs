@@ -813,6 +813,17 @@ Reading: ReMax's variance is ${fmt(vr('remax 16×1').variance / vref.variance, 2
 signal / noise: remax ${fmt(vr('remax 16×1').snr)}, reinforce 16×1 ${fmt(vref.snr)}, reinforce 16×2 ${fmt(vr('reinforce 16×2').snr)}, rloo 16×2 ${fmt(vr('rloo 16×2').snr)}, ppo 16×1 ${fmt(vr('ppo 16×1').snr)}, ppo 16×2 ${fmt(vr('ppo 16×2').snr)}.
 The reward model's scores at the starting policy average ${fmt(vref.reward)} (not 0), so REINFORCE without a baseline carries
 that level in every sample's weight — the case a baseline is for; ReMax's greedy baseline and RLOO's leave-one-out mean remove it.
+
+## Caveats of this section
+
+- One base model (the CI-sized default-task policy) and one reward model; when and how far each estimator over-optimises
+  depends on both, on the KL coefficient (${KL_COEF}, constant), on the advantage clip (±5) and on the learning rate; no
+  reward normalisation (\`--reward-normalize\`) was used.
+- The gold curves are read on the same responses the reward model scored (a wrapper in the reward call); the held-out
+  prompts (eval.jsonl) were never trained on, and the reward model's pairs came from other prompts (train.jsonl).
+- The gradient variance is measured at one fixed policy, the start, with PPO's critic at its start (the reward model's
+  weights and head): a trained critic gives other advantages.
+- The bench uses random weights, no reward model, one thread, ${BENCH_STEPS} timed iterations per process on a shared machine.
 <!-- learned-reward:end -->
 `;
 
