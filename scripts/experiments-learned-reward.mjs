@@ -820,7 +820,8 @@ that level in every sample's weight — the case a baseline is for; ReMax's gree
   depends on both, on the KL coefficient (${KL_COEF}, constant), on the advantage clip (±5) and on the learning rate; no
   reward normalisation (\`--reward-normalize\`) was used.
 - The gold curves are read on the same responses the reward model scored (a wrapper in the reward call); the held-out
-  prompts (eval.jsonl) were never trained on, and the reward model's pairs came from other prompts (train.jsonl).
+  prompts (eval.jsonl) were never trained on, and the reward model's pairs came from train.jsonl prompts (the policy trains
+  on those too), none from eval.jsonl.
 - The gradient variance is measured at one fixed policy, the start, with PPO's critic at its start (the reward model's
   weights and head): a trained critic gives other advantages.
 - The bench uses random weights, no reward model, one thread, ${BENCH_STEPS} timed iterations per process on a shared machine.
