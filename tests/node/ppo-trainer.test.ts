@@ -26,12 +26,12 @@ const TINY: ModelConfig = {
 };
 const TRAINING = { maxSeqs: 8, maxTokens: 256 };
 
-async function engines() {
+async function engines(criticTraining = TRAINING) {
   const model = { config: TINY, weights: randomInitWeights(TINY, 3), format: 'llama2c-v0' as const };
   const policy = await RemaxEngine.create({ model, build: 'simd' });
   const critic = await RemaxEngine.create({ model: withScoreHead({ config: TINY, weights: randomInitWeights(TINY, 4), format: 'llama2c-v0' }, 9), build: 'simd' });
   policy.enableTraining(TRAINING);
-  critic.enableTraining(TRAINING);
+  critic.enableTraining(criticTraining);
   return { policy, critic, group: new PolicyGroup(policy, undefined, []) };
 }
 
@@ -294,5 +294,23 @@ test('remax train refuses PPO flags without --estimator ppo, bad values, a criti
     assert.match(r.stderr, /the run has no critic .*critic\.bin \(it was trained with another estimator\)/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the critic\'s update is the same whether its minibatch fits one training micro-batch or is split over several', async () => {
+  // The engine hands accumulateScoreGradients' callback one micro-batch at a time (at most maxSeqs sequences): the
+  // value-loss gradient of each must be that of its own responses (a 16 × 2 step on the default enableTraining
+  // settings is split in two).
+  const run = async (maxSeqs: number) => {
+    const e = await engines({ ...TRAINING, maxSeqs });
+    const result = await ppoUpdate(context(e), rollouts(e.policy));
+    return { valueLoss: result.passes[0]!.valueLoss, critic: e.critic.readWeights() };
+  };
+  const whole = await run(8), split = await run(2);
+  assert.ok(Math.abs(whole.valueLoss - split.valueLoss) <= 1e-6 * Math.abs(whole.valueLoss), `${whole.valueLoss} vs ${split.valueLoss}`);
+  for (const [name, w] of Object.entries(whole.critic) as [keyof typeof whole.critic, Float32Array][]) {
+    const v = split.critic[name]!;
+    const worst = w.reduce((m, x, i) => Math.max(m, Math.abs(x - v[i]!)), 0);
+    assert.ok(worst <= 1e-5, `${name}: weights differ by up to ${worst}`);
   }
 });

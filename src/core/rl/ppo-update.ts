@@ -190,14 +190,22 @@ async function update(c: PpoContext, rollouts: PpoRollout[], progress: { steps: 
       started = performance.now();
       let valueLoss = 0;
       c.critic.zeroGradients();
-      c.critic.accumulateScoreGradients(batch.map((r) => [r.ids]), (scores) => scores.map(([row], i) => {
-        const r = batch[i]!, k = from + i, p = r.promptLength;
-        const terms = clippedValueLoss(row!.slice(p - 1, r.ids.length - 1), values[k]!, returns[k]!, s.valueClip);
-        valueLoss += sum(terms.loss) / denominator;
-        const d = new Array<number>(r.ids.length).fill(0);
-        terms.gradient.forEach((g, t) => (d[p - 1 + t] = (s.vfCoef * g) / denominator));
-        return [d];
-      }));
+      // The engine calls back once per training micro-batch (at most 16 sequences, or its token budget), in order, with
+      // that micro-batch's scores: `seen` is where it starts in the minibatch.
+      let seen = 0;
+      c.critic.accumulateScoreGradients(batch.map((r) => [r.ids]), (scores) => {
+        const micro = scores.map(([row], j) => {
+          const i = seen + j;
+          const r = batch[i]!, k = from + i, p = r.promptLength;
+          const terms = clippedValueLoss(row!.slice(p - 1, r.ids.length - 1), values[k]!, returns[k]!, s.valueClip);
+          valueLoss += sum(terms.loss) / denominator;
+          const d = new Array<number>(r.ids.length).fill(0);
+          terms.gradient.forEach((g, t) => (d[p - 1 + t] = (s.vfCoef * g) / denominator));
+          return [d];
+        });
+        seen += scores.length;
+        return micro;
+      });
       let criticGradNorm = 0;
       if (c.update) {
         try {
