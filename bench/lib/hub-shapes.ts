@@ -11,18 +11,17 @@ import type { BuildName } from '../../src/core/kernels';
 import type { LoadedModel } from '../../src/core/formats/model';
 import type { LoraSettings } from '../../src/core/lora';
 import { LORA_TARGETS } from '../../src/core/lora';
-import { ReMaxTrainer, DEFAULT_REMAX_OPTIONS } from '../../src/core/rl/trainer';
-import type { PromptRecord } from '../../src/core/rl/prompts';
+import { ReMaxTrainer } from '../../src/core/rl/trainer';
 import { SftTrainer } from '../../src/core/sft-trainer';
 import { writeRandomHfFolder } from '../../src/node/commands/init-like';
 import { loadModelFromPath } from '../../src/node/model-io';
 import { startHelperWorkers } from '../../src/node/helper-workers';
 import { median, medianStepsInTurn, mib, quick, rows } from './common';
 import { TRAIN_BATCH, TRAIN_TOKENS, trainingBatch } from './training';
+import { NEW_TOKENS, PROMPTS, PROMPT_TOKENS, iterationOptions, iterationPrompts, iterationScore } from './iteration-batch';
 
 const ROUNDS = Number(process.argv.find((a) => a.startsWith('--hub-rounds='))?.slice(13) ?? (quick ? 1 : 3));
 const LORA: LoraSettings = { rank: 16, alpha: 16, targets: [...LORA_TARGETS], dropout: 0 };
-const PROMPTS = 8, PROMPT_TOKENS = 16, NEW_TOKENS = 112;
 
 /** --hub-like=CONFIG: another config.json's shape (a smoke test of the bench on a small one). */
 const LIKE = process.argv.find((a) => a.startsWith('--hub-like='))?.slice(11) ?? 'bench/configs/smollm2-135m.json';
@@ -86,17 +85,8 @@ async function sftRows(build: BuildName, model: LoadedModel, label: string): Pro
 
 async function remaxTrainer(build: BuildName, model: LoadedModel, lora: LoraSettings | undefined, threads: number) {
   const policy = await RemaxEngine.create({ model, build, maxBatch: 2 * PROMPTS, weightsDtype: lora ? 'auto' : 'f32', ...(lora ? { lora } : {}) });
-  const vocab = model.config.vocabSize;
-  const prompts: PromptRecord[] = Array.from({ length: PROMPTS }, (_, p) => ({
-    prompt: `p${p}`, meta: {}, promptIds: Array.from({ length: PROMPT_TOKENS }, (_, i) => (i === 0 ? 1 : 3 + ((i * 13 + p * 5) % (vocab - 3)))),
-  }));
-  const score = async (groups: { completionIds: number[] }[][]) => ({
-    groupRewards: groups.map((g) => g.map((s) => (s.completionIds.reduce((a, b) => a + b, 0) % 7) / 7)), skipped: 0, errors: [],
-  });
-  const trainer = new ReMaxTrainer(policy, undefined, prompts, score, {
-    ...DEFAULT_REMAX_OPTIONS, batchSize: PROMPTS, steps: 1_000_000, klCoef: 0, maxNewTokens: NEW_TOKENS, eosId: null,
-    schedule: { kind: 'constant', lr: 1e-5, warmupSteps: 0, totalSteps: 1_000_000 },
-  }, undefined, startHelperWorkers(threads));
+  const trainer = new ReMaxTrainer(policy, undefined, iterationPrompts(model.config.vocabSize), iterationScore, iterationOptions('remax'),
+    undefined, startHelperWorkers(threads));
   return { trainer, policy };
 }
 

@@ -6,30 +6,20 @@ import { RemaxEngine } from '../../src/core/engine';
 import { randomInitWeights } from '../../src/core/formats/llama2c';
 import type { BuildName } from '../../src/core/kernels';
 import type { ModelConfig } from '../../src/core/config';
-import { ReMaxTrainer, DEFAULT_REMAX_OPTIONS, type StepMetrics } from '../../src/core/rl/trainer';
+import { ReMaxTrainer, type StepMetrics } from '../../src/core/rl/trainer';
 import { DEFAULT_PPO } from '../../src/core/rl/ppo-update';
 import type { Estimator } from '../../src/core/rl/advantages';
-import type { PromptRecord } from '../../src/core/rl/prompts';
 import { withScoreHead } from '../../src/core/score-head';
 import { median, medianMs, mib, quick, rows, stepsInTurn } from './common';
+import { NEW_TOKENS, PROMPTS, PROMPT_TOKENS, iterationOptions, iterationPrompts, iterationScore } from './iteration-batch';
 
-const PROMPTS = 8, PROMPT_TOKENS = 16, NEW_TOKENS = 112;
 
 async function trainer(config: ModelConfig, build: BuildName, estimator: Estimator) {
   const model = { config, weights: randomInitWeights(config, 1), format: 'llama2c-v0' as const };
   const policy = await RemaxEngine.create({ model, build, maxBatch: 2 * PROMPTS });
   const critic = estimator === 'ppo' ? await RemaxEngine.create({ model: withScoreHead({ ...model, weights: randomInitWeights(config, 2) }, 3), build, maxBatch: 2 * PROMPTS }) : undefined;
-  const prompts: PromptRecord[] = Array.from({ length: PROMPTS }, (_, p) => ({
-    prompt: `p${p}`, meta: {}, promptIds: Array.from({ length: PROMPT_TOKENS }, (_, i) => (i === 0 ? 1 : 3 + ((i * 13 + p * 5) % (config.vocabSize - 3)))),
-  }));
-  const score = async (groups: { completionIds: number[] }[][]) => ({
-    groupRewards: groups.map((g) => g.map((s) => (s.completionIds.reduce((a, b) => a + b, 0) % 7) / 7)), skipped: 0, errors: [],
-  });
-  const t = new ReMaxTrainer(policy, undefined, prompts, score, {
-    ...DEFAULT_REMAX_OPTIONS, estimator, batchSize: PROMPTS, steps: 1_000_000, klCoef: 0, maxNewTokens: NEW_TOKENS, eosId: null,
-    schedule: { kind: 'constant', lr: 1e-5, warmupSteps: 0, totalSteps: 1_000_000 },
-    ...(critic ? { ppo: { ...DEFAULT_PPO, criticLr: 1e-5 } } : {}),
-  }, undefined, [], critic ? { engine: critic } : undefined);
+  const t = new ReMaxTrainer(policy, undefined, iterationPrompts(config.vocabSize), iterationScore,
+    iterationOptions(estimator, critic ? { ppo: { ...DEFAULT_PPO, criticLr: 1e-5 } } : {}), undefined, [], critic ? { engine: critic } : undefined);
   return { trainer: t, policy, critic };
 }
 

@@ -8,27 +8,18 @@ import type { BuildName } from '../../src/core/kernels';
 import type { ModelConfig } from '../../src/core/config';
 import { ReMaxTrainer, DEFAULT_REMAX_OPTIONS, type StepMetrics } from '../../src/core/rl/trainer';
 import type { Estimator } from '../../src/core/rl/advantages';
-import { loadPrompts, type PromptRecord } from '../../src/core/rl/prompts';
+import { loadPrompts } from '../../src/core/rl/prompts';
 import { Tokenizer } from '../../src/core/tokenizers/llama2c';
 import { builtinReward } from '../../src/core/builtin-rewards';
 import { scoreSamples, type RewardSample } from '../../src/core/rewards';
 import { FMA_PEAK_GFLOPS, median, medianStepsInTurn, mib, quick, rows, stepsInTurn } from './common';
 import { startHelperWorkers } from '../../src/node/helper-workers';
-
-const PROMPTS = 8, PROMPT_TOKENS = 16, NEW_TOKENS = 112;
+import { NEW_TOKENS, PROMPTS, PROMPT_TOKENS, iterationOptions, iterationPrompts, iterationScore } from './iteration-batch';
 
 async function iterationTrainer(config: ModelConfig, build: BuildName, estimator: Estimator, weights: ReturnType<typeof randomInitWeights>, threads = 1) {
   const policy = await RemaxEngine.create({ model: { config, weights, format: 'llama2c-v0' }, build, maxBatch: 2 * PROMPTS });
-  const prompts: PromptRecord[] = Array.from({ length: PROMPTS }, (_, p) => ({
-    prompt: `p${p}`, meta: {}, promptIds: Array.from({ length: PROMPT_TOKENS }, (_, i) => (i === 0 ? 1 : 3 + ((i * 13 + p * 5) % (config.vocabSize - 3)))),
-  }));
-  const score = async (groups: { completionIds: number[] }[][]) => ({
-    groupRewards: groups.map((g) => g.map((s) => (s.completionIds.reduce((a, b) => a + b, 0) % 7) / 7)), skipped: 0, errors: [],
-  });
-  const trainer = new ReMaxTrainer(policy, undefined, prompts, score, {
-    ...DEFAULT_REMAX_OPTIONS, estimator, batchSize: PROMPTS, steps: 1_000_000, klCoef: 0, maxNewTokens: NEW_TOKENS, eosId: null,
-    schedule: { kind: 'constant', lr: 1e-5, warmupSteps: 0, totalSteps: 1_000_000 },
-  }, undefined, startHelperWorkers(threads));
+  const trainer = new ReMaxTrainer(policy, undefined, iterationPrompts(config.vocabSize), iterationScore, iterationOptions(estimator),
+    undefined, startHelperWorkers(threads));
   return { trainer, policy };
 }
 
