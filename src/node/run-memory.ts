@@ -103,10 +103,11 @@ export function runEngineSpecs(s: RunMemorySettings): EngineMemorySpec[] {
   if (s.rewardModel) specs.push({ role: 'reward model', thread: 0, config: s.rewardModel.config, types: s.rewardModel.types('auto'), maxSeqs: 16 });
   if (s.critic) specs.push({ role: 'critic', thread: 0, config: { ...s.critic.config, scoreHead: true, sharedClassifier: true }, maxSeqs: responses, training });
   // Each helper thread: its own policy (gradients only: the main engine steps the optimizer) and reference, both
-  // planned for the whole step's sequences (PolicyGroup.start).
+  // planned for the whole step's sequences (PolicyGroup.start), and PPO's critic (gradients only too).
   for (let t = 1; t < s.threads; t++) {
     specs.push({ role: 'policy', thread: t, config: c, ...policyTypes, lora: s.lora, maxSeqs: decoded, training: { ...training, optimizerState: false } });
     if (ref) specs.push({ role: 'reference', thread: t, config: ref.model.config, types: ref.model.types(ref.dtype), maxSeqs: decoded });
+    if (s.critic) specs.push({ role: 'critic', thread: t, config: { ...s.critic.config, scoreHead: true, sharedClassifier: true }, maxSeqs: responses, training: { ...training, optimizerState: false } });
   }
   return specs;
 }

@@ -29,6 +29,12 @@ test('train --dry-run: one line per engine and part, from config.json alone; exi
   assert.match(full.stdout, /\npolicy \(helper thread 1\): /);
   assert.match(full.stdout, /\nreference \(helper thread 1\): /);
   assert.match(full.stdout, /in 4 engine\(s\)/);
+  // PPO: each helper thread hosts a critic beside its policy.
+  const ppo = remax('train', '--model', SMOL, '--context', '256', '--batch', '2', '--threads', '2', '--estimator', 'ppo', '--kl-coef', '0', '--dry-run');
+  assert.equal(ppo.status, 0, ppo.stderr + ppo.stdout);
+  assert.match(ppo.stdout, /\ncritic: [\d.]+ (MiB|GiB)\n/);
+  assert.match(ppo.stdout, /\ncritic \(helper thread 1\): [\d.]+ (MiB|GiB)\n/);
+  assert.match(ppo.stdout, /in 4 engine\(s\)/);
 });
 
 test('train: full fine-tuning of a Qwen2.5-0.5B shape is refused in one line naming what fits (dry-run exits 2 too)', () => {

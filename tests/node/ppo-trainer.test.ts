@@ -16,7 +16,9 @@ import { gae, whiten } from '../../src/core/rl/ppo';
 import { ReMaxTrainer, DEFAULT_REMAX_OPTIONS } from '../../src/core/rl/trainer';
 import { withScoreHead } from '../../src/core/score-head';
 import { Prng } from '../../src/core/prng';
-import { HelperError } from '../../src/core/parallel/helper-client';
+import { HelperEngine, HelperError } from '../../src/core/parallel/helper-client';
+import { serveHelper } from '../../src/core/parallel/helper-server';
+import { valueGradients } from '../../src/core/rl/value-gradients';
 import { RemaxInputError } from '../../src/core/errors';
 import type { ModelConfig } from '../../src/core/config';
 
@@ -32,7 +34,7 @@ async function engines(criticTraining = TRAINING) {
   const critic = await RemaxEngine.create({ model: withScoreHead({ config: TINY, weights: randomInitWeights(TINY, 4), format: 'llama2c-v0' }, 9), build: 'simd' });
   policy.enableTraining(TRAINING);
   critic.enableTraining(criticTraining);
-  return { policy, critic, group: new PolicyGroup(policy, undefined, []) };
+  return { policy, critic, group: new PolicyGroup(policy, undefined, []), criticGroup: new PolicyGroup(critic, undefined, [], 'critic') };
 }
 
 /** Six responses of 1 to 7 tokens after prompts of 2 to 4, with scores and a small per-token KL. */
@@ -51,9 +53,57 @@ function rollouts(policy: RemaxEngine): PpoRollout[] {
 }
 
 const context = (e: Awaited<ReturnType<typeof engines>>, over: Partial<PpoContext> = {}, settings: Partial<PpoContext['settings']> = {}): PpoContext => ({
-  group: e.group, policy: e.policy, critic: e.critic, settings: { ...DEFAULT_PPO, criticLr: 1e-3, ...settings },
+  group: e.group, policy: e.policy, critic: e.critic, criticGroup: e.criticGroup, settings: { ...DEFAULT_PPO, criticLr: 1e-3, ...settings },
   klCoef: 0.1, gamma: 1, lossAggregation: 'token-mean', optimizer: { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, clipNorm: 1 },
   lr: 1e-3, criticLr: 1e-3, update: true, seed: 0, step: 0, ...over,
+});
+
+/** A helper engine served in this thread (the worker's code without the worker): messages pass on microtasks. */
+function inProcessHelper(): HelperEngine {
+  let toClient: (message: unknown) => void = () => {};
+  let toServer: (message: unknown) => void = () => {};
+  serveHelper({ postMessage: (m) => queueMicrotask(() => toClient(m)), onMessage: (h) => { toServer = h; } });
+  return new HelperEngine({ postMessage: (m) => queueMicrotask(() => toServer(m)), onMessage: (h) => { toClient = h; } });
+}
+
+test('the critic shares the helper threads: the same values as one engine, and the value-loss gradient summed from the parts', async () => {
+  const e = await engines();
+  const helper = inProcessHelper();
+  // The helper hosts a policy and a critic: the two groups' calls go to its two engines.
+  const policyGroup = new PolicyGroup(e.policy, undefined, [helper]);
+  const criticGroup = new PolicyGroup(e.critic, undefined, [helper], 'critic');
+  await policyGroup.start(8, TRAINING);
+  await criticGroup.start(8, TRAINING);
+  assert.ok(criticGroup.helperMemoryBytes[0]! > 0 && policyGroup.helperMemoryBytes[0]! > 0);
+  const rs = rollouts(e.policy);
+  const ids = rs.map((r) => r.ids);
+  const values = e.critic.tokenScores(ids);
+  assert.deepEqual(await criticGroup.tokenScores(ids), values, 'values do not depend on the thread that computes them');
+  assert.deepEqual(await policyGroup.logprobs(ids), e.policy.logprobs(ids), 'the policy calls still reach the policy engine');
+
+  const rng = new Prng(5);
+  const targets = rs.map((r, i) => {
+    const old = values[i]!.slice(r.promptLength - 1, r.ids.length - 1).map((v) => v + 0.3 * (rng.nextFloat64() - 0.5));
+    return { ids: r.ids, promptLength: r.promptLength, oldValues: old, returns: old.map(() => rng.nextFloat64() * 2 - 1) };
+  });
+  const settings = { valueClip: 0.2, vfCoef: 0.5, denominator: 17 };
+  const alone = valueGradients(e.critic, targets, settings);
+  const one = new Float32Array(e.critic.parameterSlots);
+  e.critic.copyGradientsTo(one);
+  const split = await criticGroup.valueGradients(targets, settings);
+  const two = new Float32Array(e.critic.parameterSlots);
+  e.critic.copyGradientsTo(two);
+  assert.ok(Math.abs(split.valueLoss - alone.valueLoss) <= 1e-12 * Math.abs(alone.valueLoss) + 1e-15, `${split.valueLoss} vs ${alone.valueLoss}`);
+  let worst = 0, scale = 0;
+  one.forEach((g, i) => { worst = Math.max(worst, Math.abs(g - two[i]!)); scale = Math.max(scale, Math.abs(g)); });
+  assert.ok(scale > 0 && worst <= 1e-5 * scale, `largest difference ${worst} against gradients up to ${scale}`);
+
+  // After a critic optimizer step the helper's critic takes the new weights: its values follow.
+  e.critic.optimizerStep({ lr: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, clipNorm: 1 });
+  criticGroup.parametersChanged();
+  const after = e.critic.tokenScores(ids);
+  assert.notDeepEqual(after, values);
+  assert.deepEqual(await criticGroup.tokenScores(ids), after);
 });
 
 test('minibatches are contiguous, cover the batch, none empty', () => {

@@ -1,6 +1,6 @@
 // The main side of a helper engine: each call posts a request and resolves with the helper's reply.
 import { RemaxInputError } from '../errors';
-import type { HelperOp, HelperOps, HelperReply, Transport } from './protocol';
+import type { EngineRole, HelperOp, HelperOps, HelperReply, Transport } from './protocol';
 
 /**
  * A helper failed: its engine threw (other than on bad input), or its thread died. The main engine's state is that of
@@ -25,12 +25,13 @@ export class HelperEngine {
     });
   }
 
-  call<K extends HelperOp>(op: K, args: HelperOps[K]['args']): Promise<HelperOps[K]['result']> {
+  /** `op` on the helper's engine of `role`. */
+  call<K extends HelperOp>(op: K, args: HelperOps[K]['args'], role: EngineRole = 'policy'): Promise<HelperOps[K]['result']> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
-      this.transport.postMessage({ id, op, args });
+      this.transport.postMessage(role === 'policy' ? { id, op, args } : { id, op, args, role });
     });
   }
 

@@ -3,7 +3,8 @@ import { RemaxEngine } from '../engine';
 import { RemaxInputError } from '../errors';
 import type { WasmBuilds } from '../kernels';
 import { pairGradient } from '../bradley-terry';
-import type { HelperOps, HelperReply, HelperRequest, Transport } from './protocol';
+import { valueGradients } from '../rl/value-gradients';
+import type { EngineRole, HelperOps, HelperReply, HelperRequest, Transport } from './protocol';
 
 interface HelperState {
   policy: RemaxEngine;
@@ -13,20 +14,24 @@ interface HelperState {
 }
 
 export function serveHelper(transport: Transport, wasm?: WasmBuilds): void {
-  let state: HelperState | undefined;
+  // One engine (and state) per role: the policy's, and PPO's critic's when the run has one.
+  const states: Partial<Record<EngineRole, HelperState>> = {};
+  let role: EngineRole = 'policy'; // the role of the request being handled (one at a time: see the queue below)
   const ready = () => {
-    if (!state) throw new Error('helper engine used before init');
+    const state = states[role];
+    if (!state) throw new Error(`helper ${role} engine used before init`);
     return state;
   };
   const handlers: { [K in keyof HelperOps]: (args: HelperOps[K]['args']) => Promise<HelperOps[K]['result']> | HelperOps[K]['result'] } = {
     async init({ policy: policyModel, reference: referenceModel, referenceIsPolicy, lora, build, maxBatch, training, parameters, gradients }) {
+      const own = role; // (the engine is created across awaits)
       const policy = await RemaxEngine.create({
         model: policyModel, build, maxBatch, wasm, ...(training && !lora ? { weightsDtype: 'f32' as const } : {}), // LoRA: base as stored
         ...(lora ? { lora: lora.settings, loraWeights: lora.weights } : {}),
       });
       if (training) policy.enableTraining({ ...training, optimizerState: false }); // the main engine steps the optimizer
       const reference = referenceIsPolicy ? policy : referenceModel ? await RemaxEngine.create({ model: referenceModel, build, maxBatch, wasm }) : undefined;
-      state = { policy, reference, parameters: new Float32Array(parameters), gradients: new Float32Array(gradients) };
+      states[own] = { policy, reference, parameters: new Float32Array(parameters), gradients: new Float32Array(gradients) };
       return { memoryBytes: policy.memoryBytes + (reference && reference !== policy ? reference.memoryBytes : 0) };
     },
     setParameters() {
@@ -60,6 +65,15 @@ export function serveHelper(transport: Transport, wasm?: WasmBuilds): void {
       policy.copyGradientsTo(gradients);
       return seen;
     },
+    tokenScores({ sequences }) {
+      return ready().policy.tokenScores(sequences);
+    },
+    valueGradients({ targets, valueClip, vfCoef, denominator }) {
+      const { policy: critic, gradients } = ready();
+      const result = valueGradients(critic, targets, { valueClip, vfCoef, denominator });
+      critic.copyGradientsTo(gradients);
+      return result;
+    },
   };
   // One request at a time: a helper's engine is not reentrant, and replies keep the requests' order.
   let queue = Promise.resolve();
@@ -67,6 +81,7 @@ export function serveHelper(transport: Transport, wasm?: WasmBuilds): void {
     const request = message as HelperRequest;
     queue = queue.then(async () => {
       let reply: HelperReply;
+      role = request.role ?? 'policy';
       try {
         reply = { id: request.id, ok: true, result: await (handlers[request.op] as (args: unknown) => unknown)(request.args) };
       } catch (error) {

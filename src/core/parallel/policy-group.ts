@@ -5,9 +5,13 @@
 // gradients are summed part by part, so they depend on the number of parts (as any parallel reduction's rounding
 // does): a run replays exactly with the same seed and the same number of threads.
 // With no helpers every call goes straight to the main engine, exactly as before.
+// PPO's critic is a second group over the same helper threads (role 'critic'): each helper hosts a share of the
+// policy and of the critic, so the critic's values and gradients are split like the policy's.
 import type { GenerateOptions, GenerateRequest, Generation, RemaxEngine } from '../engine';
 import type { TrainingExample, TrainingOptions } from '../training';
 import type { HelperEngine } from './helper-client';
+import type { EngineRole, HelperOp, HelperOps, ValueTarget } from './protocol';
+import { valueGradients, type ValueLossSettings } from '../rl/value-gradients';
 import { RemaxInputError } from '../errors';
 import type { LoadedModel } from '../formats/model';
 import { pairGradient } from '../bradley-terry';
@@ -25,7 +29,17 @@ export class PolicyGroup {
   /** Each helper's WASM memory in bytes (known once started). */
   helperMemoryBytes: number[] = [];
 
-  constructor(readonly policy: RemaxEngine, readonly reference: RemaxEngine | undefined, private readonly helpers: HelperEngine[]) {}
+  /**
+   * `policy` is the main thread's engine of `role`: the policy (with its `reference`), or PPO's critic (no reference;
+   * its group shares the policy group's helpers and is not the one that ends them).
+   */
+  constructor(readonly policy: RemaxEngine, readonly reference: RemaxEngine | undefined, private readonly helpers: HelperEngine[],
+    private readonly role: EngineRole = 'policy') {}
+
+  /** `op` on helper `i`'s engine of this group's role. */
+  private call<K extends HelperOp>(i: number, op: K, args: HelperOps[K]['args']): Promise<HelperOps[K]['result']> {
+    return this.helpers[i]!.call(op, args, this.role);
+  }
 
   get threads(): number {
     return 1 + this.helpers.length;
@@ -52,7 +66,7 @@ export class PolicyGroup {
       this.helperMemoryBytes = (await Promise.all(this.helpers.map((h, i) => {
         const gradients = new SharedArrayBuffer(bytes);
         this.sharedGradients[i] = new Float32Array(gradients);
-        return h.call('init', { policy, reference, referenceIsPolicy, lora, build: this.policy.build, maxBatch, training, parameters, gradients });
+        return h.call('init', { policy, reference, referenceIsPolicy, lora, build: this.policy.build, maxBatch, training, parameters, gradients }, this.role);
       }))).map((r) => r.memoryBytes);
     })();
     return this.started;
@@ -63,7 +77,7 @@ export class PolicyGroup {
     if (this.helpers.length === 0) return;
     // Safe to overwrite: every helper has finished this step's gradients, its last use of the previous parameters.
     this.policy.copyParametersTo(this.sharedParameters!);
-    this.syncing = Promise.all(this.helpers.map((h) => h.call('setParameters', null)));
+    this.syncing = Promise.all(this.helpers.map((h) => h.call('setParameters', null, this.role)));
     this.syncing.catch(() => undefined); // a failure surfaces where the next call awaits it, or not at all after close
   }
 
@@ -75,7 +89,7 @@ export class PolicyGroup {
     const parts = this.split(requests, unit, (r) => r.promptIds.length + (r.maxNewTokens ?? options.maxNewTokens ?? 0));
     const firstIndex = parts.map((_, p) => (options.firstIndex ?? 0) + parts.slice(0, p).reduce((n, part) => n + part.length, 0));
     const remote = parts.slice(1).map((part, i) =>
-      (part.length ? this.helpers[i]!.call('generate', { requests: part, options: { ...options, firstIndex: firstIndex[i + 1] } }) : []));
+      (part.length ? this.call(i, 'generate', { requests: part, options: { ...options, firstIndex: firstIndex[i + 1] } }) : []));
     const local = parts[0]!.length ? this.policy.generate(parts[0]!, options) : [];
     const [, ...rest] = await Promise.all([this.syncing, ...remote]);
     return [...local, ...rest.flat()];
@@ -84,7 +98,7 @@ export class PolicyGroup {
   /** policy.logprobs over all engines (with the adapters of a LoRA policy). */
   async logprobs(sequences: number[][]): Promise<number[][]> {
     const parts = this.split(sequences, 1, (s) => s.length);
-    const remote = parts.slice(1).map((part, i) => (part.length ? this.helpers[i]!.call('logprobs', { sequences: part }) : []));
+    const remote = parts.slice(1).map((part, i) => (part.length ? this.call(i, 'logprobs', { sequences: part }) : []));
     const local = parts[0]!.length ? this.policy.logprobs(parts[0]!) : [];
     const [, ...rest] = await Promise.all([this.syncing, ...remote]);
     return [...local, ...rest.flat()];
@@ -93,7 +107,7 @@ export class PolicyGroup {
   /** reference.logprobs over all engines (without adapters: a LoRA policy engine serves as its own reference). */
   async referenceLogprobs(sequences: number[][]): Promise<number[][]> {
     const parts = this.split(sequences, 1, (s) => s.length);
-    const remote = parts.slice(1).map((part, i) => (part.length ? this.helpers[i]!.call('referenceLogprobs', { sequences: part }) : []));
+    const remote = parts.slice(1).map((part, i) => (part.length ? this.call(i, 'referenceLogprobs', { sequences: part }) : []));
     const local = parts[0]!.length ? this.reference!.logprobs(parts[0]!, { adapters: false }) : [];
     const [, ...rest] = await Promise.all([this.syncing, ...remote]);
     return [...local, ...rest.flat()];
@@ -107,7 +121,7 @@ export class PolicyGroup {
     this.policy.zeroGradients();
     if (examples.length === 0) return { loss: 0, tokens: 0 };
     const parts = this.split(examples, 1, (e) => e.ids.length);
-    const remote = parts.slice(1).map((part, i) => (part.length ? this.helpers[i]!.call('gradients', { examples: part }) : undefined));
+    const remote = parts.slice(1).map((part, i) => (part.length ? this.call(i, 'gradients', { examples: part }) : undefined));
     let { loss, tokens } = parts[0]!.length ? this.policy.accumulateGradients(parts[0]!) : { loss: 0, tokens: 0 };
     const [, ...results] = await Promise.all([this.syncing, ...remote]);
     results.forEach((result, i) => {
@@ -126,7 +140,7 @@ export class PolicyGroup {
   async pairGradients(pairs: [number[], number[]][]): Promise<{ chosen: number[]; rejected: number[] }> {
     this.policy.zeroGradients();
     const parts = this.split(pairs, 1, ([c, r]) => c.length + r.length);
-    const remote = parts.slice(1).map((part, i) => (part.length ? this.helpers[i]!.call('pairGradients', { pairs: part, batchSize: pairs.length }) : undefined));
+    const remote = parts.slice(1).map((part, i) => (part.length ? this.call(i, 'pairGradients', { pairs: part, batchSize: pairs.length }) : undefined));
     const seen = { chosen: [] as number[], rejected: [] as number[] };
     if (parts[0]!.length) this.policy.accumulateScoreGradients(parts[0]!, pairGradient(pairs.length, seen));
     const [, ...results] = await Promise.all([this.syncing, ...remote]);
@@ -139,8 +153,35 @@ export class PolicyGroup {
     return seen;
   }
 
-  /** Ends the helpers' workers. */
+  /** A scalar-head engine's tokenScores over all engines (the critic's values; exact: no sum across engines). */
+  async tokenScores(sequences: number[][]): Promise<number[][]> {
+    const parts = this.split(sequences, 1, (s) => s.length);
+    const remote = parts.slice(1).map((part, i) => (part.length ? this.call(i, 'tokenScores', { sequences: part }) : []));
+    const local = parts[0]!.length ? this.policy.tokenScores(parts[0]!) : [];
+    const [, ...rest] = await Promise.all([this.syncing, ...remote]);
+    return [...local, ...rest.flat()];
+  }
+
+  /**
+   * Sets the main engine's (the critic's) gradients to PPO's value loss over `targets`, split as gradients() splits
+   * examples; returns the value loss, the parts' sums added in order.
+   */
+  async valueGradients(targets: ValueTarget[], settings: ValueLossSettings): Promise<{ valueLoss: number }> {
+    const parts = this.split(targets, 1, (t) => t.ids.length);
+    const remote = parts.slice(1).map((part, i) => (part.length ? this.call(i, 'valueGradients', { targets: part, ...settings }) : undefined));
+    let { valueLoss } = valueGradients(this.policy, parts[0]!, settings);
+    const [, ...results] = await Promise.all([this.syncing, ...remote]);
+    results.forEach((result, i) => {
+      if (!result) return;
+      this.policy.addGradients(this.sharedGradients[i]!);
+      valueLoss += result.valueLoss;
+    });
+    return { valueLoss };
+  }
+
+  /** Ends the helpers' workers (the policy group's job: a critic group shares them). */
   close(): void {
+    if (this.role !== 'policy') return;
     for (const helper of this.helpers) helper.terminate();
   }
 

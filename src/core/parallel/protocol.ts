@@ -14,9 +14,28 @@ export interface Transport {
   terminate?(): void;
 }
 
+/**
+ * Which of a helper's engines a request is for: its share of the policy (with the reference), or of PPO's critic
+ * (a scalar-head engine; the same thread hosts both, so each step's work alternates between them on every thread).
+ */
+export type EngineRole = 'policy' | 'critic';
+
+/** One response's terms of PPO's clipped value loss (ppo.ts clippedValueLoss), as the critic's gradient needs them. */
+export interface ValueTarget {
+  /** Prompt and response. */
+  ids: number[];
+  promptLength: number;
+  /** The rollout's values and the GAE returns of the response tokens. */
+  oldValues: number[];
+  returns: number[];
+}
+
 /** What a helper does, by operation: arguments in, result out. */
 export interface HelperOps {
-  /** Creates the helper's policy (and reference) engine from the main engine's model, built as the main engine is. */
+  /**
+   * Creates the helper's engine of a role from the main engine's model, built as the main engine is: the policy (and
+   * its reference), or the critic (`policy` then holds the critic's model, no reference, no LoRA).
+   */
   init: {
     args: {
       /** training: the policy's training workspace (null: the helper only decodes). */
@@ -46,6 +65,13 @@ export interface HelperOps {
    * zero, left in the shared gradient buffer; the result gives the pairs' scores (bradley-terry.ts pairGradient).
    */
   pairGradients: { args: { pairs: [number[], number[]][]; batchSize: number }; result: { chosen: number[]; rejected: number[] } };
+  /** A scalar-head engine's score after every prefix of each sequence (the critic's values). */
+  tokenScores: { args: { sequences: number[][] }; result: number[][] };
+  /**
+   * The critic's gradient of PPO's clipped value loss over these responses alone (from zero; value-gradients.ts), left
+   * in the shared gradient buffer; the result is their share of the value loss.
+   */
+  valueGradients: { args: { targets: ValueTarget[]; valueClip: number; vfCoef: number; denominator: number }; result: { valueLoss: number } };
 }
 
 export type HelperOp = keyof HelperOps;
@@ -53,6 +79,8 @@ export type HelperOp = keyof HelperOps;
 export interface HelperRequest<K extends HelperOp = HelperOp> {
   id: number;
   op: K;
+  /** Absent: 'policy'. */
+  role?: EngineRole;
   args: HelperOps[K]['args'];
 }
 

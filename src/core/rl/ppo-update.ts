@@ -13,7 +13,7 @@ import { dropoutSeed } from '../lora';
 import type { PolicyGroup } from '../parallel/policy-group';
 import type { TrainingExample } from '../training';
 import type { OptimizerSettings } from '../training-state';
-import { clippedSurrogate, clippedValueLoss, explainedVariance, gae, ppoTokenRewards, whiten } from './ppo';
+import { clippedSurrogate, explainedVariance, gae, ppoTokenRewards, whiten } from './ppo';
 
 export interface PpoSettings {
   /** Passes over the rollout batch (--ppo-epochs). */
@@ -63,6 +63,8 @@ export interface PpoContext {
   group: PolicyGroup;
   policy: RemaxEngine;
   critic: RemaxEngine;
+  /** The critic over the same threads as the policy (its group's main engine is `critic`). */
+  criticGroup: PolicyGroup;
   settings: PpoSettings;
   klCoef: number;
   gamma: number;
@@ -103,9 +105,9 @@ const seconds = (since: number) => (performance.now() - since) / 1000;
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
 /** The critic's values of each rollout's response tokens (see the file comment for the alignment). */
-export function responseValues(critic: RemaxEngine, rollouts: readonly PpoRollout[]): number[][] {
+export async function responseValues(critic: PolicyGroup, rollouts: readonly PpoRollout[]): Promise<number[][]> {
   if (rollouts.length === 0) return [];
-  const scores = critic.tokenScores(rollouts.map((r) => r.ids));
+  const scores = await critic.tokenScores(rollouts.map((r) => r.ids));
   return rollouts.map((r, i) => scores[i]!.slice(r.promptLength - 1, r.ids.length - 1));
 }
 
@@ -149,7 +151,7 @@ async function update(c: PpoContext, rollouts: PpoRollout[], progress: { steps: 
   const s = c.settings, step = c.step + 1;
   const passes: PpoPass[] = [];
   let started = performance.now();
-  const values = responseValues(c.critic, rollouts);
+  const values = await responseValues(c.criticGroup, rollouts);
   let timeCritic = seconds(started);
   const bad = values.findIndex((v) => v.some((x) => !Number.isFinite(x)));
   if (bad >= 0) throw new TrainingDivergedError(`the critic's value of response ${bad} is ${values[bad]!.find((x) => !Number.isFinite(x))}`, 'check the critic (--critic-model, critic of the run) or lower --critic-lr', step);
@@ -188,29 +190,14 @@ async function update(c: PpoContext, rollouts: PpoRollout[], progress: { steps: 
       timeBackward += seconds(started);
 
       started = performance.now();
-      let valueLoss = 0;
-      c.critic.zeroGradients();
-      // The engine calls back once per training micro-batch (at most 16 sequences, or its token budget), in order, with
-      // that micro-batch's scores: `seen` is where it starts in the minibatch.
-      let seen = 0;
-      c.critic.accumulateScoreGradients(batch.map((r) => [r.ids]), (scores) => {
-        const micro = scores.map(([row], j) => {
-          const i = seen + j;
-          const r = batch[i]!, k = from + i, p = r.promptLength;
-          const terms = clippedValueLoss(row!.slice(p - 1, r.ids.length - 1), values[k]!, returns[k]!, s.valueClip);
-          valueLoss += sum(terms.loss) / denominator;
-          const d = new Array<number>(r.ids.length).fill(0);
-          terms.gradient.forEach((g, t) => (d[p - 1 + t] = (s.vfCoef * g) / denominator));
-          return [d];
-        });
-        seen += scores.length;
-        return micro;
-      });
+      const targets = batch.map((r, i) => ({ ids: r.ids, promptLength: r.promptLength, oldValues: values[from + i]!, returns: returns[from + i]! }));
+      const { valueLoss } = await c.criticGroup.valueGradients(targets, { valueClip: s.valueClip, vfCoef: s.vfCoef, denominator });
       let criticGradNorm = 0;
       if (c.update) {
         try {
           criticGradNorm = c.critic.optimizerStep({ lr: c.criticLr, ...c.optimizer }).gradNorm;
           progress.steps++;
+          c.criticGroup.parametersChanged();
         } catch (error) {
           throw error instanceof TrainingDivergedError ? new TrainingDivergedError(`the critic: ${error.what}`, error.fix.replace('learning rate', '--critic-lr'), step) : error;
         }

@@ -192,6 +192,8 @@ export class ReMaxTrainer {
   private emaBaseline: number | undefined;
   private readonly training: TrainingOptions;
   private readonly group: PolicyGroup;
+  /** PPO: the critic over the same threads. */
+  private readonly criticGroup: PolicyGroup | undefined;
   /** The last step's sample rows (for samples.jsonl). */
   lastSamples: SampleRow[] = [];
   /** The last step's failed reward calls (skipped or zeroed): one line each, naming the prompt and the problem. */
@@ -206,7 +208,7 @@ export class ReMaxTrainer {
     resume?: TrainingState,
     /** Helper engines on other threads that share each step's work (see parallel/policy-group.ts). */
     helpers: HelperEngine[] = [],
-    /** --estimator ppo: the critic (a scalar-head engine, trained on the main thread) and its saved state when resuming. */
+    /** --estimator ppo: the critic (a scalar-head engine; its work is shared with the helpers too) and its saved state when resuming. */
     private readonly critic?: { engine: RemaxEngine; resume?: TrainingState },
   ) {
     validateSchedule(options.schedule);
@@ -241,6 +243,8 @@ export class ReMaxTrainer {
     policy.enableTraining(this.training);
     critic?.engine.enableTraining(this.training);
     this.group = new PolicyGroup(policy, reference, helpers);
+    // PPO's critic shares the helper threads: each hosts a critic engine beside its policy engine.
+    this.criticGroup = critic ? new PolicyGroup(critic.engine, undefined, helpers, 'critic') : undefined;
     if (resume) {
       this.order = resumeRun(policy, resume, prompts.length, 'prompts');
       this.nextStep = resume.step;
@@ -449,7 +453,7 @@ export class ReMaxTrainer {
     }));
     const criticLr = learningRate(this.nextStep, this.criticSchedule!);
     const r = rollouts.length === 0 ? undefined : await ppoUpdate({
-      group: this.group, policy: this.policy, critic: critic.engine, settings: o.ppo!, klCoef: o.klCoef, gamma: o.gamma,
+      group: this.group, policy: this.policy, critic: critic.engine, criticGroup: this.criticGroup!, settings: o.ppo!, klCoef: o.klCoef, gamma: o.gamma,
       lossAggregation: o.lossAggregation, optimizer: o.optimizer, lr, criticLr, update, seed: o.seed, step: this.nextStep,
     }, rollouts);
     const passes = r?.passes ?? [];
@@ -490,9 +494,9 @@ export class ReMaxTrainer {
     return mean(groupRewards.map((r) => r[0]).filter((r): r is number => typeof r === 'number'));
   }
 
-  /** The WASM memory of each helper engine (its policy and reference), in bytes, once the first step has started them. */
+  /** The WASM memory of each helper thread's engines (policy, reference, critic), in bytes, once the first step has started them. */
   get helperMemoryBytes(): number[] {
-    return this.group.helperMemoryBytes;
+    return this.group.helperMemoryBytes.map((bytes, i) => bytes + (this.criticGroup?.helperMemoryBytes[i] ?? 0));
   }
 
   /** Ends the helper engines' threads (a run with helpers must call this when done, or the process stays up). */
@@ -500,9 +504,10 @@ export class ReMaxTrainer {
     this.group.close();
   }
 
-  private startHelpers(): Promise<void> {
+  private async startHelpers(): Promise<void> {
     const o = this.options;
-    return this.group.start(o.batchSize * (o.samplesPerPrompt + (usesGreedy(o.estimator) ? 1 : 0)), this.training);
+    await this.group.start(o.batchSize * (o.samplesPerPrompt + (usesGreedy(o.estimator) ? 1 : 0)), this.training);
+    await this.criticGroup?.start(o.batchSize * o.samplesPerPrompt, this.training);
   }
 
   private stopOptions(): { stopIds?: number[]; eosId?: number | null } {

@@ -160,8 +160,8 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
   const critic = options.estimator === 'ppo'
     ? await loadCritic(v, { resumed: resumed !== undefined, criticPath, rewardModel: rewardModel?.model, policyModel, loadOptions, maxBatch: options.batchSize * options.samplesPerPrompt })
     : undefined;
-  // --threads N: N − 1 helper engines on worker threads share each step's decoding and the policy's gradients (the
-  // critic runs on the main thread).
+  // --threads N: N − 1 helper engines on worker threads share each step's decoding and the policy's gradients (and
+  // PPO's critic's values and gradients: each helper hosts a critic engine too).
   const trainer = withHelperWorkers(threadCount(v.threads as number | 'auto'),
     (helpers) => new ReMaxTrainer(policy, reference, prompts, scorer, { ...options, maxNewTokens: maxNew }, state, helpers, critic));
   try {
