@@ -1,7 +1,8 @@
 // npm run bench: throughput of the inference and training cores, single thread, for each kernel build this engine
 // accepts. Figures are medians (p50) of tinybench samples; the machine is shared, so compare ratios, not single runs.
-// Flags: --only=matmul|decode|15m|train|remax|threads|formats|load|profile|runtimes|ppo|hub, --quick (a smoke pass).
-// hub (issue 13: a SmolLM2-135M-shaped model, ~10 minutes) runs only when asked for, on the last build listed.
+// Flags: --only=matmul|decode|15m|train|remax|threads|formats|load|profile|runtimes|ppo|hub|floors, --quick (a smoke pass).
+// hub (issue 13: a SmolLM2-135M-shaped model, ~25 minutes) and floors (its steps' matrix products alone, ~1 minute) run
+// only when asked for, on the last build listed.
 import v8 from 'node:v8';
 import os from 'node:os';
 import { existsSync, readFileSync } from 'node:fs';
@@ -17,6 +18,7 @@ import { benchRuntimes } from './lib/runtimes';
 import { benchReMax, benchReMaxThreads, benchDefaultTask } from './lib/remax';
 import { benchFormats, benchLoad, loadChild } from './lib/formats';
 import { benchHubShapes } from './lib/hub-shapes';
+import { benchHubFloors } from './lib/hub-floors';
 import { benchPpo } from './lib/ppo';
 
 // The child process of the load benchmark (a fresh process per load: its peak memory is the load's).
@@ -104,6 +106,7 @@ for (const build of builds) {
 }
 
 if (only === 'hub') await benchHubShapes(builds[builds.length - 1]!);
+if (only === 'floors') await benchHubFloors(builds[builds.length - 1]!);
 
 console.log(`\nremax-wasm benchmarks — ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, Node ${process.version}, single thread unless a row says threads`);
 console.table(rows);
