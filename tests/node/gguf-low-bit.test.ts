@@ -10,6 +10,7 @@ import { parseGguf, serializeGguf, type GgufMetaType, type GgufTensorToWrite, ty
 import { loadGguf } from '../../src/core/formats/gguf-model';
 import { f16ToF32, f32ToF16 } from '../../src/core/formats/half';
 import { RemaxEngine } from '../../src/core/engine';
+import { RemaxInputError } from '../../src/core/errors';
 import { Prng } from '../../src/core/prng';
 import type { ModelWeights } from '../../src/core/config';
 
@@ -243,3 +244,49 @@ test('weightsDtype f16 on IQ2_XXS/Q2_K weights: every matrix 2 bytes, bit-identi
   assert.deepEqual(half.generate(prompts, options), wide.generate(prompts, options), 'sampled tokens');
   assert.ok(half.weightBytes < 0.55 * wide.weightBytes, `2 bytes a matrix value: ${half.weightBytes} vs ${wide.weightBytes}`);
 });
+
+test('fuzz: truncations, bit flips and forged type ids of a low-bit GGUF either load or throw a RemaxInputError', () => {
+  const { bytes: original } = lowBitGguf();
+  const g = parseGguf(original, 'low-bit.gguf');
+  const rng = new Prng(20251203);
+  const below = (n: number): number => Math.floor(rng.nextFloat64() * n);
+  const outcomes = { loaded: 0, rejected: 0 };
+  for (let i = 0; i < 800; i++) {
+    const bytes = original.slice();
+    const at = rng.nextFloat64() < 0.7 ? below(g.dataOffset) : below(bytes.length); // the blocks too: any bytes decode
+    let mutated: Uint8Array = bytes, what: string;
+    if (i % 3 === 0) {
+      mutated = bytes.subarray(0, at);
+      what = `truncated to ${at} bytes`;
+    } else if (i % 3 === 1) {
+      const bit = below(8);
+      bytes[at] ^= 1 << bit;
+      what = `bit ${bit} of byte ${at} flipped`;
+    } else {
+      // Another ggml type id for a tensor (its type field is the u32 before its u64 offset, at the end of its entry).
+      const t = g.tensors[below(g.tensors.length)]!, id = [0, 1, 2, 8, 10, 12, 13, 14, 16, 17, 30, 99][below(12)]!;
+      const nameBytes = new TextEncoder().encode(t.name);
+      const entry = findEntry(original, nameBytes, g.dataOffset) + 8 + nameBytes.length + 4 + 8 * t.shape.length;
+      bytes.set(le32(id), entry);
+      what = `${t.name} given type ${id}`;
+    }
+    try {
+      loadGguf(mutated, 'fuzz.gguf');
+      outcomes.loaded++;
+    } catch (e) {
+      if (!(e instanceof RemaxInputError) || !e.message.startsWith('fuzz.gguf: ')) assert.fail(`${what}: ${(e as Error)?.stack ?? e}`);
+      outcomes.rejected++;
+    }
+  }
+  assert.ok(outcomes.loaded > 50 && outcomes.rejected > 200, `both outcomes occur: ${JSON.stringify(outcomes)}`);
+});
+
+/** Offset of the tensor-table entry whose name is `name` (its u64 length first) in a GGUF's header. */
+function findEntry(bytes: Uint8Array, name: Uint8Array, end: number): number {
+  outer: for (let o = 0; o + 8 + name.length < end; o++) {
+    if (bytes[o] !== name.length || bytes[o + 1] !== 0) continue;
+    for (let k = 0; k < name.length; k++) if (bytes[o + 8 + k] !== name[k]) continue outer;
+    return o;
+  }
+  throw new Error('tensor entry not found');
+}
