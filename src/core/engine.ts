@@ -15,7 +15,8 @@ import { checkTokenizerForModel, loadTokenizerFile, nonFiniteTensors, nonFiniteW
 import { wasmBuilds } from '../wasm-builds';
 import { checkLoraSettings, dropoutFields, initLoraWeights, loraScale, loraShapes, LORA_FIELDS, type LoraSettings, type LoraWeights } from './lora';
 import {
-  WEIGHT_TYPE_CODES, checkWeightsDtype, chooseWeightTypes, packTensor, tensorBytes, unpackTensor, type WeightTypes, type WeightsDtype,
+  MATRIX_WEIGHTS, WEIGHT_TYPE_CODES, checkWeightsDtype, chooseWeightTypes, halfHolds, packTensor, tensorBytes, unpackTensor, type WeightTypes,
+  type WeightsDtype,
 } from './weight-types';
 
 export interface EngineOptions {
@@ -46,7 +47,8 @@ export interface EngineOptions {
   /**
    * How the weight matrices are kept in memory: 'auto' (default) as the model is stored (BF16, F16, Q8_0 and Q4_K
    * stay compact, read by the kernels directly, bit for bit as their float32 widening), 'f32' widened to float32,
-   * 'bf16' rounded to bfloat16. Full fine-tuning widens to float32 (enableTraining); LoRA keeps the frozen base as loaded.
+   * 'bf16' rounded to bfloat16, 'f16' what 'auto' keeps compact kept so and every other matrix rounded to IEEE half
+   * (weight-types.ts: GGUF types without a kernel, such as IQ2_XXS and Q2_K, then take 2 bytes a value). Full fine-tuning widens to float32 (enableTraining); LoRA keeps the frozen base as loaded.
    */
   weightsDtype?: WeightsDtype;
 }
@@ -158,13 +160,24 @@ export class RemaxEngine {
     }
     this.types = chooseWeightTypes(this.config, model.weights, model.stored, weightsDtype);
     this.modelPlan = planModel(this.config, k.heapBase(), this.types, this.lora);
-    const checkSize = () => requireInput(this.modelPlan.end <= WASM_MAX_BYTES,
-      `${source}: the model's weights need ${gib(this.modelPlan.end)} of engine memory, over the 4 GiB a wasm32 engine can address; ` +
-      'no engine can load it: use a smaller model (at most about 1 billion parameters of 4 bytes, 2 billion of bf16; training one takes 16 bytes per parameter)');
+    const checkSize = () => {
+      if (this.modelPlan.end <= WASM_MAX_BYTES) return;
+      // Matrices held as float32 that 2 bytes would make fit: say so (f16 keeps what is compact as it is).
+      const halved = planModel(this.config, k.heapBase(), chooseWeightTypes(this.config, {}, undefined, 'f16'), this.lora).end;
+      const wide = weightShapes(this.config).some(({ name }) => MATRIX_WEIGHTS.includes(name) && !this.types[name]);
+      throw new RemaxInputError(`${source}: the model's weights need ${gib(this.modelPlan.end)} of engine memory, over the 4 GiB a wasm32 engine can address; ` +
+        (wide && halved <= WASM_MAX_BYTES
+          ? `keep its float32 matrices in 2 bytes and it fits (${gib(halved)}): weightsDtype 'f16' (--weights-dtype f16: IEEE half, what is stored compact stays so) or 'bf16'`
+          : 'no engine can load it: use a smaller model (at most about 1 billion parameters of 4 bytes, 2 billion of bf16; training one takes 16 bytes per parameter)'));
+    };
     checkSize();
-    // 'auto' keeps a bf16 matrix only if its values are all bf16 (the kernels tell while packing): else float32.
-    for (let inexact = this.loadWeights(model.weights, source, model.stored, weightsDtype === 'auto'); inexact.length > 0;) {
-      for (const name of inexact) delete this.types[name];
+    // 'auto' (and 'f16') keep a bf16 matrix only if its values are all bf16 (the kernels tell while packing): else
+    // float32 ('f16': rounded to half, when half holds them).
+    for (let inexact = this.loadWeights(model.weights, source, model.stored, weightsDtype === 'auto' || weightsDtype === 'f16'); inexact.length > 0;) {
+      for (const name of inexact) {
+        if (weightsDtype === 'f16' && halfHolds(model.weights[name]!)) this.types[name] = 'F16';
+        else delete this.types[name];
+      }
       this.modelPlan = planModel(this.config, k.heapBase(), this.types, this.lora);
       checkSize();
       inexact = this.loadWeights(model.weights, source, model.stored, true);

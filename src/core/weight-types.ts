@@ -3,7 +3,7 @@
 // float32. Widening is exact, so a compact engine computes bit for bit what the float32 widening of its weights does.
 import { elementCount, weightShapes, type ModelConfig, type WeightName } from './config';
 import { RemaxInputError } from './errors';
-import { f16ToF32, f32ToBf16, f32ToF16 } from './formats/half';
+import { f16BitsOfF32Bits, f16ToF32, f32ToBf16 } from './formats/half';
 import { dequantize, quantize } from './formats/gguf-quants';
 import type { StoredTensor, StoredTensors } from './formats/model';
 
@@ -12,10 +12,14 @@ export const WEIGHT_TYPE_CODES: Record<WeightType, number> = { F32: 0, BF16: 1, 
 
 /**
  * What an engine keeps: 'auto' each matrix as its source stores it (BF16, F16, Q8_0, Q4_K; anything else float32), lossless;
- * 'f32' everything widened to float32 (what training needs); 'bf16' every matrix rounded to bf16 (lossy for others).
+ * 'f32' everything widened to float32 (what training needs); 'bf16' every matrix rounded to bf16 (lossy for others);
+ * 'f16' what 'auto' keeps compact as stored (lossless, and Q4_K/Q8_0 smaller than 2 bytes), every other matrix (float32,
+ * or a type without a kernel of its own: GGUF Q2_K, Q5_K, Q6_K, IQ2_XXS, Q4_0) rounded to IEEE half — except a matrix
+ * with a value half cannot hold (|x| ≥ 65520 would round to infinity) or one whose values are all below half's normal
+ * range (2^-14, where half keeps fewer bits), which stays float32 (see chooseWeightTypes; weightTypes says which).
  */
-export type WeightsDtype = 'auto' | 'f32' | 'bf16';
-export const WEIGHTS_DTYPES: readonly WeightsDtype[] = ['auto', 'f32', 'bf16'];
+export type WeightsDtype = 'auto' | 'f32' | 'bf16' | 'f16';
+export const WEIGHTS_DTYPES: readonly WeightsDtype[] = ['auto', 'f32', 'bf16', 'f16'];
 
 /** The tensors that may be compact: the matrices (token_embedding_table doubles as a tied classifier). */
 export const MATRIX_WEIGHTS: readonly WeightName[] = ['token_embedding_table', 'wq', 'wk', 'wv', 'wo', 'w1', 'w2', 'w3', 'wcls'];
@@ -26,7 +30,7 @@ export type WeightTypes = Partial<Record<WeightName, Exclude<WeightType, 'F32'>>
 export function checkWeightsDtype(value: unknown, what: string): WeightsDtype {
   if (!WEIGHTS_DTYPES.includes(value as WeightsDtype)) {
     throw new RemaxInputError(`${what} is ${JSON.stringify(value)}; it must be one of ${WEIGHTS_DTYPES.join(', ')} ` +
-      '(auto: as the model is stored, f32: widened to float32, bf16: rounded to bfloat16)');
+      '(auto: as the model is stored, f32: widened to float32, bf16: rounded to bfloat16, f16: what is not stored compact rounded to IEEE half)');
   }
   return value as WeightsDtype;
 }
@@ -45,8 +49,27 @@ export function chooseWeightTypes(config: ModelConfig, weights: Partial<Record<W
     if (choice === 'bf16') { types[name] = 'BF16'; continue; }
     const s = stored?.[name], values = weights[name];
     if (s && values && exactly(values, s)) types[name] = s.type;
+    else if (choice === 'f16' && (!values || halfHolds(values))) types[name] = 'F16';
   }
   return types;
+}
+
+/** Half's largest finite value is 65504; from 65520 up a float32 rounds to infinity. Below 2^-14 halves are subnormal. */
+const HALF_OVERFLOW_BITS = 0x477ff000, HALF_MIN_NORMAL_BITS = 0x38800000;
+
+/**
+ * Whether IEEE half holds a matrix well enough to round it ('f16'): no finite value that would overflow to infinity,
+ * and not every value in half's subnormal range (a matrix of tiny values would keep only a few bits each). NaNs and
+ * infinities do not decide: the engine refuses them whatever the type.
+ */
+export function halfHolds(values: Float32Array): boolean {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  let max = 0;
+  for (let i = 0; i < bits.length; i++) {
+    const a = bits[i]! & 0x7fffffff;
+    if (a > max && a < 0x7f800000) max = a;
+  }
+  return max < HALF_OVERFLOW_BITS && (max === 0 || max >= HALF_MIN_NORMAL_BITS);
 }
 
 /** True when `values` are exactly the stored tensor's values. */
@@ -100,8 +123,7 @@ export function packTensor(values: Float32Array, type: Exclude<WeightType, 'F32'
     for (let i = 0; i < values.length; i++) {
       const x = bits[i]!;
       if ((x & 0x7f800000) === 0x7f800000) nonFinite++;
-      const h = f16Bits(x); // (an exact half's bits directly; others rounded)
-      out[i] = h >= 0 ? h : f32ToF16(values[i]!);
+      out[i] = f16BitsOfF32Bits(x); // (an exact half's own bits; others rounded to nearest even)
     }
   }
   return { bytes: new Uint8Array(out.buffer, out.byteOffset, 2 * values.length), nonFinite };

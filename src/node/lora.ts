@@ -78,3 +78,13 @@ export function refuseChangedLora(given: Record<string, unknown>, saved: Record<
     }
   }
 }
+
+/**
+ * --weights-dtype says how a LoRA run keeps its frozen base; without LoRA the whole model trains, in float32: any
+ * other value would be silently ignored, so it is refused (train and sft).
+ */
+export function refuseWeightsDtypeWithoutLora(dtype: string | undefined, lora: boolean): void {
+  if (dtype === undefined || dtype === 'f32' || lora) return;
+  throw new RemaxInputError(`--weights-dtype ${dtype} sets how a LoRA run keeps its frozen base model, but this run has no LoRA: ` +
+    'the whole model trains, in float32. Add --lora-rank 8 (adapters on the frozen base), or drop --weights-dtype');
+}

@@ -115,10 +115,11 @@ export function findRunModel(dir: string): { model: string; format: SaveFormat }
 export const MODEL_FLAG: FlagSpec = { name: 'model', type: 'string', help: 'a Hugging Face folder (or its config.json), a .gguf file or a llama2.c checkpoint' };
 export const WEIGHTS_DTYPE_FLAG: FlagSpec = {
   name: 'weights-dtype', type: 'string', default: 'auto',
-  help: 'how the weights are kept in memory: auto (as stored: BF16, F16 and Q8_0 stay compact, bit-identical results), f32, or bf16 (rounded)',
+  help: 'how the weights are kept in memory: auto (as stored: BF16, F16, Q8_0 and Q4_K stay compact, bit-identical results), f32, ' +
+    'bf16 (rounded), or f16 (what auto keeps compact stays so; every other matrix, e.g. GGUF IQ2_XXS, Q2_K, Q5_K, rounded to IEEE half)',
 };
 
-/** --weights-dtype: auto, f32 or bf16. */
+/** --weights-dtype: auto, f32, bf16 or f16. */
 export function weightsDtypeFlag(flags: Flags): WeightsDtype {
   return checkWeightsDtype(optionalString(flags, 'weights-dtype') ?? 'auto', '--weights-dtype');
 }

@@ -41,7 +41,7 @@ export async function planModelFrom(input: string, flag: string, options: { cont
     return {
       config,
       types: (dtype) => {
-        const as = dtype === 'bf16' ? 'BF16' : dtype === 'auto' ? stored : undefined;
+        const as = dtype === 'bf16' ? 'BF16' : dtype === 'auto' ? stored : dtype === 'f16' ? stored ?? 'F16' : undefined;
         const matrices = Object.keys(chooseWeightTypes(config, {}, undefined, 'bf16'));
         return as ? Object.fromEntries(matrices.map((n) => [n, as])) as WeightTypes : {};
       },
@@ -69,6 +69,7 @@ export interface RunMemorySettings {
   longestPrompt?: number;
   activationCheckpointing: boolean;
   threads: number;
+  /** LoRA: how the policy's frozen base keeps its weights (default auto: as stored). */
   weightsDtype?: WeightsDtype;
 }
 
@@ -80,7 +81,7 @@ export function runEngineSpecs(s: RunMemorySettings): EngineMemorySpec[] {
   const c = s.policy.config, seqLen = c.seqLen;
   const specs: EngineMemorySpec[] = [];
   // A LoRA policy keeps its frozen base as stored; a fully trained one is widened to float32 (its types ignored).
-  const policyTypes = s.lora ? { types: s.policy.types('auto') } : {};
+  const policyTypes = s.lora ? { types: s.policy.types(s.weightsDtype ?? 'auto') } : {};
   if (s.command === 'sft') {
     const training: TrainingOptions = { maxSeqs: Math.min(s.batch, 16), activationCheckpointing: s.activationCheckpointing };
     for (let t = 0; t < s.threads; t++) {
@@ -143,6 +144,10 @@ export async function checkRunMemory(s: RunMemorySettings, maxMemory: number | u
   const tries: [string, Partial<RunMemorySettings>][] = [];
   if (!s.activationCheckpointing) tries.push(['--activation-checkpointing', { activationCheckpointing: true }]);
   if (!s.lora) tries.push(['--lora-rank 16', { lora: loraSettingsFrom({ rank: 16 }), reference: undefined }]);
+  // The frozen base of a LoRA run in 2 bytes a value (a model whose float32 widening is what does not fit); alone it
+  // helps only a LoRA run, after --lora-rank in the combined changes.
+  const wideBase = s.weightsDtype !== 'f16' && s.weightsDtype !== 'bf16';
+  if (wideBase) tries.push(['--weights-dtype f16', { weightsDtype: 'f16' }], ['--weights-dtype bf16', { weightsDtype: 'bf16' }]);
   if (s.batch > 1) tries.push([`--batch ${Math.ceil(s.batch / 2)}`, { batch: Math.ceil(s.batch / 2) }]);
   if (s.command === 'train' && s.maxNewTokens > 1) tries.push([`--max-new-tokens ${Math.ceil(s.maxNewTokens / 2)}`, { maxNewTokens: Math.ceil(s.maxNewTokens / 2) }]);
   if (s.reference && s.reference.dtype !== 'bf16') tries.push(['--reference-dtype bf16', { reference: { ...s.reference, dtype: 'bf16' } }]);
@@ -158,7 +163,7 @@ export async function checkRunMemory(s: RunMemorySettings, maxMemory: number | u
     let changed = s;
     const used: string[] = [];
     for (const [flag, change] of tries) {
-      if (flag.startsWith('--threads')) continue;
+      if (flag.startsWith('--threads') || flag === '--weights-dtype bf16') continue; // (bf16: the alternative to f16)
       changed = { ...changed, ...change };
       used.push(flag);
       if (fits(await planRun(changed), maxMemory)) { combined = used; break; }
@@ -175,7 +180,7 @@ export async function checkRunMemory(s: RunMemorySettings, maxMemory: number | u
     : `its ${run.engines.length} engine(s) need ${formatBytes(run.total)}, over --max-memory ${formatBytes(maxMemory!)}`;
   const fix = fitting.length > 0 ? `it would fit with ${fitting.join(', or ')}`
     : combined ? `no one setting makes it fit, together they do: ${combined.join(' ')}`
-    : `not even ${tries.map(([f]) => f).join(' ')} together make it fit: use a smaller model or a shorter --context`;
+    : `not even ${tries.map(([f]) => f).filter((f) => f !== '--weights-dtype bf16').join(' ')} together make it fit: use a smaller model or a shorter --context`;
   throw new RemaxInputError(`${need} (see --dry-run); ${fix}`);
 }
 

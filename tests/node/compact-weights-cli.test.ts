@@ -60,7 +60,7 @@ test('train --reference-dtype: saved in the run config; bf16 rounds the referenc
     assert.equal(kl('auto'), kl('f32'), 'auto keeps an F32 model float32');
     assert.notEqual(kl('bf16'), kl('f32'), 'a bf16-rounded reference is another reference');
     assert.equal(JSON.parse(readFileSync(path.join(dir, 'bf16', 'config.json'), 'utf8'))['reference-dtype'], 'bf16');
-    assertBadInput(train('fp16'), /--reference-dtype must be one of auto, bf16, f32, got "fp16"/);
+    assertBadInput(train('fp16'), /--reference-dtype must be one of auto, bf16, f16, f32, got "fp16"/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

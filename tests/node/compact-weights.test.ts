@@ -11,7 +11,7 @@ import { randomInitWeights } from '../../src/core/formats/llama2c';
 import { loadGguf, modelToGguf } from '../../src/core/formats/gguf-model';
 import { loadHfModel } from '../../src/core/formats/hf-model';
 import { memoryFileSet } from '../../src/core/formats/file-set';
-import { f16ToF32, f32ToBf16, f32ToF16, bf16ToF32 } from '../../src/core/formats/half';
+import { f16BitsOfF32Bits, f16ToF32, f32ToBf16, f32ToF16, bf16ToF32 } from '../../src/core/formats/half';
 import { quantize, dequantize } from '../../src/core/formats/gguf-quants';
 import type { LoadedModel, StoredTensors } from '../../src/core/formats/model';
 import { MATRIX_WEIGHTS, f16Bits, type WeightsDtype } from '../../src/core/weight-types';
@@ -122,6 +122,80 @@ test('weights stored as BF16 but changed since (not bf16 values) stay float32 un
   assert.deepEqual(explicit.greedy, rounded.greedy);
 });
 
+/** The model with every matrix rounded to IEEE half (its float32 values; nothing marked as stored). */
+const halfRounded = (model: LoadedModel): LoadedModel => ({
+  ...model,
+  weights: Object.fromEntries(Object.entries(model.weights).map(([name, w]) =>
+    [name, MATRIX_WEIGHTS.includes(name as WeightName) ? w!.map((v) => f16ToF32(f32ToF16(v))) : w])) as ModelWeights,
+});
+
+for (const shared of [true, false]) {
+  test(`f16 rounds a float32 model's matrices to IEEE half (${shared ? 'tied' : 'untied'}): bit-identical to the float32 engine of the rounded weights`, async () => {
+    const base = tinyModel(false, shared);
+    const half = await outputs(base, 'f16', SEQUENCES);
+    const rounded = await outputs(halfRounded(base), 'f32', SEQUENCES);
+    for (const name of ['wq', 'wk', 'wv', 'wo', 'w1', 'w2', 'w3', 'token_embedding_table'] as WeightName[]) assert.equal(half.engine.weightTypes[name], 'F16', name);
+    assert.equal(half.engine.weightTypes.wcls, shared ? undefined : 'F16');
+    assert.equal(half.engine.weightTypes.rms_att_weight, undefined, 'norms stay float32');
+    assert.equal(half.logprobs, rounded.logprobs, 'log-probabilities bit for bit');
+    assert.deepEqual(half.greedy, rounded.greedy);
+    assert.deepEqual(half.sampled, rounded.sampled);
+    // What it holds reads back as the rounded values.
+    const back = half.engine.readWeights(), want = halfRounded(base).weights;
+    for (const { name } of weightShapes(base.config)) assert.deepEqual(new Uint32Array(back[name]!.buffer), new Uint32Array(want[name]!.slice().buffer), name);
+  });
+}
+
+test('f16 keeps what is stored compact as it is (BF16, Q8_0, Q4_K: lossless) and rounds only the rest', async () => {
+  for (const type of ['BF16', 'Q8_0', 'Q4_K'] as const) {
+    const model = roundedTo(tinyModel(type === 'Q4_K' ? 'q4k' : true, false), type);
+    delete model.stored!.w2; // one matrix as float32: rounded to half
+    const half = await outputs(model, 'f16', SEQUENCES);
+    const types = half.engine.weightTypes;
+    for (const name of ['wq', 'wk', 'wv', 'wo', 'w1', 'w3', 'wcls', 'token_embedding_table'] as WeightName[]) assert.equal(types[name], type, `${type}: ${name}`);
+    assert.equal(types.w2, 'F16', `${type}: the float32 matrix`);
+    const w2 = model.weights.w2.map((v) => f16ToF32(f32ToF16(v)));
+    const expected = await outputs({ ...model, weights: { ...model.weights, w2 } }, 'f32', SEQUENCES);
+    assert.equal(half.logprobs, expected.logprobs, `${type}: the float32 engine of the same values`);
+  }
+});
+
+test('f16 keeps a matrix float32 when half cannot hold it: a value that would overflow, or every value subnormal', async () => {
+  const model = tinyModel(false, false);
+  model.weights.w1[7] = 70000; // past 65504: rounds to infinity
+  model.weights.wk = model.weights.wk.map((v) => v * 2 ** -16); // all below 2^-14
+  const engine = await RemaxEngine.create({ model, weightsDtype: 'f16' });
+  assert.equal(engine.weightTypes.w1, undefined, 'w1: float32 (overflow)');
+  assert.equal(engine.weightTypes.wk, undefined, 'wk: float32 (subnormal)');
+  assert.equal(engine.weightTypes.wq, 'F16');
+  assert.equal(engine.readWeights().w1[7], 70000, 'kept exactly');
+  // 65504 itself, and values that round to it, are halves.
+  model.weights.w1[7] = 65519;
+  model.weights.wk = model.weights.wk.map((v) => v * 2 ** 16);
+  const fits = await RemaxEngine.create({ model, weightsDtype: 'f16' });
+  assert.equal(fits.weightTypes.w1, 'F16');
+  assert.equal(fits.readWeights().w1[7], 65504);
+});
+
+test('f16BitsOfF32Bits: f32ToF16 of the same value, bit for bit (round to nearest even, subnormals, overflow, NaN)', () => {
+  const u32 = new Uint32Array(1), f32 = new Float32Array(u32.buffer);
+  const check = (x: number) => {
+    u32[0] = x;
+    assert.equal(f16BitsOfF32Bits(u32[0]!), f32ToF16(f32[0]!), `bits ${u32[0]!.toString(16)}`);
+  };
+  for (let h = 0; h < 0x10000; h++) { // every half, and the midpoints and near-midpoints around it
+    f32[0] = f16ToF32(h);
+    const x = u32[0]!;
+    for (const dx of [0, 1, -1, 0x1000, 0xfff, 0x1001, -0x1000]) check(x + dx);
+  }
+  let seed = 11;
+  for (let i = 0; i < 300000; i++) {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    check(seed ^ (i << 13));
+  }
+  for (const v of [0x7f800000, 0xff800000, 0x7fc00000, 0x7f800001, 0x477ff000, 0x477fefff, 0x33000000, 0x33000001]) check(v);
+});
+
 test('the weights take their real bytes: bf16 matrices half of float32', async () => {
   const model = roundedTo(tinyModel(false, false), 'BF16');
   const compact = await RemaxEngine.create({ model });
@@ -182,9 +256,9 @@ test('f16Bits: the half of a float32 that is exactly one (every finite half), âˆ
   }
 });
 
-test('weightsDtype other than auto, f32, bf16 is refused naming the allowed values', async () => {
+test('weightsDtype other than auto, f32, bf16, f16 is refused naming the allowed values', async () => {
   await assert.rejects(RemaxEngine.create({ model: tinyModel(false, true), weightsDtype: 'fp8' as WeightsDtype }),
-    (e: unknown) => e instanceof RemaxInputError && /weightsDtype is "fp8"; it must be one of auto, f32, bf16/.test(e.message));
+    (e: unknown) => e instanceof RemaxInputError && /weightsDtype is "fp8"; it must be one of auto, f32, bf16, f16 /.test(e.message));
 });
 
 test('a compact engine refuses a NaN in a compact matrix, naming the tensor', async () => {

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -81,6 +81,41 @@ test('train with --max-memory: the real run checks its plan (with its prompts) b
     assert.equal(r.status, 2, r.stderr);
     assert.match(r.stderr, /^remax train: error: its 2 engine\(s\) need [\d.]+ MiB, over --max-memory 1\.0 MiB \(see --dry-run\); not even .* together make it fit/);
     assert.equal(r.stderr.trim().split('\n').length, 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('--weights-dtype: a LoRA run whose float32 base does not fit is told that f16 or bf16 fits, and fits with it; refused without LoRA', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'remax-dry-'));
+  try {
+    // TinyLlama-1.1B's shape stored as float32 (a GGUF of types without a kernel of their own is widened so too).
+    const config = JSON.parse(readFileSync(path.resolve('bench/configs/tinyllama-1.1b.json'), 'utf8')) as Record<string, unknown>;
+    const f32 = path.join(dir, 'tinyllama-f32.json');
+    writeFileSync(f32, JSON.stringify({ ...config, torch_dtype: 'float32' }));
+    const args = ['train', '--model', f32, '--context', '256', '--lora-rank', '8', '--batch', '2', '--max-new-tokens', '48', '--activation-checkpointing', '--dry-run'];
+    const r = remax(...args);
+    assert.equal(r.status, 2, r.stdout + r.stderr);
+    assert.match(r.stdout, /\n {2}weights f32 +4\.\d\d GiB\n/);
+    assert.match(r.stdout, /\nrefused: its policy engine needs [\d.]+ GiB, over the 4 GiB of one WebAssembly instance \(see --dry-run\); it would fit with --weights-dtype f16, or --weights-dtype bf16\n/);
+    for (const dtype of ['f16', 'bf16']) {
+      const fits = remax(...args, '--weights-dtype', dtype);
+      assert.equal(fits.status, 0, fits.stdout + fits.stderr);
+      assert.match(fits.stdout, new RegExp(`\\n {2}weights ${dtype} +2\\.\\d\\d GiB\\n`));
+    }
+    // Without LoRA the whole model trains in float32: another --weights-dtype is refused, in train and sft.
+    for (const command of ['train', 'sft']) {
+      const refused = remax(command, '--model', SMOL, '--weights-dtype', 'f16', '--dry-run');
+      assert.equal(refused.status, 2, refused.stdout);
+      assert.match(refused.stderr, /--weights-dtype f16 sets how a LoRA run keeps its frozen base model, but this run has no LoRA: the whole model trains, in float32\. Add --lora-rank 8/);
+      assert.equal(remax(command, '--model', SMOL, '--context', '256', '--batch', '2', '--weights-dtype', 'f32', '--dry-run').status, 0, `${command} --weights-dtype f32 without LoRA`);
+      const bad = remax(command, '--model', SMOL, '--lora-rank', '8', '--weights-dtype', 'fp8', '--dry-run');
+      assert.equal(bad.status, 2);
+      assert.match(bad.stderr, /--weights-dtype (is "fp8"; it must be one of auto, f32, bf16, f16|must be one of auto, f32, bf16, f16, got "fp8")/);
+    }
+    const sft = remax('sft', '--model', f32, '--context', '256', '--lora-rank', '8', '--batch', '2', '--activation-checkpointing', '--weights-dtype', 'f16', '--dry-run');
+    assert.equal(sft.status, 0, sft.stdout + sft.stderr);
+    assert.match(sft.stdout, /\n {2}weights f16 +2\.\d\d GiB\n/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

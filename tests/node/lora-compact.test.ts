@@ -120,6 +120,32 @@ for (const type of ['BF16', 'F16', 'Q8_0', 'Q4_K'] as const) {
   }
 }
 
+test('LoRA with weightsDtype f16 on a float32 base: the base rounded to half (2 bytes), bit for bit the LoRA engine of the rounded float32 base', async () => {
+  const [, config] = SHAPES[1]!;
+  const model = roundedTo(config, 'F16', 4);
+  const base: LoadedModel = { ...model, weights: randomInitWeights(config, 4) as ModelWeights, stored: undefined }; // float32, not halves
+  for (const [name, w] of Object.entries(base.weights)) if (!name.startsWith('rms')) for (let i = 0; i < w!.length; i++) w![i]! *= 8;
+  const rounded: LoadedModel = { ...base, weights: Object.fromEntries(Object.entries(base.weights).map(([name, w]) =>
+    [name, MATRIX_WEIGHTS.includes(name as never) ? w!.map((v) => f16ToF32(f32ToF16(v))) : w])) as ModelWeights };
+  const adapters = randomAdapters(config, LORA, 9), ex = examples(config);
+  const run = async (m: LoadedModel, weightsDtype: 'f16' | 'f32') => {
+    const engine = await RemaxEngine.create({ model: m, weightsDtype, lora: LORA, loraWeights: adapters, maxBatch: 2 });
+    engine.enableTraining({ maxTokens: 64, maxSeqs: 4, maxLogitRows: 8 });
+    engine.zeroGradients();
+    const loss = engine.accumulateGradients(ex).loss, grads = bits(engine.readAdapterGradients());
+    engine.optimizerStep({ lr: 1e-2 });
+    return { engine, loss, grads, after: bits(engine.readAdapters()), reference: engine.logprobs(ex.map((e) => e.ids), { adapters: false }) };
+  };
+  const half = await run(base, 'f16'), wide = await run(rounded, 'f32');
+  assert.equal(half.engine.weightTypes.wq, 'F16');
+  assert.equal(half.engine.weightTypes.w2, 'F16');
+  assert.deepEqual(wide.engine.weightTypes, {});
+  assert.equal(half.loss, wide.loss);
+  assert.deepEqual(half.grads, wide.grads, 'adapter gradients bit for bit');
+  assert.deepEqual(half.after, wide.after, 'adapters after a step');
+  assert.deepEqual(half.reference, wide.reference, 'the base (KL reference) bit for bit');
+});
+
 test('LoRA plans no transposed float32 copies of frozen weights; full fine-tuning keeps them', () => {
   const narrow = SHAPES[0]![1];
   const spec = { maxTokens: 64, maxSeqs: 4, maxLogitRows: 8, training: true };

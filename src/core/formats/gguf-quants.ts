@@ -1,16 +1,17 @@
 /**
  * ggml's tensor types as GGUF stores them: block sizes, byte sizes, dequantization to float32 and quantization for
  * writing. Block layouts and formulas follow ggml's reference C (ggml-common.h, ggml-quants.c: dequantize_row_q4_0,
- * dequantize_row_q8_0, dequantize_row_q4_K with get_scale_min_k4, dequantize_row_q5_K, dequantize_row_q6_K,
- * quantize_row_q8_0_ref), including where the C code rounds to float (Math.fround), so values are bit-identical to
+ * dequantize_row_q8_0, dequantize_row_q2_K, dequantize_row_q4_K with get_scale_min_k4, dequantize_row_q5_K,
+ * dequantize_row_q6_K, dequantize_row_iq2_xxs with the tables of iq2xxs-grid.ts, quantize_row_q8_0_ref), including where the C code rounds to float (Math.fround), so values are bit-identical to
  * llama.cpp's. Every block type stores its elements along ne[0] (a row), so a row length must be a multiple of the
  * block size. All numbers are little-endian.
  */
 import { requireInput } from '../errors';
 import { f16ToF32, f32ToF16, narrow16, widen16 } from './half';
+import { IQ2XXS_GRID, KMASK_IQ2XS, KSIGNS_IQ2XS } from './iq2xxs-grid';
 
 /** The types this engine reads (and, F32/F16/BF16/Q8_0, writes). */
-export type GgmlTypeName = 'F32' | 'F16' | 'BF16' | 'Q4_0' | 'Q8_0' | 'Q4_K' | 'Q5_K' | 'Q6_K';
+export type GgmlTypeName = 'F32' | 'F16' | 'BF16' | 'Q4_0' | 'Q8_0' | 'Q2_K' | 'Q4_K' | 'Q5_K' | 'Q6_K' | 'IQ2_XXS';
 /** The types quantize() writes. */
 export type GgmlWritableType = 'F32' | 'F16' | 'BF16' | 'Q8_0';
 
@@ -31,9 +32,11 @@ export const GGML_TYPES: Record<GgmlTypeName, GgmlTypeInfo> = {
   F16: { name: 'F16', id: 1, blockSize: 1, blockBytes: 2 },
   Q4_0: { name: 'Q4_0', id: 2, blockSize: 32, blockBytes: 2 + 16 }, // f16 d, 16 bytes of nibbles
   Q8_0: { name: 'Q8_0', id: 8, blockSize: 32, blockBytes: 2 + 32 }, // f16 d, 32 int8
+  Q2_K: { name: 'Q2_K', id: 10, blockSize: QK_K, blockBytes: QK_K / 16 + QK_K / 4 + 2 + 2 }, // scales, qs, d, dmin
   Q4_K: { name: 'Q4_K', id: 12, blockSize: QK_K, blockBytes: 2 + 2 + 12 + QK_K / 2 }, // d, dmin, scales, qs
   Q5_K: { name: 'Q5_K', id: 13, blockSize: QK_K, blockBytes: 2 + 2 + 12 + QK_K / 8 + QK_K / 2 }, // d, dmin, scales, qh, qs
   Q6_K: { name: 'Q6_K', id: 14, blockSize: QK_K, blockBytes: QK_K / 2 + QK_K / 4 + QK_K / 16 + 2 }, // ql, qh, scales, d
+  IQ2_XXS: { name: 'IQ2_XXS', id: 16, blockSize: QK_K, blockBytes: 2 + QK_K / 4 }, // f16 d, uint16 qs[32]
   BF16: { name: 'BF16', id: 30, blockSize: 1, blockBytes: 2 },
 };
 
@@ -100,6 +103,52 @@ function dequantQ8_0(src: Uint8Array, out: Float32Array, blocks: number): void {
     for (let j = 0; j < 32; j++) out[y + j] = f(int8(src[o + 2 + j]!) * d);
   }
 }
+
+/**
+ * dequantize_row_q2_K: 16 sub-blocks of 16 values, each with a 4-bit scale (low nibble of scales[k]) and a 4-bit min
+ * (high nibble); value = d·scale·q − dmin·min for a 2-bit q. Each half of 128 values reads 32 bytes of qs four times,
+ * 2 bits further each time; sub-blocks alternate between the first and the last 16 of those bytes.
+ */
+function dequantQ2_K(src: Uint8Array, out: Float32Array, blocks: number): void {
+  for (let i = 0; i < blocks; i++) {
+    const o = i * 84, d = half(src, o + 80), min = half(src, o + 82);
+    let q = o + 16, y = i * QK_K, is = o;
+    for (let n = 0; n < QK_K; n += 128) {
+      for (let shift = 0; shift < 8; shift += 2) {
+        for (let h = 0; h < 32; h += 16) { // q[l], then q[l + 16]
+          const sc = src[is++]!, dl = f(d * (sc & 0xf)), ml = f(min * (sc >> 4));
+          for (let l = 0; l < 16; l++) out[y++] = f(f(dl * ((src[q + h + l]! >> shift) & 3)) - ml);
+        }
+      }
+      q += 32;
+    }
+  }
+}
+
+/**
+ * dequantize_row_iq2_xxs: 8 groups of 32 values; a group's 8 bytes are 4 grid indices (each 8 magnitudes of
+ * iq2xxs_grid) then a little-endian uint32 of 4 × 7 sign bits (to ksigns_iq2xs, which adds the parity bit) and a
+ * 4-bit scale s in its top bits; value = ±(d·(0.5 + s)·0.25)·magnitude, each product in float.
+ */
+function dequantIQ2_XXS(src: Uint8Array, out: Float32Array, blocks: number): void {
+  const view = new DataView(src.buffer, src.byteOffset, src.byteLength);
+  for (let i = 0; i < blocks; i++) {
+    const o = i * 66, d = half(src, o);
+    let y = i * QK_K;
+    for (let ib32 = 0; ib32 < 8; ib32++) {
+      const a = o + 2 + 8 * ib32, aux1 = view.getUint32(a + 4, true);
+      const db = f(f(d * (0.5 + (aux1 >>> 28))) * 0.25);
+      for (let l = 0; l < 4; l++) {
+        const grid = 8 * src[a + l]!, signs = 8 * ((aux1 >>> (7 * l)) & 127);
+        for (let j = 0; j < 8; j++) out[y + j] = f(db * IQ2XXS_GRID[grid + j]!) * IQ2XXS_SIGNS[signs + j]!;
+        y += 8;
+      }
+    }
+  }
+}
+
+/** ±1 of value j of a group for each 7-bit sign index s at [8s + j]: signs & kmask_iq2xs[j] ? −1 : 1, as a table. */
+const IQ2XXS_SIGNS = Float32Array.from({ length: 128 * 8 }, (_, i) => (KSIGNS_IQ2XS[i >> 3]! & KMASK_IQ2XS[i & 7]! ? -1 : 1));
 
 function dequantQ4_K(src: Uint8Array, out: Float32Array, blocks: number): void {
   for (let i = 0; i < blocks; i++) {
@@ -182,6 +231,8 @@ export function dequantize(type: GgmlTypeName, src: Uint8Array, count: number, o
     case 'F16': case 'BF16': widen16(src, 0, count, type, out as Float32Array<ArrayBuffer>); break; // (half.ts's type is narrower than it needs)
     case 'Q4_0': dequantQ4_0(src, out, blocks); break;
     case 'Q8_0': dequantQ8_0(src, out, blocks); break;
+    case 'Q2_K': dequantQ2_K(src, out, blocks); break;
+    case 'IQ2_XXS': dequantIQ2_XXS(src, out, blocks); break;
     case 'Q4_K': dequantQ4_K(src, out, blocks); break;
     case 'Q5_K': dequantQ5_K(src, out, blocks); break;
     case 'Q6_K': dequantQ6_K(src, out, blocks); break;

@@ -315,14 +315,20 @@ export function tensorBytes(file: GgufFile, bytes: Uint8Array, tensor: GgufTenso
 // ---------------------------------------------------------------------------------------------------------------------
 // Writing
 
-export interface GgufTensorToWrite {
+/** A tensor to write: float32 values quantized here, or (`blocks`) bytes already encoded as any type this engine reads. */
+export type GgufTensorToWrite = {
   name: string;
   /** ggml order (ne[0] first), as GgufTensorInfo.shape. */
   shape: number[];
+} & ({
   /** The type to store it as; the data is quantized here. */
   type: GgmlWritableType;
   data: Float32Array;
-}
+} | {
+  /** The blocks' type (e.g. IQ2_XXS, Q2_K: a quantizer's output, for tests and tools); written as given. */
+  type: GgmlTypeName;
+  blocks: Uint8Array;
+});
 
 export interface GgufToWrite {
   /** Key → value, written in this order. */
@@ -415,16 +421,17 @@ export function serializeGguf({ metadata, types, tensors }: GgufToWrite): Uint8A
   const encodedNames = tensors.map((t) => {
     if (names.has(t.name)) throw new Error(`GGUF tensor ${t.name} appears twice`);
     names.add(t.name);
+    const count = t.shape.reduce((a, b) => a * b, 1);
     if (t.shape.length > MAX_DIMS || !t.shape.every((d) => Number.isSafeInteger(d) && d > 0)
-      || t.shape.reduce((a, b) => a * b, 1) !== t.data.length) {
-      throw new Error(`GGUF tensor ${t.name}: shape [${t.shape}] does not match its ${t.data.length} values (or has over ${MAX_DIMS} dimensions)`);
+      || ('data' in t ? count !== t.data.length : t.blocks.length !== tensorByteLength(GGML_TYPES[t.type], t.shape[0]!, count, `GGUF tensor ${t.name}`))) {
+      throw new Error(`GGUF tensor ${t.name}: shape [${t.shape}] does not match its ${'data' in t ? `${t.data.length} values` : `${t.blocks.length} bytes of ${t.type}`} (or has over ${MAX_DIMS} dimensions)`);
     }
     const n = encoder.encode(t.name);
     size += 8 + n.length + 4 + 8 * t.shape.length + 4 + 8;
     return n;
   });
   const dataOffset = alignUp(size, alignment);
-  const encodedData = tensors.map((t) => quantize(t.type, t.data, t.shape[0] ?? 1, `tensor ${t.name}`));
+  const encodedData = tensors.map((t) => ('data' in t ? quantize(t.type, t.data, t.shape[0] ?? 1, `tensor ${t.name}`) : t.blocks));
   const offsets: number[] = [];
   let dataSize = 0;
   for (const d of encodedData) {

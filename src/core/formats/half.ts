@@ -55,6 +55,26 @@ export function f32ToF16(value: number): number {
   return out;
 }
 
+/**
+ * f32ToF16 of the float32 whose bits are `x` (a uint32), in integer operations only: the same bits (round to nearest
+ * even, overflow to ±infinity, NaN to a quiet NaN) at a few nanoseconds a value instead of about fifty, for packing a
+ * billion weights.
+ */
+export function f16BitsOfF32Bits(x: number): number {
+  const sign = (x >>> 16) & 0x8000, a = x & 0x7fffffff;
+  if (a >= 0x47800000) return a > 0x7f800000 ? sign | 0x7e00 : sign | 0x7c00; // NaN; past 2^16 or infinity
+  if (a >= 0x38800000) { // a normal half (or up to infinity by rounding): rebias the exponent, round at bit 13
+    const m = a - 0x38000000;
+    return sign | ((m + 0xfff + ((m >>> 13) & 1)) >>> 13);
+  }
+  if (a < 0x33000000) return sign; // below half the smallest subnormal (2^-25 itself ties to 0)
+  const e = a >>> 23, mant = (a & 0x7fffff) | 0x800000, shift = 126 - e; // a subnormal m·2^-24, m = mant >> shift rounded
+  const rest = mant & ((1 << shift) - 1), halfway = 1 << (shift - 1);
+  let out = mant >>> shift;
+  if (rest > halfway || (rest === halfway && (out & 1))) out++;
+  return sign | out;
+}
+
 /** Widens n little-endian 16-bit values at bytes[offset…] to float32. */
 export function widen16(bytes: Uint8Array, offset: number, n: number, kind: 'F16' | 'BF16', out = new Float32Array(n)): Float32Array {
   if (kind === 'BF16' && LITTLE_ENDIAN && (bytes.byteOffset + offset) % 2 === 0) {

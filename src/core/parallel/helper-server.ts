@@ -26,7 +26,9 @@ export function serveHelper(transport: Transport, wasm?: WasmBuilds): void {
     async init({ policy: policyModel, reference: referenceModel, referenceIsPolicy, lora, build, maxBatch, training, parameters, gradients }) {
       const own = role; // (the engine is created across awaits)
       const policy = await RemaxEngine.create({
-        model: policyModel, build, maxBatch, wasm, ...(training && !lora ? { weightsDtype: 'f32' as const } : {}), // LoRA: base as stored
+        // LoRA: the base as the main engine holds it ('auto' of its exportModel(), whose stored types are the main
+        // engine's own: a base it keeps as f16 arrives as exact halves marked F16, and stays so).
+        model: policyModel, build, maxBatch, wasm, ...(training && !lora ? { weightsDtype: 'f32' as const } : {}),
         ...(lora ? { lora: lora.settings, loraWeights: lora.weights } : {}),
       });
       if (training) policy.enableTraining({ ...training, optimizerState: false }); // the main engine steps the optimizer

@@ -42,6 +42,11 @@ export interface RunInputs {
   onWarning?: (message: string) => void;
   /** How the frozen reference keeps its weights (default 'auto': as stored, lossless; weight-types.ts). */
   referenceDtype?: WeightsDtype;
+  /**
+   * LoRA: how the policy's frozen base keeps its weights (default 'auto': as stored; 'f16' or 'bf16' to hold a model
+   * whose float32 widening does not fit). A fully trained policy is float32 whatever this says.
+   */
+  weightsDtype?: WeightsDtype;
   /** Called with the prompts before any engine is created (a memory check that can refuse the run). */
   beforeEngines?: (prompts: PromptRecord[]) => Promise<void> | void;
 }
@@ -71,10 +76,10 @@ export async function setUpRun(inputs: RunInputs, options: Pick<ReMaxOptions, 'm
   await inputs.beforeEngines?.(prompts);
   const lora = inputs.lora;
   // The policy trains: float32 for full fine-tuning; a LoRA policy's frozen base stays as stored (compact weights are
-  // read as they are, bit for bit their float32 widening), and so does its KL reference, the same engine's base.
-  // A separate reference only runs forward: compact weights as the options say.
+  // read as they are, bit for bit their float32 widening) or as inputs.weightsDtype says, and so does its KL
+  // reference, the same engine's base. A separate reference only runs forward: compact weights as the options say.
   const policy = await RemaxEngine.create({
-    model, tokenizer, modelSource: source, weightsDtype: lora ? 'auto' : 'f32',
+    model, tokenizer, modelSource: source, weightsDtype: lora ? inputs.weightsDtype ?? 'auto' : 'f32',
     ...(lora ? { lora: lora.settings, loraSeed: lora.seed ?? 0, ...(lora.weights ? { loraWeights: lora.weights } : {}) } : {}),
   });
   // A LoRA run's reference is its base model: the policy engine with the adapters off, no second copy of the weights.

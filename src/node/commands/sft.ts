@@ -9,13 +9,13 @@ import { trainingStateExtra } from '../../core/training-state';
 import { withInterruptFlag } from '../interrupt';
 import { threadsFlag, withHelperWorkers } from '../helper-workers';
 import { loadRunState, saveEngineCheckpoint, statePath } from '../run-checkpoint';
-import { CONTEXT_FLAG, contextFlag, formatFlag, loadedLine, loadModelFromPath, loadTokenizerFromPath } from '../model-io';
+import { CONTEXT_FLAG, contextFlag, formatFlag, loadedLine, loadModelFromPath, loadTokenizerFromPath, weightsDtypeFlag } from '../model-io';
 import { RemaxInputError } from '../../core/errors';
 import { loadSftExamples } from '../../core/sft-data';
 import { SftTrainer, type SftStep } from '../../core/sft-trainer';
 import { HelperError } from '../../core/parallel/helper-client';
 import { SCHEDULE_KINDS, type ScheduleKind } from '../../core/schedule';
-import { LORA_DEFAULTS, LORA_FLAG_HELP, chooseLora, isAdapterFolder, loraSettingsFrom, readAdapterFolder, refuseChangedLora } from '../lora';
+import { LORA_DEFAULTS, LORA_FLAG_HELP, chooseLora, isAdapterFolder, loraSettingsFrom, readAdapterFolder, refuseChangedLora, refuseWeightsDtypeWithoutLora } from '../lora';
 import { RemaxEngine } from '../../core/engine';
 import { checkRunMemory, dryRun, maxMemoryFlag, planModelFrom, type RunMemorySettings } from '../run-memory';
 
@@ -53,6 +53,7 @@ export const sftFlags: FlagSpec[] = [
   { name: 'lora-targets', type: 'string', help: LORA_FLAG_HELP['lora-targets'], default: LORA_DEFAULTS['lora-targets'] },
   { name: 'lora-dropout', type: 'string', help: LORA_FLAG_HELP['lora-dropout'], default: LORA_DEFAULTS['lora-dropout'] },
   { name: 'adapter', type: 'string', help: LORA_FLAG_HELP.adapter },
+  { name: 'weights-dtype', type: 'string', help: 'with LoRA: how the frozen base keeps its weights: auto (as stored, lossless), f32, bf16 (rounded), or f16 (what is stored compact stays so, every other matrix — e.g. GGUF IQ2_XXS, Q2_K, Q5_K — rounded to IEEE half); without LoRA the model trains in float32', default: 'auto' },
   { name: 'activation-checkpointing', type: 'boolean', help: 'recompute activations layer by layer in the backward pass: less memory for one more forward pass of the layers (15M: 534 → 416 MiB, about 8 % slower)' },
   { name: 'dry-run', type: 'boolean', help: 'print the memory plan of every engine (the policy, each helper thread), part by part, and exit without training (a Hugging Face model is planned from its config.json alone)' },
   { name: 'max-memory', type: 'string', help: 'refuse, before allocating, a run whose engines need more than this in all (e.g. 3GiB, 2500MiB); each engine is also held to the 4 GiB of one WebAssembly instance', default: 'no cap' },
@@ -108,12 +109,15 @@ export async function sftCommand(argv: string[], out: (line: string) => void, er
   // The engines' memory plan, from the model's shape (a Hugging Face config.json alone): --dry-run prints it; a
   // plan over 4 GiB per engine or over --max-memory is refused before anything is allocated.
   const maxMemory = maxMemoryFlag(flags['max-memory']);
+  // --weights-dtype: the frozen base of a LoRA run (refused without LoRA, where the model trains in float32).
+  const weightsDtype = flags['weights-dtype'] === undefined ? undefined : weightsDtypeFlag(flags);
+  refuseWeightsDtypeWithoutLora(weightsDtype, loraResume || flags['lora-rank'] !== undefined || flags.adapter !== undefined);
   const memorySettings = async (): Promise<RunMemorySettings> => {
     const policy = await planModelFrom(modelPath, '--model', contextFlag(flags));
     const lora = loraResume ? readAdapterFolder(resumePath!, policy.config, '--resume').settings : chooseLora(optionalString(flags, 'adapter'), loraFlags(flags), policy.config)?.settings;
     return {
       command: 'sft', policy, lora, batch: numberFlag(flags, 'batch', 8, { integer: true, min: 1, max: 4096 }), samplesPerPrompt: 1, greedy: false, maxNewTokens: 0,
-      activationCheckpointing: flags['activation-checkpointing'] === true, threads: threadsFlag(flags),
+      activationCheckpointing: flags['activation-checkpointing'] === true, threads: threadsFlag(flags), ...(weightsDtype ? { weightsDtype } : {}),
     };
   };
   if (flags['dry-run'] === true) return dryRun(await memorySettings(), maxMemory, out);
@@ -168,7 +172,7 @@ export async function sftCommand(argv: string[], out: (line: string) => void, er
     const model = await loadModelFromPath(modelPath, '--model', contextFlag(flags));
     const lora = loraResume ? readAdapterFolder(resumePath!, model.config, '--resume') : chooseLora(adapterPath, loraSettings, model.config)!;
     return RemaxEngine.create({
-      model, modelSource: modelPath, weightsDtype: 'auto' /* the frozen base as stored */, lora: lora.settings, ...(lora.weights ? { loraWeights: lora.weights } : {}), loraSeed: numberFlag(flags, 'seed', 0, { integer: true, min: 0 }),
+      model, modelSource: modelPath, weightsDtype: weightsDtype ?? 'auto' /* the frozen base as stored */, lora: lora.settings, ...(lora.weights ? { loraWeights: lora.weights } : {}), loraSeed: numberFlag(flags, 'seed', 0, { integer: true, min: 0 }),
       ...(tokenizer === undefined ? {} : { tokenizer: loadTokenizerFromPath(tokenizer, '--tokenizer'), tokenizerSource: tokenizer }),
     });
   }

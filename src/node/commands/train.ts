@@ -23,7 +23,7 @@ import type { RewardProtocol } from '../../core/reward-protocols';
 import type { ScheduleKind } from '../../core/schedule';
 import type { Estimator } from '../../core/rl/advantages';
 import { headSize, weightShapes, type ModelConfig } from '../../core/config';
-import { chooseLora, isAdapterFolder, loraSettingsFrom, readAdapterFolder, refuseChangedLora } from '../lora';
+import { chooseLora, isAdapterFolder, loraSettingsFrom, readAdapterFolder, refuseChangedLora, refuseWeightsDtypeWithoutLora } from '../lora';
 import { RemaxEngine } from '../../core/engine';
 import { RunningMoments } from '../../core/running-moments';
 import { withScoreHead } from '../../core/score-head';
@@ -67,6 +67,7 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
   if (ppoFlag && v.estimator !== 'ppo') throw new RemaxInputError(`--${ppoFlag} is a setting of --estimator ppo, but the estimator is ${v.estimator}: add --estimator ppo or drop --${ppoFlag}`);
   if (v['critic-model'] !== undefined && v['critic-from'] !== undefined) throw new RemaxInputError('give --critic-model or --critic-from, not both: --critic-model names the critic\'s starting model itself');
   if (v['critic-from'] === 'reward-model' && v['reward-model'] === undefined) throw new RemaxInputError('--critic-from reward-model needs --reward-model (or use --critic-from policy)');
+  refuseWeightsDtypeWithoutLora(v['weights-dtype'] as string | undefined, v['lora-rank'] !== undefined || v.adapter !== undefined);
   const usingDefaultTask = v.model === undefined && v.prompts === undefined;
   // Inputs by absolute path, so that a run resumes from any working directory.
   const file = (key: string, fallback: string) => {
@@ -130,6 +131,7 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
     ...(lora ? { lora } : {}),
     onWarning: (message) => err(message),
     referenceDtype: v['reference-dtype'] as WeightsDtype,
+    ...(v['weights-dtype'] !== undefined ? { weightsDtype: v['weights-dtype'] as WeightsDtype } : {}),
     // Before any engine: the plan must fit one instance's 4 GiB per engine and --max-memory in all.
     beforeEngines: async (records) => {
       const planned = { config: policyModel.config, types: (dtype: WeightsDtype) => chooseWeightTypes(policyModel.config, policyModel.weights, policyModel.stored, dtype) };
@@ -284,6 +286,7 @@ async function trainMemorySettings(v: TrainValues, policy: PlannedModel, lora: L
     batch: v.batch as number, samplesPerPrompt: v['samples-per-prompt'] as number, greedy: usesGreedy(estimator),
     maxNewTokens: v['max-new-tokens'] as number, longestPrompt, activationCheckpointing: v['activation-checkpointing'] === true,
     threads: threadCount(v.threads as number | 'auto'),
+    ...(v['weights-dtype'] !== undefined ? { weightsDtype: v['weights-dtype'] as WeightsDtype } : {}),
   };
 }
 
