@@ -111,11 +111,6 @@ export interface StepMetrics {
   time_backward: number;
   time_optimizer: number;
   time_step: number;
-  /**
-   * WASM memory of the policy engine and, when it is an engine of its own, the KL reference (a LoRA run's is the
-   * policy), on the main thread, after the step (linear memory only grows: the peak so far).
-   */
-  memory_bytes?: number;
   /** Mean reward of greedy responses to the held-out prompts, on the steps that evaluate. */
   eval_reward_mean?: number;
   // PPO only (--estimator ppo); means over its minibatch updates unless said otherwise. No entropy: the engine's
@@ -406,7 +401,6 @@ export class ReMaxTrainer {
       time_sampling: timeSampling * (1 - greedyShare), time_greedy: timeSampling * greedyShare,
       time_reward: timeReward, time_reference: timeReference,
       time_backward: timeBackward, time_optimizer: timeOptimizer, time_step: timeStep,
-      memory_bytes: this.policy.memoryBytes + (this.group.reference && this.group.reference !== this.policy ? this.group.reference.memoryBytes : 0),
       ...estimatorMetrics,
     };
   }
