@@ -177,11 +177,40 @@ test('f16 keeps a matrix float32 when half cannot hold it: a value that would ov
   assert.equal(fits.readWeights().w1[7], 65504);
 });
 
-test('f16BitsOfF32Bits: f32ToF16 of the same value, bit for bit (round to nearest even, subnormals, overflow, NaN)', () => {
+/**
+ * An independent reference for float32 → half (field by field: exponent rebias, the subnormal shift, round to nearest
+ * even at the cut bit), against which the engine's integer version is checked.
+ */
+function referenceF16Bits(x: number): number {
+  const sign = (x >>> 16) & 0x8000;
+  const exponent = (x >>> 23) & 0xff;
+  const mantissa = x & 0x7fffff;
+  if (exponent === 0xff) return sign | 0x7c00 | (mantissa ? 0x200 : 0);
+  const e = exponent - 127 + 15;
+  if (e >= 31) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign; // below half the smallest subnormal: ±0
+    const m = mantissa | 0x800000; // the implicit bit
+    const shift = 14 - e;
+    const half = 1 << (shift - 1);
+    const rest = m & ((1 << shift) - 1);
+    let out = m >>> shift;
+    if (rest > half || (rest === half && (out & 1))) out++;
+    return sign | out;
+  }
+  let out = sign | (e << 10) | (mantissa >>> 13);
+  const rest = mantissa & 0x1fff;
+  if (rest > 0x1000 || (rest === 0x1000 && (out & 1))) out++; // may carry into the exponent: correct, up to infinity
+  return out;
+}
+
+test('f16BitsOfF32Bits and f32ToF16: a field-by-field reference, bit for bit (round to nearest even, subnormals, overflow, NaN)', () => {
   const u32 = new Uint32Array(1), f32 = new Float32Array(u32.buffer);
   const check = (x: number) => {
     u32[0] = x;
-    assert.equal(f16BitsOfF32Bits(u32[0]!), f32ToF16(f32[0]!), `bits ${u32[0]!.toString(16)}`);
+    const expected = referenceF16Bits(u32[0]!);
+    assert.equal(f16BitsOfF32Bits(u32[0]!), expected, `bits ${u32[0]!.toString(16)}`);
+    assert.equal(f32ToF16(f32[0]!), expected, `value of bits ${u32[0]!.toString(16)}`);
   };
   for (let h = 0; h < 0x10000; h++) { // every half, and the midpoints and near-midpoints around it
     f32[0] = f16ToF32(h);
