@@ -96,21 +96,26 @@ export class PolicyGroup {
   }
 
   /** policy.logprobs over all engines (with the adapters of a LoRA policy). */
-  async logprobs(sequences: number[][]): Promise<number[][]> {
-    const parts = this.split(sequences, 1, (s) => s.length);
-    const remote = parts.slice(1).map((part, i) => (part.length ? this.call(i, 'logprobs', { sequences: part }) : []));
-    const local = parts[0]!.length ? this.policy.logprobs(parts[0]!) : [];
-    const [, ...rest] = await Promise.all([this.syncing, ...remote]);
-    return [...local, ...rest.flat()];
+  logprobs(sequences: number[][]): Promise<number[][]> {
+    return this.perSequence('logprobs', sequences, (part) => this.policy.logprobs(part));
   }
 
   /** reference.logprobs over all engines (without adapters: a LoRA policy engine serves as its own reference). */
-  async referenceLogprobs(sequences: number[][]): Promise<number[][]> {
+  referenceLogprobs(sequences: number[][]): Promise<number[][]> {
+    return this.perSequence('referenceLogprobs', sequences, (part) => this.reference!.logprobs(part, { adapters: false }));
+  }
+
+  /**
+   * One row of results per sequence, over all engines: the sequences cut into parts by length, `op` on each helper's
+   * part, `local` on the main engine's, the rows joined in order.
+   */
+  private async perSequence(op: 'logprobs' | 'referenceLogprobs' | 'tokenScores', sequences: number[][],
+    local: (part: number[][]) => number[][]): Promise<number[][]> {
     const parts = this.split(sequences, 1, (s) => s.length);
-    const remote = parts.slice(1).map((part, i) => (part.length ? this.call(i, 'referenceLogprobs', { sequences: part }) : []));
-    const local = parts[0]!.length ? this.reference!.logprobs(parts[0]!, { adapters: false }) : [];
+    const remote = parts.slice(1).map((part, i) => (part.length ? this.call(i, op, { sequences: part }) : []));
+    const mine = parts[0]!.length ? local(parts[0]!) : [];
     const [, ...rest] = await Promise.all([this.syncing, ...remote]);
-    return [...local, ...rest.flat()];
+    return [...mine, ...(rest as number[][][]).flat()];
   }
 
   /**
@@ -154,12 +159,8 @@ export class PolicyGroup {
   }
 
   /** A scalar-head engine's tokenScores over all engines (the critic's values; exact: no sum across engines). */
-  async tokenScores(sequences: number[][]): Promise<number[][]> {
-    const parts = this.split(sequences, 1, (s) => s.length);
-    const remote = parts.slice(1).map((part, i) => (part.length ? this.call(i, 'tokenScores', { sequences: part }) : []));
-    const local = parts[0]!.length ? this.policy.tokenScores(parts[0]!) : [];
-    const [, ...rest] = await Promise.all([this.syncing, ...remote]);
-    return [...local, ...rest.flat()];
+  tokenScores(sequences: number[][]): Promise<number[][]> {
+    return this.perSequence('tokenScores', sequences, (part) => this.policy.tokenScores(part));
   }
 
   /**
