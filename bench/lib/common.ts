@@ -14,8 +14,12 @@ export const CONFIG_260K: ModelConfig = {
   sharedClassifier: true, normEps: LLAMA2C_NORM_EPS, ropeTheta: LLAMA2C_ROPE_THETA,
 };
 
-/** This machine's 128-bit FMA peak on one core, measured with a native loop of independent FMAs (docs/BENCHMARKS.md). */
-export const FMA_PEAK_GFLOPS = 55.7;
+/**
+ * This machine's 128-bit FMA peak on one core, measured with a native loop of 12 independent FMA chains
+ * (bench/native/fma-peak.c: `gcc -O3 -mfma -funroll-loops`; 57.7, 59.4, 59.8 GFLOP/s on the AMD EPYC of
+ * docs/BENCHMARKS.md, 2026-12-02; 55.7 on the Xeon before it).
+ */
+export const FMA_PEAK_GFLOPS = 59.4;
 
 export interface Row { build: string; benchmark: string; median: string; throughput: string; memory: string }
 export const rows: Row[] = [];

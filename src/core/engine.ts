@@ -15,7 +15,7 @@ import { checkTokenizerForModel, loadTokenizerFile, nonFiniteTensors, nonFiniteW
 import { wasmBuilds } from '../wasm-builds';
 import { checkLoraSettings, dropoutFields, initLoraWeights, loraScale, loraShapes, LORA_FIELDS, type LoraSettings, type LoraWeights } from './lora';
 import {
-  MATRIX_WEIGHTS, WEIGHT_TYPE_CODES, checkWeightsDtype, chooseWeightTypes, halfHolds, packTensor, tensorBytes, unpackTensor, type WeightTypes,
+  MATRIX_WEIGHTS, QUANTIZE_DTYPES, WEIGHT_TYPE_CODES, checkWeightsDtype, chooseWeightTypes, exactStored, halfHolds, packTensor, tensorBytes, unpackTensor, type WeightTypes,
   type WeightsDtype,
 } from './weight-types';
 
@@ -173,14 +173,16 @@ export class RemaxEngine {
     checkSize();
     // 'auto' (and 'f16') keep a bf16 matrix only if its values are all bf16 (the kernels tell while packing): else
     // float32 ('f16': rounded to half, when half holds them).
-    for (let inexact = this.loadWeights(model.weights, source, model.stored, weightsDtype === 'auto' || weightsDtype === 'f16'); inexact.length > 0;) {
+    // (--quantize keeps a file's own blocks of the asked type only where they hold exactly the weights given.)
+    const stored = QUANTIZE_DTYPES.includes(weightsDtype) ? exactStored(model.weights, model.stored) : model.stored;
+    for (let inexact = this.loadWeights(model.weights, source, stored, weightsDtype === 'auto' || weightsDtype === 'f16'); inexact.length > 0;) {
       for (const name of inexact) {
         if (weightsDtype === 'f16' && halfHolds(model.weights[name]!)) this.types[name] = 'F16';
         else delete this.types[name];
       }
       this.modelPlan = planModel(this.config, k.heapBase(), this.types, this.lora);
       checkSize();
-      inexact = this.loadWeights(model.weights, source, model.stored, true);
+      inexact = this.loadWeights(model.weights, source, stored, true);
     }
     if (lora) this.writeAdapters(lora.weights ?? initLoraWeights(this.config, this.lora!, lora.seed), 'LoRA adapters');
     this.reserveWorkspace(maxBatch, maxTokens);

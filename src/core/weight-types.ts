@@ -5,6 +5,7 @@ import { elementCount, weightShapes, type ModelConfig, type WeightName } from '.
 import { RemaxInputError } from './errors';
 import { f16BitsOfF32Bits, f16ToF32, f32ToBf16 } from './formats/half';
 import { dequantize, quantize } from './formats/gguf-quants';
+import { quantizeQ4_K } from './formats/quantize-q4k';
 import type { StoredTensor, StoredTensors } from './formats/model';
 
 export type WeightType = 'F32' | 'BF16' | 'F16' | 'Q8_0' | 'Q4_K';
@@ -17,9 +18,14 @@ export const WEIGHT_TYPE_CODES: Record<WeightType, number> = { F32: 0, BF16: 1, 
  * or a type without a kernel of its own: GGUF Q2_K, Q5_K, Q6_K, IQ2_XXS, Q4_0) rounded to IEEE half — except a matrix
  * with a value half cannot hold (|x| ≥ 65520 would round to infinity) or one whose values are all below half's normal
  * range (2^-14, where half keeps fewer bits), which stays float32 (see chooseWeightTypes; weightTypes says which).
+ * 'q8_0' and 'q4_k' (`--quantize`) quantize every matrix at load as ggml does, lossy: Q4_K needs rows of a multiple of
+ * 256 values, Q8_0 of 32; a matrix whose rows are not falls back to Q8_0, then to float32 (as llama.cpp's quantize
+ * falls back for such rows). A matrix the file already stores in the asked type keeps its own blocks.
  */
-export type WeightsDtype = 'auto' | 'f32' | 'bf16' | 'f16';
-export const WEIGHTS_DTYPES: readonly WeightsDtype[] = ['auto', 'f32', 'bf16', 'f16'];
+export type WeightsDtype = 'auto' | 'f32' | 'bf16' | 'f16' | 'q8_0' | 'q4_k';
+export const WEIGHTS_DTYPES: readonly WeightsDtype[] = ['auto', 'f32', 'bf16', 'f16', 'q8_0', 'q4_k'];
+/** The lossy quantizations `--quantize` offers. */
+export const QUANTIZE_DTYPES: readonly WeightsDtype[] = ['q8_0', 'q4_k'];
 
 /** The tensors that may be compact: the matrices (token_embedding_table doubles as a tied classifier). */
 export const MATRIX_WEIGHTS: readonly WeightName[] = ['token_embedding_table', 'wq', 'wk', 'wv', 'wo', 'w1', 'w2', 'w3', 'wcls'];
@@ -30,7 +36,8 @@ export type WeightTypes = Partial<Record<WeightName, Exclude<WeightType, 'F32'>>
 export function checkWeightsDtype(value: unknown, what: string): WeightsDtype {
   if (!WEIGHTS_DTYPES.includes(value as WeightsDtype)) {
     throw new RemaxInputError(`${what} is ${JSON.stringify(value)}; it must be one of ${WEIGHTS_DTYPES.join(', ')} ` +
-      '(auto: as the model is stored, f32: widened to float32, bf16: rounded to bfloat16, f16: what is not stored compact rounded to IEEE half)');
+      '(auto: as the model is stored, f32: widened to float32, bf16: rounded to bfloat16, f16: what is not stored compact rounded to IEEE half, ' +
+      'q8_0 / q4_k: every matrix quantized as ggml does)');
   }
   return value as WeightsDtype;
 }
@@ -44,14 +51,25 @@ export function chooseWeightTypes(config: ModelConfig, weights: Partial<Record<W
   choice: WeightsDtype): WeightTypes {
   const types: WeightTypes = {};
   if (choice === 'f32') return types;
-  for (const { name } of weightShapes(config)) {
+  for (const { name, shape } of weightShapes(config)) {
     if (!MATRIX_WEIGHTS.includes(name)) continue;
     if (choice === 'bf16') { types[name] = 'BF16'; continue; }
+    if (choice === 'q8_0' || choice === 'q4_k') {
+      const type = quantizedType(choice, shape[shape.length - 1]!);
+      if (type) types[name] = type;
+      continue;
+    }
     const s = stored?.[name], values = weights[name];
     if (s && values && exactly(values, s)) types[name] = s.type;
     else if (choice === 'f16' && (!values || halfHolds(values))) types[name] = 'F16';
   }
   return types;
+}
+
+/** The type `--quantize choice` gives a matrix with rows of `rowLength` values (undefined: float32). */
+export function quantizedType(choice: 'q8_0' | 'q4_k', rowLength: number): 'Q8_0' | 'Q4_K' | undefined {
+  if (choice === 'q4_k' && rowLength % 256 === 0) return 'Q4_K';
+  return rowLength % 32 === 0 ? 'Q8_0' : undefined;
 }
 
 /** Half's largest finite value is 65504; from 65520 up a float32 rounds to infinity. Below 2^-14 halves are subnormal. */
@@ -70,6 +88,20 @@ export function halfHolds(values: Float32Array): boolean {
     if (a > max && a < 0x7f800000) max = a;
   }
   return max < HALF_OVERFLOW_BITS && (max === 0 || max >= HALF_MIN_NORMAL_BITS);
+}
+
+/**
+ * The stored tensors whose blocks hold exactly these values (what `--quantize` may keep as they are; chooseWeightTypes
+ * checks the others' choices itself).
+ */
+export function exactStored(weights: Partial<Record<WeightName, Float32Array>>, stored: StoredTensors | undefined): StoredTensors | undefined {
+  if (!stored) return undefined;
+  const out: StoredTensors = {};
+  for (const [name, s] of Object.entries(stored) as [WeightName, StoredTensor][]) {
+    const values = weights[name];
+    if (values && 'blocks' in s && exactly(values, s)) out[name] = s;
+  }
+  return out;
 }
 
 /** True when `values` are exactly the stored tensor's values. */
@@ -96,15 +128,14 @@ export function tensorBytes(type: WeightType, shape: number[]): number {
 
 /**
  * The stored bytes of float32 `values` as `type`: bf16/f16 rounded to nearest even (exact for values widened from that
- * type); Q8_0 the source's own blocks when given (chooseWeightTypes checked them), else quantized as ggml does; Q4_K
- * only from its blocks (this engine writes no Q4_K). Also counts values that are not finite.
+ * type); Q8_0 and Q4_K the source's own blocks when given (chooseWeightTypes checked them), else quantized as ggml
+ * does (rows of a multiple of 32 values for Q8_0, 256 for Q4_K). Also counts values that are not finite.
  */
 export function packTensor(values: Float32Array, type: Exclude<WeightType, 'F32'>, blocks?: Uint8Array, into?: Uint8Array): { bytes: Uint8Array; nonFinite: number } {
   if (type === 'Q8_0' || type === 'Q4_K') {
     let nonFinite = 0;
     for (let i = 0; i < values.length; i++) if (!(values[i]! - values[i]! === 0)) nonFinite++;
-    if (!blocks && type === 'Q4_K') throw new Error('packTensor: a Q4_K tensor is kept only from its stored blocks; create the engine with weightsDtype f32 to write other weights');
-    return { bytes: blocks ?? quantize('Q8_0', values, 32, 'a Q8_0 tensor'), nonFinite };
+    return { bytes: blocks ?? (type === 'Q4_K' ? quantizeQ4_K(values) : quantize('Q8_0', values, 32, 'a Q8_0 tensor')), nonFinite };
   }
   // (Written straight into `into`, the engine's memory, when given.)
   const out = into ? new Uint16Array(into.buffer, into.byteOffset, values.length) : new Uint16Array(values.length);

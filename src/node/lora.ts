@@ -85,6 +85,7 @@ export function refuseChangedLora(given: Record<string, unknown>, saved: Record<
  */
 export function refuseWeightsDtypeWithoutLora(dtype: string | undefined, lora: boolean): void {
   if (dtype === undefined || dtype === 'f32' || lora) return;
-  throw new RemaxInputError(`--weights-dtype ${dtype} sets how a LoRA run keeps its frozen base model, but this run has no LoRA: ` +
-    'the whole model trains, in float32. Add --lora-rank 8 (adapters on the frozen base), or drop --weights-dtype');
+  const flag = dtype === 'q8_0' || dtype === 'q4_k' ? `--quantize ${dtype} (or --weights-dtype ${dtype})` : `--weights-dtype ${dtype}`;
+  throw new RemaxInputError(`${flag} sets how a LoRA run keeps its frozen base model, but this run has no LoRA: ` +
+    `the whole model trains, in float32. Add --lora-rank 8 (adapters on the frozen base), or drop ${flag.split(' ')[0]}`);
 }

@@ -9,7 +9,7 @@ import { SAVE_FORMATS, formatOf, type SaveFormat } from '../core/formats/save';
 import type { TextTokenizer } from '../core/tokenizers/types';
 import type { RemaxEngine } from '../core/engine';
 import { RemaxInputError } from '../core/errors';
-import { checkWeightsDtype, type WeightsDtype } from '../core/weight-types';
+import { QUANTIZE_DTYPES, checkWeightsDtype, type WeightsDtype } from '../core/weight-types';
 import { elementCount, weightShapes } from '../core/config';
 import { commitJournal, completeWrite, readInputFile, writeFilesAtomic, makeFolder } from './files';
 import { modelFileSet } from './model-files';
@@ -116,12 +116,28 @@ export const MODEL_FLAG: FlagSpec = { name: 'model', type: 'string', help: 'a Hu
 export const WEIGHTS_DTYPE_FLAG: FlagSpec = {
   name: 'weights-dtype', type: 'string', default: 'auto',
   help: 'how the weights are kept in memory: auto (as stored: BF16, F16, Q8_0 and Q4_K stay compact, bit-identical results), f32, ' +
-    'bf16 (rounded), or f16 (what auto keeps compact stays so; every other matrix, e.g. GGUF IQ2_XXS, Q2_K, Q5_K, rounded to IEEE half)',
+    'bf16 (rounded), f16 (what auto keeps compact stays so; every other matrix, e.g. GGUF IQ2_XXS, Q2_K, Q5_K, rounded to IEEE half), ' +
+    'or q8_0 / q4_k (as --quantize)',
 };
+export const QUANTIZE_HELP = 'quantize every matrix at load as ggml does (lossy): q8_0 (8.5 bits a weight) or q4_k (4.5 bits; ' +
+  'a matrix whose rows are not a multiple of 256 values gets Q8_0); the same as --weights-dtype q8_0|q4_k';
+export const QUANTIZE_FLAG: FlagSpec = { name: 'quantize', type: 'string', help: QUANTIZE_HELP };
 
-/** --weights-dtype: auto, f32, bf16 or f16. */
+/** --weights-dtype (auto, f32, bf16, f16, q8_0, q4_k) or --quantize (q8_0, q4_k): the engine's weightsDtype. */
 export function weightsDtypeFlag(flags: Flags): WeightsDtype {
-  return checkWeightsDtype(optionalString(flags, 'weights-dtype') ?? 'auto', '--weights-dtype');
+  return weightsDtypeOf(optionalString(flags, 'weights-dtype'), optionalString(flags, 'quantize')) ?? 'auto';
+}
+
+/** The weights dtype that --weights-dtype and --quantize ask for together (undefined: neither given). */
+export function weightsDtypeOf(weightsDtype: string | undefined, quantize: string | undefined): WeightsDtype | undefined {
+  if (quantize === undefined) return weightsDtype === undefined ? undefined : checkWeightsDtype(weightsDtype, '--weights-dtype');
+  if (!QUANTIZE_DTYPES.includes(quantize as WeightsDtype)) {
+    throw new RemaxInputError(`--quantize is ${JSON.stringify(quantize)}; it must be ${QUANTIZE_DTYPES.join(' or ')} (for bf16 or f16 use --weights-dtype)`);
+  }
+  if (weightsDtype !== undefined && weightsDtype !== quantize) {
+    throw new RemaxInputError(`--quantize ${quantize} and --weights-dtype ${weightsDtype} disagree: give one of them`);
+  }
+  return quantize as WeightsDtype;
 }
 
 /** "BF16 weights, 19.4 MiB": how the engine holds its matrices (the dominant type first). */

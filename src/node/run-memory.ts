@@ -134,6 +134,9 @@ export function maxMemoryFlag(value: unknown): number | undefined {
 
 const fits = (run: RunMemory, maxMemory: number | undefined) => !run.overInstance && (maxMemory === undefined || run.total <= maxMemory);
 
+/** Settings tried alone but left out of the combined changes: alternatives to --weights-dtype f16 (bf16: as small; q4_k: smaller, lossier). */
+const ALTERNATIVES = ['--weights-dtype bf16', '--quantize q4_k'];
+
 /**
  * Refuses a run whose plan does not fit (an engine over one instance's 4 GiB, or the total over --max-memory), in one
  * line: what it needs and which changed settings fit, each tried in the plan.
@@ -146,8 +149,10 @@ export async function checkRunMemory(s: RunMemorySettings, maxMemory: number | u
   if (!s.lora) tries.push(['--lora-rank 16', { lora: loraSettingsFrom({ rank: 16 }), reference: undefined }]);
   // The frozen base of a LoRA run in 2 bytes a value (a model whose float32 widening is what does not fit); alone it
   // helps only a LoRA run, after --lora-rank in the combined changes.
-  const wideBase = s.weightsDtype !== 'f16' && s.weightsDtype !== 'bf16';
+  // (--quantize q4_k: a lossy alternative, about 4.5 bits a value.)
+  const wideBase = s.weightsDtype !== 'f16' && s.weightsDtype !== 'bf16' && s.weightsDtype !== 'q8_0' && s.weightsDtype !== 'q4_k';
   if (wideBase) tries.push(['--weights-dtype f16', { weightsDtype: 'f16' }], ['--weights-dtype bf16', { weightsDtype: 'bf16' }]);
+  if (s.lora && s.weightsDtype !== 'q4_k') tries.push(['--quantize q4_k', { weightsDtype: 'q4_k' }]);
   if (s.batch > 1) tries.push([`--batch ${Math.ceil(s.batch / 2)}`, { batch: Math.ceil(s.batch / 2) }]);
   if (s.command === 'train' && s.maxNewTokens > 1) tries.push([`--max-new-tokens ${Math.ceil(s.maxNewTokens / 2)}`, { maxNewTokens: Math.ceil(s.maxNewTokens / 2) }]);
   if (s.reference && s.reference.dtype !== 'bf16') tries.push(['--reference-dtype bf16', { reference: { ...s.reference, dtype: 'bf16' } }]);
@@ -163,7 +168,7 @@ export async function checkRunMemory(s: RunMemorySettings, maxMemory: number | u
     let changed = s;
     const used: string[] = [];
     for (const [flag, change] of tries) {
-      if (flag.startsWith('--threads') || flag === '--weights-dtype bf16') continue; // (bf16: the alternative to f16)
+      if (flag.startsWith('--threads') || ALTERNATIVES.includes(flag)) continue;
       changed = { ...changed, ...change };
       used.push(flag);
       if (fits(await planRun(changed), maxMemory)) { combined = used; break; }
@@ -180,7 +185,7 @@ export async function checkRunMemory(s: RunMemorySettings, maxMemory: number | u
     : `its ${run.engines.length} engine(s) need ${formatBytes(run.total)}, over --max-memory ${formatBytes(maxMemory!)}`;
   const fix = fitting.length > 0 ? `it would fit with ${fitting.join(', or ')}`
     : combined ? `no one setting makes it fit, together they do: ${combined.join(' ')}`
-    : `not even ${tries.map(([f]) => f).filter((f) => f !== '--weights-dtype bf16').join(' ')} together make it fit: use a smaller model or a shorter --context`;
+    : `not even ${tries.map(([f]) => f).filter((f) => !ALTERNATIVES.includes(f)).join(' ')} together make it fit: use a smaller model or a shorter --context`;
   throw new RemaxInputError(`${need} (see --dry-run); ${fix}`);
 }
 

@@ -4,6 +4,7 @@ import { RemaxInputError, preview } from '../core/errors';
 import type { FlagSpec, Flags } from './args';
 import { numberFlag } from './args';
 import { LORA_DEFAULTS, LORA_FLAG_HELP } from './lora';
+import { QUANTIZE_HELP } from './model-io';
 
 export interface TrainOption {
   name: string;
@@ -63,7 +64,8 @@ export const TRAIN_OPTIONS: TrainOption[] = [
   { name: 'clip-norm', kind: 'number', min: 0, help: 'clip the global gradient norm; 0 = off', default: 1 },
   { name: 'kl-coef', kind: 'number', min: 0, help: 'β of the per-token KL penalty to the starting policy; 0 = off', default: 0.05 },
   { name: 'reference-dtype', kind: 'string', choices: ['auto', 'bf16', 'f16', 'f32'], help: 'how the KL reference keeps its weights: as stored (lossless), rounded to bf16, what is not stored compact rounded to IEEE half (f16), or float32', default: 'auto' },
-  { name: 'weights-dtype', kind: 'string', choices: ['auto', 'f32', 'bf16', 'f16'], help: 'with LoRA: how the frozen base keeps its weights (and so its KL reference): as stored (lossless), float32, rounded to bf16, or f16 (what is stored compact stays so, every other matrix — e.g. GGUF IQ2_XXS, Q2_K, Q5_K — rounded to IEEE half); without LoRA the whole model trains in float32', defaultText: 'auto' },
+  { name: 'weights-dtype', kind: 'string', choices: ['auto', 'f32', 'bf16', 'f16', 'q8_0', 'q4_k'], help: 'with LoRA: how the frozen base keeps its weights (and so its KL reference): as stored (lossless), float32, rounded to bf16, f16 (what is stored compact stays so, every other matrix — e.g. GGUF IQ2_XXS, Q2_K, Q5_K — rounded to IEEE half), or q8_0 / q4_k (as --quantize); without LoRA the whole model trains in float32', defaultText: 'auto' },
+  { name: 'quantize', kind: 'string', choices: ['q8_0', 'q4_k'], help: `with LoRA: ${QUANTIZE_HELP}` },
   { name: 'gamma', kind: 'number', min: 0, max: 1, help: 'discount of the per-token returns', default: 1 },
   { name: 'advantage-clip', kind: 'number', min: 0, help: 'clip advantages to [−c, c]', default: 5 },
   { name: 'loss-aggregation', kind: 'string', choices: ['token-mean', 'sequence-sum'], help: 'token mean over the batch, or per-sequence sums averaged', default: 'token-mean' },

@@ -285,9 +285,9 @@ test('f16Bits: the half of a float32 that is exactly one (every finite half), âˆ
   }
 });
 
-test('weightsDtype other than auto, f32, bf16, f16 is refused naming the allowed values', async () => {
+test('weightsDtype other than auto, f32, bf16, f16, q8_0, q4_k is refused naming the allowed values', async () => {
   await assert.rejects(RemaxEngine.create({ model: tinyModel(false, true), weightsDtype: 'fp8' as WeightsDtype }),
-    (e: unknown) => e instanceof RemaxInputError && /weightsDtype is "fp8"; it must be one of auto, f32, bf16, f16 /.test(e.message));
+    (e: unknown) => e instanceof RemaxInputError && /weightsDtype is "fp8"; it must be one of auto, f32, bf16, f16, q8_0, q4_k /.test(e.message));
 });
 
 test('a compact engine refuses a NaN in a compact matrix, naming the tensor', async () => {

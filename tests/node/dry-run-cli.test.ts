@@ -111,7 +111,7 @@ test('--weights-dtype: a LoRA run whose float32 base does not fit is told that f
       assert.equal(remax(command, '--model', SMOL, '--context', '256', '--batch', '2', '--weights-dtype', 'f32', '--dry-run').status, 0, `${command} --weights-dtype f32 without LoRA`);
       const bad = remax(command, '--model', SMOL, '--lora-rank', '8', '--weights-dtype', 'fp8', '--dry-run');
       assert.equal(bad.status, 2);
-      assert.match(bad.stderr, /--weights-dtype (is "fp8"; it must be one of auto, f32, bf16, f16|must be one of auto, f32, bf16, f16, got "fp8")/);
+      assert.match(bad.stderr, /--weights-dtype (is "fp8"; it must be one of auto, f32, bf16, f16|must be one of auto, f32, bf16, f16, q8_0, q4_k, got "fp8")/);
     }
     const sft = remax('sft', '--model', f32, '--context', '256', '--lora-rank', '8', '--batch', '2', '--activation-checkpointing', '--weights-dtype', 'f16', '--dry-run');
     assert.equal(sft.status, 0, sft.stdout + sft.stderr);

@@ -7,7 +7,7 @@ import { startHelperWorkers, threadsFlag } from '../helper-workers';
 import { RemaxInputError } from '../../core/errors';
 import { PolicyGroup } from '../../core/parallel/policy-group';
 import type { Generation, RemaxEngine } from '../../core/engine';
-import { CONTEXT_FLAG, MODEL_FLAG, WEIGHTS_DTYPE_FLAG, checkStopIds, heldWeights, contextFlag, loadedLine, parseStopIds, weightsDtypeFlag } from '../model-io';
+import { CONTEXT_FLAG, MODEL_FLAG, QUANTIZE_FLAG, WEIGHTS_DTYPE_FLAG, checkStopIds, heldWeights, contextFlag, loadedLine, parseStopIds, weightsDtypeFlag } from '../model-io';
 import { chatPromptIds } from '../../core/tokenizers/chat-template';
 import { findStopString } from '../../core/stop-strings';
 
@@ -31,6 +31,7 @@ export const generateFlags: FlagSpec[] = [
   { name: 'stop', type: 'string', help: 'a string that ends a sequence: the text is cut before it' },
   { name: 'build', type: 'string', help: 'kernel build: auto, simd or relaxed-simd', default: 'auto' },
   WEIGHTS_DTYPE_FLAG,
+  QUANTIZE_FLAG,
   { name: 'json', type: 'boolean', help: 'print one JSON object per sequence' },
 ];
 

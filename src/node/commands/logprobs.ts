@@ -3,7 +3,7 @@ import { buildFlag } from '../args';
 import { parseFlags, helpText, requiredString, idListFlag, optionalString } from '../args';
 import { loadEngineFromFiles } from '../load';
 import { RemaxInputError } from '../../core/errors';
-import { CONTEXT_FLAG, MODEL_FLAG, WEIGHTS_DTYPE_FLAG, contextFlag, loadedLine, weightsDtypeFlag } from '../model-io';
+import { CONTEXT_FLAG, MODEL_FLAG, QUANTIZE_FLAG, WEIGHTS_DTYPE_FLAG, contextFlag, loadedLine, weightsDtypeFlag } from '../model-io';
 
 export const logprobsFlags: FlagSpec[] = [
   MODEL_FLAG,
@@ -12,6 +12,7 @@ export const logprobsFlags: FlagSpec[] = [
   { name: 'ids', type: 'string', help: 'token ids of the sequence, comma-separated (e.g. 1,429,479)' },
   { name: 'build', type: 'string', help: 'kernel build: auto, simd or relaxed-simd', default: 'auto' },
   WEIGHTS_DTYPE_FLAG,
+  QUANTIZE_FLAG,
   { name: 'json', type: 'boolean', help: 'print {"ids":[...],"logprobs":[...]}' },
 ];
 

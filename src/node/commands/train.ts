@@ -8,7 +8,7 @@ import { enableRelaxedSimd } from '../load';
 import { withInterruptFlag } from '../interrupt';
 import { threadCount, withHelperWorkers } from '../helper-workers';
 import { engineCheckpointEntries, loadRunState, saveEngineCheckpoint } from '../run-checkpoint';
-import { checkStopIds, findRunModel, formatOf, loadModelFromPath, loadTokenizerFromPath, loadedLine, modelFiles, parseStopIds, runModelPath, writeModel } from '../model-io';
+import { checkStopIds, findRunModel, weightsDtypeOf, formatOf, loadModelFromPath, loadTokenizerFromPath, loadedLine, modelFiles, parseStopIds, runModelPath, writeModel } from '../model-io';
 import { loadReward } from '../load-reward';
 import { loadRewardModelEngine, parseRewardWeights, resolveRewardModel, type RewardModelSource } from '../reward-model-source';
 import { resolveTrainOptions, trainFlagSpecs, type TrainValues } from '../train-options';
@@ -67,7 +67,7 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
   if (ppoFlag && v.estimator !== 'ppo') throw new RemaxInputError(`--${ppoFlag} is a setting of --estimator ppo, but the estimator is ${v.estimator}: add --estimator ppo or drop --${ppoFlag}`);
   if (v['critic-model'] !== undefined && v['critic-from'] !== undefined) throw new RemaxInputError('give --critic-model or --critic-from, not both: --critic-model names the critic\'s starting model itself');
   if (v['critic-from'] === 'reward-model' && v['reward-model'] === undefined) throw new RemaxInputError('--critic-from reward-model needs --reward-model (or use --critic-from policy)');
-  refuseWeightsDtypeWithoutLora(v['weights-dtype'] as string | undefined, v['lora-rank'] !== undefined || v.adapter !== undefined);
+  refuseWeightsDtypeWithoutLora(weightsDtypeSetting(v).weightsDtype, v['lora-rank'] !== undefined || v.adapter !== undefined);
   const usingDefaultTask = v.model === undefined && v.prompts === undefined;
   // Inputs by absolute path, so that a run resumes from any working directory.
   const file = (key: string, fallback: string) => {
@@ -131,7 +131,7 @@ export async function trainCommand(argv: string[], out: (line: string) => void, 
     ...(lora ? { lora } : {}),
     onWarning: (message) => err(message),
     referenceDtype: v['reference-dtype'] as WeightsDtype,
-    ...(v['weights-dtype'] !== undefined ? { weightsDtype: v['weights-dtype'] as WeightsDtype } : {}),
+    ...weightsDtypeSetting(v),
     // Before any engine: the plan must fit one instance's 4 GiB per engine and --max-memory in all.
     beforeEngines: async (records) => {
       const planned = { config: policyModel.config, types: (dtype: WeightsDtype) => chooseWeightTypes(policyModel.config, policyModel.weights, policyModel.stored, dtype) };
@@ -286,8 +286,14 @@ async function trainMemorySettings(v: TrainValues, policy: PlannedModel, lora: L
     batch: v.batch as number, samplesPerPrompt: v['samples-per-prompt'] as number, greedy: usesGreedy(estimator),
     maxNewTokens: v['max-new-tokens'] as number, longestPrompt, activationCheckpointing: v['activation-checkpointing'] === true,
     threads: threadCount(v.threads as number | 'auto'),
-    ...(v['weights-dtype'] !== undefined ? { weightsDtype: v['weights-dtype'] as WeightsDtype } : {}),
+    ...weightsDtypeSetting(v),
   };
+}
+
+/** The frozen base's weightsDtype that --weights-dtype or --quantize asks for, as a settings field. */
+function weightsDtypeSetting(v: TrainValues): { weightsDtype?: WeightsDtype } {
+  const weightsDtype = weightsDtypeOf(v['weights-dtype'] as string | undefined, v.quantize as string | undefined);
+  return weightsDtype !== undefined ? { weightsDtype } : {};
 }
 
 function trainerOptions(v: TrainValues): ReMaxOptions {
