@@ -6,6 +6,7 @@
 //   npm run build && node build/bench/ab.js [--mode=train|decode] [--model=260k|15m] [--rounds=N] [--build=simd] A.wasm B.wasm …
 //   node build/bench/ab.js --mode=decode --weights=f32,bf16,f16,q8_0 [--seqs=N]   (this checkout's build: how the weights
 //   are kept; f16 and q8_0 round the model to that type and keep it as stored, q4_k takes random blocks)
+//   node build/bench/ab.js --mode=decode --seqs=1 --weights-dtype=bf16 A.wasm B.wasm   (builds A/B on bf16 weights)
 //
 // A build of another commit: git worktree add /tmp/old COMMIT && (cd /tmp/old && npm ci && npx asc assembly/index.ts
 // --target relaxed -o /tmp/old.relaxed.wasm). The engines use this checkout's memory plan and descriptors, so the
@@ -29,6 +30,8 @@ const option = (name: string, fallback: string) => args.find((a) => a.startsWith
 const mode = option('mode', 'train'), model = option('model', '260k'), build = option('build', 'relaxed-simd') as BuildName;
 const dtypes = option('weights', '').split(',').filter(Boolean);
 const seqs = Number(option('seqs', '16'));
+/** How every file's engine keeps the weights (--weights-dtype=bf16: the A/B of a bf16 kernel change). */
+const filesDtype = option('weights-dtype', '');
 const files = dtypes.length > 0 ? dtypes : args.filter((a) => !a.startsWith('--'));
 if (files.length < 2 || !['train', 'decode'].includes(mode) || !['260k', '15m'].includes(model) || !['simd', 'relaxed-simd'].includes(build)) {
   console.error('usage: node build/bench/ab.js [--mode=train|decode] [--model=260k|15m] [--rounds=N] [--build=simd|relaxed-simd] A.wasm B.wasm …');
@@ -44,7 +47,7 @@ const engines = await Promise.all(files.map(async (file) => {
   const engine = await RemaxEngine.create({
     model: { config, weights: stored?.weights ?? weights, format: 'llama2c-v0', ...(stored ? { stored: stored.stored } : {}) }, build,
     ...(bytes ? { wasm: { simd: bytes, relaxed: bytes } } : {}), maxBatch: 16,
-    ...(dtypes.length > 0 ? { weightsDtype: (stored ? 'auto' : file) as WeightsDtype } : {}),
+    ...(dtypes.length > 0 ? { weightsDtype: (stored ? 'auto' : file) as WeightsDtype } : filesDtype ? { weightsDtype: filesDtype as WeightsDtype } : {}),
   });
   if (mode === 'train') engine.enableTraining({ maxTokens: TRAIN_BATCH * TRAIN_TOKENS, maxSeqs: TRAIN_BATCH });
   return engine;

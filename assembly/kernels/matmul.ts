@@ -1,7 +1,7 @@
 import { madd, hsum, hsum4 } from "./simd";
 import { transpose } from "./transpose";
 import { outerProductSum, OUTER_K_BLOCK } from "./outer-product";
-import { F32, matrixBytes, weightBytes, load4, load1, widenMatrix, widenRowOf, q8x4, f16, maddF16x8 } from "./weights";
+import { F32, matrixBytes, weightBytes, load4, load1, widenMatrix, widenRowOf, q8x4, f16, maddF16x8, maddBf16x8 } from "./weights";
 
 // out[n, outDim] (=|+=) x[n, inDim] · w[outDim, inDim]ᵀ — the weight layout of llama2.c (one row per output).
 // Register blocking: a tile of 4 input rows × 2 weight rows keeps 8 vector accumulators, so each weight vector
@@ -238,6 +238,15 @@ function tile1Row<W>(out: usize, x: usize, w: usize, r: i32, o0: i32, o1: i32, r
         a1 = maddF16x8(xv0, xv1, p1, v128.load(p1), a1);
         a2 = maddF16x8(xv0, xv1, p2, v128.load(p2), a2);
         a3 = maddF16x8(xv0, xv1, p3, v128.load(p3), a3);
+      }
+    } else if (sizeof<W>() == 2) {
+      // bf16, eight at a time (batch-1 decoding reads every weight once per token: widening is its inner loop).
+      for (; k + 32 <= vecBytes; k += 32) {
+        const xv0 = v128.load(x0 + k), xv1 = v128.load(x0 + k + 16), at = k >> 1;
+        a0 = maddBf16x8(xv0, xv1, v128.load(w0 + at), a0);
+        a1 = maddBf16x8(xv0, xv1, v128.load(w1 + at), a1);
+        a2 = maddBf16x8(xv0, xv1, v128.load(w2 + at), a2);
+        a3 = maddBf16x8(xv0, xv1, v128.load(w3 + at), a3);
       }
     }
     for (; k < vecBytes; k += 16) {

@@ -114,10 +114,12 @@ async function remaxRows(build: BuildName, model: LoadedModel, label: string): P
   gc();
 }
 
-export async function benchHubShapes(build: BuildName): Promise<void> {
+/** The hub rows; `decodeOnly` (--only=hub-decode, a few minutes): the decode rows alone. */
+export async function benchHubShapes(build: BuildName, decodeOnly = false): Promise<void> {
   const model = await randomFolder();
   const label = LIKE.endsWith('smollm2-135m.json') ? 'SmolLM2-135M shape (BF16 folder)' : `${LIKE} shape (BF16 folder)`;
   await decodeRows(build, model, label);
+  if (decodeOnly) return;
   await sftRows(build, model, label);
   await remaxRows(build, model, label);
 }
