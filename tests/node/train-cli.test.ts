@@ -59,10 +59,11 @@ test('train writes a checkpoint, one metrics line per step with every field, sam
     assert.deepEqual(metrics.map((m) => m.step), [1, 2, 3, 4, 5, 6]);
     for (const key of ['reward_mean', 'reward_std', 'greedy_reward_mean', 'greedy_reward_std', 'advantage_mean', 'advantage_std', 'kl', 'loss',
       'grad_norm', 'lr', 'response_length_mean', 'skipped', 'tokens_per_second', 'time_sampling', 'time_greedy', 'time_reward',
-      'time_reference', 'time_backward', 'time_optimizer']) {
+      'time_reference', 'time_backward', 'time_optimizer', 'entropy']) {
       assert.ok(key in metrics[5], `metrics has ${key}`);
     }
     assert.ok(metrics.every((m) => Number.isFinite(m.loss) && Number.isFinite(m.grad_norm)), 'finite loss and gradient norm');
+    assert.ok(metrics.every((m) => m.entropy > 0), 'a positive policy entropy every step');
     assert.ok(metrics.every((m) => m.time_greedy > 0 && m.time_sampling > 0), 'the batched decode time is split between samples and greedy');
     const samples = lines(path.join(out, 'samples.jsonl'));
     assert.ok(samples.length >= 3, `${samples.length} sample rows`);
