@@ -25,7 +25,10 @@ const ui = {
 
 ui.reward.value = DEFAULT_REWARD;
 ui.source.onchange = () => { ui.ownFiles.hidden = ui.source.value !== 'files'; };
-ui.estimator.onchange = () => { ui.ppoOptions.hidden = ui.estimator.value !== 'ppo'; };
+// PPO's fields only for PPO (also when the browser restores the form of an earlier visit).
+const showPpoOptions = () => { ui.ppoOptions.hidden = ui.estimator.value !== 'ppo'; };
+ui.estimator.onchange = showPpoOptions;
+showPpoOptions();
 // Helper threads share memory, which only a cross-origin isolated page has; up to one per core.
 (document.getElementById('threads') as HTMLInputElement).max = String(globalThis.crossOriginIsolated ? navigator.hardwareConcurrency || 1 : 1);
 
