@@ -24,7 +24,7 @@ const TINY: ModelConfig = {
 /** Random weights scaled up so the distributions are far from uniform (entropies well inside (0, log V)). */
 function peakyWeights(seed: number) {
   const w = randomInitWeights(TINY, seed);
-  for (const { name } of weightShapes(TINY)) if (!name.startsWith('rms')) w[name] = w[name]!.map((v) => v * 6);
+  for (const { name } of weightShapes(TINY)) if (!name.startsWith('rms')) w[name] = w[name]!.map((v) => v * 20);
   return w;
 }
 
@@ -118,7 +118,9 @@ for (const estimator of ESTIMATORS) {
   test(`${estimator}: the step's entropy is in (0, log V], the same on two engines as on one`, async () => {
     const one = await firstStep(estimator, 1), two = await firstStep(estimator, 2);
     assert.ok(Number.isFinite(one.entropy) && one.entropy > 0 && one.entropy <= Math.log(TINY.vocabSize), `entropy ${one.entropy}`);
-    // The same responses and weights; each engine measures its part's rows, the sums add up.
-    assert.ok(Math.abs(two.entropy - one.entropy) <= 1e-6 * one.entropy, `two engines ${two.entropy} vs one ${one.entropy}`);
+    // The same responses and weights; each engine measures its part's rows, the sums add up: exactly, but for PPO's
+    // later minibatches, which follow an update whose gradient two engines sum in parts (rounding).
+    if (estimator === 'ppo') assert.ok(Math.abs(two.entropy - one.entropy) <= 1e-6 * one.entropy, `two engines ${two.entropy} vs one ${one.entropy}`);
+    else assert.equal(two.entropy, one.entropy);
   });
 }
