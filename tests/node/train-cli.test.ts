@@ -92,7 +92,7 @@ test('a resumed run continues exactly: the metrics after the resume equal those 
   }
 });
 
-test('--threads 2: the same samples as one thread, close losses, and a run that replays and resumes exactly', () => {
+test('--threads 2: the same samples and first entropy as one thread, close losses, and a run that replays and resumes exactly', () => {
   const s = setup();
   try {
     const run = [...s.common, '--reward', s.reward, '--steps', '6', '--sample-every', '1', '--seed', '5'];
@@ -106,6 +106,9 @@ test('--threads 2: the same samples as one thread, close losses, and a run that 
     // Gradients are summed per thread: the losses agree to rounding.
     const [lossOne, lossTwo] = [one, two].map((dir) => lines(path.join(dir, 'metrics.jsonl')).map((m) => m.loss as number));
     lossTwo.forEach((loss, i) => assert.ok(Math.abs(loss - lossOne[i]!) <= 1e-4 * Math.max(1e-3, Math.abs(lossOne[i]!)), `step ${i + 1}: ${loss} vs ${lossOne[i]}`));
+    // The entropy is measured row by row and summed: the first step's (same weights, same responses) is the same.
+    const [entropyOne, entropyTwo] = [one, two].map((dir) => lines(path.join(dir, 'metrics.jsonl')).map((m) => m.entropy as number));
+    assert.equal(entropyTwo[0], entropyOne[0]);
     // The same seed and thread count replay bit for bit, also across a resume (config.json keeps --threads).
     assert.equal(remax('train', ...run, '--threads', '2', '--out', again).code, 0);
     assertSameRun(again, two);
