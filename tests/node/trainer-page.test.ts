@@ -180,6 +180,8 @@ test('the trainer page trains with PPO (a critic from the model, on two threads)
     assert.ok(Number.isFinite(value), `${metric} reads "${shown[metric]}"`);
   }
   assert.ok(Number(shown.entropy!.split(' ').at(-1)) > 0, `entropy reads "${shown.entropy}"`);
+  mkdirSync(OUTPUT, { recursive: true });
+  await page.screenshot({ path: path.join(OUTPUT, 'trainer-page-ppo.png'), fullPage: true });
   assert.deepEqual(errors, []);
   await page.close();
 });
