@@ -29,7 +29,7 @@ export { supportsRelaxedSimd } from './core/kernels';
 export { wasmBuilds } from './wasm-builds';
 
 // Training: SFT and the ReMax trainer with its estimators and rewards.
-export type { TrainingExample, TrainingOptions, AdamWOptions } from './core/training';
+export type { TrainingExample, TrainingOptions, AdamWOptions, GradientResult } from './core/training';
 export { SftTrainer } from './core/sft-trainer';
 export type { SftOptions, SftStep } from './core/sft-trainer';
 export { RewardModelTrainer } from './core/rm-trainer';

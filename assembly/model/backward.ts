@@ -49,7 +49,7 @@ export function trainForward(m: Model, ws: Workspace, job: TrainJob): void {
 export function trainBackward(m: Model, grads: Model, ws: Workspace, job: TrainJob): f64 {
   const n = packRows(m, ws, job); // the same rows, with the job's weights as they are now
   memory.fill(ws.dx, 0, (<usize>n * m.dim) << 2);
-  const loss = m.wscore != 0 ? scoreBackward(m, grads, ws, n) : classifierBackward(m, grads, ws, n);
+  const loss = m.wscore != 0 ? scoreBackward(m, grads, ws, n) : classifierBackward(m, grads, ws, job, n);
   for (let l = m.nLayers - 1; l >= 0; l--) {
     // Activation checkpointing: the workspace holds one layer's activations, the last layer's after the forward
     // pass; every other layer's are recomputed from its saved input (the same arithmetic, so the same values).
@@ -88,8 +88,12 @@ function packRows(m: Model, ws: Workspace, job: TrainJob): i32 {
   return n;
 }
 
-/** Final RMSNorm, classifier and loss for the rows that carry weight, in chunks of ws.maxLogitRows; writes their dx. */
-function classifierBackward(m: Model, grads: Model, ws: Workspace, n: i32): f64 {
+/**
+ * Final RMSNorm, classifier and loss for the rows that carry weight, in chunks of ws.maxLogitRows; writes their dx.
+ * Rows whose entropy the job wants are taken even at weight 0 (a ReMax sample of advantage 0 is still the policy's):
+ * their gradient is 0, their entropy is written.
+ */
+function classifierBackward(m: Model, grads: Model, ws: Workspace, job: TrainJob, n: i32): f64 {
   // A trainable classifier: every chunk's dx reads wclsᵀ, transposed once here rather than once per chunk (37 MB at a
   // 32000 vocabulary). A frozen one (LoRA, ws.classifierT 0) is read as stored, compact or not: no copy of it.
   if (ws.classifierT != 0) transpose(ws.classifierT, m.wcls, m.vocabSize, m.dim);
@@ -97,18 +101,23 @@ function classifierBackward(m: Model, grads: Model, ws: Workspace, n: i32): f64 
   let count = 0;
   for (let r = 0; r < n; r++) {
     const w = load<f32>(ws.weights + (<usize>r << 2));
-    if (getI32(ws.targets, r) < 0 || w == 0) continue;
+    if (getI32(ws.targets, r) < 0 || (w == 0 && !wantsEntropy(ws, job, r))) continue;
     setI32(ws.headRows, count, r);
     setI32(ws.headTargets, count, getI32(ws.targets, r));
     store<f32>(ws.headWeights + (<usize>count << 2), w);
     count++;
-    if (count == ws.maxLogitRows) { loss += classifierChunk(m, grads, ws, count); count = 0; }
+    if (count == ws.maxLogitRows) { loss += classifierChunk(m, grads, ws, job, count); count = 0; }
   }
-  if (count > 0) loss += classifierChunk(m, grads, ws, count);
+  if (count > 0) loss += classifierChunk(m, grads, ws, job, count);
   return loss;
 }
 
-function classifierChunk(m: Model, grads: Model, ws: Workspace, count: i32): f64 {
+/** Row r predicts a token at or after its sequence's job.entropyFrom: the job wants its entropy (when it wants any). */
+function wantsEntropy(ws: Workspace, job: TrainJob, r: i32): bool {
+  return job.entropy != 0 && getI32(ws.positions, r) + 1 >= getI32(job.entropyFrom, getI32(ws.slots, r));
+}
+
+function classifierChunk(m: Model, grads: Model, ws: Workspace, job: TrainJob, count: i32): f64 {
   const dim = m.dim, dimBytes = <usize>dim << 2;
   for (let j = 0; j < count; j++) {
     const r = getI32(ws.headRows, j);
@@ -116,7 +125,12 @@ function classifierChunk(m: Model, grads: Model, ws: Workspace, count: i32): f64
   }
   if (ws.weightsT != 0) matmulForwardTransposed(ws.logits, ws.headX, ws.classifierT, count, dim, m.vocabSize, false);
   else project(ws, ws.logits, ws.headX, m.wcls, m.wclsType, 0, 0, count, dim, m.vocabSize, false);
-  const loss = crossEntropyForwardBackward(ws.logits, ws.headTargets, ws.headWeights, count, m.vocabSize);
+  const loss = crossEntropyForwardBackward(ws.logits, ws.headTargets, ws.headWeights, job.entropy != 0 ? ws.headEntropy : 0, count, m.vocabSize);
+  // Rows are the job's tokens in order: row r predicts ids[r + 1], whose slot in job.entropy (aligned with ids) is r + 1.
+  for (let j = 0; j < count; j++) {
+    const r = getI32(ws.headRows, j);
+    if (wantsEntropy(ws, job, r)) store<f32>(job.entropy + (<usize>(r + 1) << 2), load<f32>(ws.headEntropy + (<usize>j << 2)));
+  }
   // dx = dLogits · wcls
   if (ws.classifierT != 0) matmulForward(ws.headDx, ws.logits, ws.classifierT, count, m.vocabSize, dim, false);
   else matmulBackwardInputRowsOf(ws.headDx, ws.logits, m.wcls, m.wclsType, count, dim, m.vocabSize, false, ws.transposeA);

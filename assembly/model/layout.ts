@@ -124,6 +124,7 @@
   headRows: usize;   // i32[maxLogitRows]: rows in the current classifier chunk
   headTargets: usize;// i32[maxLogitRows]
   headWeights: usize;// f32[maxLogitRows]
+  headEntropy: usize;// f32[maxLogitRows]: entropy of each chunk row's softmax (when the job wants entropies)
   headX: usize;      // f32[maxLogitRows, dim] final-normed rows of the chunk
   headDx: usize;     // f32[maxLogitRows, dim]
   layerStrideProbs: usize; // bytes between layers of attProbs
@@ -180,6 +181,9 @@
   weights: usize;  // f32[] aligned with ids: weight of predicting ids[t] from ids[<t] (the first of each is unused)
   dropoutSeeds: usize; // u32[nSeqs]: each sequence's LoRA dropout seed
   scores: usize;   // f32[] aligned with ids: a scalar-head model's trainForward writes every row's score here; 0 = none
+  entropyFrom: usize; // i32[nSeqs]: entropies are wanted for predicting ids[t], t ≥ entropyFrom[s] (a response's tokens), even at weight 0
+  entropy: usize;  // f32[] aligned with ids: trainBackward writes there the entropy of the distribution predicting each
+                   // wanted ids[t] (others untouched); 0 = none wanted (a causal LM only)
 }
 
 /** Teacher-forced log-probabilities: out[offsets[s] − s + t − 1] = log p(ids[t] | ids[<t]) of sequence s. */

@@ -7,7 +7,7 @@ import { Arena, WASM_MAX_PAGES, WASM_PAGE_BYTES } from './arena';
 import { instantiateKernels, ensureMemory, type BuildChoice, type BuildName, type Kernels, type WasmBuilds } from './kernels';
 import { GENERATE_JOB_FIELDS, LOGPROBS_JOB_FIELDS, MODEL_FIELDS, SCORE_JOB_FIELDS, TRAIN_JOB_FIELDS, WORKSPACE_FIELDS, writeDescriptor } from './layout';
 import { inferenceLogitRows, planModel, planOptimizer, planWorkspace, type ModelPlan, type OptimizerPlan, type WorkspacePlan, type WorkspaceSpec } from './memory-plan';
-import { packMicroBatches, tensorViews, type AdamWOptions, type TrainingExample, type TrainingOptions } from './training';
+import { packMicroBatches, tensorViews, type AdamWOptions, type GradientResult, type TrainingExample, type TrainingOptions } from './training';
 import { samplerState } from './seed';
 import { BOS_ID, EOS_ID } from './tokenizers/llama2c';
 import type { TextTokenizer } from './tokenizers/types';
@@ -572,8 +572,9 @@ export class RemaxEngine {
    * that fit the training workspace (so any batch size gives the same sum). Returns L and the weighted token count.
    * A scalar-head model takes weights[t] as the given ∂L/∂score at token t instead (t from 0; 0 = no score there):
    * the gradient of L = Σ_t weights[t]·score(ids[≤t]) goes through the head and the whole transformer.
+   * Where an example asks (entropyFrom), the sum of the policy's entropies at those tokens comes back too.
    */
-  accumulateGradients(examples: TrainingExample[]): { loss: number; tokens: number } {
+  accumulateGradients(examples: TrainingExample[]): GradientResult {
     this.requireTraining();
     const tws = this.trainWorkspace!;
     const c = this.config;
@@ -583,23 +584,39 @@ export class RemaxEngine {
       requireInput(e.weights.length === e.ids.length, `example ${i} has ${e.ids.length} ids but ${e.weights.length} weights`);
       const bad = e.weights.findIndex((w) => !Number.isFinite(w));
       requireInput(bad < 0, `example ${i}: loss weight ${e.weights[bad]} at index ${bad} is not a finite number`);
+      requireInput(e.entropyFrom === undefined || (Number.isInteger(e.entropyFrom) && e.entropyFrom >= 1),
+        `example ${i}: entropyFrom must be an integer ≥ 1 (the first token whose prediction is measured), got ${e.entropyFrom}`);
+      requireInput(e.entropyFrom === undefined || !this.hasScoreHead, `example ${i}: a scalar-head model has no token distribution to measure: drop entropyFrom`);
     });
-    let loss = 0, tokens = 0;
+    let loss = 0, tokens = 0, entropySum = 0, entropyTokens = 0;
     for (const batch of packMicroBatches(examples, tws.maxTokens, tws.maxSeqs)) {
       const total = batch.reduce((sum, e) => sum + e.ids.length, 0);
       const io = new Arena(this.ioStart);
-      const at = { ids: io.take(4 * total), offsets: io.take(4 * (batch.length + 1)), weights: io.take(4 * total), dropoutSeeds: io.take(4 * batch.length) };
+      const at = {
+        ids: io.take(4 * total), offsets: io.take(4 * (batch.length + 1)), weights: io.take(4 * total), dropoutSeeds: io.take(4 * batch.length),
+        entropyFrom: io.take(4 * batch.length), entropy: io.take(4 * total),
+      };
       ensureMemory(this.kernels.memory, io.end);
       const buffer = this.kernels.memory.buffer;
       writePacked(buffer, at.ids, at.offsets, batch.map((e) => e.ids));
       new Uint32Array(buffer, at.dropoutSeeds, batch.length).set(batch.map((e) => (e.dropoutSeed ?? 0) >>> 0));
       new Float32Array(buffer, at.weights, total).set(batch.flatMap((e) => e.weights));
-      writeDescriptor(buffer, this.modelPlan.jobDesc, TRAIN_JOB_FIELDS, { nSeqs: batch.length, ...at, scores: 0 });
+      new Int32Array(buffer, at.entropyFrom, batch.length).set(batch.map((e) => e.entropyFrom ?? e.ids.length));
+      const measured = batch.some((e) => e.entropyFrom !== undefined);
+      writeDescriptor(buffer, this.modelPlan.jobDesc, TRAIN_JOB_FIELDS, { nSeqs: batch.length, ...at, scores: 0, entropy: measured ? at.entropy : 0 });
       loss += this.kernels.exports.trainStep(this.modelPlan.modelDesc, this.modelPlan.gradDesc, this.modelPlan.trainWorkspaceDesc, this.modelPlan.jobDesc);
       const first = this.hasScoreHead ? 0 : 1;
       for (const e of batch) for (let t = first; t < e.weights.length; t++) if (e.weights[t] !== 0) tokens++;
+      if (!measured) continue;
+      const entropies = new Float32Array(this.kernels.memory.buffer, at.entropy, total);
+      let start = 0;
+      for (const e of batch) {
+        for (let t = e.entropyFrom ?? e.ids.length; t < e.ids.length; t++) entropySum += entropies[start + t]!;
+        entropyTokens += Math.max(0, e.ids.length - (e.entropyFrom ?? e.ids.length));
+        start += e.ids.length;
+      }
     }
-    return { loss, tokens };
+    return { loss, tokens, entropySum, entropyTokens };
   }
 
   /**
@@ -644,7 +661,7 @@ export class RemaxEngine {
       const buffer = this.kernels.memory.buffer;
       new Uint32Array(buffer, at.dropoutSeeds, sequences.length).fill(0);
       writePacked(buffer, at.ids, at.offsets, sequences);
-      writeDescriptor(buffer, this.modelPlan.jobDesc, TRAIN_JOB_FIELDS, { nSeqs: sequences.length, ...at });
+      writeDescriptor(buffer, this.modelPlan.jobDesc, TRAIN_JOB_FIELDS, { nSeqs: sequences.length, ...at, entropyFrom: 0, entropy: 0 });
       const k = this.kernels.exports, plan = this.modelPlan;
       k.trainForward(plan.modelDesc, plan.trainWorkspaceDesc, plan.jobDesc);
       const flat = new Float32Array(this.kernels.memory.buffer, at.scores, total);

@@ -15,7 +15,7 @@ export const WORKSPACE_FIELDS = [
   'tokens', 'slots', 'positions', 'logitRows', 'x', 'xIn', 'xb', 'q', 'k', 'v', 'attOut', 'xMid', 'xbFfn',
   'h1', 'h3', 'gated', 'sigmoid', 'scores', 'logits', 'kCache', 'vCache', 'probs', 'ids',
   'targets', 'weights', 'dx', 'dxb', 'dq', 'dk', 'dv', 'dh1', 'dh3', 'dGated', 'attScratch',
-  'headRows', 'headTargets', 'headWeights', 'headX', 'headDx', 'layerStrideProbs', 'attProbs',
+  'headRows', 'headTargets', 'headWeights', 'headEntropy', 'headX', 'headDx', 'layerStrideProbs', 'attProbs',
   'transposeA', 'transposeB', 'classifierT', 'weightsT', 'layerStrideIn', 'recomputeLayers',
   'layerStrideQ', 'layerStrideKv', 'qPre', 'kPre', 'loraStride', 'loraU', 'loraDu', 'loraSeeds', 'loraXd', 'weightRows',
 ] as const;
@@ -27,7 +27,7 @@ export const GENERATE_JOB_FIELDS = [
 
 export const LOGPROBS_JOB_FIELDS = ['nSeqs', 'ids', 'offsets', 'out'] as const;
 
-export const TRAIN_JOB_FIELDS = ['nSeqs', 'ids', 'offsets', 'weights', 'dropoutSeeds', 'scores'] as const;
+export const TRAIN_JOB_FIELDS = ['nSeqs', 'ids', 'offsets', 'weights', 'dropoutSeeds', 'scores', 'entropyFrom', 'entropy'] as const;
 
 export const SCORE_JOB_FIELDS = ['nSeqs', 'ids', 'offsets', 'wanted', 'out'] as const;
 

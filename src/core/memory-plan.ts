@@ -66,7 +66,7 @@ export type WorkspaceBuffer =
   | 'tokens' | 'slots' | 'positions' | 'logitRows' | 'x' | 'xIn' | 'xb' | 'q' | 'k' | 'v' | 'attOut' | 'xMid' | 'xbFfn'
   | 'h1' | 'h3' | 'gated' | 'sigmoid' | 'scores' | 'logits' | 'kCache' | 'vCache' | 'probs' | 'ids'
   | 'classifierT' | 'targets' | 'weights' | 'dx' | 'dxb' | 'dq' | 'dk' | 'dv' | 'dh1' | 'dh3' | 'dGated' | 'attScratch'
-  | 'headRows' | 'headTargets' | 'headWeights' | 'headX' | 'headDx' | 'attProbs' | 'transposeA' | 'transposeB' | 'weightsT'
+  | 'headRows' | 'headTargets' | 'headWeights' | 'headEntropy' | 'headX' | 'headDx' | 'attProbs' | 'transposeA' | 'transposeB' | 'weightsT'
   | 'qPre' | 'kPre' | 'loraU' | 'loraDu' | 'loraSeeds' | 'loraXd' | 'weightRows';
 
 export interface WorkspacePlan extends WorkspaceSpec {
@@ -161,7 +161,7 @@ export function workspaceSizes(c: ModelConfig, spec: WorkspaceSpec): Record<Work
     dk: train(rows * KV), dv: train(rows * KV),
     dh1: train(rows * c.hiddenDim), dh3: train(rows * c.hiddenDim), dGated: train(rows * c.hiddenDim),
     attScratch: train(4 * causalScratchFloats(c.seqLen, headSize(c))),
-    headRows: train(heads), headTargets: train(heads), headWeights: train(heads),
+    headRows: train(heads), headTargets: train(heads), headWeights: train(heads), headEntropy: train(heads),
     headX: train(heads * c.dim), headDx: train(heads * c.dim),
     attProbs: train(layers * attentionProbsLayerBytes(c, spec.maxTokens)),
     // Backward matmuls transpose (or widen, a compact frozen one) one layer weight matrix, or n×out gradients, into A

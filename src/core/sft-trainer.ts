@@ -31,6 +31,11 @@ export interface SftStep {
   lr: number;
   gradNorm: number;
   tokens: number;
+  /**
+   * The model's mean entropy −Σ_v p_v·log p_v per token of the batch from each example's first trained token on (nats),
+   * from the backward pass's own softmax; NaN when no example has a trained token.
+   */
+  entropy: number;
   seconds: number;
 }
 
@@ -81,17 +86,23 @@ export class SftTrainer {
     const position = this.order.position;
     const batch = this.order.nextBatch(this.options.batchSize).map((i) => this.examples[i]!);
     const weightSum = batch.reduce((sum, e) => sum + e.weights.reduce((s, w) => s + Math.abs(w), 0), 0);
-    const scaled = batch.map((e, i) => ({ ids: e.ids, weights: e.weights.map((w) => w / weightSum), dropoutSeed: dropoutSeed(this.options.seed, this.nextStep, i) }));
+    const scaled: TrainingExample[] = batch.map((e, i) => {
+      const firstTrained = e.weights.findIndex((w, t) => t > 0 && w !== 0);
+      return {
+        ids: e.ids, weights: e.weights.map((w) => w / weightSum), dropoutSeed: dropoutSeed(this.options.seed, this.nextStep, i),
+        ...(firstTrained > 0 ? { entropyFrom: firstTrained } : {}),
+      };
+    });
     const lr = learningRate(this.nextStep, this.options.schedule);
-    let result: { loss: number; tokens: number; gradNorm: number };
+    let result: { loss: number; tokens: number; entropy: number; gradNorm: number };
     try {
-      const { loss, tokens } = await this.group.gradients(scaled);
+      const { loss, tokens, entropySum, entropyTokens } = await this.group.gradients(scaled);
       if (!Number.isFinite(loss)) {
         throw new TrainingDivergedError(`the loss is ${loss}`,
           this.nextStep === 0 ? 'the weights were not updated; the model gives non-finite log-probabilities from the start: check its weights'
             : `the weights were not updated; lower --lr (now ${lr})`, this.nextStep + 1);
       }
-      result = { loss, tokens, gradNorm: this.engine.optimizerStep({ lr, ...this.options.optimizer }).gradNorm };
+      result = { loss, tokens, entropy: entropySum / entropyTokens, gradNorm: this.engine.optimizerStep({ lr, ...this.options.optimizer }).gradNorm };
     } catch (error) {
       this.order = DataOrder.restore(this.examples.length, this.order.seed, position);
       throw error instanceof TrainingDivergedError && error.step === undefined ? error.atStep(this.nextStep + 1) : error;

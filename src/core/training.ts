@@ -9,6 +9,25 @@ export interface TrainingExample {
   weights: number[];
   /** Seed of this sequence's LoRA dropout masks (lora.ts dropoutSeed; default 0); unused without dropout. */
   dropoutSeed?: number;
+  /**
+   * Measure the policy's entropy where it predicts ids[t], t ≥ entropyFrom (an RL response's first token: the prompt
+   * length), at weight 0 too; default: none measured.
+   */
+  entropyFrom?: number;
+}
+
+/** What accumulateGradients gives back. */
+export interface GradientResult {
+  /** L, the weighted negative log-likelihood. */
+  loss: number;
+  /** Tokens of nonzero weight. */
+  tokens: number;
+  /**
+   * Σ over the measured tokens (TrainingExample.entropyFrom) of the entropy −Σ_v p_v·log p_v of the distribution that
+   * predicts them (nats), from the training forward pass (with LoRA dropout, if any), and their count.
+   */
+  entropySum: number;
+  entropyTokens: number;
 }
 
 export interface TrainingOptions {

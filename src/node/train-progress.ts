@@ -1,5 +1,5 @@
 // Progress of a training run on stderr: one line redrawn in place on a terminal, plain lines otherwise
-// (about 20 over the run), each with step, its figures (reward, KL, tokens/s; a reward model's loss and accuracy)
+// (about 20 over the run), each with step, its figures (reward, KL, entropy, tokens/s; a reward model's loss and accuracy)
 // and the time left.
 import type { StepMetrics } from '../core/rl/trainer';
 
@@ -26,7 +26,7 @@ export class TrainProgress {
     const fmt = (x: number | null | undefined, digits = 3) => (x === null || x === undefined || Number.isNaN(x) ? '–' : x.toFixed(digits));
     this.show(m.step, `reward ${fmt(m.reward_mean)}` + (m.greedy_reward_mean !== null ? ` (greedy ${fmt(m.greedy_reward_mean)})` : '') +
       (m.eval_reward_mean !== undefined ? `  eval ${fmt(m.eval_reward_mean)}` : '') +
-      `  kl ${fmt(m.kl, 4)}  ${Math.round(m.tokens_per_second)} tok/s`, m.eval_reward_mean !== undefined);
+      `  kl ${fmt(m.kl, 4)}  entropy ${fmt(m.entropy)}  ${Math.round(m.tokens_per_second)} tok/s`, m.eval_reward_mean !== undefined);
   }
 
   /** Step `step`'s figures with the bar and the time left; `keep`: a line that stays on a terminal (an evaluation). */

@@ -16,8 +16,8 @@ import { gae, whiten } from '../../src/core/rl/ppo';
 import { ReMaxTrainer, DEFAULT_REMAX_OPTIONS } from '../../src/core/rl/trainer';
 import { withScoreHead } from '../../src/core/score-head';
 import { Prng } from '../../src/core/prng';
-import { HelperEngine, HelperError } from '../../src/core/parallel/helper-client';
-import { serveHelper } from '../../src/core/parallel/helper-server';
+import { HelperError } from '../../src/core/parallel/helper-client';
+import { inProcessHelper } from './in-process-helper';
 import { valueGradients } from '../../src/core/rl/value-gradients';
 import { RemaxInputError } from '../../src/core/errors';
 import type { ModelConfig } from '../../src/core/config';
@@ -57,14 +57,6 @@ const context = (e: Awaited<ReturnType<typeof engines>>, over: Partial<PpoContex
   klCoef: 0.1, gamma: 1, lossAggregation: 'token-mean', optimizer: { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, clipNorm: 1 },
   lr: 1e-3, criticLr: 1e-3, update: true, seed: 0, step: 0, ...over,
 });
-
-/** A helper engine served in this thread (the worker's code without the worker): messages pass on microtasks. */
-function inProcessHelper(): HelperEngine {
-  let toClient: (message: unknown) => void = () => {};
-  let toServer: (message: unknown) => void = () => {};
-  serveHelper({ postMessage: (m) => queueMicrotask(() => toClient(m)), onMessage: (h) => { toServer = h; } });
-  return new HelperEngine({ postMessage: (m) => queueMicrotask(() => toServer(m)), onMessage: (h) => { toClient = h; } });
-}
 
 test('the critic shares the helper threads: the same values as one engine, and the value-loss gradient summed from the parts', async () => {
   const e = await engines();
@@ -212,7 +204,7 @@ const lines = (file: string) => readFileSync(file, 'utf8').trim().split('\n').fi
 const withoutTimes = (rows: Record<string, unknown>[]) => rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !k.startsWith('time') && k !== 'tokens_per_second')));
 // The built-in default task (its model, prompts and reward), small steps.
 const PPO = ['--estimator', 'ppo', '--batch', '4', '--max-new-tokens', '8', '--eval-every', '0', '--quiet'];
-const PPO_METRICS = ['policy_loss', 'value_loss', 'clip_fraction', 'approx_kl', 'explained_variance', 'value_mean', 'critic_grad_norm', 'critic_lr', 'time_critic', 'critic_memory_bytes'];
+const PPO_METRICS = ['entropy', 'policy_loss', 'value_loss', 'clip_fraction', 'approx_kl', 'explained_variance', 'value_mean', 'critic_grad_norm', 'critic_lr', 'time_critic', 'critic_memory_bytes'];
 
 test('remax train --estimator ppo: finite metrics of every name, the critic saved beside the policy, the flags in config.json', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'remax-ppo-'));

@@ -66,7 +66,9 @@ export interface ReferenceLora {
   keep?: (seed: number, pos: number, layer: number, target: string, col: number) => number;
 }
 
-export function referenceLoss(c: ModelConfig, w: Weights64, examples: { ids: number[]; weights: number[]; dropoutSeed?: number }[], lora?: ReferenceLora): number {
+/** onLogits, when given, sees the logits of every row that predicts a token (weight 0 too): example index, position. */
+export function referenceLoss(c: ModelConfig, w: Weights64, examples: { ids: number[]; weights: number[]; dropoutSeed?: number }[], lora?: ReferenceLora,
+  onLogits?: (example: number, pos: number, logits: Float64Array) => void): number {
   const D = c.dim, H = c.hiddenDim, hs = headSize(c), KV = kvDim(c), Q = qDim(c), group = c.nHeads / c.nKvHeads;
   const wcls = c.sharedClassifier ? w.token_embedding_table! : w.wcls!;
   const freqs = frequencies(c);
@@ -94,7 +96,7 @@ export function referenceLoss(c: ModelConfig, w: Weights64, examples: { ids: num
     });
   };
   let loss = 0;
-  for (const ex of examples) {
+  for (const [e, ex] of examples.entries()) {
     seed = ex.dropoutSeed ?? 0;
     const keys: Float64Array[][] = Array.from({ length: c.nLayers }, () => []);
     const values: Float64Array[][] = Array.from({ length: c.nLayers }, () => []);
@@ -139,8 +141,10 @@ export function referenceLoss(c: ModelConfig, w: Weights64, examples: { ids: num
         continue;
       }
       const weight = ex.weights[pos + 1]!;
-      if (weight === 0) continue;
+      if (weight === 0 && !onLogits) continue;
       const logits = matvec(wcls, 0, c.vocabSize, D, rmsnorm(x, w.rms_final_weight!, 0, c.normEps));
+      onLogits?.(e, pos, logits);
+      if (weight === 0) continue;
       const m = Math.max(...logits);
       const lse = m + Math.log(logits.reduce((s, z) => s + Math.exp(z - m), 0));
       loss -= weight * (logits[ex.ids[pos + 1]!]! - lse);

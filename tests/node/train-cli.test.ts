@@ -59,10 +59,11 @@ test('train writes a checkpoint, one metrics line per step with every field, sam
     assert.deepEqual(metrics.map((m) => m.step), [1, 2, 3, 4, 5, 6]);
     for (const key of ['reward_mean', 'reward_std', 'greedy_reward_mean', 'greedy_reward_std', 'advantage_mean', 'advantage_std', 'kl', 'loss',
       'grad_norm', 'lr', 'response_length_mean', 'skipped', 'tokens_per_second', 'time_sampling', 'time_greedy', 'time_reward',
-      'time_reference', 'time_backward', 'time_optimizer']) {
+      'time_reference', 'time_backward', 'time_optimizer', 'entropy']) {
       assert.ok(key in metrics[5], `metrics has ${key}`);
     }
     assert.ok(metrics.every((m) => Number.isFinite(m.loss) && Number.isFinite(m.grad_norm)), 'finite loss and gradient norm');
+    assert.ok(metrics.every((m) => m.entropy > 0), 'a positive policy entropy every step');
     assert.ok(metrics.every((m) => m.time_greedy > 0 && m.time_sampling > 0), 'the batched decode time is split between samples and greedy');
     const samples = lines(path.join(out, 'samples.jsonl'));
     assert.ok(samples.length >= 3, `${samples.length} sample rows`);
@@ -91,7 +92,7 @@ test('a resumed run continues exactly: the metrics after the resume equal those 
   }
 });
 
-test('--threads 2: the same samples as one thread, close losses, and a run that replays and resumes exactly', () => {
+test('--threads 2: the same samples and first entropy as one thread, close losses, and a run that replays and resumes exactly', () => {
   const s = setup();
   try {
     const run = [...s.common, '--reward', s.reward, '--steps', '6', '--sample-every', '1', '--seed', '5'];
@@ -105,6 +106,9 @@ test('--threads 2: the same samples as one thread, close losses, and a run that 
     // Gradients are summed per thread: the losses agree to rounding.
     const [lossOne, lossTwo] = [one, two].map((dir) => lines(path.join(dir, 'metrics.jsonl')).map((m) => m.loss as number));
     lossTwo.forEach((loss, i) => assert.ok(Math.abs(loss - lossOne[i]!) <= 1e-4 * Math.max(1e-3, Math.abs(lossOne[i]!)), `step ${i + 1}: ${loss} vs ${lossOne[i]}`));
+    // The entropy is measured row by row and summed: the first step's (same weights, same responses) is the same.
+    const [entropyOne, entropyTwo] = [one, two].map((dir) => lines(path.join(dir, 'metrics.jsonl')).map((m) => m.entropy as number));
+    assert.equal(entropyTwo[0], entropyOne[0]);
     // The same seed and thread count replay bit for bit, also across a resume (config.json keeps --threads).
     assert.equal(remax('train', ...run, '--threads', '2', '--out', again).code, 0);
     assertSameRun(again, two);

@@ -1,7 +1,8 @@
 // The in-browser trainer page, for real: `remax serve` on a free port, headless Chromium presses Train on the built-in
 // task, waits for several steps, checks the chart has points and the completions table has rewards, that the page
 // answers while the worker trains, saves a screenshot (build/test-output/trainer-page.png), stops, downloads the
-// checkpoint and loads it. A reward that is not a function gets a clear error on the page.
+// checkpoint and loads it. PPO (a critic beside the policy, two threads) shows its metrics. A reward that is not a
+// function gets a clear error on the page.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -73,6 +74,7 @@ test('remax serve: the trainer page trains the built-in task in a Web Worker, dr
   const completions = await page.$$eval('#samples-body tr', (rows) => rows.length);
   assert.ok(completions >= 1);
   assert.match(await page.textContent('#status') ?? '', /^step \d+\/400: reward/);
+  assert.match(await page.textContent('#summary [data-metric="entropy"]') ?? '', /^entropy \d+\.\d{3}$/, 'the policy\'s entropy is shown');
 
   mkdirSync(OUTPUT, { recursive: true });
   const shot = path.join(OUTPUT, 'trainer-page.png');
@@ -155,6 +157,31 @@ test('the trainer page trains on two threads (a helper engine in a second Web Wo
   assert.match(await page.textContent('#status') ?? '', /^stopped at step \d+/);
   const rewards = await page.$$eval('#samples-body td.reward', (cells) => cells.map((c) => c.textContent ?? ''));
   assert.ok(rewards.length >= 1, 'the completions table is empty');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('the trainer page trains with PPO (a critic from the model, on two threads) and shows its metrics and the entropy', { skip, timeout: 120_000 }, async () => {
+  const { page, errors } = await openPage();
+  assert.equal(await page.isVisible('#ppo-epochs'), false, 'PPO\'s fields show only for the ppo estimator');
+  await page.selectOption('#estimator', 'ppo');
+  await page.fill('#ppo-epochs', '2');
+  await page.fill('#ppo-minibatches', '2');
+  await page.fill('#ppo-clip', '0.1');
+  await page.fill('#threads', '2');
+  await page.fill('#steps', '2');
+  await page.fill('#batch', '4');
+  await page.click('#train');
+  await page.waitForFunction(() => document.body.dataset.running === 'false' && Number(document.body.dataset.steps) === 2, undefined, { timeout: 90_000 });
+  assert.match(await page.textContent('#status') ?? '', /^done at step 2/);
+  const shown = await page.$$eval('#summary [data-metric]', (spans) => Object.fromEntries(spans.map((s) => [(s as HTMLElement).dataset.metric!, s.textContent ?? ''])));
+  for (const metric of ['entropy', 'policy_loss', 'value_loss', 'clip_fraction', 'approx_kl', 'explained_variance']) {
+    const value = Number(shown[metric]?.split(' ').at(-1));
+    assert.ok(Number.isFinite(value), `${metric} reads "${shown[metric]}"`);
+  }
+  assert.ok(Number(shown.entropy!.split(' ').at(-1)) > 0, `entropy reads "${shown.entropy}"`);
+  mkdirSync(OUTPUT, { recursive: true });
+  await page.screenshot({ path: path.join(OUTPUT, 'trainer-page-ppo.png'), fullPage: true });
   assert.deepEqual(errors, []);
   await page.close();
 });

@@ -51,6 +51,9 @@ test('sft lowers the loss of a tiny model on generated text by a clear margin in
     const first = (m[0].loss + m[1].loss) / 2, last = (m[38].loss + m[39].loss) / 2;
     assert.ok(first > Math.log(259) - 0.5, `a random model starts near uniform: ${first}`);
     assert.ok(last < first - 1.5, `loss fell from ${first.toFixed(3)} to ${last.toFixed(3)}`);
+    // The model's entropy at the trained tokens: near log V at first (at most log V), falling with the loss.
+    assert.ok(m[0].entropy <= Math.log(259) && m[0].entropy > Math.log(259) - 0.5, `first entropy ${m[0].entropy}`);
+    assert.ok(m[39].entropy < m[0].entropy - 1, `entropy from ${m[0].entropy} to ${m[39].entropy}`);
     // The checkpoint is a llama2.c model the rest of the CLI loads.
     const g = remax('generate', '--model', out, '--tokenizer', w.tokenizer, '--prompt', 'the cat', '--max-new-tokens', '8', '--temperature', '0');
     assert.equal(g.code, 0, g.stderr);

@@ -55,9 +55,9 @@ export function serveHelper(transport: Transport, wasm?: WasmBuilds): void {
     gradients({ examples }) {
       const { policy, gradients } = ready();
       policy.zeroGradients();
-      const { loss, tokens } = policy.accumulateGradients(examples);
+      const result = policy.accumulateGradients(examples);
       policy.copyGradientsTo(gradients);
-      return { loss, tokens };
+      return result;
     },
     pairGradients({ pairs, batchSize }) {
       const { policy, gradients } = ready();

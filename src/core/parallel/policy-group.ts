@@ -8,7 +8,7 @@
 // PPO's critic is a second group over the same helper threads (role 'critic'): each helper hosts a share of the
 // policy and of the critic, so the critic's values and gradients are split like the policy's.
 import type { GenerateOptions, GenerateRequest, Generation, RemaxEngine } from '../engine';
-import type { TrainingExample, TrainingOptions } from '../training';
+import type { GradientResult, TrainingExample, TrainingOptions } from '../training';
 import type { HelperEngine } from './helper-client';
 import type { EngineRole, HelperOp, HelperOps, ValueTarget } from './protocol';
 import { valueGradients, type ValueLossSettings } from '../rl/value-gradients';
@@ -122,20 +122,24 @@ export class PolicyGroup {
    * Sets the main engine's gradients to those of `examples` (zeroGradients, then accumulateGradients): each engine
    * computes its part's from zero and the main engine adds the helpers' in order.
    */
-  async gradients(examples: TrainingExample[]): Promise<{ loss: number; tokens: number }> {
+  async gradients(examples: TrainingExample[]): Promise<GradientResult> {
     this.policy.zeroGradients();
-    if (examples.length === 0) return { loss: 0, tokens: 0 };
+    const none: GradientResult = { loss: 0, tokens: 0, entropySum: 0, entropyTokens: 0 };
+    if (examples.length === 0) return none;
     const parts = this.split(examples, 1, (e) => e.ids.length);
     const remote = parts.slice(1).map((part, i) => (part.length ? this.call(i, 'gradients', { examples: part }) : undefined));
-    let { loss, tokens } = parts[0]!.length ? this.policy.accumulateGradients(parts[0]!) : { loss: 0, tokens: 0 };
+    const total = parts[0]!.length ? this.policy.accumulateGradients(parts[0]!) : none;
     const [, ...results] = await Promise.all([this.syncing, ...remote]);
     results.forEach((result, i) => {
       if (!result) return;
       this.policy.addGradients(this.sharedGradients[i]!);
-      loss += result.loss;
-      tokens += result.tokens;
+      // Sums, so the entropy's mean is over every measured token of the batch, whichever engine measured it.
+      total.loss += result.loss;
+      total.tokens += result.tokens;
+      total.entropySum += result.entropySum;
+      total.entropyTokens += result.entropyTokens;
     });
-    return { loss, tokens };
+    return total;
   }
 
   /**

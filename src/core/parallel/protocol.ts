@@ -2,7 +2,7 @@
 // they travel on. The core only sees this interface; the runtime adapters wrap Node's worker_threads or a Web Worker.
 import type { BuildName } from '../kernels';
 import type { GenerateOptions, GenerateRequest, Generation } from '../engine';
-import type { TrainingExample, TrainingOptions } from '../training';
+import type { GradientResult, TrainingExample, TrainingOptions } from '../training';
 import type { LoadedModel } from '../formats/model';
 import type { LoraSettings, LoraWeights } from '../lora';
 
@@ -57,9 +57,9 @@ export interface HelperOps {
   referenceLogprobs: { args: { sequences: number[][] }; result: number[][] };
   /**
    * The policy's gradient of these examples alone (from zero), left in the shared gradient buffer; the result gives
-   * their loss and weighted token count.
+   * their loss, weighted token count and the entropy sum of the tokens they measure.
    */
-  gradients: { args: { examples: TrainingExample[] }; result: { loss: number; tokens: number } };
+  gradients: { args: { examples: TrainingExample[] }; result: GradientResult };
   /**
    * A reward model's Bradley–Terry gradient of these preference pairs (of a batch of batchSize pairs) alone, from
    * zero, left in the shared gradient buffer; the result gives the pairs' scores (bradley-terry.ts pairGradient).

@@ -96,6 +96,8 @@ export interface PpoResult {
   clipFraction: number;
   approxKl: number;
   explainedVariance: number;
+  /** The policy's mean entropy per response token over the first epoch's minibatches (every token once). */
+  entropy: number;
   timeBackward: number;
   timeOptimizer: number;
   timeCritic: number;
@@ -156,7 +158,7 @@ async function update(c: PpoContext, rollouts: PpoRollout[], progress: { steps: 
   const bad = values.findIndex((v) => v.some((x) => !Number.isFinite(x)));
   if (bad >= 0) throw new TrainingDivergedError(`the critic's value of response ${bad} is ${values[bad]!.find((x) => !Number.isFinite(x))}`, 'check the critic (--critic-model, critic of the run) or lower --critic-lr', step);
   const { advantages, returns, whitened } = ppoTargets(rollouts, values, c.klCoef, c.gamma, s.gaeLambda);
-  let clipped = 0, surrogateTokens = 0, approxKl = 0, timeBackward = 0, timeOptimizer = 0;
+  let clipped = 0, surrogateTokens = 0, approxKl = 0, timeBackward = 0, timeOptimizer = 0, entropySum = 0, entropyTokens = 0;
   const ranges = minibatchRanges(rollouts.length, s.minibatches);
   for (let epoch = 0; epoch < (c.update ? s.epochs : 1); epoch++) {
     for (const [m, [from, to]] of ranges.entries()) {
@@ -182,7 +184,10 @@ async function update(c: PpoContext, rollouts: PpoRollout[], progress: { steps: 
           throw new TrainingDivergedError(`the PPO weight of token ${badWeight} of response ${k} is ${weights[badWeight]} (ratio exp(${logp[i]![badWeight]! - r.oldLogprobs[badWeight]!}))`,
             'lower --lr or --ppo-epochs and resume from the last checkpoint', step);
         }
-        return { ids: r.ids, weights: [...new Array<number>(r.promptLength).fill(0), ...weights], dropoutSeed: dropoutSeed(c.seed, c.step, epoch * rollouts.length + k) };
+        return {
+          ids: r.ids, weights: [...new Array<number>(r.promptLength).fill(0), ...weights], dropoutSeed: dropoutSeed(c.seed, c.step, epoch * rollouts.length + k),
+          ...(epoch === 0 ? { entropyFrom: r.promptLength } : {}),
+        };
       });
       // The main engine's share of the policy gradient runs now; the helpers' shares while the critic works below.
       const policyGradients = c.group.gradients(examples);
@@ -205,7 +210,9 @@ async function update(c: PpoContext, rollouts: PpoRollout[], progress: { steps: 
       timeCritic += seconds(started);
 
       started = performance.now();
-      await policyGradients;
+      const gradients = await policyGradients;
+      entropySum += gradients.entropySum;
+      entropyTokens += gradients.entropyTokens;
       timeBackward += seconds(started);
       started = performance.now();
       let gradNorm = 0;
@@ -225,7 +232,7 @@ async function update(c: PpoContext, rollouts: PpoRollout[], progress: { steps: 
   return {
     passes, advantages, returns, values,
     clipFraction: surrogateTokens ? clipped / surrogateTokens : 0, approxKl: surrogateTokens ? approxKl / surrogateTokens : 0,
-    explainedVariance: explainedVariance(values.flat(), returns.flat()),
+    explainedVariance: explainedVariance(values.flat(), returns.flat()), entropy: entropySum / entropyTokens,
     timeBackward, timeOptimizer, timeCritic,
   };
 }

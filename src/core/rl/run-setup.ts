@@ -7,9 +7,11 @@ import type { TextTokenizer } from '../tokenizers/types';
 import { loadPrompts, type ChatSettings, type PromptRecord } from './prompts';
 import type { ReMaxOptions } from './trainer';
 import type { WeightsDtype } from '../weight-types';
+import { withScoreHead } from '../score-head';
 
 // What `remax train` and the in-browser trainer page both build before a ReMax run's first step: the policy engine,
-// the frozen reference (only with a KL penalty) and the prompts, tokenised against the model's context.
+// the frozen reference (only with a KL penalty) and the prompts, tokenised against the model's context; for PPO, the
+// critic engine.
 
 /** Bytes and the name errors give them (a file path, "the built-in model", …). */
 export interface NamedBytes {
@@ -90,4 +92,12 @@ export async function setUpRun(inputs: RunInputs, options: Pick<ReMaxOptions, 'm
     })
     : undefined;
   return { policy, reference, prompts, evalPrompts, maxNewTokens };
+}
+
+/**
+ * A new PPO critic engine from `from`: a reward model as it is (its head too), a causal LM (the starting policy, by
+ * default) with a fresh scalar head seeded by the run's seed + 1. It trains fully, LoRA run or not.
+ */
+export async function createCritic(from: NamedModel, seed: number, maxBatch: number): Promise<RemaxEngine> {
+  return RemaxEngine.create({ model: withScoreHead(from.model, seed + 1), modelSource: from.source, maxBatch });
 }

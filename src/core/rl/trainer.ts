@@ -111,10 +111,16 @@ export interface StepMetrics {
   time_backward: number;
   time_optimizer: number;
   time_step: number;
+  /**
+   * The policy's mean entropy −Σ_v π(v)·log π(v) per response token of the batch it trained on (nats; every kept
+   * sample's tokens, weight 0 too), from the backward pass's own softmax (with LoRA dropout, if any). PPO: its first
+   * epoch, every token once (the first minibatch at the rollout's weights, each later one after the updates before it).
+   * NaN when no sample was kept.
+   */
+  entropy: number;
   /** Mean reward of greedy responses to the held-out prompts, on the steps that evaluate. */
   eval_reward_mean?: number;
-  // PPO only (--estimator ppo); means over its minibatch updates unless said otherwise. No entropy: the engine's
-  // passes return the chosen tokens' log-probabilities, not the whole distribution's.
+  // PPO only (--estimator ppo); means over its minibatch updates unless said otherwise.
   /** The clipped surrogate, aggregated as the loss (--loss-aggregation). */
   policy_loss?: number;
   /** ½·max((V − R)², (clip(V) − R)²), aggregated as the loss, before --vf-coef. */
@@ -172,6 +178,8 @@ interface StepUpdate {
   advantages: number[];
   /** A sample's advantage in samples.jsonl. */
   advantageOf: (sample: Sample) => number | null;
+  /** StepMetrics.entropy. */
+  entropy: number;
   /** The estimator's own metrics. */
   metrics: Partial<StepMetrics>;
 }
@@ -364,7 +372,7 @@ export class ReMaxTrainer {
 
     // 4. Loss and one optimizer step (PPO: its update phase).
     const lr = learningRate(this.nextStep, o.schedule);
-    const { loss, gradNorm, timeBackward, timeOptimizer, advantages: adv, advantageOf, metrics: estimatorMetrics } = this.critic
+    const { loss, gradNorm, timeBackward, timeOptimizer, advantages: adv, advantageOf, entropy, metrics: estimatorMetrics } = this.critic
       ? await this.ppoStep(kept, kl, lr, update)
       : await this.reinforceUpdate(kept, kl, lr, update, lowerLr, step);
     this.emaBaseline = emaBaseline;
@@ -391,7 +399,7 @@ export class ReMaxTrainer {
       greedy_reward_mean: withGreedy ? mean(greedyRewards) : null, greedy_reward_std: withGreedy ? std(greedyRewards) : null,
       advantage_mean: mean(adv), advantage_std: std(adv),
       kl: kl ? mean(kl.map((k) => k.reduce((a, b) => a + b, 0))) : null,
-      loss, grad_norm: gradNorm, lr,
+      loss, grad_norm: gradNorm, lr, entropy,
       response_length_mean: mean(sampled.map((s) => s.response.ids.length)),
       skipped: sampled.filter((s) => s.advantage === null).length,
       reward_errors: scored.errors.length,
@@ -423,11 +431,11 @@ export class ReMaxTrainer {
       return {
         ids: [...s.response.prompt.promptIds, ...s.response.ids],
         weights: [...new Array<number>(promptLength).fill(0), ...returns.map((r) => r / denominator)],
-        dropoutSeed: dropoutSeed(o.seed, this.nextStep, i),
+        dropoutSeed: dropoutSeed(o.seed, this.nextStep, i), entropyFrom: promptLength,
       };
     });
     started = performance.now();
-    const { loss } = await this.group.gradients(examples);
+    const { loss, entropySum, entropyTokens } = await this.group.gradients(examples);
     const timeBackward = seconds(started);
     started = performance.now();
     let gradNorm = 0;
@@ -441,7 +449,10 @@ export class ReMaxTrainer {
       this.group.parametersChanged();
     }
     const timeOptimizer = seconds(started);
-    return { loss, gradNorm, timeBackward, timeOptimizer, advantages: kept.map((s) => s.advantage!), advantageOf: (s) => s.advantage, metrics: {} };
+    return {
+      loss, gradNorm, timeBackward, timeOptimizer, advantages: kept.map((s) => s.advantage!), advantageOf: (s) => s.advantage,
+      entropy: entropySum / entropyTokens, metrics: {},
+    };
   }
 
   /** Step 4 of PPO: its update phase on the step's rollouts (ppo-update.ts), and its metrics. */
@@ -462,7 +473,7 @@ export class ReMaxTrainer {
     const keptIndex = new Map(kept.map((s, i) => [s, i]));
     return {
       loss, gradNorm: meanOf((p) => p.gradNorm), timeBackward: r?.timeBackward ?? 0, timeOptimizer: r?.timeOptimizer ?? 0,
-      advantages: r ? r.advantages.flat() : [],
+      advantages: r ? r.advantages.flat() : [], entropy: r?.entropy ?? NaN,
       // A sample's advantage in samples.jsonl: GAE's at its first token (its return's excess over V of the prompt).
       advantageOf: (s) => {
         const i = keptIndex.get(s);

@@ -41,7 +41,7 @@ export const sftFlags: FlagSpec[] = [
   { name: 'stop-at', type: 'string', help: 'stop after this step and save, as if interrupted (resume later with --resume)', default: '--steps' },
   { name: 'checkpoint-every', type: 'string', help: 'also write the checkpoint every N steps; 0 = only at the end', default: '0' },
   { name: 'log-every', type: 'string', help: 'print a progress line every N steps', default: 'about 20 lines per run' },
-  { name: 'metrics', type: 'string', help: 'append one JSON line per step (step, loss, lr, grad_norm, tokens, seconds) to this file' },
+  { name: 'metrics', type: 'string', help: 'append one JSON line per step (step, loss, lr, grad_norm, tokens, entropy, seconds) to this file' },
   { name: 'overwrite', type: 'boolean', help: 'start afresh although --out (or --metrics) holds an earlier run: its checkpoint is replaced and its metrics emptied' },
   { name: 'resume', type: 'string', help: 'continue the run saved at this checkpoint (its .state beside it); other flags as in that run' },
   { name: 'chat-template', type: 'string', help: 'Jinja chat template file for {"messages"} conversations', default: "the tokenizer's" },
@@ -219,7 +219,7 @@ export async function sftCommand(argv: string[], out: (line: string) => void, er
         }
         if (metricsPath) {
           try {
-            appendToFile(metricsPath, JSON.stringify({ step: result.step, loss: result.loss, lr: result.lr, grad_norm: result.gradNorm, tokens: result.tokens, seconds: result.seconds }) + '\n');
+            appendToFile(metricsPath, JSON.stringify({ step: result.step, loss: result.loss, lr: result.lr, grad_norm: result.gradNorm, tokens: result.tokens, entropy: result.entropy, seconds: result.seconds }) + '\n');
           } catch (error) {
             throw new RemaxInputError(`${(error as Error).message}; ${kept()}`);
           }
@@ -228,7 +228,7 @@ export async function sftCommand(argv: string[], out: (line: string) => void, er
           const elapsed = (performance.now() - started) / 1000;
           const perStep = elapsed / (result.step - firstStep);
           err(`step ${result.step}/${steps}  loss ${result.loss.toFixed(4)}  lr ${result.lr.toExponential(2)}  ` +
-            `grad norm ${result.gradNorm.toFixed(3)}  ${Math.round(result.tokens / result.seconds)} tokens/s  ` +
+            `grad norm ${result.gradNorm.toFixed(3)}  entropy ${result.entropy.toFixed(3)}  ${Math.round(result.tokens / result.seconds)} tokens/s  ` +
             `eta ${Math.round(perStep * (steps - result.step))} s`);
         }
         if (checkpointEvery > 0 && result.step % checkpointEvery === 0 && result.step < steps) save();

@@ -14,7 +14,7 @@ import { loadRewardModelEngine, parseRewardWeights, resolveRewardModel, type Rew
 import { resolveTrainOptions, trainFlagSpecs, type TrainValues } from '../train-options';
 import { TrainProgress } from '../train-progress';
 import { RemaxInputError } from '../../core/errors';
-import { setUpRun } from '../../core/rl/run-setup';
+import { createCritic, setUpRun } from '../../core/rl/run-setup';
 import { ReMaxTrainer, type ReMaxOptions, type StepMetrics } from '../../core/rl/trainer';
 import { HelperError } from '../../core/parallel/helper-client';
 import { scoreSamples, RewardError, type RewardFunction, type RewardErrorPolicy } from '../../core/rewards';
@@ -26,7 +26,6 @@ import { headSize, weightShapes, type ModelConfig } from '../../core/config';
 import { chooseLora, isAdapterFolder, loraSettingsFrom, readAdapterFolder, refuseChangedLora, refuseWeightsDtypeWithoutLora } from '../lora';
 import { RemaxEngine } from '../../core/engine';
 import { RunningMoments } from '../../core/running-moments';
-import { withScoreHead } from '../../core/score-head';
 import { DEFAULT_PPO } from '../../core/rl/ppo-update';
 import type { SaveFormat } from '../model-io';
 import { rewardModelReward, weightedRewards } from '../../core/reward-model-reward';
@@ -339,8 +338,7 @@ async function loadCritic(v: TrainValues, o: { resumed: boolean; criticPath: str
   const from = v['critic-model'] !== undefined ? 'critic-model' : (v['critic-from'] as string | undefined) ?? (o.rewardModel !== undefined ? 'reward-model' : 'policy');
   const source = from === 'critic-model' ? path.resolve(v['critic-model'] as string) : from === 'reward-model' ? o.rewardModel! : undefined;
   const loaded = source ? await loadModelFromPath(source, from === 'critic-model' ? '--critic-model' : '--reward-model', o.loadOptions) : o.policyModel;
-  const model = withScoreHead(loaded, (v.seed as number) + 1);
-  return { engine: await RemaxEngine.create({ model, modelSource: source ?? 'the policy with a fresh scalar head', maxBatch: o.maxBatch }) };
+  return { engine: await createCritic({ model: loaded, source: source ?? 'the policy with a fresh scalar head' }, v.seed as number, o.maxBatch) };
 }
 
 /** The rule reward, the reward model, or their weighted sum (--reward-weights). */

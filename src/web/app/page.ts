@@ -20,10 +20,15 @@ const ui = {
   source: $<HTMLSelectElement>('source'), ownFiles: $('own-files'), reward: $<HTMLTextAreaElement>('reward'),
   train: $<HTMLButtonElement>('train'), stop: $<HTMLButtonElement>('stop'), download: $<HTMLButtonElement>('download'),
   status: $('status'), summary: $('summary'), rewardChart: $('reward-chart'), speedChart: $('speed-chart'), samples: $('samples-body'),
+  estimator: $<HTMLSelectElement>('estimator'), ppoOptions: $('ppo-options'),
 };
 
 ui.reward.value = DEFAULT_REWARD;
 ui.source.onchange = () => { ui.ownFiles.hidden = ui.source.value !== 'files'; };
+// PPO's fields only for PPO (also when the browser restores the form of an earlier visit).
+const showPpoOptions = () => { ui.ppoOptions.hidden = ui.estimator.value !== 'ppo'; };
+ui.estimator.onchange = showPpoOptions;
+showPpoOptions();
 // Helper threads share memory, which only a cross-origin isolated page has; up to one per core.
 (document.getElementById('threads') as HTMLInputElement).max = String(globalThis.crossOriginIsolated ? navigator.hardwareConcurrency || 1 : 1);
 
@@ -82,10 +87,16 @@ async function start(): Promise<void> {
     const settings = {
       steps: numberField('steps', 'steps', true, 1), batchSize: numberField('batch', 'prompts per step', true, 1),
       lr: numberField('lr', 'learning rate', false, 0), klCoef: numberField('kl', 'KL coefficient', false, 0),
-      estimator: $<HTMLSelectElement>('estimator').value as Estimator, samplesPerPrompt: numberField('samples', 'samples per prompt', true, 1),
+      estimator: ui.estimator.value as Estimator, samplesPerPrompt: numberField('samples', 'samples per prompt', true, 1),
       maxNewTokens: numberField('max-new', 'max new tokens', true, 1), seed: numberField('seed', 'seed', true, 0), evalEvery: 10,
       threads: numberField('threads', 'threads', true, 1),
+      ppo: { epochs: numberField('ppo-epochs', 'PPO epochs', true, 1), minibatches: numberField('ppo-minibatches', 'PPO minibatches', true, 1),
+        clipRange: numberField('ppo-clip', 'PPO clip range', false, 0) },
     };
+    const responses = settings.batchSize * settings.samplesPerPrompt;
+    if (settings.estimator === 'ppo' && settings.ppo.minibatches > responses) {
+      throw new Error(`PPO minibatches must be at most the responses per step (prompts per step × samples per prompt = ${responses}), got ${settings.ppo.minibatches}`);
+    }
     request = {
       type: 'start', settings, rewardSource: ui.reward.value,
       model: own ? await modelFiles() : null,
@@ -176,12 +187,34 @@ function draw(): void {
       { label: 'tokens/s', id: 'tokens', color: '#6e7781', xs, ys: history.map((m) => m.tokens_per_second), axis: 'right' },
     ],
   });
-  const last = history.at(-1);
-  ui.summary.textContent = last
-    ? `step ${last.step} of ${totalSteps} · loss ${last.loss.toFixed(4)} · grad norm ${last.grad_norm.toFixed(3)} · mean response ${last.response_length_mean.toFixed(1)} tokens` +
-      (evals.length ? ` · held-out reward ${evals.at(-1)!.reward.toFixed(3)}` : '')
-    : '';
+  drawSummary(history.at(-1));
   ui.samples.replaceChildren(...recent.map(sampleRow));
+}
+
+/** The last step's figures; PPO's own after them. Each is a span named by its metric (data-metric), for tests and styling. */
+const SUMMARY: [keyof StepMetrics, string, number][] = [
+  ['loss', 'loss', 4], ['grad_norm', 'grad norm', 3], ['entropy', 'entropy', 3], ['response_length_mean', 'mean response', 1],
+  ['policy_loss', 'policy loss', 4], ['value_loss', 'value loss', 4], ['clip_fraction', 'clip fraction', 3], ['approx_kl', 'approx KL', 5],
+  ['explained_variance', 'explained variance', 3],
+];
+
+function drawSummary(last: StepMetrics | undefined): void {
+  if (!last) return ui.summary.replaceChildren();
+  const span = (metric: string, text: string) => {
+    const el = document.createElement('span');
+    el.dataset.metric = metric;
+    el.textContent = text;
+    return el;
+  };
+  const parts = [span('step', `step ${last.step} of ${totalSteps}`)];
+  for (const [field, label, digits] of SUMMARY) {
+    const value = last[field];
+    if (typeof value !== 'number') continue; // PPO's figures on PPO steps only
+    const shown = Number.isFinite(value) ? value.toFixed(digits) : '—';
+    parts.push(span(field, `${label} ${shown}${field === 'response_length_mean' ? ' tokens' : ''}`));
+  }
+  if (evals.length) parts.push(span('eval_reward_mean', `held-out reward ${evals.at(-1)!.reward.toFixed(3)}`));
+  ui.summary.replaceChildren(...parts.flatMap((part, i) => (i === 0 ? [part] : [' · ', part])));
 }
 
 function sampleRow(row: SampleRow): HTMLTableRowElement {

@@ -1,6 +1,7 @@
 // The messages between the trainer page and its Web Worker (the worker owns the engine; the page only draws).
 import type { SampleRow, StepMetrics } from '../../core/rl/trainer';
 import type { Estimator } from '../../core/rl/advantages';
+import type { PpoSettings } from '../../core/rl/ppo-update';
 
 /** What to train: the built-in task (files served beside the page), or the user's own files. */
 export interface TrainRequest {
@@ -31,6 +32,8 @@ export interface TrainSettings {
   evalEvery: number;
   /** Engines sharing each step: the worker's and threads − 1 helper workers (needs a cross-origin isolated page). */
   threads: number;
+  /** The ppo estimator's update phase (its other settings: DEFAULT_PPO; the critic's learning rate is lr). */
+  ppo: Pick<PpoSettings, 'epochs' | 'minibatches' | 'clipRange'>;
 }
 
 export type PageMessage = TrainRequest | { type: 'stop' } | { type: 'download' };

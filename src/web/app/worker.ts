@@ -1,12 +1,15 @@
 // The trainer page's Web Worker: it owns the engine and runs the ReMax loop, so the page stays responsive. It posts
 // every step's metrics and a few completions; between steps (the reward call is async) it takes Stop and Download.
+// PPO's critic is the model with a fresh scalar head, as `remax train --estimator ppo` starts it by default; it shares
+// the helper workers (each hosts a share of the policy and of the critic).
 import type { RemaxEngine } from '../../core/engine';
 import { RemaxInputError } from '../../core/errors';
 import { loadModel, loadTokenizerFile } from '../../core/formats/load';
 import { memoryFileSet } from '../../core/formats/file-set';
 import { formatOf, modelFiles } from '../../core/formats/save';
-import { setUpRun } from '../../core/rl/run-setup';
+import { createCritic, setUpRun } from '../../core/rl/run-setup';
 import { ReMaxTrainer, DEFAULT_REMAX_OPTIONS } from '../../core/rl/trainer';
+import { DEFAULT_PPO } from '../../core/rl/ppo-update';
 import { scoreSamples } from '../../core/rewards';
 import { fetchBytes } from '../index';
 import { compileReward } from './compile-reward';
@@ -73,13 +76,16 @@ async function train(request: TrainRequest): Promise<void> {
   const { reference, prompts, evalPrompts } = run;
   policy = run.policy;
   const scorer = (groups: Parameters<typeof scoreSamples>[1]) => scoreSamples(reward, groups, { timeoutMs: REWARD_TIMEOUT_MS, onError: 'abort', concurrency: 8 });
+  const ppo = s.estimator === 'ppo';
+  const critic = ppo ? { engine: await createCritic({ model, source: `${modelName} with a fresh scalar head` }, s.seed, s.batchSize * s.samplesPerPrompt) } : undefined;
   trainer?.close();
   trainer = new ReMaxTrainer(policy, reference, prompts, scorer, {
     ...DEFAULT_REMAX_OPTIONS,
     estimator: s.estimator, samplesPerPrompt: s.samplesPerPrompt, batchSize: s.batchSize, steps: s.steps, seed: s.seed,
     klCoef: s.klCoef, maxNewTokens: run.maxNewTokens,
     schedule: { kind: 'constant', lr: s.lr, warmupSteps: 0, totalSteps: s.steps },
-  }, undefined, startWebHelpers(s.threads, HELPER_SCRIPT));
+    ...(ppo ? { ppo: { ...DEFAULT_PPO, ...s.ppo, criticLr: s.lr } } : {}),
+  }, undefined, startWebHelpers(s.threads, HELPER_SCRIPT), critic);
   const parameters = Object.values(policy.readWeights()).reduce((n, tensor) => n + tensor.length, 0);
   post({ type: 'ready', build: policy.build, prompts: prompts.length, evalPrompts: evalPrompts.length, parameters, steps: s.steps, threads: s.threads });
 
