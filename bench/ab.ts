@@ -1,9 +1,10 @@
 // In-process A/B of kernel builds: each WASM file given gets its own engine on the same random-init model, and the
 // engines take a training step (or a 16-sequence decode) in turn, so that the machine's slow stretches hit all of them
-// alike; medians and minima of each, and each median against the first. The figures in docs/BENCHMARKS.md that say
+// alike; medians and minima of each, and each median against the first. --mode=score: a reward model (the model with a
+// scalar head) scoring the PPO row's 16 sequences of 128 tokens. The figures in docs/BENCHMARKS.md that say
 // "in-process A/B" come from this.
 //
-//   npm run build && node build/bench/ab.js [--mode=train|decode] [--model=260k|15m] [--rounds=N] [--build=simd] A.wasm B.wasm …
+//   npm run build && node build/bench/ab.js [--mode=train|decode|score] [--model=260k|15m] [--rounds=N] [--build=simd] A.wasm B.wasm …
 //   node build/bench/ab.js --mode=decode --weights=f32,bf16,f16,q8_0 [--seqs=N]   (this checkout's build: how the weights
 //   are kept; f16 and q8_0 round the model to that type and keep it as stored, q4_k takes random blocks)
 //   node build/bench/ab.js --mode=decode --seqs=1 --weights-dtype=bf16 A.wasm B.wasm   (builds A/B on bf16 weights)
@@ -23,6 +24,9 @@ import { dequantize, quantize } from '../src/core/formats/gguf-quants';
 import { f16ToF32, f32ToF16 } from '../src/core/formats/half';
 import { CONFIG_260K, CONFIG_15M } from './lib/common';
 import { trainingBatch, trainingStep, TRAIN_BATCH, TRAIN_TOKENS } from './lib/training';
+import { scoredSequences } from './lib/iteration-batch';
+import { withScoreHead } from '../src/core/score-head';
+import type { LoadedModel } from '../src/core/formats/model';
 
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
 const args = process.argv.slice(2);
@@ -33,8 +37,8 @@ const seqs = Number(option('seqs', '16'));
 /** How every file's engine keeps the weights (--weights-dtype=bf16: the A/B of a bf16 kernel change). */
 const filesDtype = option('weights-dtype', '');
 const files = dtypes.length > 0 ? dtypes : args.filter((a) => !a.startsWith('--'));
-if (files.length < 2 || !['train', 'decode'].includes(mode) || !['260k', '15m'].includes(model) || !['simd', 'relaxed-simd'].includes(build)) {
-  console.error('usage: node build/bench/ab.js [--mode=train|decode] [--model=260k|15m] [--rounds=N] [--build=simd|relaxed-simd] A.wasm B.wasm …');
+if (files.length < 2 || !['train', 'decode', 'score'].includes(mode) || !['260k', '15m'].includes(model) || !['simd', 'relaxed-simd'].includes(build)) {
+  console.error('usage: node build/bench/ab.js [--mode=train|decode|score] [--model=260k|15m] [--rounds=N] [--build=simd|relaxed-simd] A.wasm B.wasm …');
   process.exit(2);
 }
 const config = model === '15m' ? CONFIG_15M : CONFIG_260K;
@@ -45,7 +49,7 @@ const engines = await Promise.all(files.map(async (file) => {
   const bytes = dtypes.length > 0 ? undefined : new Uint8Array(readFileSync(file));
   const stored = file === 'f16' || file === 'q8_0' || file === 'q4_k' ? storedAs(file) : undefined;
   const engine = await RemaxEngine.create({
-    model: { config, weights: stored?.weights ?? weights, format: 'llama2c-v0', ...(stored ? { stored: stored.stored } : {}) }, build,
+    model: scorer({ config, weights: stored?.weights ?? weights, format: 'llama2c-v0', ...(stored ? { stored: stored.stored } : {}) }), build,
     ...(bytes ? { wasm: { simd: bytes, relaxed: bytes } } : {}), maxBatch: 16,
     ...(dtypes.length > 0 ? { weightsDtype: (stored ? 'auto' : file) as WeightsDtype } : filesDtype ? { weightsDtype: filesDtype as WeightsDtype } : {}),
   });
@@ -53,6 +57,11 @@ const engines = await Promise.all(files.map(async (file) => {
   return engine;
 }));
 const batch = trainingBatch(config.vocabSize);
+
+/** The model as the mode runs it: with a scalar head for scoring. */
+function scorer(model: LoadedModel): LoadedModel {
+  return mode === 'score' ? withScoreHead(model, 3) : model;
+}
 
 /** The model's matrices rounded to f16 or Q8_0 (rows of a multiple of 32), or random Q4_K blocks, marked as stored so. */
 function storedAs(type: 'f16' | 'q8_0' | 'q4_k'): { weights: ModelWeights; stored: StoredTensors } {
@@ -83,7 +92,9 @@ const requests = Array.from({ length: seqs }, (_, r) => ({
   promptIds: Array.from({ length: 16 }, (_, i) => (i === 0 ? 1 : 3 + ((i * 13 + (r >> 1) * 5) % (config.vocabSize - 3)))),
   maxNewTokens: 112, temperature: r & 1 ? 0 : 1, topP: 0.9, seed: r, logprobs: (r & 1) === 0,
 }));
-const run = (engine: RemaxEngine) => (mode === 'train' ? trainingStep(engine, batch) : engine.generate(requests, { eosId: null }));
+const scored = scoredSequences(config.vocabSize);
+const run = (engine: RemaxEngine) => (mode === 'train' ? trainingStep(engine, batch)
+  : mode === 'score' ? engine.scores(scored) : engine.generate(requests, { eosId: null }));
 
 for (const engine of engines) run(engine); // warm-up
 const times = engines.map(() => [] as number[]);

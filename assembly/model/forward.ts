@@ -22,10 +22,13 @@ export function forwardTokens(m: Model, ws: Workspace, n: i32, nLogitRows: i32):
   if (nLogitRows > 0) classifyRows(m, ws, 0, nLogitRows);
 }
 
-/** The embedding and every layer over n rows: ws.x is the last layer's output. */
-export function forwardLayers(m: Model, ws: Workspace, n: i32): void {
+/**
+ * The embedding and every layer over n rows: ws.x is the last layer's output. kept ≥ 0 (inference): only the rows
+ * ws.logitRows[0, kept) are wanted, and the last layer leaves just them, as rows 0…kept − 1 (see layerForward).
+ */
+export function forwardLayers(m: Model, ws: Workspace, n: i32, kept: i32 = -1): void {
   embeddingForwardOf(ws.x, m.tokenEmbedding, m.embeddingType, ws.tokens, n, m.dim);
-  for (let l = 0; l < m.nLayers; l++) layerForward(m, ws, n, l);
+  for (let l = 0; l < m.nLayers; l++) layerForward(m, ws, n, l, l == m.nLayers - 1 ? kept : -1);
 }
 
 /**
@@ -45,11 +48,16 @@ export function classifyRows(m: Model, ws: Workspace, first: i32, count: i32): v
   else project(ws, ws.logits, ws.xb, m.wcls, m.wclsType, 0, 0, count, dim, m.vocabSize, false);
 }
 
-/** Layer l on the residual stream ws.x (updated in place); a training workspace keeps its input and activations. */
-export function layerForward(m: Model, ws: Workspace, n: i32, l: i32): void {
+/**
+ * Layer l on the residual stream ws.x (updated in place); a training workspace keeps its input and activations.
+ * kept ≥ 0 (inference): only the rows ws.logitRows[0, kept) (ascending) are wanted out of this layer. Keys and values are
+ * still computed and cached for all n rows (later rows of their sequences attend to them); then those rows are gathered
+ * into rows 0…kept − 1 (gatherRows) and the rest of the layer runs on them alone. Every row's arithmetic is its own
+ * (the matmul never mixes rows), so the kept rows get the bits they would in a full layer.
+ */
+export function layerForward(m: Model, ws: Workspace, n: i32, l: i32, kept: i32 = -1): void {
   const dim = m.dim, hidden = m.hiddenDim, headSize = m.headSize, qDim = m.nHeads * headSize, kvDim = m.nKvHeads * headSize;
   const dimBytes = <usize>dim << 2;
-  const rowsBytes = <usize>n * dimBytes;
   const L = <usize>l;
   const D = L * ws.layerStride, H = L * ws.layerStrideHidden, Q = L * ws.layerStrideQ;
   const wT: usize = ws.weightsT == 0 ? 0 : layerWeightsT(m, ws, l);
@@ -58,34 +66,45 @@ export function layerForward(m: Model, ws: Workspace, n: i32, l: i32): void {
   const wv = m.wv + L * matrixBytes(m.wvType, kvDim, dim), wo = m.wo + L * matrixBytes(m.woType, dim, qDim);
   const w1 = m.w1 + L * matrixBytes(m.w1Type, hidden, dim), w3 = m.w3 + L * matrixBytes(m.w3Type, hidden, dim);
   const w2 = m.w2 + L * matrixBytes(m.w2Type, dim, hidden);
-  // Attention block.
-  if (ws.xIn != 0) memory.copy(layerInput(ws, l), ws.x, rowsBytes);
+  const normBytes = L * (<usize>headSize << 2);
+  // Attention block: keys and values of every row into the cache.
+  if (ws.xIn != 0) memory.copy(layerInput(ws, l), ws.x, <usize>n * dimBytes);
   rmsnormForward(ws.xb + D, ws.x, m.rmsAtt + L * dimBytes, n, dim, m.normEps);
-  project(ws, ws.q + Q, ws.xb + D, wq, m.wqType, wT, offsetT(m, WQ), n, dim, qDim, false);
-  loraForward(m, ws, l, LQ, ws.q + Q, ws.xb + D, n, dim, qDim);
   project(ws, ws.k, ws.xb + D, wk, m.wkType, wT, offsetT(m, WK), n, dim, kvDim, false);
   loraForward(m, ws, l, LK, ws.k, ws.xb + D, n, dim, kvDim);
   project(ws, ws.v, ws.xb + D, wv, m.wvType, wT, offsetT(m, WV), n, dim, kvDim, false);
   loraForward(m, ws, l, LV, ws.v, ws.xb + D, n, dim, kvDim);
   if (m.bq != 0) {
-    biasForward(ws.q + Q, m.bq + L * (<usize>qDim << 2), n, qDim);
     biasForward(ws.k, m.bk + L * (<usize>kvDim << 2), n, kvDim);
     biasForward(ws.v, m.bv + L * (<usize>kvDim << 2), n, kvDim);
   }
-  if (m.rmsQ != 0) {
-    // Per-head RMSNorm of queries and keys (Qwen3): each head is a row of headSize; training keeps the inputs.
-    if (ws.qPre != 0) {
-      memory.copy(ws.qPre + Q, ws.q + Q, <usize>n * qDim << 2);
-      memory.copy(ws.kPre + L * ws.layerStrideKv, ws.k, <usize>n * kvDim << 2);
-    }
-    const normBytes = L * (<usize>headSize << 2);
-    rmsnormForward(ws.q + Q, ws.q + Q, m.rmsQ + normBytes, n * m.nHeads, headSize, m.normEps);
+  if (m.rmsK != 0) {
+    // Per-head RMSNorm of keys (Qwen3): each head is a row of headSize; training keeps the inputs.
+    if (ws.kPre != 0) memory.copy(ws.kPre + L * ws.layerStrideKv, ws.k, <usize>n * kvDim << 2);
     rmsnormForward(ws.k, ws.k, m.rmsK + normBytes, n * m.nKvHeads, headSize, m.normEps);
   }
-  ropeForward(ws.q + Q, n, qDim, ws.positions, m.nHeads, headSize, m.ropeCos, m.ropeSin);
   ropeForward(ws.k, n, kvDim, ws.positions, m.nKvHeads, headSize, m.ropeCos, m.ropeSin);
   const layerCache = layerCacheOffset(m, ws, l);
   storeKeysValues(ws, n, kvDim, m.seqLen, ws.kCache + layerCache, ws.vCache + layerCache);
+  // From here on, the kept rows only.
+  if (kept >= 0) {
+    gatherRows(ws, ws.x, dimBytes, kept);
+    gatherRows(ws, ws.xb + D, dimBytes, kept);
+    gatherRows(ws, ws.slots, 4, kept);
+    gatherRows(ws, ws.positions, 4, kept);
+    for (let j = 0; j < kept; j++) store<i32>(ws.logitRows + (<usize>j << 2), j);
+    n = kept;
+  }
+  const rowsBytes = <usize>n * dimBytes;
+  // Queries, then attention.
+  project(ws, ws.q + Q, ws.xb + D, wq, m.wqType, wT, offsetT(m, WQ), n, dim, qDim, false);
+  loraForward(m, ws, l, LQ, ws.q + Q, ws.xb + D, n, dim, qDim);
+  if (m.bq != 0) biasForward(ws.q + Q, m.bq + L * (<usize>qDim << 2), n, qDim);
+  if (m.rmsQ != 0) {
+    if (ws.qPre != 0) memory.copy(ws.qPre + Q, ws.q + Q, <usize>n * qDim << 2);
+    rmsnormForward(ws.q + Q, ws.q + Q, m.rmsQ + normBytes, n * m.nHeads, headSize, m.normEps);
+  }
+  ropeForward(ws.q + Q, n, qDim, ws.positions, m.nHeads, headSize, m.ropeCos, m.ropeSin);
   const qRowBytes = <usize>qDim << 2;
   if (ws.attProbs != 0) {
     // Training: the rows are whole sequences (see trainStep), each attending over itself.
@@ -114,6 +133,14 @@ export function layerForward(m: Model, ws: Workspace, n: i32, l: i32): void {
   swigluForward(ws.gated + H, ws.h1 + H, ws.h3 + H, n * hidden, ws.sigmoid == 0 ? 0 : ws.sigmoid + H);
   project(ws, ws.x, ws.gated + H, w2, m.w2Type, wT, offsetT(m, W2), n, hidden, dim, true);
   loraForward(m, ws, l, LDOWN, ws.x, ws.gated + H, n, hidden, dim);
+}
+
+/** Rows ws.logitRows[j] (ascending, so never overwritten before read) of `rows` (rowBytes each) moved to rows j < count. */
+function gatherRows(ws: Workspace, rows: usize, rowBytes: usize, count: i32): void {
+  for (let j = 0; j < count; j++) {
+    const r = load<i32>(ws.logitRows + (<usize>j << 2));
+    if (r != j) memory.copy(rows + <usize>j * rowBytes, rows + <usize>r * rowBytes, rowBytes);
+  }
 }
 
 /**

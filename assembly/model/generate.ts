@@ -129,7 +129,7 @@ function copySharedPrompts(m: Model, ws: Workspace, job: GenerateJob): void {
 }
 
 /** Copies the keys and values of `count` positions from `position` on, every layer, from slot `from` to slot `to`. */
-function copyCacheRows(m: Model, ws: Workspace, from: i32, to: i32, position: i32, count: i32): void {
+export function copyCacheRows(m: Model, ws: Workspace, from: i32, to: i32, position: i32, count: i32): void {
   const rowBytes = <usize>(m.nKvHeads * m.headSize) << 2;
   const slotBytes = <usize>m.seqLen * rowBytes;
   const offset = <usize>position * rowBytes, bytes = <usize>count * rowBytes;

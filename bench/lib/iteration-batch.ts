@@ -13,6 +13,16 @@ export function iterationPrompts(vocabSize: number): PromptRecord[] {
   }));
 }
 
+/**
+ * The 16 sequences a reward model scores in the iteration rows, as an iteration's are: each prompt with two responses of
+ * NEW_TOKENS ids (its sampled and greedy ones), differing from their first token.
+ */
+export function scoredSequences(vocabSize: number): number[][] {
+  const prompts = iterationPrompts(vocabSize);
+  return Array.from({ length: 2 * PROMPTS }, (_, s) => [...prompts[s >> 1]!.promptIds,
+    ...Array.from({ length: NEW_TOKENS }, (_, i) => 3 + ((i * 7 + s * 11) % (vocabSize - 3)))]);
+}
+
 /** A reward scorer that costs nothing: the sum of the response's ids mod 7, scaled to [0, 1). */
 export const iterationScore = async (groups: { completionIds: number[] }[][]) => ({
   groupRewards: groups.map((g) => g.map((s) => (s.completionIds.reduce((a, b) => a + b, 0) % 7) / 7)), skipped: 0, errors: [],

@@ -11,7 +11,7 @@ import { DEFAULT_PPO } from '../../src/core/rl/ppo-update';
 import type { Estimator } from '../../src/core/rl/advantages';
 import { withScoreHead } from '../../src/core/score-head';
 import { median, medianMs, mib, quick, rows, stepsInTurn } from './common';
-import { NEW_TOKENS, PROMPTS, PROMPT_TOKENS, iterationOptions, iterationPrompts, iterationScore } from './iteration-batch';
+import { NEW_TOKENS, PROMPTS, PROMPT_TOKENS, iterationOptions, iterationPrompts, iterationScore, scoredSequences } from './iteration-batch';
 
 
 async function trainer(config: ModelConfig, build: BuildName, estimator: Estimator) {
@@ -43,7 +43,7 @@ export async function benchPpo(build: BuildName, label: string, config: ModelCon
   rows.push({ build, benchmark: `${label}: where the time goes (s): ReMax ${parts(remaxSteps!)}`, median: '', throughput: `PPO ${parts(ppoSteps!)}`, memory: '' });
   // A reward model of the policy's shape scoring the iteration's 16 responses (prompt + response) in one call.
   const scorer = ppo.critic!;
-  const sequences = Array.from({ length: 2 * PROMPTS }, (_, s) => Array.from({ length: PROMPT_TOKENS + NEW_TOKENS }, (_, i) => (i === 0 ? 1 : 3 + ((i * 7 + s * 11) % (config.vocabSize - 3)))));
+  const sequences = scoredSequences(config.vocabSize);
   const scoreMs = await medianMs(`${label} scores`, () => { scorer.scores(sequences); }, 5);
   rows.push({ build, benchmark: `${label}: reward-model scoring of the 16 responses (${PROMPT_TOKENS + NEW_TOKENS} tokens each)`, median: `${scoreMs.toFixed(1)} ms`,
     throughput: `${(scoreMs / remaxMs).toFixed(3)} of a ReMax iteration`, memory: '' });
