@@ -174,7 +174,7 @@ export class RemaxEngine {
     // 'auto' (and 'f16') keep a bf16 matrix only if its values are all bf16 (the kernels tell while packing): else
     // float32 ('f16': rounded to half, when half holds them).
     // (--quantize keeps a file's own blocks of the asked type only where they hold exactly the weights given.)
-    const stored = QUANTIZE_DTYPES.includes(weightsDtype) ? exactStored(model.weights, model.stored) : model.stored;
+    const stored = QUANTIZE_DTYPES.includes(weightsDtype) ? exactStored(model.weights, model.stored, this.types) : model.stored;
     for (let inexact = this.loadWeights(model.weights, source, stored, weightsDtype === 'auto' || weightsDtype === 'f16'); inexact.length > 0;) {
       for (const name of inexact) {
         if (weightsDtype === 'f16' && halfHolds(model.weights[name]!)) this.types[name] = 'F16';

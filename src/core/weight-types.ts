@@ -91,15 +91,16 @@ export function halfHolds(values: Float32Array): boolean {
 }
 
 /**
- * The stored tensors whose blocks hold exactly these values (what `--quantize` may keep as they are; chooseWeightTypes
- * checks the others' choices itself).
+ * The stored tensors of the type `types` gives them whose blocks hold exactly these values (what `--quantize` may keep
+ * as they are; chooseWeightTypes checks the others' choices itself). Only those are checked: a block of another type
+ * would not be kept anyway.
  */
-export function exactStored(weights: Partial<Record<WeightName, Float32Array>>, stored: StoredTensors | undefined): StoredTensors | undefined {
+export function exactStored(weights: Partial<Record<WeightName, Float32Array>>, stored: StoredTensors | undefined, types: WeightTypes): StoredTensors | undefined {
   if (!stored) return undefined;
   const out: StoredTensors = {};
   for (const [name, s] of Object.entries(stored) as [WeightName, StoredTensor][]) {
     const values = weights[name];
-    if (values && 'blocks' in s && exactly(values, s)) out[name] = s;
+    if (values && 'blocks' in s && s.type === types[name] && exactly(values, s)) out[name] = s;
   }
   return out;
 }
