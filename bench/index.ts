@@ -1,6 +1,6 @@
 // npm run bench: throughput of the inference and training cores, single thread, for each kernel build this engine
 // accepts. Figures are medians (p50) of tinybench samples; the machine is shared, so compare ratios, not single runs.
-// Flags: --only=matmul|decode|15m|train|remax|threads|formats|load|profile|runtimes|ppo|hub|hub-decode|floors, --quick (a smoke pass).
+// Flags: --only=matmul|decode|15m|train|remax|threads|formats|load|profile|runtimes|ppo|hub|hub-decode|hub-sft|hub-remax|floors, --quick (a smoke pass).
 // hub (issue 13: a SmolLM2-135M-shaped model, ~25 minutes) and floors (its steps' matrix products alone, ~1 minute) run
 // only when asked for, on the last build listed.
 import v8 from 'node:v8';
@@ -17,7 +17,7 @@ import { profileTraining } from './lib/profile';
 import { benchRuntimes } from './lib/runtimes';
 import { benchReMax, benchReMaxThreads, benchDefaultTask } from './lib/remax';
 import { benchFormats, benchLoad, loadChild } from './lib/formats';
-import { benchHubShapes } from './lib/hub-shapes';
+import { benchHubShapes, type HubPart } from './lib/hub-shapes';
 import { benchHubFloors } from './lib/hub-floors';
 import { benchPpo } from './lib/ppo';
 
@@ -105,7 +105,7 @@ for (const build of builds) {
   }
 }
 
-if (only === 'hub' || only === 'hub-decode') await benchHubShapes(builds[builds.length - 1]!, only === 'hub-decode');
+if (only === 'hub' || only?.startsWith('hub-')) await benchHubShapes(builds[builds.length - 1]!, (only.slice(4) || 'all') as HubPart);
 if (only === 'floors') await benchHubFloors(builds[builds.length - 1]!);
 
 console.log(`\nremax-wasm benchmarks — ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, Node ${process.version}, single thread unless a row says threads`);

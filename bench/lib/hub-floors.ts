@@ -7,7 +7,7 @@
 // this core's 128-bit FMA peak. The thread-scaling ceiling runs the same products on one worker thread, then on two at
 // once (this machine's two cores share their cache and memory bandwidth).
 import { Worker } from 'node:worker_threads';
-import { instantiateKernels, ensureMemory, type BuildName } from '../../src/core/kernels';
+import { instantiateKernels, ensureMemory, KERNEL_INITIAL_PAGES, type BuildName } from '../../src/core/kernels';
 import { wasmBuilds } from '../../src/wasm-builds';
 import { FMA_PEAK_GFLOPS, median } from './common';
 
@@ -119,7 +119,7 @@ function measure(k: KernelAccess, parts: Part[], cache: Map<string, number>): Pa
 // The worker of the thread-scaling measure: the forward products of a training step and of the decode, as one job.
 const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
-const memory = new WebAssembly.Memory({ initial: 1, maximum: 65536 });
+const memory = new WebAssembly.Memory({ initial: ${KERNEL_INITIAL_PAGES}, maximum: 65536 });
 const { exports } = new WebAssembly.Instance(workerData.module, { env: { memory } });
 const jobs = workerData.jobs;
 const base = Math.ceil(exports.heapBase() / 64) * 64;

@@ -90,7 +90,8 @@ async function remaxTrainer(build: BuildName, model: LoadedModel, lora: LoraSett
   return { trainer, policy };
 }
 
-async function remaxRows(build: BuildName, model: LoadedModel, label: string): Promise<void> {
+/** The ReMax iteration full and LoRA, then (withThreads) one thread against two. */
+async function remaxRows(build: BuildName, model: LoadedModel, label: string, withThreads: boolean): Promise<void> {
   const variants = [
     { name: 'full fine-tuning', t: await remaxTrainer(build, model, undefined, 1) },
     { name: `LoRA r ${LORA.rank}`, t: await remaxTrainer(build, model, LORA, 1) },
@@ -102,6 +103,7 @@ async function remaxRows(build: BuildName, model: LoadedModel, label: string): P
     memory: mib(v.t.policy.memoryBytes) }));
   for (const v of variants) v.t.trainer.close();
   gc();
+  if (!withThreads) return;
   // One thread against two (a helper engine on a worker thread), full fine-tuning, in turn.
   const single = await remaxTrainer(build, model, undefined, 1), double = await remaxTrainer(build, model, undefined, 2);
   for (const t of [single, double]) await t.trainer.runStep();
@@ -114,12 +116,15 @@ async function remaxRows(build: BuildName, model: LoadedModel, label: string): P
   gc();
 }
 
-/** The hub rows; `decodeOnly` (--only=hub-decode, a few minutes): the decode rows alone. */
-export async function benchHubShapes(build: BuildName, decodeOnly = false): Promise<void> {
+/** Which hub rows: all, or one group (--only=hub-decode|hub-sft|hub-remax: a few minutes each, for kernel work). */
+export type HubPart = 'all' | 'decode' | 'sft' | 'remax';
+
+/** The hub rows (--only=hub), or one group of them. */
+export async function benchHubShapes(build: BuildName, part: HubPart = 'all'): Promise<void> {
+  if (!['all', 'decode', 'sft', 'remax'].includes(part)) throw new Error(`--only=hub-${part}: use hub, hub-decode, hub-sft or hub-remax`);
   const model = await randomFolder();
   const label = LIKE.endsWith('smollm2-135m.json') ? 'SmolLM2-135M shape (BF16 folder)' : `${LIKE} shape (BF16 folder)`;
-  await decodeRows(build, model, label);
-  if (decodeOnly) return;
-  await sftRows(build, model, label);
-  await remaxRows(build, model, label);
+  if (part === 'all' || part === 'decode') await decodeRows(build, model, label);
+  if (part === 'all' || part === 'sft') await sftRows(build, model, label);
+  if (part === 'all' || part === 'remax') await remaxRows(build, model, label, part === 'all');
 }

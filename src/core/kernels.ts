@@ -9,6 +9,12 @@ export interface WasmBuilds {
   relaxed?: WasmSource;
 }
 
+/**
+ * Pages the kernel module's memory starts with: its static data (matmul.ts' streamed decode buffers, 257 KiB) and the
+ * stack. asconfig.json's initialMemory is the same number, so asc refuses a build whose static data outgrows it.
+ */
+export const KERNEL_INITIAL_PAGES = 5;
+
 export type BuildName = 'simd' | 'relaxed-simd';
 export type BuildChoice = 'auto' | BuildName;
 export const BUILD_CHOICES: readonly BuildChoice[] = ['auto', 'simd', 'relaxed-simd'];
@@ -69,7 +75,7 @@ export async function instantiateKernels(builds: WasmBuilds, choice: BuildChoice
   }
   const source = build === 'relaxed-simd' ? builds.relaxed! : builds.simd;
   const module = isModule(source) ? source : await compileBytes(source);
-  const memory = new WebAssembly.Memory({ initial: 1, maximum: WASM_MAX_PAGES });
+  const memory = new WebAssembly.Memory({ initial: KERNEL_INITIAL_PAGES, maximum: WASM_MAX_PAGES });
   const imports = {
     env: {
       memory,

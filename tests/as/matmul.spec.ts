@@ -1,6 +1,7 @@
 // matmulForward(out, x, w, n, inDim, outDim, accumulate): out[n, outDim] (=|+=) x[n, inDim] · w[outDim, inDim]ᵀ,
 // against an f64 triple loop; sizes that are not multiples of the 4×2 tile and of the 4-lane vectors, typical
-// model sizes, input blocks (several row blocks), and bit-exact row independence from the batch size.
+// model sizes, input blocks (several row blocks), decode batches on the streamed path, and bit-exact row independence
+// from the batch size.
 //
 // Error measure: |got − want| / max(|want|, Σ|x_k·w_k| (+ |out₀| when accumulating)). The rounding error of an f32
 // dot product is proportional to Σ|terms|, not to |sum|: a sum of 4097 terms that cancels down to ~1 carries an
@@ -135,6 +136,19 @@ describe("matmulForward", () => {
     }
     expect<i32>(rowMismatches(rng, 13, 288, 172)).toBe(0, "13x288x172");
     expect<i32>(rowMismatches(rng, 37, 1024, 7)).toBe(0, "37x1024x7 (two row blocks)");
+  });
+
+  test("decode batches against a matrix over 256 KiB (the streamed path: 8..32 rows, ragged widths, accumulate)", () => {
+    const rng = new Rng(606);
+    // Each matrix is over SPLIT_BYTES; the row counts give 2..8 tiles, plus leftover rows on the one-row path.
+    expect<f64>(runCase(rng, 16, 576, 131, false)).toBeLessThanOrEqual(TOL, "16x576x131");
+    expect<f64>(runCase(rng, 13, 1030, 70, true)).toBeLessThanOrEqual(TOL, "13x1030x70 acc (a scalar tail)");
+    expect<f64>(runCase(rng, 33, 601, 110, false)).toBeLessThanOrEqual(TOL, "33x601x110");
+    expect<f64>(runCase(rng, 8, 2500, 30, true)).toBeLessThanOrEqual(TOL, "8x2500x30 acc (two K blocks)");
+    expect<i32>(rowMismatches(rng, 16, 576, 131)).toBe(0, "16x576x131");
+    expect<i32>(rowMismatches(rng, 13, 1030, 70)).toBe(0, "13x1030x70");
+    expect<i32>(rowMismatches(rng, 32, 601, 110)).toBe(0, "32x601x110");
+    expect<i32>(rowMismatches(rng, 8, 2500, 30)).toBe(0, "8x2500x30");
   });
 
   test("exact on small integers (no rounding anywhere)", () => {
