@@ -195,6 +195,10 @@ describe("compact weights", () => {
     expect<i32>(forwardMismatches(Q8_0, rng, 5, 2080, 5, false)).toBe(0, "q8 5x2080x5");
     expect<i32>(forwardMismatches(BF16, rng, 9, 520, 301, false)).toBe(0, "bf16 9x520x301 (split)");
     expect<i32>(forwardMismatches(Q8_0, rng, 1, 1024, 301, true)).toBe(0, "q8 1x1024x301 (split)");
+    // Decode batches on the streamed path (16-bit rows widened a slice at a time), with scalar tails.
+    expect<i32>(forwardMismatches(F16, rng, 16, 579, 260, true)).toBe(0, "f16 16x579x260 acc (streamed)");
+    expect<i32>(forwardMismatches(BF16, rng, 32, 1030, 150, false)).toBe(0, "bf16 32x1030x150 (streamed)");
+    expect<i32>(forwardMismatches(BF16, rng, 13, 2051, 70, false)).toBe(0, "bf16 13x2051x70 (streamed, two K blocks)");
   });
 
   test("matmulBackwardInputOf: dx from compact weights is bit-identical (direct kernel and transposed tile)", () => {
