@@ -4,7 +4,8 @@
 // scalar head) scoring the PPO row's 16 sequences of 128 tokens. The figures in docs/BENCHMARKS.md that say
 // "in-process A/B" come from this.
 //
-//   npm run build && node build/bench/ab.js [--mode=train|decode|score] [--model=260k|15m] [--rounds=N] [--build=simd] A.wasm B.wasm …
+//   npm run build && node build/bench/ab.js [--mode=train|decode|score] [--model=260k|15m|smollm2] [--rounds=N] [--build=simd] A.wasm B.wasm …
+//   (--model=smollm2: the hub bench's random SmolLM2-135M-shaped folder, weights widened to float32 unless --weights-dtype)
 //   node build/bench/ab.js --mode=decode --weights=f32,bf16,f16,q8_0 [--seqs=N]   (this checkout's build: how the weights
 //   are kept; f16 and q8_0 round the model to that type and keep it as stored, q4_k takes random blocks)
 //   node build/bench/ab.js --mode=decode --seqs=1 --weights-dtype=bf16 A.wasm B.wasm   (builds A/B on bf16 weights)
@@ -27,6 +28,7 @@ import { trainingBatch, trainingStep, TRAIN_BATCH, TRAIN_TOKENS } from './lib/tr
 import { scoredSequences } from './lib/iteration-batch';
 import { withScoreHead } from '../src/core/score-head';
 import type { LoadedModel } from '../src/core/formats/model';
+import { randomFolder } from './lib/hub-shapes';
 
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
 const args = process.argv.slice(2);
@@ -37,21 +39,23 @@ const seqs = Number(option('seqs', '16'));
 /** How every file's engine keeps the weights (--weights-dtype=bf16: the A/B of a bf16 kernel change). */
 const filesDtype = option('weights-dtype', '');
 const files = dtypes.length > 0 ? dtypes : args.filter((a) => !a.startsWith('--'));
-if (files.length < 2 || !['train', 'decode', 'score'].includes(mode) || !['260k', '15m'].includes(model) || !['simd', 'relaxed-simd'].includes(build)) {
-  console.error('usage: node build/bench/ab.js [--mode=train|decode|score] [--model=260k|15m] [--rounds=N] [--build=simd|relaxed-simd] A.wasm B.wasm …');
+if (files.length < 2 || !['train', 'decode', 'score'].includes(mode) || !['260k', '15m', 'smollm2'].includes(model) || !['simd', 'relaxed-simd'].includes(build)) {
+  console.error('usage: node build/bench/ab.js [--mode=train|decode|score] [--model=260k|15m|smollm2] [--rounds=N] [--build=simd|relaxed-simd] A.wasm B.wasm …');
   process.exit(2);
 }
-const config = model === '15m' ? CONFIG_15M : CONFIG_260K;
-const rounds = Number(option('rounds', model === '15m' ? '4' : '40'));
-const weights = randomInitWeights(config, 1);
+const hub = model === 'smollm2' ? await randomFolder() : undefined;
+const config = hub?.config ?? (model === '15m' ? CONFIG_15M : CONFIG_260K);
+const rounds = Number(option('rounds', model === '260k' ? '40' : model === '15m' ? '4' : '3'));
+const weights = hub?.weights ?? randomInitWeights(config, 1);
 
 const engines = await Promise.all(files.map(async (file) => {
   const bytes = dtypes.length > 0 ? undefined : new Uint8Array(readFileSync(file));
   const stored = file === 'f16' || file === 'q8_0' || file === 'q4_k' ? storedAs(file) : undefined;
   const engine = await RemaxEngine.create({
-    model: scorer({ config, weights: stored?.weights ?? weights, format: 'llama2c-v0', ...(stored ? { stored: stored.stored } : {}) }), build,
+    model: scorer(hub && !stored ? hub : { config, weights: stored?.weights ?? weights, format: 'llama2c-v0', ...(stored ? { stored: stored.stored } : {}) }), build,
     ...(bytes ? { wasm: { simd: bytes, relaxed: bytes } } : {}), maxBatch: 16,
-    ...(dtypes.length > 0 ? { weightsDtype: (stored ? 'auto' : file) as WeightsDtype } : filesDtype ? { weightsDtype: filesDtype as WeightsDtype } : {}),
+    ...(dtypes.length > 0 ? { weightsDtype: (stored ? 'auto' : file) as WeightsDtype }
+      : filesDtype || hub ? { weightsDtype: (filesDtype || 'f32') as WeightsDtype } : {}),
   });
   if (mode === 'train') engine.enableTraining({ maxTokens: TRAIN_BATCH * TRAIN_TOKENS, maxSeqs: TRAIN_BATCH });
   return engine;

@@ -27,7 +27,8 @@ const LORA: LoraSettings = { rank: 16, alpha: 16, targets: [...LORA_TARGETS], dr
 const LIKE = process.argv.find((a) => a.startsWith('--hub-like='))?.slice(11) ?? 'bench/configs/smollm2-135m.json';
 
 /** The random BF16 folder of LIKE's shape, written once into the temp folder and reused by later runs. */
-async function randomFolder(): Promise<LoadedModel> {
+/** The random BF16 folder at the shape of LIKE (written once into the temp folder), loaded. */
+export async function randomFolder(): Promise<LoadedModel> {
   const dir = path.join(os.tmpdir(), 'remax-bench', `${path.basename(path.dirname(path.resolve(LIKE)))}-${path.basename(LIKE, '.json')}-bf16`);
   if (!existsSync(path.join(dir, 'model.safetensors'))) {
     writeRandomHfFolder({ like: path.resolve(LIKE), dtype: 'BF16', out: dir, seed: 1, overwrite: true });
