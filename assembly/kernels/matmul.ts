@@ -103,7 +103,8 @@ export function matmulForwardQ8_0(out: usize, x: usize, w: usize, n: i32, inDim:
     w0 = scratch;
     w1 = scratch + (<usize>K_BLOCK << 2);
   }
-  for (let r = r0; r < full; r += 4) tile4x2(out, x, w0, w1, r, o, apart, rowBytes, kLen, outDim, accumulate);
+  const vecBytes = <usize>(kLen & ~3) << 2;
+  tiles4x2(out, x, w0, w1, w0, w1, x + <usize>r0 * rowBytes, rowBytes, r0, full, o, apart, rowBytes, vecBytes, kLen, outDim, accumulate, false, true);
 }
 
 // @ts-ignore: decorator
@@ -118,27 +119,6 @@ export function matmulForwardQ8_0(out: usize, x: usize, w: usize, n: i32, inDim:
   let s: f32 = 0;
   for (let k = k0; k < kLen; k++) s += load<f32>(a + (<usize>k << 2)) * load1<W>(b, <usize>k);
   return s;
-}
-
-// @ts-ignore: decorator
-@inline function tile4x2(out: usize, x: usize, w0: usize, w1: usize, r: i32, o: i32, apart: i32, rowBytes: usize, kLen: i32, outDim: i32, accumulate: bool): void {
-  const vecBytes = <usize>(kLen & ~3) << 2;
-  const x0 = x + <usize>r * rowBytes, x1 = x0 + rowBytes, x2 = x1 + rowBytes, x3 = x2 + rowBytes;
-  // Weight rows w0 and w1 (float32), outputs in columns o and o + apart.
-  let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
-  let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
-  for (let k: usize = 0; k < vecBytes; k += 16) {
-    const b0 = v128.load(w0 + k), b1 = v128.load(w1 + k);
-    let xv = v128.load(x0 + k);
-    a00 = madd(xv, b0, a00); a01 = madd(xv, b1, a01);
-    xv = v128.load(x1 + k);
-    a10 = madd(xv, b0, a10); a11 = madd(xv, b1, a11);
-    xv = v128.load(x2 + k);
-    a20 = madd(xv, b0, a20); a21 = madd(xv, b1, a21);
-    xv = v128.load(x3 + k);
-    a30 = madd(xv, b0, a30); a31 = madd(xv, b1, a31);
-  }
-  finish4x2(out, x0, w0, w1, r, o, apart, rowBytes, kLen, outDim, accumulate, a00, a01, a10, a11, a20, a21, a30, a31);
 }
 
 /** A 4 × 2 tile's eight accumulators (weight rows w0, w1 against input rows r … r + 3 at x0) into out. */
@@ -183,9 +163,9 @@ export function matmulForwardQ8_0(out: usize, x: usize, w: usize, n: i32, inDim:
 // the weights are read at the pace they are used. The block's input rows are first copied chunk by chunk
 // (streamInput), so that each slice of all of them is one sequential run that the prefetcher follows (16 rows read
 // 512 bytes at a time at their own stride thrash it once they outgrow L1: the 1,536-wide down projection).
-// Each accumulator's madds are tile4x2's in the same order: the same bits. Measured at SmolLM2-135M's shapes with 16
-// rows and the weights from memory: 1.21–1.33× tile4x2's rate (float32 and bf16; slices of 128 and 256 bytes, or of
-// 1 KiB, gain less). The relaxed build gains most; the simd build's separate mul and add, 1.09–1.14×.
+// Each accumulator's madds are those of the whole-row tiles, in the same order: the same bits. Measured at
+// SmolLM2-135M's shapes with 16 rows and the weights from memory: 1.21–1.33× the whole-row rate (float32 and bf16;
+// slices of 128 and 256 bytes, or of 1 KiB, gain less). The relaxed build gains most; the simd build's separate mul and add, 1.09–1.14×.
 const STREAM_CHUNK_BYTES: usize = 512;
 const STREAM_MAX_TILES: i32 = 8;
 const STREAM_SPILL: usize = memory.data(STREAM_MAX_TILES * 128, 16);
@@ -214,7 +194,7 @@ function streamInput(x: usize, r0: i32, full: i32, rowBytes: usize, kLen: i32): 
 }
 
 /**
- * tile4x2 on every tile of [r0, full) slice by slice, the inputs from STREAM_INPUT (x for the scalar tails). 16-bit
+ * tiles4x2 on [r0, full) slice by slice, the inputs from STREAM_INPUT (x for the scalar tails). 16-bit
  * weight rows are widened a slice at a time into scratch (the whole row's floats at their offsets, tails included).
  */
 function pairRowsStreamed<W>(out: usize, x: usize, w0: usize, w1: usize, r0: i32, full: i32, o: i32, apart: i32, rowBytes: usize, kLen: i32,
@@ -232,16 +212,21 @@ function pairRowsStreamed<W>(out: usize, x: usize, w0: usize, w1: usize, r0: i32
       widenRowOf<W>(f0 + c, w0 + weightBytes<W>(from), count);
       widenRowOf<W>(f1 + c, w1 + weightBytes<W>(from), count);
     }
-    streamSlice(out, x, f0 + c, f1 + c, f0, f1, STREAM_INPUT + c * rows, r0, full, o, apart, rowBytes, len, kLen, outDim, accumulate, c > 0, last);
+    tiles4x2(out, x, f0 + c, f1 + c, f0, f1, STREAM_INPUT + c * rows, len, r0, full, o, apart, rowBytes, len, kLen, outDim, accumulate, c > 0, last);
   }
 }
 
-/** One slice (len bytes of float32 weights at v0, v1; inputs at slice) for every tile; the last one finishes them. */
+/**
+ * Every 4 × 2 tile of the input rows [r0, full) against weight rows v0, v1 (float32) over one slice of len bytes:
+ * the tile's rows at xs, stride bytes apart, the next tile's 4 × stride on. Whole rows (pairRows): one slice, rows
+ * of x. Streamed (pairRowsStreamed): the tiles' accumulators parked in STREAM_SPILL unless last (they resume from it
+ * if resume), the rows from STREAM_INPUT. The last slice finishes the tiles with the scalar tails from x, f0, f1.
+ */
 // @ts-ignore: decorator
-@inline function streamSlice(out: usize, x: usize, v0: usize, v1: usize, f0: usize, f1: usize, slice: usize, r0: i32, full: i32, o: i32, apart: i32,
-  rowBytes: usize, len: usize, kLen: i32, outDim: i32, accumulate: bool, resume: bool, last: bool): void {
-  for (let r = r0, s = STREAM_SPILL, x0 = slice; r < full; r += 4, s += 128, x0 += len << 2) {
-    const x1 = x0 + len, x2 = x1 + len, x3 = x2 + len;
+@inline function tiles4x2(out: usize, x: usize, v0: usize, v1: usize, f0: usize, f1: usize, xs: usize, stride: usize, r0: i32, full: i32, o: i32,
+  apart: i32, rowBytes: usize, len: usize, kLen: i32, outDim: i32, accumulate: bool, resume: bool, last: bool): void {
+  for (let r = r0, s = STREAM_SPILL, x0 = xs; r < full; r += 4, s += 128, x0 += stride << 2) {
+    const x1 = x0 + stride, x2 = x1 + stride, x3 = x2 + stride;
     let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
     let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
     if (resume) {
