@@ -397,10 +397,20 @@ export function matmulForwardTransposed(out: usize, x: usize, wT: usize, n: i32,
 
 // Inputs up to this wide take the direct outer-product kernel instead (no transposes; see outer-product.ts).
 const DIRECT_MAX_IN: i32 = 256;
+// So do products with a side this short whatever the width (LoRA's rank: dx = du·A reduces over r, and ∂A has r
+// rows): the tile's horizontal sums would cost as much as the r madds. Measured at SmolLM2's shapes: 1.3–1.7× at
+// r = 16, 1.2–1.3× at 32, equal at 64.
+const DIRECT_MAX_SHORT: i32 = 64;
+
+/** Whether dx = dOut·w (w [outDim, inDim]) takes the direct kernel: float32 and compact w alike, so they sum alike. */
+// @ts-ignore: decorator
+@inline function directInput(inDim: i32, outDim: i32): bool {
+  return (inDim <= DIRECT_MAX_IN && outDim <= DIRECT_MAX_IN) || outDim <= DIRECT_MAX_SHORT;
+}
 
 /** scratch: inDim·outDim floats. */
 export function matmulBackwardInput(dx: usize, dOut: usize, w: usize, n: i32, inDim: i32, outDim: i32, accumulate: bool, scratch: usize): void {
-  if (inDim <= DIRECT_MAX_IN && outDim <= DIRECT_MAX_IN) { // (long reductions, e.g. over a vocabulary, favour the tile)
+  if (directInput(inDim, outDim)) { // (long reductions, e.g. over a vocabulary, favour the tile)
     outerProductSum(dx, <usize>inDim << 2, dOut, 4, <usize>outDim << 2, w, <usize>inDim << 2, outDim, n, inDim, accumulate);
     return;
   }
@@ -418,7 +428,7 @@ export function matmulBackwardInputOf(dx: usize, dOut: usize, w: usize, wType: i
     matmulBackwardInput(dx, dOut, w, n, inDim, outDim, accumulate, scratch);
     return;
   }
-  if (inDim <= DIRECT_MAX_IN && outDim <= DIRECT_MAX_IN) {
+  if (directInput(inDim, outDim)) {
     widenMatrix(scratch, w, wType, outDim, inDim, false);
     outerProductSum(dx, <usize>inDim << 2, dOut, 4, <usize>outDim << 2, scratch, <usize>inDim << 2, outDim, n, inDim, accumulate);
     return;
@@ -449,7 +459,7 @@ export function matmulBackwardInputRowsOf(dx: usize, dOut: usize, w: usize, wTyp
 
 /** scratchOut: n·outDim floats, scratchIn: n·inDim floats. */
 export function matmulBackwardWeight(dw: usize, dOut: usize, x: usize, n: i32, inDim: i32, outDim: i32, scratchOut: usize, scratchIn: usize): void {
-  if (inDim <= DIRECT_MAX_IN) {
+  if (inDim <= DIRECT_MAX_IN || outDim <= DIRECT_MAX_SHORT) {
     outerProductSum(dw, <usize>inDim << 2, dOut, <usize>outDim << 2, 4, x, <usize>inDim << 2, n, outDim, inDim, true);
     return;
   }

@@ -147,6 +147,7 @@
   loraSeeds: usize;  // u32[maxTokens]: dropout seed of each row's sequence (training with adapters)
   loraXd: usize;     // f32[maxTokens, max(dim, hidden, qDim)]: an adapter's input after dropout (training with dropout), else 0
   weightRows: usize; // f32[WEIGHT_SCRATCH_FLOATS]: compact weight rows widened for the matmul (kernels/matmul.ts)
+  loraBt: usize;     // f32[loraRank, max(dim, hidden, qDim, kvDim)]: one adapter's B transposed (with adapters), else 0
 }
 
 /** A batched generation request and its outputs. Arrays are indexed by sequence. */

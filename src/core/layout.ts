@@ -18,6 +18,7 @@ export const WORKSPACE_FIELDS = [
   'headRows', 'headTargets', 'headWeights', 'headEntropy', 'headX', 'headDx', 'layerStrideProbs', 'attProbs',
   'transposeA', 'transposeB', 'classifierT', 'weightsT', 'layerStrideIn', 'recomputeLayers',
   'layerStrideQ', 'layerStrideKv', 'qPre', 'kPre', 'loraStride', 'loraU', 'loraDu', 'loraSeeds', 'loraXd', 'weightRows',
+  'loraBt',
 ] as const;
 
 export const GENERATE_JOB_FIELDS = [

@@ -67,7 +67,7 @@ export type WorkspaceBuffer =
   | 'h1' | 'h3' | 'gated' | 'sigmoid' | 'scores' | 'logits' | 'kCache' | 'vCache' | 'probs' | 'ids'
   | 'classifierT' | 'targets' | 'weights' | 'dx' | 'dxb' | 'dq' | 'dk' | 'dv' | 'dh1' | 'dh3' | 'dGated' | 'attScratch'
   | 'headRows' | 'headTargets' | 'headWeights' | 'headEntropy' | 'headX' | 'headDx' | 'attProbs' | 'transposeA' | 'transposeB' | 'weightsT'
-  | 'qPre' | 'kPre' | 'loraU' | 'loraDu' | 'loraSeeds' | 'loraXd' | 'weightRows';
+  | 'qPre' | 'kPre' | 'loraU' | 'loraDu' | 'loraSeeds' | 'loraXd' | 'weightRows' | 'loraBt';
 
 export interface WorkspacePlan extends WorkspaceSpec {
   /** Byte offsets; 0 for a buffer this kind of workspace does not have. */
@@ -179,6 +179,8 @@ export function workspaceSizes(c: ModelConfig, spec: WorkspaceSpec): Record<Work
     // Dropout: each row's sequence seed, and the dropped-out input of one projection at a time.
     loraSeeds: train(spec.lora ? rows : 0), loraXd: train(spec.lora && spec.lora.dropout > 0 ? rows * Math.max(c.dim, c.hiddenDim, Q) : 0),
     weightRows: 4 * WEIGHT_SCRATCH_FLOATS,
+    // LoRA: one adapter's B transposed, for the outer-product form of u·Bᵀ (assembly/model/lora.ts).
+    loraBt: spec.lora ? 4 * spec.lora.rank * Math.max(c.dim, c.hiddenDim, Q, KV) : 0,
   };
 }
 

@@ -210,6 +210,10 @@ describe("compact weights", () => {
         const n = NS[a * 2], outDim = c == 2 ? 259 : OUTS[c * 2 + 1];
         expect<i32>(backwardMismatches(type, rng, n, ins[b], outDim, c == 1)).toBe(0, `type ${type} n=${n} in=${ins[b]} out=${outDim}`);
       }
+      // A rank-short reduction over a wide input (LoRA-like; the direct kernel since DIRECT_MAX_SHORT).
+      const wide = t == 3 ? 512 : t == 2 ? 608 : 600;
+      expect<i32>(backwardMismatches(type, rng, 5, wide, 16, false)).toBe(0, `type ${type} 5x${wide}x16`);
+      expect<i32>(backwardMismatches(type, rng, 9, wide, 65, true)).toBe(0, `type ${type} 9x${wide}x65 acc`);
     }
   });
 

@@ -142,6 +142,14 @@ describe("matmul backward (finite differences)", () => {
     expect<f64>(runCase(rng, 13, 172, 9, false, 96)).toBeLessThanOrEqual(GRAD_TOL, "13x172x9");
   });
 
+  test("a rank-short side of a wide input (LoRA's A: 9×600×16, 5×300×64 acc, 7×577×3; the direct kernel) and 6×300×65 (the tile)", () => {
+    const rng = new Rng(7004);
+    expect<f64>(runCase(rng, 9, 600, 16, false, 96)).toBeLessThanOrEqual(GRAD_TOL, "9x600x16");
+    expect<f64>(runCase(rng, 5, 300, 64, true, 96)).toBeLessThanOrEqual(GRAD_TOL, "5x300x64 acc");
+    expect<f64>(runCase(rng, 7, 577, 3, false, 96)).toBeLessThanOrEqual(GRAD_TOL, "7x577x3");
+    expect<f64>(runCase(rng, 6, 300, 65, false, 96)).toBeLessThanOrEqual(GRAD_TOL, "6x300x65");
+  });
+
   test("dw accumulates over calls (two micro-batches add up to the gradient of both)", () => {
     // dw after backward(batch A) then backward(batch B) == dOut_Aᵀ·x_A + dOut_Bᵀ·x_B (f64), from zero.
     const rng = new Rng(7004);
