@@ -165,7 +165,8 @@ export function matmulForwardQ8_0(out: usize, x: usize, w: usize, n: i32, inDim:
 // 512 bytes at a time at their own stride thrash it once they outgrow L1: the 1,536-wide down projection).
 // Each accumulator's madds are those of the whole-row tiles, in the same order: the same bits. Measured at
 // SmolLM2-135M's shapes with 16 rows and the weights from memory: 1.21–1.33× the whole-row rate (float32 and bf16;
-// slices of 128 and 256 bytes, or of 1 KiB, gain less). The relaxed build gains most; the simd build's separate mul and add, 1.09–1.14×.
+// slices of 128 and 256 bytes, or of 1 KiB, gain less). The relaxed build gains most; the simd build's separate
+// mul and add, 1.09–1.14×.
 const STREAM_CHUNK_BYTES: usize = 512;
 const STREAM_MAX_TILES: i32 = 8;
 const STREAM_SPILL: usize = memory.data(STREAM_MAX_TILES * 128, 16);
@@ -398,8 +399,8 @@ export function matmulForwardTransposed(out: usize, x: usize, wT: usize, n: i32,
 // Inputs up to this wide take the direct outer-product kernel instead (no transposes; see outer-product.ts).
 const DIRECT_MAX_IN: i32 = 256;
 // So do products with a side this short whatever the width (LoRA's rank: dx = du·A reduces over r, and ∂A has r
-// rows): the tile's horizontal sums would cost as much as the r madds. Measured at SmolLM2's shapes: 1.3–1.7× at
-// r = 16, 1.2–1.3× at 32, equal at 64.
+// rows): the tile's horizontal sums would cost as much as the r madds. Measured at SmolLM2's shapes: 1.5–1.7× at
+// r = 16, 1.2–1.3× at 32, 1.0–1.2× at 64.
 const DIRECT_MAX_SHORT: i32 = 64;
 
 /** Whether dx = dOut·w (w [outDim, inDim]) takes the direct kernel: float32 and compact w alike, so they sum alike. */
