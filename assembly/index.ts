@@ -8,7 +8,8 @@ import { scores as scoresBatch } from "./model/scores";
 import { trainStep as trainStepBatch, trainForward as trainForwardBatch, trainBackward as trainBackwardBatch } from "./model/backward";
 import { ropeTablesFromFrequencies } from "./kernels/rope";
 
-export { matmulForward, matmulForwardBf16, matmulForwardF16, matmulForwardQ8_0, matmulForwardQ4_K, matmulBackwardInput, matmulBackwardInputOf, matmulBackwardWeight } from "./kernels/matmul";
+export { matmulForward, matmulForwardBf16, matmulForwardF16, matmulForwardQ8_0, matmulForwardQ4_K, matmulForwardTransposed, matmulBackwardInput, matmulBackwardInputOf, matmulBackwardWeight } from "./kernels/matmul";
+export { outerProductSum } from "./kernels/outer-product"; // (bench/lora-products.ts times it)
 export { widenMatrix, narrowBf16 } from "./kernels/weights";
 export { transpose } from "./kernels/transpose";
 export { rmsnormForward, rmsnormBackward } from "./kernels/rmsnorm";
